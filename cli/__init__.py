@@ -1,0 +1,1 @@
+"""Command-line app for wavenet (installed as the import package `wavenet_cli`)."""

@@ -1,0 +1,25 @@
+"""The `wavenet` command group. Each subcommand lives in its own module."""
+
+from __future__ import annotations
+
+import click
+
+import wavenet
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(wavenet.__version__, prog_name="wavenet")
+def main() -> None:
+    """WaveNet audio models: train on a folder of audio, generate, inspect."""
+
+
+@main.command("presets")
+def presets_command() -> None:
+    """List the shipped config presets with their receptive fields."""
+    for name in wavenet.preset_names():
+        config = wavenet.load_config(name)
+        m = config.model
+        click.echo(f"{name:10s} {m.stacks} x {m.layers_per_stack} layers, residual "
+                   f"{m.residual_channels}, receptive field {m.receptive_field} samples "
+                   f"({1000 * m.receptive_field / config.data.sample_rate:.1f} ms at "
+                   f"{config.data.sample_rate} Hz)")

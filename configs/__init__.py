@@ -1,0 +1,1 @@
+"""Named presets shipped with wavenet (read with `wavenet.load_config(NAME)`)."""

@@ -1,0 +1,57 @@
+"""Mu-law companding: agreement with the ITU formula and round-trip accuracy."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from wavenet import mu_law_decode, mu_law_encode
+
+
+def itu_mu_law(x: float, q: int = 256) -> int:
+    mu = q - 1
+    companded = math.copysign(math.log1p(mu * abs(x)) / math.log1p(mu), x)
+    return math.floor((companded + 1) / 2 * mu + 0.5)
+
+
+def test_encode_matches_itu_formula() -> None:
+    x = torch.linspace(-1, 1, 2001, dtype=torch.float64)
+    codes = mu_law_encode(x)
+    expected = torch.tensor([itu_mu_law(v) for v in x.tolist()])
+    assert codes.dtype == torch.long
+    assert torch.equal(codes, expected)
+
+
+@pytest.mark.parametrize("q", [256, 1024, 16])
+def test_codes_span_zero_to_q_minus_one(q: int) -> None:
+    codes = mu_law_encode(torch.linspace(-1, 1, 10001), q)
+    assert codes.min().item() == 0 and codes.max().item() == q - 1
+
+
+def test_round_trip_within_one_step() -> None:
+    torch.manual_seed(0)
+    q = 256
+    x = torch.rand(10000, dtype=torch.float64) * 2 - 1
+    decoded = mu_law_decode(mu_law_encode(x, q), q).double()
+    # The quantization step in the companded domain is 2 / mu; map the error there.
+    mu = q - 1
+    companded = lambda v: torch.sign(v) * torch.log1p(mu * v.abs()) / math.log1p(mu)
+    assert (companded(decoded) - companded(x)).abs().max().item() <= 1 / mu + 1e-6
+    assert decoded.abs().max().item() <= 1.0
+
+
+@pytest.mark.parametrize("q", [256, 1024, 16])
+def test_decode_of_every_code_re_encodes_to_itself(q: int) -> None:
+    codes = torch.arange(q)
+    assert torch.equal(mu_law_encode(mu_law_decode(codes, q), q), codes)
+
+
+def test_out_of_range_is_clipped() -> None:
+    assert mu_law_encode(torch.tensor([-3.0, 3.0])).tolist() == [0, 255]
+
+
+def test_encode_rejects_integer_input() -> None:
+    with pytest.raises(TypeError, match="float"):
+        mu_law_encode(torch.tensor([1, 2, 3]))
