@@ -6,6 +6,10 @@ import click
 
 import wavenet
 
+from .evaluate import eval_command
+from .info import info_command
+from .train import train_command
+
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(wavenet.__version__, prog_name="wavenet")
@@ -23,3 +27,8 @@ def presets_command() -> None:
                    f"{m.residual_channels}, receptive field {m.receptive_field} samples "
                    f"({1000 * m.receptive_field / config.data.sample_rate:.1f} ms at "
                    f"{config.data.sample_rate} Hz)")
+
+
+main.add_command(train_command)
+main.add_command(eval_command)
+main.add_command(info_command)

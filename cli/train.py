@@ -1,0 +1,92 @@
+"""`wavenet train`: a folder of audio in, a run folder out."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from .common import resolve_device, setup_logging, user_errors
+
+
+@click.command("train")
+@click.option("--data", "data", required=True, type=click.Path(path_type=Path),
+              help="Folder of audio files (searched recursively).")
+@click.option("--out", "out", required=True, type=click.Path(path_type=Path),
+              help="Run folder: config, checkpoints, metrics.")
+@click.option("--config", "config_name", default=None,
+              help="Preset name (tiny, default, ...) or a .toml/.json file. [default: default]")
+@click.option("--set", "overrides", multiple=True, metavar="SECTION.KEY=VALUE",
+              help="Override one config field, e.g. --set train.lr=3e-4 (repeatable).")
+@click.option("--steps", type=int, default=1000, show_default=True,
+              help="Total training steps for the run (with --resume: continue up to this).")
+@click.option("--resume", is_flag=True, help="Continue the run in --out from its last checkpoint.")
+@click.option("--device", default=None, help="cpu or cuda [default: cuda if present, else cpu]")
+@click.option("--val-data", type=click.Path(path_type=Path), default=None,
+              help="Folder of held-out audio (default: a fraction of --data's files).")
+@click.option("--cache-dir", type=click.Path(path_type=Path), default=None,
+              help="Where decoded audio is cached [default: $WAVENET_CACHE_DIR or ~/.cache/wavenet].")
+@click.option("--tensorboard", is_flag=True, help="Also write TensorBoard scalars to RUN/tensorboard.")
+@click.option("-v", "--verbose", is_flag=True, help="More log output.")
+def train_command(data: Path, out: Path, config_name: str | None, overrides: tuple[str, ...],
+                  steps: int, resume: bool, device: str | None, val_data: Path | None,
+                  cache_dir: Path | None, tensorboard: bool, verbose: bool) -> None:
+    """Train a WaveNet on a folder of audio (wav, flac, ogg, aiff, mp3)."""
+    setup_logging(verbose)
+    from wavenet.config import load_config
+    from wavenet.train import TrainError, TrainOptions, train
+
+    if steps < 1:
+        raise click.ClickException(f"--steps must be >= 1, got {steps}")
+    if resume and (config_name or overrides):
+        raise click.ClickException("--resume continues with the run's own config; "
+                                   "drop --config/--set")
+    with user_errors():
+        config = load_config(config_name or "default", overrides)
+        options = TrainOptions(data=data, out=out, steps=steps, resume=resume,
+                               device=resolve_device(device), val_data=val_data,
+                               cache_dir=cache_dir, tensorboard=tensorboard)
+        bar = _ProgressBar(steps)
+        try:
+            summary = train(config, options, progress=bar.update)
+        except TrainError as error:
+            raise click.ClickException(str(error)) from None
+        finally:
+            bar.close()
+    if summary.skipped:
+        click.echo(f"skipped {len(summary.skipped)} file(s) (see the warnings above)", err=True)
+    best = f"{summary.best_val_bits:.3f}" if summary.best_val_bits is not None else "n/a"
+    if summary.interrupted:
+        click.echo(f"interrupted at step {summary.step}; checkpoint saved. Continue with: "
+                   f"wavenet train --data {data} --out {out} --steps {steps} --resume", err=True)
+        raise SystemExit(130)
+    if summary.step == summary.start_step:
+        click.echo(f"{out} is already at step {summary.step} (>= --steps {steps}); nothing to do")
+        return
+    click.echo(f"trained {summary.train_files} file(s) to step {summary.step}: "
+               f"best validation {best} bits/sample; run folder {out}")
+
+
+class _ProgressBar:
+    """click's progress bar fed by the training loop's per-step reports."""
+
+    def __init__(self, total: int) -> None:
+        self.total = total
+        self.bar = None
+        self.text = ""
+
+    def update(self, report) -> None:  # report: wavenet.train.StepReport
+        if self.bar is None:
+            self.bar = click.progressbar(length=self.total, label="training",
+                                         item_show_func=lambda _: self.text, file=None,
+                                         show_pos=True)
+            self.bar.__enter__()
+            self.bar.update(report.step - 1)
+        val = f" val {report.val_bits:.3f}" if report.val_bits is not None else ""
+        self.text = (f"loss {report.train_bits:.3f} bits{val} "
+                     f"{report.samples_per_s:,.0f} samples/s")
+        self.bar.update(1)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.__exit__(None, None, None)

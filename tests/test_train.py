@@ -1,0 +1,215 @@
+"""Training end to end on a chord of sines: loss falls, resume is exact, eval improves."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+from click.testing import CliRunner
+
+import wavenet
+from wavenet.checkpoint import load_checkpoint, load_model
+from wavenet.data import load_encoded
+from wavenet.evaluate import evaluate_codes
+from wavenet.train import TrainOptions, learning_rate, train
+from wavenet_cli.main import main
+
+SAMPLE_RATE = 8000
+FAST = ["train.log_every=1", "train.val_every=10", "train.checkpoint_every=10",
+        "data.target_length=256", "train.warmup_steps=5"]
+
+
+def write_chord(folder: Path, files: int = 3, seconds: float = 1.5, seed: int = 0) -> Path:
+    """A chord of three sines with a little noise, split over several files."""
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(seconds * SAMPLE_RATE)) / SAMPLE_RATE
+    for i in range(files):
+        phase = rng.uniform(0, 2 * np.pi, 3)
+        chord = sum(np.sin(2 * np.pi * f * t + p) for f, p in zip((220.0, 277.2, 329.6), phase))
+        audio = 0.25 * chord + 0.002 * rng.standard_normal(t.shape)
+        sf.write(folder / f"chord {i}.wav", audio.astype(np.float32), SAMPLE_RATE, subtype="PCM_16")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def chord_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_chord(tmp_path_factory.mktemp("chord"))
+
+
+def metrics(run: Path) -> list[dict]:
+    return [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+
+
+def run_train(data: Path, out: Path, steps: int, cache: Path, *extra: str) -> None:
+    args = ["train", "--data", str(data), "--out", str(out), "--config", "tiny",
+            "--steps", str(steps), "--cache-dir", str(cache)]
+    for item in FAST:
+        args += ["--set", item]
+    result = CliRunner().invoke(main, args + list(extra))
+    assert result.exit_code == 0, result.output
+
+
+def test_learning_rate_schedule() -> None:
+    tc = wavenet.TrainConfig(lr=1e-3, warmup_steps=10, min_lr_ratio=0.1)
+    assert learning_rate(0, 100, tc) == pytest.approx(1e-4)
+    assert learning_rate(9, 100, tc) == pytest.approx(1e-3)
+    assert learning_rate(99, 100, tc) == pytest.approx(1e-4, rel=0.01)
+    assert learning_rate(55, 100, tc) == pytest.approx(0.55e-3, rel=0.01)
+
+
+def test_loss_falls_on_a_chord(chord_dir: Path, tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    run_train(chord_dir, run, 40, tmp_path / "cache")
+    log = metrics(run)
+    first = np.mean([r["train_bits"] for r in log[:3]])
+    last = np.mean([r["train_bits"] for r in log[-3:]])
+    assert first > 6.0  # an untrained model is near log2(256) = 8 bits
+    assert last < first - 1.5, (first, last)
+    val = [r["val_bits"] for r in log if "val_bits" in r]
+    assert len(val) == 4 and val[-1] < val[0] - 1.0
+    assert (run / "checkpoints" / "last.pt").is_file()
+    assert (run / "checkpoints" / "best.pt").is_file()
+    payload = load_checkpoint(run / "checkpoints" / "last.pt")
+    assert payload["step"] == 40
+    assert payload["best_val_bits"] == pytest.approx(min(val))
+    assert json.loads((run / "config.json").read_text())["model"]["layers_per_stack"] == 4
+    for key in ("step", "train_bits", "lr", "samples_per_s", "wall_time"):
+        assert key in log[-1]
+
+
+def test_resume_reproduces_an_uninterrupted_run(chord_dir: Path, tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    straight, split = tmp_path / "straight", tmp_path / "split"
+    run_train(chord_dir, straight, 20, cache, "--set", "train.ema_decay=0.9")
+    run_train(chord_dir, split, 10, cache, "--set", "train.ema_decay=0.9")
+    result = CliRunner().invoke(main, ["train", "--data", str(chord_dir), "--out", str(split),
+                                       "--steps", "20", "--resume", "--cache-dir", str(cache)])
+    assert result.exit_code == 0, result.output
+    a, b = metrics(straight), metrics(split)
+    assert [r["step"] for r in a] == [r["step"] for r in b]
+    assert [r["train_bits"] for r in a] == [r["train_bits"] for r in b]
+    assert [r.get("val_bits") for r in a] == [r.get("val_bits") for r in b]
+    end_a = load_checkpoint(straight / "checkpoints" / "last.pt")
+    end_b = load_checkpoint(split / "checkpoints" / "last.pt")
+    for key, value in end_a["model"].items():
+        assert torch.equal(value, end_b["model"][key]), key
+    for key, value in end_a["ema"].items():
+        assert torch.equal(value, end_b["ema"][key]), key
+
+
+def test_eval_falls_after_training(chord_dir: Path, tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    run = tmp_path / "run"
+    run_train(chord_dir, run, 1, cache)
+    before = CliRunner().invoke(main, ["eval", str(run / "checkpoints" / "last.pt"),
+                                       "--data", str(chord_dir), "--json", "--cache-dir", str(cache)])
+    assert before.exit_code == 0, before.output
+    result_before = json.loads(before.output)
+    CliRunner().invoke(main, ["train", "--data", str(chord_dir), "--out", str(run), "--steps", "40",
+                              "--resume", "--cache-dir", str(cache)])
+    after = json.loads(CliRunner().invoke(main, ["eval", str(run), "--data", str(chord_dir),
+                                                 "--json", "--cache-dir", str(cache)]).output)
+    assert math.isfinite(result_before["bits_per_sample"]) and math.isfinite(after["bits_per_sample"])
+    assert after["bits_per_sample"] < result_before["bits_per_sample"] - 1.0
+    rf = wavenet.load_config("tiny").model.receptive_field
+    assert after["files"] == 3
+    assert after["samples"] == 3 * (int(1.5 * SAMPLE_RATE) - rf)
+
+
+def test_eval_does_not_depend_on_chunking(chord_dir: Path, tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    run_train(chord_dir, run, 5, tmp_path / "cache")
+    model, config, _ = load_model(run)
+    encoded = load_encoded(chord_dir, sample_rate=config.data.sample_rate,
+                           quantization_channels=256, min_length=32, cache_dir=tmp_path / "cache")
+    codes = [f.codes for f in encoded.files]
+    whole = evaluate_codes(model.double(), codes, chunk=100_000)
+    pieces = evaluate_codes(model, codes, chunk=333, batch_size=3)
+    assert whole.samples == pieces.samples
+    assert whole.bits_per_sample == pytest.approx(pieces.bits_per_sample, abs=1e-9)
+
+
+def test_info_reports_the_run(chord_dir: Path, tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    run_train(chord_dir, run, 10, tmp_path / "cache")
+    result = CliRunner().invoke(main, ["info", str(run), "--json"])
+    assert result.exit_code == 0, result.output
+    info = json.loads(result.output)
+    model = wavenet.WaveNet(wavenet.load_config("tiny").model)
+    assert info["step"] == 10
+    assert info["parameters"] == wavenet.parameter_count(model)
+    assert info["receptive_field"] == 31
+    assert info["best_val_bits"] is not None
+    text = CliRunner().invoke(main, ["info", str(run)]).output
+    assert "receptive field  31 samples" in text
+
+
+def test_training_is_reproducible(chord_dir: Path, tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    run_train(chord_dir, tmp_path / "a", 8, cache)
+    run_train(chord_dir, tmp_path / "b", 8, cache)
+    assert ([r["train_bits"] for r in metrics(tmp_path / "a")]
+            == [r["train_bits"] for r in metrics(tmp_path / "b")])
+
+
+def test_refuses_to_overwrite_a_run(chord_dir: Path, tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    run_train(chord_dir, run, 2, tmp_path / "cache")
+    result = CliRunner().invoke(main, ["train", "--data", str(chord_dir), "--out", str(run),
+                                       "--config", "tiny", "--steps", "2"])
+    assert result.exit_code == 1
+    assert "--resume" in result.output
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--set", "model.residual_chanels=3"], "allowed keys in model"),
+    (["--set", "train.lr=fast"], "train.lr: expected float"),
+    (["--config", "nosuchpreset"], "unknown preset"),
+    (["--steps", "0"], "--steps must be >= 1"),
+])
+def test_bad_arguments_fail_with_one_line(chord_dir: Path, tmp_path: Path, args: list[str],
+                                          message: str) -> None:
+    result = CliRunner().invoke(main, ["train", "--data", str(chord_dir), "--out",
+                                       str(tmp_path / "run")] + args)
+    assert result.exit_code == 1
+    assert message in result.output
+    assert "Traceback" not in result.output
+    assert len(result.output.strip().splitlines()) == 1
+
+
+def test_missing_and_empty_data_folders(tmp_path: Path) -> None:
+    for folder in (tmp_path / "missing", tmp_path):
+        result = CliRunner().invoke(main, ["train", "--data", str(folder), "--out",
+                                           str(tmp_path / "run"), "--config", "tiny",
+                                           "--cache-dir", str(tmp_path / "cache")])
+        assert result.exit_code == 1, result.output
+        assert "Traceback" not in result.output
+        assert str(folder) in result.output
+
+
+def test_bad_files_are_skipped_and_counted(chord_dir: Path, tmp_path: Path) -> None:
+    data = tmp_path / "mixed"
+    write_chord(data, files=2)
+    (data / "empty.wav").write_bytes(b"")
+    (data / "notes.wav").write_text("this is not audio")
+    good = (data / "chord 0.wav").read_bytes()
+    (data / "truncated.wav").write_bytes(good[:30])
+    t = np.arange(SAMPLE_RATE) / SAMPLE_RATE
+    stereo = np.stack([np.sin(2 * np.pi * 220 * t), np.sin(2 * np.pi * 330 * t)], 1) * 0.3
+    sf.write(data / "stereo.flac", stereo, 16000)
+    sf.write(data / "low.wav", np.sin(2 * np.pi * 220 * t[:4000]) * 0.3, 4000, subtype="PCM_U8")
+    result = CliRunner().invoke(main, ["train", "--data", str(data), "--out", str(tmp_path / "run"),
+                                       "--config", "tiny", "--steps", "2",
+                                       "--cache-dir", str(tmp_path / "cache")] +
+                                sum((["--set", s] for s in FAST), []))
+    assert result.exit_code == 0, result.output
+    for name in ("empty.wav", "notes.wav", "truncated.wav"):
+        assert name in result.output
+    assert "skipped 3 file(s)" in result.output
+    assert "Traceback" not in result.output

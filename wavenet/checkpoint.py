@@ -1,0 +1,158 @@
+"""Checkpoint files: one self-describing `torch.save` dict, written atomically.
+
+Layout (format `wavenet-checkpoint`, version 1)::
+
+    format, format_version, package_version, config (the full resolved config as a dict),
+    model (state dict), ema (state dict or None), optimizer (state dict or None),
+    step, rng (torch CPU RNG state, crop-sampler generator state), best_val_bits (or None),
+    extra (a dict of plain values: speaker map, world size, ...)
+
+Files are always read with `weights_only=True`; a newer format version is refused.
+A run folder holds `config.json`, `checkpoints/last.pt`, `checkpoints/best.pt` and
+`metrics.jsonl`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .config import Config, ConfigError, config_from_dict
+from .model import WaveNet
+
+logger = logging.getLogger(__name__)
+
+FORMAT_NAME = "wavenet-checkpoint"
+FORMAT_VERSION = 1
+
+CHECKPOINT_DIR = "checkpoints"
+LAST = "last.pt"
+BEST = "best.pt"
+
+
+class CheckpointError(ValueError):
+    """A checkpoint or run folder is missing, unreadable or of an unknown format."""
+
+
+def atomic_write_bytes(path: Path, write: Any) -> None:
+    """Call `write(file_object)` on a temporary file beside `path`, then rename it into place.
+
+    A crash at any moment leaves either the old file or the new one, never a partial one.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            write(handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp_name, path)
+    except BaseException:
+        Path(tmp_name).unlink(missing_ok=True)
+        raise
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+def save_checkpoint(path: str | Path, *, config: Config, model: dict[str, torch.Tensor],
+                    step: int, ema: dict[str, torch.Tensor] | None = None,
+                    optimizer: dict[str, Any] | None = None, rng: dict[str, Any] | None = None,
+                    best_val_bits: float | None = None,
+                    extra: dict[str, Any] | None = None) -> None:
+    """Write a checkpoint atomically. Tensors are moved to the CPU first."""
+    from . import __version__
+
+    payload = {
+        "format": FORMAT_NAME,
+        "format_version": FORMAT_VERSION,
+        "package_version": __version__,
+        "config": config.to_dict(),
+        "model": _to_cpu(model),
+        "ema": _to_cpu(ema) if ema is not None else None,
+        "optimizer": _to_cpu(optimizer) if optimizer is not None else None,
+        "step": int(step),
+        "rng": rng or {},
+        "best_val_bits": best_val_bits,
+        "extra": extra or {},
+    }
+    atomic_write_bytes(Path(path), lambda handle: torch.save(payload, handle))
+
+
+def _to_cpu(value: Any) -> Any:
+    if isinstance(value, torch.Tensor):
+        return value.detach().cpu()
+    if isinstance(value, dict):
+        return {k: _to_cpu(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_to_cpu(v) for v in value)
+    return value
+
+
+def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """Read and check a checkpoint file (weights_only=True)."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint not found: {path}")
+    try:
+        payload = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as error:  # torch raises several types for damaged files
+        raise CheckpointError(f"cannot read checkpoint {path}: {str(error).splitlines()[0]}") from None
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT_NAME:
+        raise CheckpointError(f"{path} is not a wavenet checkpoint")
+    version = payload.get("format_version")
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise CheckpointError(
+            f"{path} has checkpoint format version {version}; this wavenet reads versions "
+            f"up to {FORMAT_VERSION} (upgrade the package)")
+    return payload
+
+
+def resolve_checkpoint(run_or_checkpoint: str | Path, prefer: str = "best") -> Path:
+    """A checkpoint file, or a run folder's `best` (else `last`) checkpoint.
+
+    `prefer="last"` picks `last` first (used for resuming and for `info`).
+    """
+    path = Path(run_or_checkpoint)
+    if path.is_file():
+        return path
+    if not path.exists():
+        raise CheckpointError(f"no run folder or checkpoint at {path}")
+    order = [BEST, LAST] if prefer == "best" else [LAST, BEST]
+    for name in order:
+        candidate = path / CHECKPOINT_DIR / name
+        if candidate.is_file():
+            return candidate
+    raise CheckpointError(f"run folder {path} has no checkpoint in {path / CHECKPOINT_DIR}")
+
+
+def config_from_checkpoint(payload: dict[str, Any]) -> Config:
+    try:
+        return config_from_dict(payload["config"])
+    except (KeyError, ConfigError) as error:
+        raise CheckpointError(f"checkpoint config is invalid: {error}") from None
+
+
+def model_from_checkpoint(payload: dict[str, Any], use_ema: bool = True) -> WaveNet:
+    """Rebuild the model a checkpoint describes; EMA weights are used when present."""
+    config = config_from_checkpoint(payload)
+    model = WaveNet(config.model)
+    state = payload["ema"] if use_ema and payload.get("ema") is not None else payload["model"]
+    model.load_state_dict(state)
+    return model.eval()
+
+
+def load_model(run_or_checkpoint: str | Path, device: str | torch.device = "cpu",
+               use_ema: bool = True) -> tuple[WaveNet, Config, dict[str, Any]]:
+    """Load (model, config, checkpoint payload) from a run folder or checkpoint file."""
+    payload = load_checkpoint(resolve_checkpoint(run_or_checkpoint))
+    model = model_from_checkpoint(payload, use_ema=use_ema).to(device)
+    return model, config_from_checkpoint(payload), payload

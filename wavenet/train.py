@@ -1,0 +1,331 @@
+"""The training loop: crops in, checkpoints and a metrics log out, resumable bit for bit.
+
+One step: sample `batch_size` crops of receptive_field + target_length codes, feed all but
+the last code, take cross-entropy on the `target_length` predictions that have a full
+receptive field of context, clip, AdamW step, EMA update. The learning rate warms up
+linearly, then decays by cosine to lr * min_lr_ratio at the last step.
+
+The library logs and raises; the caller (the CLI) decides what the user sees through the
+`progress` callback.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from . import checkpoint as ckpt
+from .config import Config, TrainConfig
+from .data import CropSampler, load_encoded, split_by_file
+from .model import WaveNet
+
+logger = logging.getLogger(__name__)
+
+LN2 = math.log(2.0)
+METRICS_FILE = "metrics.jsonl"
+CONFIG_FILE = "config.json"
+
+
+class TrainError(RuntimeError):
+    """A training run cannot start or continue; the message says why in one line."""
+
+
+@dataclass
+class TrainOptions:
+    """Where the data is, where the run goes, and how long it runs."""
+
+    data: Path
+    out: Path
+    steps: int
+    resume: bool = False
+    device: str = "cpu"
+    val_data: Path | None = None
+    cache_dir: Path | None = None
+    tensorboard: bool = False
+
+
+@dataclass
+class StepReport:
+    """What the progress callback receives after every optimizer step."""
+
+    step: int
+    total_steps: int
+    train_bits: float
+    lr: float
+    samples_per_s: float
+    val_bits: float | None = None
+    checkpointed: bool = False
+
+
+@dataclass
+class TrainSummary:
+    run_dir: Path
+    start_step: int
+    step: int
+    interrupted: bool
+    best_val_bits: float | None
+    last_train_bits: float | None
+    train_files: int
+    val_files: int
+    skipped: list[tuple[Path, str]] = field(default_factory=list)
+
+
+def learning_rate(step: int, total_steps: int, train: TrainConfig) -> float:
+    """Linear warm-up over warmup_steps, then cosine decay to lr * min_lr_ratio."""
+    if step < train.warmup_steps:
+        return train.lr * (step + 1) / train.warmup_steps
+    span = max(1, total_steps - train.warmup_steps)
+    progress = min(1.0, (step - train.warmup_steps) / span)
+    floor = train.lr * train.min_lr_ratio
+    return floor + (train.lr - floor) * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
+def loss_on_targets(model: torch.nn.Module, items: torch.Tensor, receptive_field: int
+                    ) -> torch.Tensor:
+    """Mean cross-entropy (nats) on the targets of a batch of items.
+
+    items (B, receptive_field + N): the model reads items[:, :-1]; outputs from position
+    receptive_field - 1 on see a full receptive field and predict items[:, receptive_field:].
+    """
+    logits = model(items[:, :-1])[:, :, receptive_field - 1:]
+    return F.cross_entropy(logits.float(), items[:, receptive_field:])
+
+
+@contextmanager
+def _stop_on_sigint() -> Iterator[Callable[[], bool]]:
+    """Turn the first Ctrl-C into a flag checked between steps (a second one aborts)."""
+    requested = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield requested.is_set
+        return
+
+    def handler(signum: int, frame: Any) -> None:
+        if requested.is_set():
+            raise KeyboardInterrupt
+        requested.set()
+        logger.warning("interrupt received: finishing this step and saving a checkpoint")
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield requested.is_set
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+class _EMA:
+    """Exponential moving average of a model's floating-point state."""
+
+    def __init__(self, model: torch.nn.Module, decay: float) -> None:
+        self.decay = decay
+        self.state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+    @torch.no_grad()
+    def update(self, model: torch.nn.Module) -> None:
+        for key, value in model.state_dict().items():
+            if value.is_floating_point():
+                self.state[key].lerp_(value, 1.0 - self.decay)
+            else:
+                self.state[key].copy_(value)
+
+
+def _append_metrics(path: Path, record: dict[str, Any]) -> None:
+    with path.open("a", encoding="utf-8") as handle:
+        handle.write(json.dumps(record) + "\n")
+
+
+def _truncate_metrics(path: Path, after_step: int) -> None:
+    """Drop log lines past the checkpoint we resume from (their steps are redone)."""
+    if not path.exists():
+        return
+    kept = [line for line in path.read_text(encoding="utf-8").splitlines()
+            if line.strip() and json.loads(line).get("step", 0) <= after_step]
+    ckpt.atomic_write_bytes(path, lambda h: h.write("".join(l + "\n" for l in kept).encode()))
+
+
+@torch.no_grad()
+def validation_bits(model: torch.nn.Module, batches: list[torch.Tensor], receptive_field: int,
+                    device: torch.device) -> float:
+    """Mean bits per sample over fixed validation crops."""
+    was_training = model.training
+    model.eval()
+    total = sum(loss_on_targets(model, b.to(device), receptive_field).item() for b in batches)
+    model.train(was_training)
+    return total / len(batches) / LN2
+
+
+def train(config: Config, options: TrainOptions,
+          progress: Callable[[StepReport], None] | None = None) -> TrainSummary:
+    """Train (or resume) a run; returns when `options.steps` is reached or on Ctrl-C."""
+    run_dir = Path(options.out)
+    last_path = run_dir / ckpt.CHECKPOINT_DIR / ckpt.LAST
+    best_path = run_dir / ckpt.CHECKPOINT_DIR / ckpt.BEST
+    metrics_path = run_dir / METRICS_FILE
+    device = torch.device(options.device)
+    if options.steps < 1:
+        raise TrainError(f"--steps must be >= 1, got {options.steps}")
+
+    payload = None
+    if options.resume:
+        if not last_path.is_file():
+            raise TrainError(f"nothing to resume: {last_path} does not exist")
+        payload = ckpt.load_checkpoint(last_path)
+        config = ckpt.config_from_checkpoint(payload)
+    elif last_path.exists() or best_path.exists():
+        raise TrainError(f"{run_dir} already holds a run; pass --resume to continue it "
+                         f"or choose another --out")
+
+    rf = config.model.receptive_field
+    item_length = rf + config.data.target_length
+    encode = dict(sample_rate=config.data.sample_rate,
+                  quantization_channels=config.model.quantization_channels,
+                  min_length=rf + 1, trim_silence=config.data.trim_silence,
+                  silence_threshold_db=config.data.silence_threshold_db,
+                  cache_dir=options.cache_dir)
+    encoded = load_encoded(options.data, **encode)
+    skipped = list(encoded.skipped)
+    if options.val_data is not None:
+        val_set = load_encoded(options.val_data, **encode)
+        skipped += val_set.skipped
+        train_files, val_files = encoded.files, val_set.files
+    else:
+        train_files, val_files = split_by_file(encoded, config.data.val_fraction,
+                                               config.train.seed)
+
+    run_dir.mkdir(parents=True, exist_ok=True)
+    ckpt.atomic_write_bytes(run_dir / CONFIG_FILE,
+                            lambda h: h.write(json.dumps(config.to_dict(), indent=2).encode()))
+
+    torch.manual_seed(config.train.seed)
+    model = WaveNet(config.model).to(device)
+    model.train()
+    tc = config.train
+    optimizer = torch.optim.AdamW(model.parameters(), lr=tc.lr, betas=tc.betas,
+                                  weight_decay=tc.weight_decay)
+    ema = _EMA(model, tc.ema_decay) if tc.ema_decay is not None else None
+    crop_generator = torch.Generator().manual_seed(tc.seed)
+    sampler = CropSampler(train_files, item_length, crop_generator)
+    val_batches: list[torch.Tensor] = []
+    if val_files:
+        val_sampler = CropSampler(val_files, item_length,
+                                  torch.Generator().manual_seed(tc.seed + 1))
+        val_batches = [val_sampler.batch(tc.batch_size) for _ in range(tc.val_batches)]
+
+    step, best_val_bits, wall_before = 0, None, 0.0
+    if payload is not None:
+        model.load_state_dict(payload["model"])
+        optimizer.load_state_dict(payload["optimizer"])
+        if ema is not None and payload.get("ema") is not None:
+            ema.state = {k: v.to(device) for k, v in payload["ema"].items()}
+        step = payload["step"]
+        best_val_bits = payload.get("best_val_bits")
+        crop_generator.set_state(payload["rng"]["crops"])
+        torch.set_rng_state(payload["rng"]["torch"])
+        wall_before = float(payload["extra"].get("wall_time", 0.0))
+        _truncate_metrics(metrics_path, step)
+        logger.info("resumed %s at step %d", run_dir, step)
+    start_step = step
+
+    writer = _tensorboard_writer(run_dir) if options.tensorboard else None
+    autocast = (torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+                if tc.bf16 else nullcontext())
+    eval_model = WaveNet(config.model).to(device) if ema is not None else model
+
+    def save(path: Path) -> None:
+        ckpt.save_checkpoint(
+            path, config=config, model=model.state_dict(), step=step,
+            ema=ema.state if ema is not None else None, optimizer=optimizer.state_dict(),
+            rng={"crops": crop_generator.get_state(), "torch": torch.get_rng_state()},
+            best_val_bits=best_val_bits,
+            extra={"wall_time": wall_before + time.monotonic() - started})
+
+    started = time.monotonic()
+    interval_loss, interval_steps, interval_start = 0.0, 0, time.monotonic()
+    last_train_bits: float | None = None
+    interrupted = False
+    samples_per_step = tc.batch_size * tc.grad_accum * config.data.target_length
+    with _stop_on_sigint() as stop_requested:
+        while step < options.steps:
+            lr = learning_rate(step, options.steps, tc)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            loss_sum = 0.0
+            for _ in range(tc.grad_accum):
+                items = sampler.batch(tc.batch_size).to(device)
+                with autocast:
+                    loss = loss_on_targets(model, items, rf)
+                (loss / tc.grad_accum).backward()
+                loss_sum += loss.item()
+            if not math.isfinite(loss_sum):
+                raise TrainError(f"loss became {loss_sum} at step {step + 1}; lower train.lr "
+                                 f"or enable train.grad_clip")
+            if tc.grad_clip is not None:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), tc.grad_clip)
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+            if ema is not None:
+                ema.update(model)
+            step += 1
+            train_bits = loss_sum / tc.grad_accum / LN2
+            last_train_bits = train_bits
+            interval_loss += train_bits
+            interval_steps += 1
+
+            val_bits = None
+            if val_batches and (step % tc.val_every == 0 or step == options.steps):
+                if ema is not None:
+                    eval_model.load_state_dict(ema.state)
+                val_bits = validation_bits(eval_model, val_batches, rf, device)
+                if best_val_bits is None or val_bits < best_val_bits:
+                    best_val_bits = val_bits
+                    save(best_path)
+            checkpointed = step % tc.checkpoint_every == 0 or step == options.steps
+            if checkpointed:
+                save(last_path)
+
+            elapsed = time.monotonic() - interval_start
+            rate = samples_per_step * interval_steps / max(elapsed, 1e-9)
+            if step % tc.log_every == 0 or val_bits is not None or step == options.steps:
+                record = {"step": step, "train_bits": interval_loss / interval_steps,
+                          "lr": lr, "samples_per_s": rate,
+                          "wall_time": wall_before + time.monotonic() - started}
+                if val_bits is not None:
+                    record["val_bits"] = val_bits
+                _append_metrics(metrics_path, record)
+                if writer is not None:
+                    for key in ("train_bits", "val_bits", "lr", "samples_per_s"):
+                        if key in record:
+                            writer.add_scalar(key, record[key], step)
+                interval_loss, interval_steps, interval_start = 0.0, 0, time.monotonic()
+            if progress is not None:
+                progress(StepReport(step, options.steps, train_bits, lr, rate, val_bits,
+                                    checkpointed))
+            if stop_requested() and step < options.steps:
+                save(last_path)
+                interrupted = True
+                logger.warning("stopped at step %d; resume with --resume", step)
+                break
+    if writer is not None:
+        writer.close()
+    return TrainSummary(run_dir, start_step, step, interrupted, best_val_bits, last_train_bits,
+                        len(train_files), len(val_files), skipped)
+
+
+def _tensorboard_writer(run_dir: Path) -> Any:
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:
+        raise TrainError("--tensorboard needs the tensorboard package "
+                         "(pip install tensorboard)") from None
+    return SummaryWriter(log_dir=str(run_dir / "tensorboard"))
