@@ -1,0 +1,525 @@
+"""Data pipeline: finding, decoding, skipping bad files, caching, splitting, cropping."""
+
+from __future__ import annotations
+
+import ast
+import logging
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+from audio_fixtures import (make_audio_folder, sine, write_audio, write_text_as,
+                            write_truncated)
+
+import wavenet.data as data
+from wavenet import mu_law_encode
+from wavenet.audio import trim_silent_edges
+from wavenet.data import (AudioDecodeError, CropSampler, DataError, EncodedFile, EncodedSet,
+                          decode_audio, find_audio_files, inputs_and_targets, item_length,
+                          load_encoded, split_by_file)
+
+HAS_MP3 = "MP3" in sf.available_formats()
+
+
+def load(source: Path | list[Path], cache: Path, **kwargs: object) -> EncodedSet:
+    options: dict[str, object] = {"sample_rate": 8000, "cache_dir": cache}
+    options.update(kwargs)
+    return load_encoded(source, **options)  # type: ignore[arg-type]
+
+
+def encoded_set(*arrays: np.ndarray, q: int = 256) -> EncodedSet:
+    files = tuple(EncodedFile(Path(f"f{i}.wav"), a, quantization_channels=q)
+                  for i, a in enumerate(arrays))
+    return EncodedSet(files=files, sample_rate=8000, quantization_channels=q, root=Path("."))
+
+
+# ----------------------------------------------------------------------------- find
+
+def test_find_is_recursive_sorted_case_blind_and_skips_hidden(tmp_path: Path) -> None:
+    tone = sine(440, 0.01, 8000)
+    names = ["b.wav", "A with space.WAV", "sub dir/c.Flac", "sub dir/deeper/d.ogg",
+             "z/e.AIFF", "z/f.aif", "z/g.au", "z/h.caf", "z/i.w64", "z/j.oga"]
+    formats = {".ogg": "OGG", ".oga": "OGG", ".aif": "AIFF", ".w64": "W64"}
+    for name in names:
+        suffix = Path(name).suffix.lower()
+        write_audio(tmp_path / name, tone, 8000, format=formats.get(suffix))
+    write_audio(tmp_path / ".hidden.wav", tone, 8000)
+    write_audio(tmp_path / "._b.wav", tone, 8000)
+    write_audio(tmp_path / ".git" / "k.wav", tone, 8000)
+    (tmp_path / "notes.txt").write_text("not audio")
+    (tmp_path / "folder.wav").mkdir()
+
+    found = find_audio_files(tmp_path)
+    assert [p.relative_to(tmp_path).as_posix() for p in found] == [
+        "A with space.WAV", "b.wav", "sub dir/c.Flac", "sub dir/deeper/d.ogg",
+        "z/e.AIFF", "z/f.aif", "z/g.au", "z/h.caf", "z/i.w64", "z/j.oga"]
+    assert found == find_audio_files(str(tmp_path))
+    assert all(len(decode_audio(p, 8000)) == len(tone) for p in found)
+
+
+def test_find_missing_folder_and_single_file(tmp_path: Path) -> None:
+    with pytest.raises(DataError, match="not found"):
+        find_audio_files(tmp_path / "nope")
+    clip = write_audio(tmp_path / "x.wav", sine(440, 0.01, 8000), 8000)
+    assert find_audio_files(clip) == [clip]
+    (tmp_path / "x.txt").write_text("hi")
+    with pytest.raises(DataError, match="not a folder or an audio file"):
+        find_audio_files(tmp_path / "x.txt")
+
+
+@pytest.mark.skipif(not hasattr(os, "symlink"), reason="needs symlinks")
+def test_find_survives_a_symlink_loop(tmp_path: Path) -> None:
+    write_audio(tmp_path / "a" / "x.wav", sine(440, 0.01, 8000), 8000)
+    try:
+        os.symlink(tmp_path, tmp_path / "a" / "loop")
+    except OSError:
+        pytest.skip("cannot make symlinks here")
+    assert [p.name for p in find_audio_files(tmp_path)] == ["x.wav"]
+
+
+# --------------------------------------------------------------------------- decode
+
+# (format, subtype, extension, largest allowed sample error)
+LOSSLESS = [
+    ("WAV", "PCM_U8", "wav", 1 / 128 + 1e-6),
+    ("WAV", "PCM_16", "wav", 1 / 32768 + 1e-6),
+    ("WAV", "PCM_24", "wav", 1e-6),
+    ("WAV", "FLOAT", "wav", 0.0),
+    ("FLAC", "PCM_16", "flac", 1 / 32768 + 1e-6),
+    ("FLAC", "PCM_24", "flac", 1e-6),
+    ("AIFF", "PCM_16", "aiff", 1 / 32768 + 1e-6),
+    ("AU", "PCM_16", "au", 1 / 32768 + 1e-6),
+    ("CAF", "PCM_24", "caf", 1e-6),
+    ("W64", "PCM_16", "w64", 1 / 32768 + 1e-6),
+]
+
+
+@pytest.mark.parametrize("fmt, subtype, ext, tolerance", LOSSLESS,
+                         ids=[f"{f}-{s}" for f, s, _, _ in LOSSLESS])
+def test_lossless_formats_decode_to_what_was_written(tmp_path: Path, fmt: str, subtype: str,
+                                                     ext: str, tolerance: float) -> None:
+    tone = sine(440, 0.25, 16000, amplitude=0.7)
+    path = write_audio(tmp_path / f"x.{ext}", tone, 16000, subtype, fmt)
+    decoded = decode_audio(path, 16000)
+    assert decoded.dtype == np.float32 and decoded.shape == tone.shape
+    assert np.abs(decoded - tone).max() <= tolerance
+
+
+def test_unsigned_8_bit_is_centred_on_zero(tmp_path: Path) -> None:
+    values = np.array([0.0, 0.5, -0.5, 0.0], dtype=np.float32).repeat(100)
+    decoded = decode_audio(write_audio(tmp_path / "u8.wav", values, 8000, "PCM_U8"), 8000)
+    assert np.abs(decoded - values).max() <= 1 / 128
+
+
+@pytest.mark.parametrize("fmt, subtype, ext", [
+    ("OGG", "VORBIS", "ogg"),
+    pytest.param("MP3", "MPEG_LAYER_III", "mp3",
+                 marks=pytest.mark.skipif(not HAS_MP3, reason="libsndfile without mp3")),
+])
+def test_lossy_formats_decode_close_to_what_was_written(tmp_path: Path, fmt: str, subtype: str,
+                                                        ext: str) -> None:
+    tone = sine(440, 0.5, 16000)
+    decoded = decode_audio(write_audio(tmp_path / f"x.{ext}", tone, 16000, subtype, fmt), 16000)
+    assert abs(len(decoded) - len(tone)) <= 1200  # codec padding, if any
+    n = min(len(decoded), len(tone))
+    assert np.corrcoef(decoded[:n], tone[:n])[0, 1] > 0.99
+
+
+def test_stereo_is_mixed_to_mono(tmp_path: Path) -> None:
+    left, right = sine(440, 0.1, 8000, 0.6), sine(660, 0.1, 8000, 0.2)
+    path = write_audio(tmp_path / "s.wav", np.stack([left, right], axis=1), 8000, "FLOAT")
+    np.testing.assert_allclose(decode_audio(path, 8000), (left + right) / 2, atol=1e-7)
+
+
+def test_upsampling_keeps_length_ratio_and_pitch(tmp_path: Path) -> None:
+    path = write_audio(tmp_path / "8k.wav", sine(440, 1.0, 8000), 8000, "PCM_16")
+    decoded = decode_audio(path, 16000)
+    assert len(decoded) == 16000
+    spectrum = np.abs(np.fft.rfft(decoded))
+    assert np.argmax(spectrum) * 16000 / len(decoded) == pytest.approx(440, abs=1)
+    assert np.abs(decoded).max() == pytest.approx(0.5, abs=0.02)
+
+
+@pytest.mark.parametrize("rate", [11025, 22050, 44100, 48000, 12345])
+def test_any_sample_rate_resamples_to_the_right_length(tmp_path: Path, rate: int) -> None:
+    path = write_audio(tmp_path / "x.wav", sine(300, 0.5, rate), rate, "PCM_16")
+    decoded = decode_audio(path, 16000)
+    assert len(decoded) == 8000
+    spectrum = np.abs(np.fft.rfft(decoded))
+    assert np.argmax(spectrum) * 16000 / len(decoded) == pytest.approx(300, abs=2)
+
+
+def test_decode_reasons(tmp_path: Path) -> None:
+    (tmp_path / "empty.wav").write_bytes(b"")
+    with pytest.raises(AudioDecodeError, match="empty") as caught:
+        decode_audio(tmp_path / "empty.wav", 8000)
+    assert caught.value.path == tmp_path / "empty.wav"
+    with pytest.raises(AudioDecodeError, match="cannot decode"):
+        decode_audio(write_text_as(tmp_path / "text.wav"), 8000)
+    with pytest.raises(AudioDecodeError, match="cannot read"):
+        decode_audio(tmp_path / "missing.wav", 8000)
+    bad = np.array([0.1, np.nan, 0.2], dtype=np.float32)
+    with pytest.raises(AudioDecodeError, match="NaN"):
+        decode_audio(write_audio(tmp_path / "nan.wav", bad, 8000, "FLOAT"), 8000)
+
+
+def test_wav_cut_in_the_middle_reads_the_frames_that_are_there(tmp_path: Path) -> None:
+    tone = sine(440, 0.5, 8000)
+    full = write_audio(tmp_path / "full.wav", tone, 8000, "PCM_16")
+    cut = write_truncated(full, tmp_path / "cut.wav", 44 + 2 * 1000)  # header + 1000 frames
+    np.testing.assert_allclose(decode_audio(cut, 8000), tone[:1000], atol=1 / 32768 + 1e-6)
+
+
+@pytest.mark.skipif(not HAS_MP3, reason="libsndfile without mp3")
+def test_mp3_cut_in_the_middle_reads_the_frames_there_and_warns(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    full = write_audio(tmp_path / "full.mp3", sine(440, 1.0, 16000), 16000, "MPEG_LAYER_III")
+    cut = write_truncated(full, tmp_path / "cut.mp3", 0.5)
+    with caplog.at_level(logging.WARNING, logger="wavenet"):
+        decoded = decode_audio(cut, 16000)
+    assert 0 < len(decoded) < 16000
+    assert "cut.mp3" in caplog.text and "shorter than its header" in caplog.text
+
+
+# ------------------------------------------------------------------- load and skip
+
+def test_bad_files_are_skipped_with_a_warning_naming_each(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    folder = tmp_path / "audio"
+    good = make_audio_folder(folder, count=2)
+    (folder / "zero.wav").write_bytes(b"")
+    write_text_as(folder / "text.wav")
+    write_truncated(good[0], folder / "header cut.wav", 20)
+    flac = write_audio(tmp_path / "x.flac", sine(440, 1.0, 8000), 8000, "PCM_16")
+    write_truncated(flac, folder / "cut.flac", 0.5)
+    write_audio(folder / "short.wav", sine(440, 0.001, 8000), 8000, "PCM_16")  # 8 samples
+
+    calls: list[tuple[int, int]] = []
+    with caplog.at_level(logging.WARNING, logger="wavenet"):
+        encoded = load(folder, tmp_path / "cache", min_length=100,
+                       progress=lambda done, total: calls.append((done, total)))
+    assert [f.path for f in encoded.files] == good
+    reasons = {path.name: reason for path, reason in encoded.skipped}
+    assert set(reasons) == {"zero.wav", "text.wav", "header cut.wav", "cut.flac", "short.wav"}
+    assert "empty" in reasons["zero.wav"]
+    assert "too short: 8 samples" in reasons["short.wav"]
+    for name in reasons:
+        assert any(name in r.getMessage() and r.levelno == logging.WARNING for r in caplog.records)
+    assert calls == [(i, 7) for i in range(1, 8)]
+    assert encoded.total_samples == 2 * 4000
+    assert encoded.duration == pytest.approx(1.0)
+
+
+def test_all_bad_missing_or_empty_folder_raises(tmp_path: Path) -> None:
+    folder = tmp_path / "bad"
+    (folder).mkdir()
+    (folder / "zero.wav").write_bytes(b"")
+    write_text_as(folder / "text.wav")
+    with pytest.raises(DataError, match=r"no usable audio in .*bad \(2 files skipped"):
+        load(folder, tmp_path / "cache")
+    with pytest.raises(DataError, match="not found"):
+        load(tmp_path / "missing", tmp_path / "cache")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DataError, match="no audio files in"):
+        load(tmp_path / "empty", tmp_path / "cache")
+    with pytest.raises(DataError, match="no audio files given"):
+        load([], tmp_path / "cache")
+
+
+def test_list_of_paths_missing_one_is_skipped(tmp_path: Path) -> None:
+    clips = make_audio_folder(tmp_path / "a", count=2)
+    encoded = load([*clips, tmp_path / "gone.wav"], tmp_path / "cache")
+    assert [f.path for f in encoded.files] == clips
+    assert encoded.skipped[0][0].name == "gone.wav" and "cannot read" in encoded.skipped[0][1]
+    assert encoded.root == (tmp_path / "a").resolve()
+
+
+@pytest.mark.parametrize("q, dtype", [(256, np.uint8), (1024, np.uint16), (16, np.uint8)])
+def test_codes_are_mu_law_of_the_audio_in_a_small_dtype(tmp_path: Path, q: int,
+                                                        dtype: type) -> None:
+    tone = sine(440, 0.1, 8000, amplitude=0.9)
+    path = write_audio(tmp_path / "a" / "x.wav", tone, 8000, "PCM_24")
+    codes = load(tmp_path / "a", tmp_path / "cache", quantization_channels=q).files[0].codes
+    assert codes.dtype == dtype
+    expected = mu_law_encode(torch.from_numpy(tone), q).numpy()
+    assert np.abs(codes.astype(np.int64) - expected).max() <= 1
+    assert path.exists()
+
+
+# ---------------------------------------------------------------------------- cache
+
+def counting_decoder(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
+    calls: list[Path] = []
+    real = data.decode_audio
+
+    def counted(path: Path, sample_rate: int) -> np.ndarray:
+        calls.append(Path(path))
+        return real(path, sample_rate)
+
+    monkeypatch.setattr(data, "decode_audio", counted)
+    return calls
+
+
+def test_second_load_comes_from_the_cache_without_decoding(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    make_audio_folder(tmp_path / "a", count=3)
+    first = load(tmp_path / "a", tmp_path / "cache")
+
+    def fail(path: Path, sample_rate: int) -> np.ndarray:
+        raise AssertionError(f"decoded {path} despite the cache")
+
+    monkeypatch.setattr(data, "decode_audio", fail)
+    second = load(tmp_path / "a", tmp_path / "cache")
+    assert [f.path for f in second.files] == [f.path for f in first.files]
+    for a, b in zip(first.files, second.files):
+        assert isinstance(b.codes, np.memmap) and not b.codes.flags.writeable
+        np.testing.assert_array_equal(a.codes, b.codes)
+    leftovers = [p.name for p in (tmp_path / "cache").rglob("*") if p.name.endswith(".tmp")]
+    assert leftovers == []
+
+
+def test_cache_misses_when_the_file_or_a_setting_changes(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    clips = make_audio_folder(tmp_path / "a", count=2)
+    cache = tmp_path / "cache"
+    load(tmp_path / "a", cache)
+    calls = counting_decoder(monkeypatch)
+
+    write_audio(clips[0], sine(1000, 0.5, 8000), 8000, "PCM_16")  # same size, new content
+    stamp = clips[0].stat().st_mtime_ns + 5 * 10**9
+    os.utime(clips[0], ns=(stamp, stamp))
+    changed = load(tmp_path / "a", cache)
+    assert calls == [clips[0]]
+    expected = mu_law_encode(torch.from_numpy(decode_audio(clips[0], 8000))).numpy()
+    np.testing.assert_array_equal(changed.files[0].codes, expected)
+
+    calls.clear()
+    assert len(load(tmp_path / "a", cache, sample_rate=16000).files[0]) == 8000
+    assert calls == clips
+    calls.clear()
+    load(tmp_path / "a", cache, quantization_channels=512)
+    assert calls == clips
+    calls.clear()
+    load(tmp_path / "a", cache, trim_silence=True)
+    assert calls == clips
+    calls.clear()
+    load(tmp_path / "a", cache, trim_silence=True, silence_threshold_db=-30.0)
+    assert calls == clips
+    calls.clear()
+    load(tmp_path / "a", cache, min_length=50)  # not part of the key
+    assert calls == []
+
+
+def test_damaged_cache_entry_is_decoded_again(tmp_path: Path) -> None:
+    make_audio_folder(tmp_path / "a", count=1)
+    cache = tmp_path / "cache"
+    expected = np.array(load(tmp_path / "a", cache).files[0].codes)
+    (npy,) = list(cache.rglob("*.npy"))
+    npy.unlink()  # never rewrite a mapped file in place: its maps would fault (SIGBUS)
+    npy.write_bytes(b"garbage")
+    again = load(tmp_path / "a", cache)
+    np.testing.assert_array_equal(again.files[0].codes, expected)
+
+
+def test_unwritable_cache_warns_and_keeps_codes_in_memory(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    make_audio_folder(tmp_path / "a", count=2)
+    blocker = tmp_path / "file"
+    blocker.write_text("a file where the cache folder should go")
+    with caplog.at_level(logging.WARNING, logger="wavenet"):
+        encoded = load(tmp_path / "a", blocker)
+    assert len(encoded.files) == 2 and not isinstance(encoded.files[0].codes, np.memmap)
+    assert sum("cannot write the audio cache" in r.getMessage() for r in caplog.records) == 1
+
+
+def test_default_cache_dir_follows_the_environment(monkeypatch: pytest.MonkeyPatch,
+                                                   tmp_path: Path) -> None:
+    monkeypatch.setenv("WAVENET_CACHE_DIR", str(tmp_path / "w"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "x"))
+    assert data.default_cache_dir() == tmp_path / "w"
+    monkeypatch.delenv("WAVENET_CACHE_DIR")
+    assert data.default_cache_dir() == tmp_path / "x" / "wavenet"
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert data.default_cache_dir() == tmp_path / "home" / ".cache" / "wavenet"
+    monkeypatch.setenv("WAVENET_CACHE_DIR", str(tmp_path / "w"))
+    make_audio_folder(tmp_path / "a", count=1)
+    load_encoded(tmp_path / "a", sample_rate=8000)
+    assert list((tmp_path / "w").rglob("*.npy"))
+
+
+def test_many_files_beyond_the_map_budget_are_read_into_memory(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for i, seconds in enumerate([0.1, 0.3, 0.2]):
+        write_audio(tmp_path / "a" / f"{i}.wav", sine(440, seconds, 8000), 8000, "PCM_16")
+    monkeypatch.setattr(data, "_open_budget", lambda: 1)
+    encoded = load(tmp_path / "a", tmp_path / "cache")
+    assert [isinstance(f.codes, np.memmap) for f in encoded.files] == [False, True, False]
+    assert [len(f) for f in encoded.files] == [800, 2400, 1600]
+
+
+# ------------------------------------------------------------------------- trimming
+
+def test_trim_silent_edges() -> None:
+    x = np.array([0.0, 0.001, 0.5, 0.0, -0.2, 0.002, 0.0], dtype=np.float32)
+    np.testing.assert_array_equal(trim_silent_edges(x, -40.0), x[2:5])  # threshold 0.01
+    np.testing.assert_array_equal(trim_silent_edges(x, -10.0), x[2:3])  # threshold 0.32
+    assert len(trim_silent_edges(np.zeros(10, np.float32), -50.0)) == 0
+
+
+def test_trimming_when_loading(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    silence = np.zeros(4000, dtype=np.float32)
+    tone = sine(440, 0.25, 8000, phase=np.pi / 2)  # starts and ends loud
+    write_audio(tmp_path / "a" / "padded.wav", np.concatenate([silence, tone, silence[:2000]]),
+                8000, "FLOAT")
+    write_audio(tmp_path / "a" / "quiet.wav", sine(440, 0.5, 8000, amplitude=0.001), 8000, "FLOAT")
+    cache = tmp_path / "cache"
+    untrimmed = load(tmp_path / "a", cache, min_length=100)
+    assert [len(f) for f in untrimmed.files] == [8000, 4000]
+    with caplog.at_level(logging.WARNING, logger="wavenet"):
+        trimmed = load(tmp_path / "a", cache, min_length=100, trim_silence=True)
+    (padded,) = trimmed.files
+    assert abs(len(padded) - len(tone)) <= 2
+    assert trimmed.skipped[0][0].name == "quiet.wav"
+    assert "after trimming silence" in trimmed.skipped[0][1]
+    assert any("quiet.wav" in r.getMessage() and "trimming" in r.getMessage()
+               for r in caplog.records)
+
+
+# ---------------------------------------------------------------------------- split
+
+def test_split_by_file_is_deterministic_disjoint_and_order_free(tmp_path: Path) -> None:
+    files = tuple(EncodedFile(tmp_path / f"{i:02d}.wav", np.zeros(10 + i, np.uint8))
+                  for i in range(20))
+    encoded = EncodedSet(files, 8000, 256, root=tmp_path)
+    train, val = split_by_file(encoded, 0.2, seed=3)
+    assert len(val) == 4 and len(train) == 16
+    names = lambda s: [f.path.name for f in s.files]  # noqa: E731
+    assert set(names(train)).isdisjoint(names(val))
+    assert sorted(names(train) + names(val)) == names(encoded)
+    assert names(train) == sorted(names(train))  # original order kept
+    again = split_by_file(encoded, 0.2, seed=3)
+    assert names(again[1]) == names(val)
+    shuffled = EncodedSet(files[::-1], 8000, 256, root=tmp_path)
+    assert sorted(names(split_by_file(shuffled, 0.2, seed=3)[1])) == names(val)
+    others = {tuple(names(split_by_file(encoded, 0.2, seed=s)[1])) for s in range(5)}
+    assert len(others) > 1
+
+
+def test_split_keeps_one_file_on_each_side(tmp_path: Path) -> None:
+    pair = encoded_set(np.zeros(10, np.uint8), np.ones(10, np.uint8))
+    for fraction in (0.01, 0.5, 0.99):
+        train, val = split_by_file(pair, fraction, seed=0)
+        assert len(train) == 1 and len(val) == 1
+    train, val = split_by_file(pair, 0.0, seed=0)
+    assert len(train) == 2 and len(val) == 0 and not val
+    assert [f.path.name for f in train] == ["f0.wav", "f1.wav"] and train[1] is pair.files[1]
+    with pytest.raises(ValueError):
+        split_by_file(pair, 1.0, seed=0)
+
+
+def test_split_of_a_single_file_is_in_time() -> None:
+    codes = np.arange(100, dtype=np.uint8)
+    only = EncodedSet((EncodedFile(Path("a.wav"), codes),), 8000, 256, min_length=10)
+    train, val = split_by_file(only, 0.25, seed=0)
+    np.testing.assert_array_equal(train.files[0].codes, codes[:75])
+    np.testing.assert_array_equal(val.files[0].codes, codes[75:])
+    assert val.files[0].start == 75
+    with pytest.raises(DataError, match="only one usable file"):
+        split_by_file(only, 0.05, seed=0)  # 5 validation samples < min_length 10
+
+
+# ---------------------------------------------------------------------------- crops
+
+def test_item_layout() -> None:
+    assert item_length(receptive_field=5, target_length=3) == 8
+    items = torch.arange(16).reshape(2, 8)
+    inputs, targets = inputs_and_targets(items, receptive_field=5)
+    assert inputs.tolist() == [list(range(7)), list(range(8, 15))]
+    assert targets.tolist() == [[5, 6, 7], [13, 14, 15]]
+    # position t of the input predicts code t + 1; the first scored position is R - 1
+    assert inputs[:, 5 - 1:].shape == targets.shape
+    assert torch.equal(inputs[:, 5 - 1:] + 1, targets)
+    with pytest.raises(ValueError):
+        inputs_and_targets(items, receptive_field=8)
+
+
+def test_crops_are_windows_of_the_files_reproducible_and_in_range() -> None:
+    ramp = (np.arange(3000) % 251).astype(np.uint8)
+    encoded = encoded_set(ramp, (np.arange(500) % 3 + 252).astype(np.uint8))
+    sampler = CropSampler(encoded, 64, torch.Generator().manual_seed(1))
+    batch = sampler.batch(16)
+    assert batch.shape == (16, 64) and batch.dtype == torch.long
+    assert 0 <= batch.min().item() and batch.max().item() < 256
+    for row in batch.numpy():
+        source = ramp if row[0] < 251 else encoded.files[1].codes
+        windows = np.lib.stride_tricks.sliding_window_view(source, 64)
+        assert (windows == row).all(axis=1).any()
+
+    torch.manual_seed(123)  # the global RNG plays no part
+    again = CropSampler(encoded, 64, torch.Generator().manual_seed(1)).batch(16)
+    assert torch.equal(again, batch)
+    other = CropSampler(encoded, 64, torch.Generator().manual_seed(2)).batch(16)
+    assert not torch.equal(other, batch)
+
+
+def test_files_are_drawn_in_proportion_to_their_length() -> None:
+    encoded = encoded_set(np.zeros(1000, np.uint8), np.ones(3000, np.uint8))
+    batch = CropSampler(encoded, 10, torch.Generator().manual_seed(0)).batch(8000)
+    share = (batch[:, 0] == 1).float().mean().item()
+    assert share == pytest.approx(0.75, abs=0.02)
+
+
+def test_every_window_can_be_drawn() -> None:
+    codes = np.arange(20, dtype=np.uint8)
+    batch = CropSampler(encoded_set(codes), 5, torch.Generator().manual_seed(0)).batch(2000)
+    assert sorted(set(batch[:, 0].tolist())) == list(range(16))
+
+
+def test_short_files_are_left_padded_with_silence() -> None:
+    short = np.array([1, 2, 3], dtype=np.uint16)
+    encoded = encoded_set(short, q=1024)
+    assert encoded.silence_code == 512
+    for files in (encoded, list(encoded)):  # a set or a plain list of its files
+        batch = CropSampler(files, 8, torch.Generator().manual_seed(0)).batch(2)
+        assert batch.tolist() == [[512] * 5 + [1, 2, 3]] * 2
+
+
+def test_sampler_rejects_empty_sets_and_bad_sizes() -> None:
+    empty = EncodedSet((), 8000, 256)
+    with pytest.raises(DataError, match="empty"):
+        CropSampler(empty, 8, torch.Generator())
+    sampler = CropSampler(encoded_set(np.zeros(10, np.uint8)), 8, torch.Generator())
+    with pytest.raises(ValueError):
+        sampler.batch(0)
+    mixed = [*encoded_set(np.zeros(10, np.uint8)), *encoded_set(np.zeros(10, np.uint16), q=1024)]
+    with pytest.raises(ValueError, match="mix"):
+        CropSampler(mixed, 8, torch.Generator())
+    with pytest.raises(ValueError):
+        CropSampler(encoded_set(np.zeros(10, np.uint8)), 1, torch.Generator())
+
+
+def test_end_to_end_folder_to_batches(tmp_path: Path) -> None:
+    make_audio_folder(tmp_path / "a", count=4, seconds=0.5)
+    encoded = load(tmp_path / "a", tmp_path / "cache", min_length=31 + 1)
+    train, val = split_by_file(encoded, 0.25, seed=0)
+    assert (len(train), len(val)) == (3, 1)
+    length = item_length(31, 100)
+    items = CropSampler(train, length, torch.Generator().manual_seed(0)).batch(4)
+    inputs, targets = inputs_and_targets(items, 31)
+    assert inputs.shape == (4, 130) and targets.shape == (4, 100)
+
+
+def test_data_modules_do_not_import_the_model() -> None:
+    package = Path(data.__file__).parent
+    for name in ("data.py", "audio.py"):
+        tree = ast.parse((package / name).read_text(encoding="utf-8"))
+        imported = {node.module for node in ast.walk(tree)
+                    if isinstance(node, ast.ImportFrom) and node.module}
+        imported |= {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import)
+                     for alias in node.names}
+        assert not imported & {"model", "layers", "wavenet.model", "wavenet.layers", "train",
+                               "generation", "wavenet.train", "wavenet.generation"}, name

@@ -1,0 +1,168 @@
+"""Finding and decoding audio files: soundfile in, float32 mono at a target rate out.
+
+Decoding is pure numpy/soundfile plus `torchaudio.functional.resample`::
+
+    file --(soundfile, float32, always 2-D)--> (frames, channels)
+         --(mean of channels)--> mono --(resample to sample_rate)--> float32 (T,)
+
+What happens to damaged files (soundfile 0.12+, libsndfile 1.2):
+
+- zero-byte, non-audio (say, text renamed .wav), or a header cut short: libsndfile
+  refuses to open it -> `AudioDecodeError`.
+- WAV/AIFF whose header promises more data than the file holds: libsndfile shortens the
+  frame count to what is there, so the frames present are read, silently.
+- MP3 cut in the middle: the frames up to the cut are read; the header's frame count is
+  larger, and `decode_audio` logs a warning saying how many frames it got.
+- FLAC or Ogg cut in the middle: libsndfile fails (on open or while reading) ->
+  `AudioDecodeError`; nothing of the file is used.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+import torch
+import torchaudio.functional as AF
+
+logger = logging.getLogger(__name__)
+
+# Extensions (lower case) of the formats soundfile reads; the match ignores case.
+AUDIO_EXTENSIONS: frozenset[str] = frozenset({
+    ".wav", ".wave", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aiff", ".aif", ".aifc",
+    ".au", ".snd", ".caf", ".w64", ".rf64",
+})
+
+# Frames read per soundfile call: mixing to mono block by block keeps only the mono
+# signal in memory, never the full multichannel one.
+_BLOCK_FRAMES = 1 << 18
+
+
+class DataError(Exception):
+    """Audio data cannot be used as asked; the message is one line that says why."""
+
+
+class AudioDecodeError(DataError):
+    """One file cannot be decoded. `reason` is short, e.g. "empty file (0 bytes)"."""
+
+    def __init__(self, path: str | os.PathLike[str], reason: str) -> None:
+        super().__init__(f"{path}: {reason}")
+        self.path = Path(path)
+        self.reason = reason
+
+
+def is_audio_file(path: str | os.PathLike[str]) -> bool:
+    """True when the name has an audio extension (any case) and is not hidden."""
+    name = Path(path).name
+    return not name.startswith(".") and Path(name).suffix.lower() in AUDIO_EXTENSIONS
+
+
+def find_audio_files(folder: str | os.PathLike[str]) -> list[Path]:
+    """Audio files under `folder`, recursively, in a deterministic sorted order.
+
+    Hidden files and folders (name starting with ".", e.g. macOS "._x.wav") are skipped;
+    symlinked folders are followed once each. Paths are `folder / relative path`, sorted
+    by their relative path components. A path to one audio file gives `[that path]`.
+    Raises DataError when `folder` does not exist or is neither a folder nor audio.
+    """
+    root = Path(folder)
+    if not root.exists():
+        raise DataError(f"data folder not found: {root}")
+    if root.is_file():
+        if is_audio_file(root):
+            return [root]
+        raise DataError(f"not a folder or an audio file: {root} "
+                        f"(audio extensions: {', '.join(sorted(AUDIO_EXTENSIONS))})")
+    if not root.is_dir():
+        raise DataError(f"not a folder: {root}")
+    found: list[Path] = []
+    seen_dirs: set[str] = set()
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
+        real = os.path.realpath(dirpath)
+        if real in seen_dirs:  # a symlink loop or a second link to the same folder
+            dirnames[:] = []
+            continue
+        seen_dirs.add(real)
+        dirnames[:] = [d for d in dirnames if not d.startswith(".")]
+        base = Path(dirpath)
+        found.extend(base / name for name in filenames
+                     if is_audio_file(name) and (base / name).is_file())
+    return sorted(found, key=lambda p: p.relative_to(root).parts)
+
+
+def read_mono(path: str | os.PathLike[str]) -> tuple[np.ndarray, int]:
+    """Decode a file at its own rate: -> (float32 mono (frames,), sample rate).
+
+    Channels are averaged. Raises AudioDecodeError for an empty, unreadable, damaged or
+    non-audio file, one with no frames, or one with NaN or infinite samples.
+    """
+    path = Path(path)
+    try:
+        size = path.stat().st_size
+    except OSError as error:
+        raise AudioDecodeError(path, f"cannot read: {error.strerror or error}") from None
+    if size == 0:
+        raise AudioDecodeError(path, "empty file (0 bytes)")
+    chunks: list[np.ndarray] = []
+    try:
+        with sf.SoundFile(path) as audio:
+            sample_rate, declared = audio.samplerate, audio.frames
+            while True:
+                block = audio.read(_BLOCK_FRAMES, dtype="float32", always_2d=True)
+                if not len(block):
+                    break
+                chunks.append(block[:, 0] if block.shape[1] == 1
+                              else block.mean(axis=1, dtype=np.float32))
+    except sf.LibsndfileError as error:
+        reason = re.sub(r"^error\s*:\s*", "", error.error_string.strip(), flags=re.I).rstrip(".")
+        raise AudioDecodeError(path, f"cannot decode: {reason or 'libsndfile error'}") from None
+    except (RuntimeError, OSError, ValueError) as error:
+        raise AudioDecodeError(path, f"cannot decode: {error}") from None
+    mono = np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.float32)
+    if not len(mono):
+        raise AudioDecodeError(path, "no audio frames")
+    if 0 < len(mono) < declared:
+        logger.warning("%s is shorter than its header says (read %d of %d frames); "
+                       "using the frames that are there", path, len(mono), declared)
+    if not np.isfinite(mono).all():
+        raise AudioDecodeError(path, "contains NaN or infinite samples")
+    return mono, sample_rate
+
+
+def resample(waveform: np.ndarray, orig_rate: int, new_rate: int) -> np.ndarray:
+    """float32 (T,) at `orig_rate` -> float32 (round(T * new / orig),) at `new_rate`.
+
+    Band-limited sinc interpolation (torchaudio's default). Cost grows with
+    orig / gcd * new / gcd: common rates are fast, coprime ones (11111 Hz) are slow.
+    """
+    if orig_rate == new_rate:
+        return waveform
+    resampled = AF.resample(torch.from_numpy(np.ascontiguousarray(waveform)), orig_rate, new_rate)
+    return resampled.numpy().astype(np.float32, copy=False)
+
+
+def decode_audio(path: str | os.PathLike[str], sample_rate: int) -> np.ndarray:
+    """Decode one file to float32 mono at `sample_rate`: -> (T,), values as stored.
+
+    Any format soundfile reads, any channel count, sample format and rate. Raises
+    AudioDecodeError (with a short `reason`) when the file cannot be used.
+    """
+    mono, rate = read_mono(path)
+    return resample(mono, rate, sample_rate)
+
+
+def trim_silent_edges(waveform: np.ndarray, threshold_db: float) -> np.ndarray:
+    """Drop leading and trailing samples quieter than `threshold_db` below full scale.
+
+    Keeps waveform[first:last + 1], where first and last are the first and last samples
+    with |x| >= 10 ** (threshold_db / 20) (-50 dB: 0.0032). An all-quiet waveform gives
+    an empty array. Returns a view, no copy.
+    """
+    loud = np.flatnonzero(np.abs(waveform) >= 10.0 ** (threshold_db / 20.0))
+    if not len(loud):
+        return waveform[:0]
+    return waveform[loud[0]:loud[-1] + 1]
