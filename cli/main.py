@@ -6,8 +6,11 @@ import click
 
 import wavenet
 
+from .demo import demo_command
 from .evaluate import eval_command
+from .generate import generate_command
 from .info import info_command
+from .plot import plot_command
 from .train import train_command
 
 
@@ -29,6 +32,9 @@ def presets_command() -> None:
                    f"{config.data.sample_rate} Hz)")
 
 
+main.add_command(demo_command)
 main.add_command(train_command)
 main.add_command(eval_command)
 main.add_command(info_command)
+main.add_command(generate_command)
+main.add_command(plot_command)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import click
@@ -20,6 +21,8 @@ from .common import resolve_device, setup_logging, user_errors
               help="Override one config field, e.g. --set train.lr=3e-4 (repeatable).")
 @click.option("--steps", type=int, default=1000, show_default=True,
               help="Total training steps for the run (with --resume: continue up to this).")
+@click.option("--stop-at", type=int, default=None,
+              help="Stop with a checkpoint at this step (the schedule still spans --steps).")
 @click.option("--resume", is_flag=True, help="Continue the run in --out from its last checkpoint.")
 @click.option("--device", default=None, help="cpu or cuda [default: cuda if present, else cpu]")
 @click.option("--val-data", type=click.Path(path_type=Path), default=None,
@@ -29,30 +32,35 @@ from .common import resolve_device, setup_logging, user_errors
 @click.option("--tensorboard", is_flag=True, help="Also write TensorBoard scalars to RUN/tensorboard.")
 @click.option("-v", "--verbose", is_flag=True, help="More log output.")
 def train_command(data: Path, out: Path, config_name: str | None, overrides: tuple[str, ...],
-                  steps: int, resume: bool, device: str | None, val_data: Path | None,
+                  steps: int, stop_at: int | None, resume: bool, device: str | None, val_data: Path | None,
                   cache_dir: Path | None, tensorboard: bool, verbose: bool) -> None:
     """Train a WaveNet on a folder of audio (wav, flac, ogg, aiff, mp3)."""
     setup_logging(verbose)
     from wavenet.config import load_config
+    from wavenet.distributed import shutdown_distributed
     from wavenet.train import TrainError, TrainOptions, train
 
     if steps < 1:
         raise click.ClickException(f"--steps must be >= 1, got {steps}")
-    if resume and (config_name or overrides):
-        raise click.ClickException("--resume continues with the run's own config; "
-                                   "drop --config/--set")
+    if resume and config_name:
+        raise click.ClickException("--resume continues with the run's own config; drop --config "
+                                   "(--set train.KEY=VALUE may still change training fields)")
     with user_errors():
-        config = load_config(config_name or "default", overrides)
+        config = load_config(config_name or "default", () if resume else overrides)
         options = TrainOptions(data=data, out=out, steps=steps, resume=resume,
                                device=resolve_device(device), val_data=val_data,
-                               cache_dir=cache_dir, tensorboard=tensorboard)
-        bar = _ProgressBar(steps)
+                               cache_dir=cache_dir, tensorboard=tensorboard,
+                               resume_overrides=overrides if resume else (), stop_at=stop_at)
+        bar = ProgressBar(steps)
         try:
             summary = train(config, options, progress=bar.update)
         except TrainError as error:
             raise click.ClickException(str(error)) from None
         finally:
             bar.close()
+            shutdown_distributed()
+    if int(os.environ.get("RANK", "0")) != 0:
+        return
     if summary.skipped:
         click.echo(f"skipped {len(summary.skipped)} file(s) (see the warnings above)", err=True)
     best = f"{summary.best_val_bits:.3f}" if summary.best_val_bits is not None else "n/a"
@@ -60,24 +68,30 @@ def train_command(data: Path, out: Path, config_name: str | None, overrides: tup
         click.echo(f"interrupted at step {summary.step}; checkpoint saved. Continue with: "
                    f"wavenet train --data {data} --out {out} --steps {steps} --resume", err=True)
         raise SystemExit(130)
+    if stop_at is not None and summary.step < steps:
+        click.echo(f"stopped at step {summary.step} as asked; continue with --resume")
+        return
     if summary.step == summary.start_step:
         click.echo(f"{out} is already at step {summary.step} (>= --steps {steps}); nothing to do")
         return
+    if summary.world_size > 1:
+        click.echo(f"trained on {summary.world_size} processes")
     click.echo(f"trained {summary.train_files} file(s) to step {summary.step}: "
                f"best validation {best} bits/sample; run folder {out}")
 
 
-class _ProgressBar:
+class ProgressBar:
     """click's progress bar fed by the training loop's per-step reports."""
 
-    def __init__(self, total: int) -> None:
+    def __init__(self, total: int, label: str = "training") -> None:
         self.total = total
+        self.label = label
         self.bar = None
         self.text = ""
 
     def update(self, report) -> None:  # report: wavenet.train.StepReport
         if self.bar is None:
-            self.bar = click.progressbar(length=self.total, label="training",
+            self.bar = click.progressbar(length=self.total, label=self.label,
                                          item_show_func=lambda _: self.text, file=None,
                                          show_pos=True)
             self.bar.__enter__()

@@ -42,7 +42,7 @@ def evaluate_codes(model: WaveNet, files: Sequence[np.ndarray | torch.Tensor], *
     rf = model.receptive_field
     windows: list[torch.Tensor] = []
     for codes in files:
-        codes = torch.as_tensor(np.asarray(codes), dtype=torch.long)
+        codes = torch.from_numpy(np.array(codes, dtype=np.int64))
         for start in range(rf, len(codes), chunk):
             end = min(start + chunk, len(codes))
             windows.append(codes[start - rf:end])  # rf codes of context + the targets
@@ -60,7 +60,7 @@ def evaluate_codes(model: WaveNet, files: Sequence[np.ndarray | torch.Tensor], *
             items = torch.stack(same).to(device)
             logits = model(items[:, :-1])[:, :, rf - 1:]
             targets = items[:, rf:]
-            total_nats += F.cross_entropy(logits.float(), targets, reduction="sum").item()
+            total_nats += F.cross_entropy(_at_least_float32(logits), targets, reduction="sum").item()
             total_samples += targets.numel()
         done += len(group)
         if progress is not None:
@@ -68,3 +68,8 @@ def evaluate_codes(model: WaveNet, files: Sequence[np.ndarray | torch.Tensor], *
     if total_samples == 0:
         raise ValueError(f"no file is longer than the receptive field ({rf} samples)")
     return EvalResult(total_nats / total_samples / math.log(2.0), total_samples, scored_files)
+
+
+def _at_least_float32(logits: torch.Tensor) -> torch.Tensor:
+    """bf16/fp16 logits are upcast for the loss; float64 stays float64."""
+    return logits.to(torch.promote_types(logits.dtype, torch.float32))

@@ -25,10 +25,12 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
+from torch.nn.parallel import DistributedDataParallel
 
 from . import checkpoint as ckpt
-from .config import Config, TrainConfig
+from .config import Config, TrainConfig, apply_overrides, config_from_dict
 from .data import CropSampler, load_encoded, split_by_file
+from .distributed import init_distributed
 from .model import WaveNet
 
 logger = logging.getLogger(__name__)
@@ -54,6 +56,14 @@ class TrainOptions:
     val_data: Path | None = None
     cache_dir: Path | None = None
     tensorboard: bool = False
+    # `train.key=value` overrides applied to the run's own config on resume (say, a new
+    # batch size when moving to another number of processes); model and data are fixed.
+    resume_overrides: tuple[str, ...] = ()
+    # Stop (with a checkpoint) once this many seconds of training have passed.
+    time_limit: float | None = None
+    # Stop (with a checkpoint) at this step; the schedule still spans `steps`, so a run
+    # trained in slices equals one trained in one go.
+    stop_at: int | None = None
 
 
 @dataclass
@@ -80,6 +90,7 @@ class TrainSummary:
     train_files: int
     val_files: int
     skipped: list[tuple[Path, str]] = field(default_factory=list)
+    world_size: int = 1
 
 
 def learning_rate(step: int, total_steps: int, train: TrainConfig) -> float:
@@ -100,7 +111,7 @@ def loss_on_targets(model: torch.nn.Module, items: torch.Tensor, receptive_field
     receptive_field - 1 on see a full receptive field and predict items[:, receptive_field:].
     """
     logits = model(items[:, :-1])[:, :, receptive_field - 1:]
-    return F.cross_entropy(logits.float(), items[:, receptive_field:])
+    return F.cross_entropy(_at_least_float32(logits), items[:, receptive_field:])
 
 
 @contextmanager
@@ -167,14 +178,21 @@ def validation_bits(model: torch.nn.Module, batches: list[torch.Tensor], recepti
 
 def train(config: Config, options: TrainOptions,
           progress: Callable[[StepReport], None] | None = None) -> TrainSummary:
-    """Train (or resume) a run; returns when `options.steps` is reached or on Ctrl-C."""
+    """Train (or resume) a run; returns when `options.steps` is reached or on Ctrl-C.
+
+    Under torchrun every process calls this; only rank 0 writes files and reports progress.
+    Each step draws one global batch of batch_size x world_size x grad_accum crops from a
+    generator that is identical on every rank; micro-batch k of rank r is slice
+    (k * world_size + r). So N processes with batch b see exactly the crops of one process
+    with batch N b, and a run resumes on any number of processes.
+    """
     run_dir = Path(options.out)
     last_path = run_dir / ckpt.CHECKPOINT_DIR / ckpt.LAST
     best_path = run_dir / ckpt.CHECKPOINT_DIR / ckpt.BEST
     metrics_path = run_dir / METRICS_FILE
-    device = torch.device(options.device)
     if options.steps < 1:
         raise TrainError(f"--steps must be >= 1, got {options.steps}")
+    world, device = init_distributed(options.device)
 
     payload = None
     if options.resume:
@@ -182,42 +200,39 @@ def train(config: Config, options: TrainOptions,
             raise TrainError(f"nothing to resume: {last_path} does not exist")
         payload = ckpt.load_checkpoint(last_path)
         config = ckpt.config_from_checkpoint(payload)
+        if options.resume_overrides:
+            fixed = [o for o in options.resume_overrides if not o.strip().startswith("train.")]
+            if fixed:
+                raise TrainError(f"on --resume only train.* fields can change, not {fixed[0]!r}")
+            config = config_from_dict(apply_overrides(config.to_dict(),
+                                                      options.resume_overrides))
     elif last_path.exists() or best_path.exists():
         raise TrainError(f"{run_dir} already holds a run; pass --resume to continue it "
                          f"or choose another --out")
-
+    tc = config.train
     rf = config.model.receptive_field
     item_length = rf + config.data.target_length
-    encode = dict(sample_rate=config.data.sample_rate,
-                  quantization_channels=config.model.quantization_channels,
-                  min_length=rf + 1, trim_silence=config.data.trim_silence,
-                  silence_threshold_db=config.data.silence_threshold_db,
-                  cache_dir=options.cache_dir)
-    encoded = load_encoded(options.data, **encode)
-    skipped = list(encoded.skipped)
-    if options.val_data is not None:
-        val_set = load_encoded(options.val_data, **encode)
-        skipped += val_set.skipped
-        train_files, val_files = encoded.files, val_set.files
-    else:
-        train_files, val_files = split_by_file(encoded, config.data.val_fraction,
-                                               config.train.seed)
 
-    run_dir.mkdir(parents=True, exist_ok=True)
-    ckpt.atomic_write_bytes(run_dir / CONFIG_FILE,
-                            lambda h: h.write(json.dumps(config.to_dict(), indent=2).encode()))
+    # Rank 0 decodes and fills the cache first; the others then read the cache.
+    if not world.is_main:
+        world.barrier()
+    train_files, val_files, skipped = _load_data(config, options)
+    if world.is_main:
+        world.barrier()
+        run_dir.mkdir(parents=True, exist_ok=True)
+        ckpt.atomic_write_bytes(run_dir / CONFIG_FILE,
+                                lambda h: h.write(json.dumps(config.to_dict(), indent=2).encode()))
 
-    torch.manual_seed(config.train.seed)
+    torch.manual_seed(tc.seed)
     model = WaveNet(config.model).to(device)
     model.train()
-    tc = config.train
     optimizer = torch.optim.AdamW(model.parameters(), lr=tc.lr, betas=tc.betas,
                                   weight_decay=tc.weight_decay)
     ema = _EMA(model, tc.ema_decay) if tc.ema_decay is not None else None
     crop_generator = torch.Generator().manual_seed(tc.seed)
     sampler = CropSampler(train_files, item_length, crop_generator)
     val_batches: list[torch.Tensor] = []
-    if val_files:
+    if val_files and world.is_main:
         val_sampler = CropSampler(val_files, item_length,
                                   torch.Generator().manual_seed(tc.seed + 1))
         val_batches = [val_sampler.batch(tc.batch_size) for _ in range(tc.val_batches)]
@@ -233,11 +248,22 @@ def train(config: Config, options: TrainOptions,
         crop_generator.set_state(payload["rng"]["crops"])
         torch.set_rng_state(payload["rng"]["torch"])
         wall_before = float(payload["extra"].get("wall_time", 0.0))
-        _truncate_metrics(metrics_path, step)
+        if world.is_main:
+            _truncate_metrics(metrics_path, step)
         logger.info("resumed %s at step %d", run_dir, step)
     start_step = step
+    if world.is_main:
+        logger.info("effective batch %d crops = %d per process x %d processes x %d "
+                    "accumulation steps", tc.batch_size * world.world_size * tc.grad_accum,
+                    tc.batch_size, world.world_size, tc.grad_accum)
 
-    writer = _tensorboard_writer(run_dir) if options.tensorboard else None
+    trained = model
+    if tc.compile:
+        trained = torch.compile(trained)
+    if world.enabled:
+        trained = DistributedDataParallel(
+            trained, device_ids=[device.index] if device.type == "cuda" else None)
+    writer = _tensorboard_writer(run_dir) if options.tensorboard and world.is_main else None
     autocast = (torch.autocast(device_type=device.type, dtype=torch.bfloat16)
                 if tc.bf16 else nullcontext())
     eval_model = WaveNet(config.model).to(device) if ema is not None else model
@@ -248,27 +274,36 @@ def train(config: Config, options: TrainOptions,
             ema=ema.state if ema is not None else None, optimizer=optimizer.state_dict(),
             rng={"crops": crop_generator.get_state(), "torch": torch.get_rng_state()},
             best_val_bits=best_val_bits,
-            extra={"wall_time": wall_before + time.monotonic() - started})
+            extra={"wall_time": wall_before + time.monotonic() - started,
+                   "world_size": world.world_size})
 
     started = time.monotonic()
     interval_loss, interval_steps, interval_start = 0.0, 0, time.monotonic()
     last_train_bits: float | None = None
     interrupted = False
-    samples_per_step = tc.batch_size * tc.grad_accum * config.data.target_length
+    micro_batches = world.world_size * tc.grad_accum
+    samples_per_step = tc.batch_size * micro_batches * config.data.target_length
     with _stop_on_sigint() as stop_requested:
         while step < options.steps:
             lr = learning_rate(step, options.steps, tc)
             for group in optimizer.param_groups:
                 group["lr"] = lr
+            global_batch = sampler.batch(tc.batch_size * micro_batches)
             loss_sum = 0.0
-            for _ in range(tc.grad_accum):
-                items = sampler.batch(tc.batch_size).to(device)
-                with autocast:
-                    loss = loss_on_targets(model, items, rf)
-                (loss / tc.grad_accum).backward()
+            for k in range(tc.grad_accum):
+                first = (k * world.world_size + world.rank) * tc.batch_size
+                items = global_batch[first:first + tc.batch_size].to(device)
+                # Only the last micro-batch all-reduces gradients.
+                sync = (trained.no_sync() if world.enabled and k < tc.grad_accum - 1
+                        else nullcontext())
+                with sync:
+                    with autocast:
+                        loss = loss_on_targets(trained, items, rf)
+                    (loss / tc.grad_accum).backward()
                 loss_sum += loss.item()
-            if not math.isfinite(loss_sum):
-                raise TrainError(f"loss became {loss_sum} at step {step + 1}; lower train.lr "
+            train_bits = world.mean(loss_sum / tc.grad_accum, device) / LN2
+            if not math.isfinite(train_bits):
+                raise TrainError(f"loss became {train_bits} at step {step + 1}; lower train.lr "
                                  f"or enable train.grad_clip")
             if tc.grad_clip is not None:
                 torch.nn.utils.clip_grad_norm_(model.parameters(), tc.grad_clip)
@@ -277,26 +312,35 @@ def train(config: Config, options: TrainOptions,
             if ema is not None:
                 ema.update(model)
             step += 1
-            train_bits = loss_sum / tc.grad_accum / LN2
             last_train_bits = train_bits
             interval_loss += train_bits
             interval_steps += 1
+            out_of_time = ((options.time_limit is not None
+                            and time.monotonic() - started > options.time_limit)
+                           or (options.stop_at is not None and step >= options.stop_at))
+            stop = world.any(stop_requested() or out_of_time, device) and step < options.steps
+            if not world.is_main:
+                interrupted = interrupted or stop
+                if stop:
+                    break
+                continue
 
             val_bits = None
-            if val_batches and (step % tc.val_every == 0 or step == options.steps):
+            if val_batches and (step % tc.val_every == 0 or step == options.steps or stop):
                 if ema is not None:
                     eval_model.load_state_dict(ema.state)
                 val_bits = validation_bits(eval_model, val_batches, rf, device)
                 if best_val_bits is None or val_bits < best_val_bits:
                     best_val_bits = val_bits
                     save(best_path)
-            checkpointed = step % tc.checkpoint_every == 0 or step == options.steps
+            checkpointed = step % tc.checkpoint_every == 0 or step == options.steps or stop
             if checkpointed:
                 save(last_path)
 
             elapsed = time.monotonic() - interval_start
             rate = samples_per_step * interval_steps / max(elapsed, 1e-9)
-            if step % tc.log_every == 0 or val_bits is not None or step == options.steps:
+            if (step % tc.log_every == 0 or val_bits is not None or step == options.steps
+                    or stop):
                 record = {"step": step, "train_bits": interval_loss / interval_steps,
                           "lr": lr, "samples_per_s": rate,
                           "wall_time": wall_before + time.monotonic() - started}
@@ -311,15 +355,36 @@ def train(config: Config, options: TrainOptions,
             if progress is not None:
                 progress(StepReport(step, options.steps, train_bits, lr, rate, val_bits,
                                     checkpointed))
-            if stop_requested() and step < options.steps:
-                save(last_path)
-                interrupted = True
-                logger.warning("stopped at step %d; resume with --resume", step)
+            if stop:
+                interrupted = not out_of_time
+                if interrupted:
+                    logger.warning("stopped at step %d; resume with --resume", step)
+                else:
+                    logger.info("time limit reached at step %d", step)
                 break
+    world.barrier()
     if writer is not None:
         writer.close()
     return TrainSummary(run_dir, start_step, step, interrupted, best_val_bits, last_train_bits,
-                        len(train_files), len(val_files), skipped)
+                        len(train_files), len(val_files), skipped, world.world_size)
+
+
+def _load_data(config: Config, options: TrainOptions
+               ) -> tuple[list[Any], list[Any], list[tuple[Path, str]]]:
+    """Decode (or read from the cache) the training and validation files."""
+    encode = dict(sample_rate=config.data.sample_rate,
+                  quantization_channels=config.model.quantization_channels,
+                  min_length=config.model.receptive_field + 1,
+                  trim_silence=config.data.trim_silence,
+                  silence_threshold_db=config.data.silence_threshold_db,
+                  cache_dir=options.cache_dir)
+    encoded = load_encoded(options.data, **encode)
+    if options.val_data is None:
+        train_files, val_files = split_by_file(encoded, config.data.val_fraction,
+                                               config.train.seed)
+        return list(train_files), list(val_files), list(encoded.skipped)
+    val_set = load_encoded(options.val_data, **encode)
+    return list(encoded.files), list(val_set.files), list(encoded.skipped) + list(val_set.skipped)
 
 
 def _tensorboard_writer(run_dir: Path) -> Any:
@@ -329,3 +394,8 @@ def _tensorboard_writer(run_dir: Path) -> Any:
         raise TrainError("--tensorboard needs the tensorboard package "
                          "(pip install tensorboard)") from None
     return SummaryWriter(log_dir=str(run_dir / "tensorboard"))
+
+
+def _at_least_float32(logits: torch.Tensor) -> torch.Tensor:
+    """bf16/fp16 logits are upcast for the loss; float64 stays float64."""
+    return logits.to(torch.promote_types(logits.dtype, torch.float32))

@@ -1,0 +1,92 @@
+"""`wavenet demo`: a built-in dataset, a short training run, audio and pictures."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from pathlib import Path
+
+import click
+
+from .common import setup_logging, user_errors
+
+
+@click.command("demo")
+@click.option("--out", type=click.Path(path_type=Path, file_okay=False), default=Path("wavenet-demo"),
+              show_default=True, help="Folder for the dataset, run, audio and pictures.")
+@click.option("--minutes", type=float, default=2.0, show_default=True,
+              help="Training time budget on this machine.")
+@click.option("--seconds", type=float, default=4.0, show_default=True,
+              help="Length of the generated audio.")
+@click.option("--config", "config_name", default="demo", show_default=True,
+              help="Preset or config file for the model.")
+@click.option("--force", is_flag=True, help="Replace an existing demo folder.")
+def demo_command(out: Path, minutes: float, seconds: float, config_name: str, force: bool) -> None:
+    """Train on built-in plucked-string melodies, generate audio, draw pictures.
+
+    Writes into OUT: data/ (the melodies), run/ (config, checkpoints, metrics),
+    generated.wav, spectrograms.png (generated audio beside a training clip) and
+    curves.png (training and validation bits/sample).
+    """
+    setup_logging()
+    if minutes <= 0 or seconds <= 0:
+        raise click.ClickException("--minutes and --seconds must be > 0")
+    if out.exists() and any(out.iterdir()):
+        if not force:
+            raise click.ClickException(f"{out} exists and is not empty; pass --force to replace it")
+        shutil.rmtree(out)
+
+    import soundfile as sf
+    import torch
+
+    from wavenet.checkpoint import load_model
+    from wavenet.config import load_config
+    from wavenet.demo import write_demo_dataset
+    from wavenet.generation import generate
+    from wavenet.mulaw import mu_law_decode
+    from wavenet.plots import PlotError, plot_curves, plot_spectrograms, read_metrics
+    from wavenet.train import TrainOptions, train
+
+    from .train import ProgressBar
+
+    with user_errors():
+        config = load_config(config_name)
+    sample_rate = config.data.sample_rate
+    click.echo(f"1/4 writing plucked-string melodies to {out / 'data'}")
+    paths = write_demo_dataset(out / "data", sample_rate=sample_rate)
+
+    click.echo(f"2/4 training for {minutes:g} minute(s) on the CPU")
+    options = TrainOptions(data=out / "data", out=out / "run", steps=100_000, device="cpu",
+                           cache_dir=out / "cache", time_limit=60.0 * minutes)
+    bar = ProgressBar(options.steps, label="training")
+    try:
+        summary = train(config, options, progress=bar.update)
+    finally:
+        bar.close()
+
+    click.echo(f"3/4 generating {seconds:g} s of audio")
+    model, config, _ = load_model(out / "run")
+    n = int(seconds * sample_rate)
+    generator = torch.Generator().manual_seed(0)
+    started = time.perf_counter()
+    codes = generate(model, n, generator=generator)
+    rate = n / (time.perf_counter() - started)
+    generated = mu_law_decode(codes[0], config.model.quantization_channels).numpy()
+    sf.write(out / "generated.wav", generated, sample_rate, subtype="PCM_16")
+
+    click.echo("4/4 drawing pictures")
+    training_clip, _ = sf.read(paths[0], frames=n, dtype="float32")
+    try:
+        plot_spectrograms([("training clip", training_clip), ("generated", generated)],
+                          sample_rate, out / "spectrograms.png")
+        plot_curves(read_metrics(out / "run"), out / "curves.png", title="demo run")
+    except PlotError as error:
+        raise click.ClickException(str(error)) from None
+
+    best = summary.best_val_bits
+    click.echo(
+        f"\ndone: {summary.step} steps, validation {best:.3f} bits/sample, generation "
+        f"{rate:,.0f} samples/s ({rate / sample_rate:.1f}x real time)\n"
+        f"listen: {out / 'generated.wav'} (and the training data in {out / 'data'})\n"
+        f"look:   {out / 'spectrograms.png'}  {out / 'curves.png'}\n"
+        f"more:   wavenet info {out / 'run'}; wavenet generate {out / 'run'} --out more.wav")

@@ -1,0 +1,97 @@
+"""`wavenet generate`: audio from a trained model, written to wav files."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import click
+
+from .common import resolve_device, setup_logging, user_errors
+
+
+def output_paths(out: Path, batch: int) -> list[Path]:
+    """FILE.wav for one stream; FILE_0.wav ... FILE_{B-1}.wav for a batch."""
+    if batch == 1:
+        return [out]
+    return [out.with_name(f"{out.stem}_{i}{out.suffix}") for i in range(batch)]
+
+
+@click.command("generate")
+@click.argument("run", type=click.Path(path_type=Path))
+@click.option("--out", required=True, type=click.Path(path_type=Path, dir_okay=False),
+              help="Output wav file (a batch writes FILE_0.wav, FILE_1.wav, ...).")
+@click.option("--seconds", type=float, default=None, help="Length in seconds [default: 2].")
+@click.option("--samples", type=int, default=None, help="Length in samples (instead of --seconds).")
+@click.option("--batch", type=int, default=1, show_default=True, help="Independent streams.")
+@click.option("--temperature", type=float, default=1.0, show_default=True,
+              help="Scales the logits; 0 picks the most likely code.")
+@click.option("--prime", type=click.Path(path_type=Path, dir_okay=False), default=None,
+              help="Audio file whose samples prime the model before generation.")
+@click.option("--seed", type=int, default=None, help="Seed for reproducible sampling.")
+@click.option("--device", default=None, help="cpu or cuda [default: cuda if present, else cpu]")
+@click.option("--force", is_flag=True, help="Overwrite existing output files.")
+def generate_command(run: Path, out: Path, seconds: float | None, samples: int | None, batch: int,
+                     temperature: float, prime: Path | None, seed: int | None,
+                     device: str | None, force: bool) -> None:
+    """Generate audio with the model in RUN (a run folder or a checkpoint file).
+
+    Exactly the requested number of samples is written, at the model's sample rate; a
+    prime is not included in the output.
+    """
+    setup_logging()
+    if seconds is not None and samples is not None:
+        raise click.ClickException("give either --seconds or --samples, not both")
+    if batch < 1:
+        raise click.ClickException(f"--batch must be >= 1, got {batch}")
+    if temperature < 0:
+        raise click.ClickException(f"--temperature must be >= 0, got {temperature}")
+    paths = output_paths(out, batch)
+    existing = [str(p) for p in paths if p.exists()]
+    if existing and not force:
+        raise click.ClickException(f"{existing[0]} exists; pass --force to overwrite")
+
+    import soundfile as sf
+    import torch
+
+    from wavenet.checkpoint import load_model
+    from wavenet.data import AudioDecodeError, decode_audio
+    from wavenet.generation import generate
+    from wavenet.mulaw import mu_law_decode, mu_law_encode
+
+    with user_errors():
+        model, config, _ = load_model(run, device=resolve_device(device))
+    sample_rate = config.data.sample_rate
+    n = samples if samples is not None else round((2.0 if seconds is None else seconds) * sample_rate)
+    if n < 1:
+        raise click.ClickException(f"the length must be at least one sample, got {n}")
+    q = config.model.quantization_channels
+    prime_codes = None
+    if prime is not None:
+        try:
+            prime_codes = mu_law_encode(torch.from_numpy(decode_audio(prime, sample_rate)), q)
+        except AudioDecodeError as error:
+            raise click.ClickException(f"cannot use --prime {prime}: {error}") from None
+        if prime_codes.numel() == 0:
+            raise click.ClickException(f"--prime {prime} holds no samples")
+    generator = torch.Generator(device=next(model.parameters()).device)
+    generator.manual_seed(seed if seed is not None else torch.seed())
+
+    started = time.perf_counter()
+    with click.progressbar(length=n, label="generating", show_pos=True,
+                           item_show_func=lambda text: text) as bar:
+        def progress(done: int, total: int) -> None:
+            rate = done * batch / max(time.perf_counter() - started, 1e-9)
+            bar.update(done - bar.pos, f"{rate:,.0f} samples/s, {rate / sample_rate:.2f}x real time")
+
+        codes = generate(model, n, batch_size=batch, temperature=temperature, prime=prime_codes,
+                         generator=generator, progress=progress)
+    elapsed = time.perf_counter() - started
+    audio = mu_law_decode(codes.cpu(), q).numpy()
+    for path, stream in zip(paths, audio):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        sf.write(path, stream, sample_rate, subtype="PCM_16")
+    rate = n * batch / elapsed
+    click.echo(f"wrote {len(paths)} file(s) of {n} samples ({n / sample_rate:.2f} s) to "
+               f"{paths[0] if batch == 1 else str(paths[0]) + ' ...'}; {rate:,.0f} samples/s "
+               f"({rate / sample_rate:.2f}x real time)")

@@ -1,0 +1,25 @@
+"""Audio and run helpers shared by the test modules (imported as `helpers`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+SAMPLE_RATE = 8000
+FAST = ["train.log_every=1", "train.val_every=10", "train.checkpoint_every=10",
+        "data.target_length=256", "train.warmup_steps=5"]
+
+
+def write_chord(folder: Path, files: int = 3, seconds: float = 1.5, seed: int = 0) -> Path:
+    """A chord of three sines with a little noise, split over several files."""
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(seconds * SAMPLE_RATE)) / SAMPLE_RATE
+    for i in range(files):
+        phase = rng.uniform(0, 2 * np.pi, 3)
+        chord = sum(np.sin(2 * np.pi * f * t + p) for f, p in zip((220.0, 277.2, 329.6), phase))
+        audio = 0.25 * chord + 0.002 * rng.standard_normal(t.shape)
+        sf.write(folder / f"chord {i}.wav", audio.astype(np.float32), SAMPLE_RATE, subtype="PCM_16")
+    return folder
