@@ -13,7 +13,7 @@ from .common import resolve_device, setup_logging, user_errors
 @click.command("eval")
 @click.argument("run", type=click.Path(path_type=Path))
 @click.option("--data", required=True, type=click.Path(path_type=Path),
-              help="Folder of audio to score.")
+              help="Folder of audio to score (speaker sub-folders for a speaker model).")
 @click.option("--device", default=None, help="cpu or cuda [default: cuda if present, else cpu]")
 @click.option("--cache-dir", type=click.Path(path_type=Path), default=None,
               help="Where decoded audio is cached.")
@@ -23,19 +23,26 @@ def eval_command(run: Path, data: Path, device: str | None, cache_dir: Path | No
     """Negative log-likelihood in bits/sample over every file in --data.
 
     RUN is a run folder (its best checkpoint, else last) or a checkpoint file. Every
-    sample is predicted from a full receptive field of context.
+    sample is predicted from a full receptive field of context; the first
+    receptive_field samples of each file are context only.
     """
     setup_logging()
     from wavenet.checkpoint import load_model
-    from wavenet.data import load_encoded
+    from wavenet.data import load_encoded, mel_features, speaker_ids_from_folders
     from wavenet.evaluate import evaluate_codes
 
     with user_errors():
-        model, config, _ = load_model(run, device=resolve_device(device))
+        model, config, payload = load_model(run, device=resolve_device(device))
         encoded = load_encoded(data, sample_rate=config.data.sample_rate,
                                quantization_channels=config.model.quantization_channels,
                                min_length=model.receptive_field + 1, cache_dir=cache_dir)
-        result = evaluate_codes(model, [f.codes for f in encoded.files])
+        speakers = payload["extra"].get("speakers")
+        ids = speaker_ids_from_folders(encoded, data, speakers)[0] if speakers else None
+        mels = None
+        if config.model.local_channels is not None:
+            mels = mel_features(encoded.files, sample_rate=config.data.sample_rate,
+                                mel=config.mel, cache_dir=cache_dir)
+        result = evaluate_codes(model, [f.codes for f in encoded.files], global_ids=ids, mels=mels)
     if as_json:
         click.echo(json.dumps(result.to_dict()))
     else:

@@ -34,6 +34,7 @@ def info_command(run: Path, as_json: bool) -> None:
         "best_val_bits": payload.get("best_val_bits"),
         "package_version": payload.get("package_version"),
         "format_version": payload.get("format_version"),
+        "speakers": payload["extra"].get("speakers"),
         "config": payload["config"],
     }
     if as_json:
@@ -46,6 +47,8 @@ def info_command(run: Path, as_json: bool) -> None:
     click.echo(f"receptive field  {config.receptive_field} samples "
                f"({info['receptive_field_ms']:.1f} ms at {sample_rate} Hz)")
     click.echo(f"best validation  {'n/a' if best is None else f'{best:.4f} bits/sample'}")
+    if info["speakers"]:
+        click.echo(f"speakers         {', '.join(f'{i}={name}' for i, name in enumerate(info['speakers']))}")
     for section, values in payload["config"].items():
         click.echo(f"[{section}]")
         for key, value in values.items():

@@ -29,11 +29,14 @@ from .common import resolve_device, setup_logging, user_errors
               help="Folder of held-out audio (default: a fraction of --data's files).")
 @click.option("--cache-dir", type=click.Path(path_type=Path), default=None,
               help="Where decoded audio is cached [default: $WAVENET_CACHE_DIR or ~/.cache/wavenet].")
+@click.option("--speakers-from-folders", is_flag=True,
+              help="Condition on speaker: each file's first sub-folder under --data is its id.")
 @click.option("--tensorboard", is_flag=True, help="Also write TensorBoard scalars to RUN/tensorboard.")
 @click.option("-v", "--verbose", is_flag=True, help="More log output.")
 def train_command(data: Path, out: Path, config_name: str | None, overrides: tuple[str, ...],
                   steps: int, stop_at: int | None, resume: bool, device: str | None, val_data: Path | None,
-                  cache_dir: Path | None, tensorboard: bool, verbose: bool) -> None:
+                  cache_dir: Path | None, speakers_from_folders: bool, tensorboard: bool,
+                  verbose: bool) -> None:
     """Train a WaveNet on a folder of audio (wav, flac, ogg, aiff, mp3)."""
     setup_logging(verbose)
     from wavenet.config import load_config
@@ -50,6 +53,7 @@ def train_command(data: Path, out: Path, config_name: str | None, overrides: tup
         options = TrainOptions(data=data, out=out, steps=steps, resume=resume,
                                device=resolve_device(device), val_data=val_data,
                                cache_dir=cache_dir, tensorboard=tensorboard,
+                               speakers_from_folders=speakers_from_folders,
                                resume_overrides=overrides if resume else (), stop_at=stop_at)
         bar = ProgressBar(steps)
         try:

@@ -43,8 +43,21 @@ class ModelConfig:
     kernel_size: int = 2
     layers_per_stack: int = 10
     stacks: int = 2
+    # Global conditioning (speaker or class id): None = off.
+    global_classes: int | None = None
+    global_channels: int = 32
+    # Local conditioning (a mel-spectrogram vocoder): mel bins, None = off; the frames are
+    # upsampled by these factors in turn, whose product must equal mel.hop_length.
+    local_channels: int | None = None
+    upsample_scales: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
+        if self.global_classes is not None and self.global_classes < 1:
+            raise ConfigError(f"model.global_classes must be >= 1 or none, got {self.global_classes}")
+        if self.local_channels is not None and self.local_channels < 1:
+            raise ConfigError(f"model.local_channels must be >= 1 or none, got {self.local_channels}")
+        if any(scale < 1 for scale in self.upsample_scales):
+            raise ConfigError(f"model.upsample_scales must all be >= 1, got {list(self.upsample_scales)}")
         for name in ("quantization_channels", "residual_channels", "gate_channels",
                      "skip_channels", "kernel_size", "layers_per_stack", "stacks"):
             if getattr(self, name) < 1:
@@ -64,6 +77,10 @@ class ModelConfig:
     def receptive_field(self) -> int:
         """Number of input samples that the output at one position depends on."""
         return 1 + (self.kernel_size - 1) * sum(self.dilations)
+
+    @property
+    def upsample_factor(self) -> int:
+        return math.prod(self.upsample_scales)
 
 
 @dataclass(frozen=True)
@@ -122,10 +139,49 @@ class TrainConfig:
 
 
 @dataclass(frozen=True)
+class MelConfig:
+    """Log-mel features for local conditioning (used when model.local_channels is set).
+
+    Frame i covers samples [i * hop_length, (i + 1) * hop_length).
+    """
+
+    n_mels: int = 80
+    n_fft: int = 1024
+    hop_length: int = 256
+    win_length: int = 1024
+    f_min: float = 0.0
+    f_max: float | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("n_mels", "n_fft", "hop_length", "win_length"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"mel.{name} must be >= 1, got {getattr(self, name)}")
+        if self.win_length > self.n_fft:
+            raise ConfigError(f"mel.win_length ({self.win_length}) must be <= mel.n_fft ({self.n_fft})")
+        if self.hop_length > self.n_fft:
+            raise ConfigError(f"mel.hop_length ({self.hop_length}) must be <= mel.n_fft ({self.n_fft})")
+
+
+@dataclass(frozen=True)
 class Config:
     model: ModelConfig = field(default_factory=ModelConfig)
     data: DataConfig = field(default_factory=DataConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    mel: MelConfig = field(default_factory=MelConfig)
+
+    def __post_init__(self) -> None:
+        m = self.model
+        if m.local_channels is None:
+            return
+        if m.local_channels != self.mel.n_mels:
+            raise ConfigError(f"model.local_channels ({m.local_channels}) must equal mel.n_mels "
+                              f"({self.mel.n_mels})")
+        if m.upsample_factor != self.mel.hop_length:
+            raise ConfigError(f"the product of model.upsample_scales {list(m.upsample_scales)} is "
+                              f"{m.upsample_factor}; it must equal mel.hop_length ({self.mel.hop_length})")
+        if self.mel.f_max is not None and self.mel.f_max > self.data.sample_rate / 2:
+            raise ConfigError(f"mel.f_max ({self.mel.f_max}) is above the Nyquist frequency "
+                              f"({self.data.sample_rate / 2:g} Hz)")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -152,7 +208,7 @@ def _check_value(value: Any, annotation: Any, where: str) -> Any:
         raise ConfigError(errors[0] if len(errors) == 1 else
                           f"{where}: expected {_type_name(annotation)}, got {value!r}")
     if origin is tuple:
-        args = typing.get_args(annotation)
+        args = _tuple_args(annotation, value)
         if not isinstance(value, (list, tuple)) or len(value) != len(args):
             raise ConfigError(f"{where}: expected {_type_name(annotation)}, got {value!r}")
         return tuple(_check_value(v, a, f"{where}[{i}]") for i, (v, a) in enumerate(zip(value, args)))
@@ -178,13 +234,24 @@ def _check_value(value: Any, annotation: Any, where: str) -> Any:
     raise ConfigError(f"{where}: expected {_type_name(annotation)}, got {value!r}")
 
 
+def _tuple_args(annotation: Any, value: Any) -> tuple[Any, ...]:
+    """Element types of a tuple annotation; `tuple[int, ...]` repeats to the value's length."""
+    args = typing.get_args(annotation)
+    if len(args) == 2 and args[1] is Ellipsis:
+        return (args[0],) * (len(value) if isinstance(value, (list, tuple)) else 0)
+    return args
+
+
 def _type_name(annotation: Any) -> str:
     origin = typing.get_origin(annotation)
     if origin in (typing.Union, types.UnionType):
         return " or ".join("none" if a is type(None) else _type_name(a)
                            for a in typing.get_args(annotation))
     if origin is tuple:
-        return "[" + ", ".join(_type_name(a) for a in typing.get_args(annotation)) + "]"
+        args = typing.get_args(annotation)
+        if len(args) == 2 and args[1] is Ellipsis:
+            return f"[{_type_name(args[0])}, ...]"
+        return "[" + ", ".join(_type_name(a) for a in args) + "]"
     if dataclasses.is_dataclass(annotation):
         return "a table"
     return getattr(annotation, "__name__", str(annotation))
@@ -222,6 +289,7 @@ def _parse_override_value(text: str, annotation: Any, where: str) -> Any:
         return _parse_override_value(text, inner[0], where)
     if origin is tuple:
         parts = [p for p in text.strip("()[]").split(",") if p.strip()]
+        args = _tuple_args(annotation, parts)
         if len(parts) != len(args):
             raise ConfigError(f"{where}: expected {len(args)} comma-separated values, got {text!r}")
         return [_parse_override_value(p, a, where) for p, a in zip(parts, args)]

@@ -511,3 +511,148 @@ class CropSampler:
             take = min(len(codes), self.item_length)
             out[row, self.item_length - take:] = codes[start:start + take]
         return torch.from_numpy(out)
+
+
+# ------------------------------------------------------------------- conditioning
+
+@dataclass(frozen=True)
+class Batch:
+    """Training items with their conditioning.
+
+    codes: (B, L) long; global_ids: (B,) long or None; mel: (B, n_mels, frames) float or
+    None, aligned so that upsampled feature t conditions input position t (which
+    predicts codes[:, t + 1]).
+    """
+
+    codes: torch.Tensor
+    global_ids: torch.Tensor | None = None
+    mel: torch.Tensor | None = None
+
+    def __len__(self) -> int:
+        return self.codes.shape[0]
+
+    def slice(self, start: int, stop: int) -> Batch:
+        return Batch(self.codes[start:stop],
+                     None if self.global_ids is None else self.global_ids[start:stop],
+                     None if self.mel is None else self.mel[start:stop])
+
+    def to(self, device: torch.device | str) -> Batch:
+        return Batch(self.codes.to(device),
+                     None if self.global_ids is None else self.global_ids.to(device),
+                     None if self.mel is None else self.mel.to(device))
+
+
+def speaker_ids_from_folders(encoded: EncodedSet, root: str | os.PathLike[str],
+                             names: Sequence[str] | None = None) -> tuple[list[int], list[str]]:
+    """Id of each file from the first sub-folder of `root` it lies in.
+
+    -> (id per file, sorted speaker names). With `names` given (a trained model's map),
+    a folder not in it is an error that lists the known names.
+    """
+    root_path = Path(root).resolve()
+    folders = []
+    for file in encoded.files:
+        relative = file.path.resolve().relative_to(root_path)
+        if len(relative.parts) < 2:
+            raise DataError(f"{file.path} is not inside a speaker sub-folder of {root}; "
+                            f"with speakers from folders, put each speaker's files in "
+                            f"{root}/NAME/")
+        folders.append(relative.parts[0])
+    known = list(names) if names is not None else sorted(set(folders))
+    unknown = sorted(set(folders) - set(known))
+    if unknown:
+        raise DataError(f"unknown speaker folder {unknown[0]!r}; the model knows: "
+                        f"{', '.join(known)}")
+    index = {name: i for i, name in enumerate(known)}
+    return [index[name] for name in folders], known
+
+
+class ConditionedCropSampler:
+    """Random items with conditioning: global ids per file and/or log-mel per file.
+
+    files: EncodedFiles; global_ids: one id per file or None; mels: one float array
+    (n_mels, frames) per file or None, frame i covering samples [i * hop, (i + 1) * hop).
+    With mels, an item starts at sample k * hop - 1 (k >= 1) so that its input position t
+    predicts sample k * hop + t and reads mel frames k, k + 1, ...; the mel slice holds
+    ceil((item_length - 1) / hop) frames. All randomness comes from `generator`.
+    """
+
+    def __init__(self, files: Sequence[EncodedFile], item_length: int, generator: torch.Generator,
+                 *, global_ids: Sequence[int] | None = None,
+                 mels: Sequence[np.ndarray | torch.Tensor] | None = None, hop_length: int = 1) -> None:
+        self.files = tuple(files)
+        if not self.files:
+            raise DataError("no audio to draw training items from (empty set)")
+        self.item_length = item_length
+        self.generator = generator
+        self.global_ids = None if global_ids is None else torch.as_tensor(list(global_ids))
+        self.mels = None if mels is None else [torch.as_tensor(m, dtype=torch.float32) for m in mels]
+        self.hop = hop_length
+        self.frames_per_item = -(-(item_length - 1) // hop_length)
+        if self.mels is not None:
+            # k runs over 1 ... frames - frames_per_item.
+            counts = [m.shape[1] - self.frames_per_item for m in self.mels]
+            if min(counts) < 1:
+                short = self.files[counts.index(min(counts))].path
+                raise DataError(f"{short} is too short for a vocoder item of {item_length} "
+                                f"samples plus one hop")
+        else:
+            counts = [max(1, len(f) - item_length + 1) for f in self.files]
+        self._windows = torch.tensor(counts, dtype=torch.int64)
+        self._ends = torch.cumsum(self._windows, 0)
+        self.pad_code = silence_code(self.files[0].quantization_channels)
+
+    def batch(self, batch_size: int) -> Batch:
+        total = int(self._ends[-1])
+        position = torch.randint(0, total, (batch_size,), generator=self.generator)
+        which = torch.searchsorted(self._ends, position, right=True)
+        offset = position - (self._ends[which] - self._windows[which])
+        codes = np.full((batch_size, self.item_length), self.pad_code, dtype=np.int64)
+        mel = None
+        if self.mels is not None:
+            mel = torch.empty(batch_size, self.mels[0].shape[0], self.frames_per_item)
+        for row, (index, start) in enumerate(zip(which.tolist(), offset.tolist())):
+            source = self.files[index].codes
+            if self.mels is not None:
+                k = start + 1
+                begin = k * self.hop - 1
+                codes[row] = source[begin:begin + self.item_length]
+                mel[row] = self.mels[index][:, k:k + self.frames_per_item]
+            else:
+                take = min(len(source), self.item_length)
+                codes[row, self.item_length - take:] = source[start:start + take]
+        ids = None if self.global_ids is None else self.global_ids[which]
+        return Batch(torch.from_numpy(codes), ids, mel)
+
+
+def mel_features(files: Sequence[EncodedFile], *, sample_rate: int, mel: Any,
+                 cache_dir: str | os.PathLike[str] | None = None) -> list[np.ndarray]:
+    """Log-mel (n_mels, len // hop) of each file's codes, cached beside the codes.
+
+    The cache key hashes the codes themselves with the mel settings, so features follow
+    any change of the audio or of its decoding.
+    """
+    from .features import log_mel_of_codes  # torchaudio transforms: only when needed
+
+    folder = Path(cache_dir if cache_dir is not None else default_cache_dir()) / "mel-v1"
+    settings = json.dumps({"sample_rate": sample_rate, **dataclasses.asdict(mel)}, sort_keys=True)
+    result = []
+    for file in files:
+        digest = hashlib.sha256(settings.encode())
+        digest.update(np.ascontiguousarray(file.codes).tobytes())
+        digest.update(str(file.quantization_channels).encode())
+        target = folder / f"{digest.hexdigest()[:32]}.npy"
+        try:
+            result.append(np.load(target, mmap_mode="r", allow_pickle=False))
+            continue
+        except (OSError, ValueError):
+            pass
+        features = log_mel_of_codes(file.codes, sample_rate, mel,
+                                    file.quantization_channels).numpy()
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            _atomic_write(target, lambda handle: np.save(handle, features, allow_pickle=False))
+        except OSError as error:
+            logger.warning("cannot cache mel features in %s (%s)", folder, error)
+        result.append(features)
+    return result

@@ -1,12 +1,45 @@
-"""The WaveNet model: code embedding, stacks of gated residual blocks, output head."""
+"""The WaveNet model: code embedding, stacks of gated residual blocks, output head.
+
+Optional conditioning adds, in every block, a projection to the dilated convolution's
+pre-activation (before the tanh/sigmoid split):
+- global: an embedding of one id per stream (speaker, class), the same at every step;
+- local: log-mel frames upsampled to the sample rate (a vocoder). Upsampling may look
+  ahead in the mel (the whole mel is known before generation); the audio path stays causal.
+"""
 
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from .config import ModelConfig
 from .layers import ResidualBlock
+
+
+class Upsampler(nn.Module):
+    """Mel frames to per-sample features: per scale s, repeat each frame s times, then a
+    smoothing convolution of width 2s + 1 (started as a moving average).
+
+    forward: mel (B, C, frames) -> (B, C, frames * prod(scales)).
+    """
+
+    def __init__(self, channels: int, scales: tuple[int, ...]) -> None:
+        super().__init__()
+        self.scales = scales
+        self.convs = nn.ModuleList(nn.Conv1d(channels, channels, 2 * s + 1, padding=s)
+                                   for s in scales)
+        with torch.no_grad():
+            for conv, s in zip(self.convs, scales):
+                conv.weight.zero_()
+                conv.weight[range(channels), range(channels), :] = 1.0 / (2 * s + 1)
+                conv.bias.zero_()
+
+    def forward(self, mel: torch.Tensor) -> torch.Tensor:
+        x = mel
+        for scale, conv in zip(self.scales, self.convs):
+            x = conv(x.repeat_interleave(scale, dim=2))
+        return x
 
 
 class WaveNet(nn.Module):
@@ -14,6 +47,12 @@ class WaveNet(nn.Module):
 
     forward: codes (B, T) long in [0, Q) -> logits (B, Q, T), where logits[:, :, t] is
     the distribution of code t + 1 and depends only on codes[:, :t + 1].
+
+    Conditioning (when the config enables it):
+    - global_cond: (B,) long ids in [0, global_classes).
+    - mel: (B, local_channels, frames) log-mel with frames * upsample_factor >= T; upsampled
+      feature j conditions position j, that is the prediction of code j + 1. Frame i thus
+      describes the codes predicted at positions [i * hop, (i + 1) * hop).
     """
 
     def __init__(self, config: ModelConfig | None = None) -> None:
@@ -28,18 +67,29 @@ class WaveNet(nn.Module):
         # ReLU -> 1x1 -> ReLU -> 1x1 on the sum of skips.
         self.head_hidden = nn.Conv1d(c.skip_channels, c.skip_channels, 1)
         self.head_out = nn.Conv1d(c.skip_channels, c.quantization_channels, 1)
+        if c.global_classes is not None:
+            self.global_embedding = nn.Embedding(c.global_classes, c.global_channels)
+            self.global_projections = nn.ModuleList(
+                nn.Linear(c.global_channels, c.gate_channels) for _ in c.dilations)
+        if c.local_channels is not None:
+            self.upsampler = Upsampler(c.local_channels, c.upsample_scales)
+            self.local_projections = nn.ModuleList(
+                nn.Conv1d(c.local_channels, c.gate_channels, 1) for _ in c.dilations)
 
     @property
     def receptive_field(self) -> int:
         return self.config.receptive_field
 
-    def forward(self, codes: torch.Tensor) -> torch.Tensor:
+    def forward(self, codes: torch.Tensor, global_cond: torch.Tensor | None = None,
+                mel: torch.Tensor | None = None) -> torch.Tensor:
         if codes.dim() != 2:
             raise ValueError(f"codes must be (batch, time), got shape {tuple(codes.shape)}")
+        global_features, local_features = self.conditioning_features(
+            codes.shape[0], codes.shape[1], global_cond, mel)
         x = self.embedding(codes).transpose(1, 2)  # (B, R, T)
         skips = None
-        for block in self.blocks:
-            x, skip = block(x)
+        for layer, block in enumerate(self.blocks):
+            x, skip = block(x, self.layer_conditioning(layer, global_features, local_features))
             skips = skip if skips is None else skips + skip
         return self.head(skips)
 
@@ -47,6 +97,52 @@ class WaveNet(nn.Module):
         """Output head: summed skips (B, S, T) -> logits (B, Q, T)."""
         hidden = torch.relu(self.head_hidden(torch.relu(skips)))
         return self.head_out(hidden)
+
+    def conditioning_features(self, batch: int, length: int,
+                              global_cond: torch.Tensor | None = None,
+                              mel: torch.Tensor | None = None
+                              ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        """Check the conditioning inputs; -> (global (B, Cg) or None, local (B, Cl, T) or None)."""
+        c = self.config
+        global_features = local_features = None
+        if c.global_classes is None:
+            if global_cond is not None:
+                raise ValueError("this model has no global conditioning; global_cond must be None")
+        else:
+            if global_cond is None:
+                raise ValueError(f"this model is conditioned on {c.global_classes} global ids; "
+                                 f"pass global_cond (B,)")
+            global_cond = torch.as_tensor(global_cond, device=self.embedding.weight.device)
+            if global_cond.shape != (batch,):
+                raise ValueError(f"global_cond must have shape ({batch},), got {tuple(global_cond.shape)}")
+            if global_cond.min() < 0 or global_cond.max() >= c.global_classes:
+                raise ValueError(f"global ids must be in [0, {c.global_classes})")
+            global_features = self.global_embedding(global_cond)
+        if c.local_channels is None:
+            if mel is not None:
+                raise ValueError("this model has no local conditioning; mel must be None")
+        else:
+            if mel is None:
+                raise ValueError(f"this model is a vocoder; pass mel ({batch}, {c.local_channels}, frames)")
+            if mel.dim() != 3 or mel.shape[0] != batch or mel.shape[1] != c.local_channels:
+                raise ValueError(f"mel must be ({batch}, {c.local_channels}, frames), "
+                                 f"got {tuple(mel.shape)}")
+            if mel.shape[2] * c.upsample_factor < length:
+                raise ValueError(f"mel has {mel.shape[2]} frames, covering "
+                                 f"{mel.shape[2] * c.upsample_factor} samples; {length} needed")
+            local_features = self.upsampler(mel.to(self.embedding.weight.dtype))[:, :, :length]
+        return global_features, local_features
+
+    def layer_conditioning(self, layer: int, global_features: torch.Tensor | None,
+                           local_features: torch.Tensor | None) -> torch.Tensor | None:
+        """The term added to block `layer`'s pre-activation: (B, G, T), (B, G, 1) or None."""
+        term = None
+        if global_features is not None:
+            term = self.global_projections[layer](global_features).unsqueeze(2)
+        if local_features is not None:
+            local = self.local_projections[layer](local_features)
+            term = local if term is None else term + local
+        return term
 
 
 def parameter_count(model: nn.Module) -> int:

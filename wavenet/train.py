@@ -11,6 +11,7 @@ The library logs and raises; the caller (the CLI) decides what the user sees thr
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import math
@@ -29,8 +30,10 @@ from torch.nn.parallel import DistributedDataParallel
 
 from . import checkpoint as ckpt
 from .config import Config, TrainConfig, apply_overrides, config_from_dict
-from .data import CropSampler, load_encoded, split_by_file
+from .data import (Batch, ConditionedCropSampler, CropSampler, EncodedFile, load_encoded,
+                   mel_features, speaker_ids_from_folders, split_by_file)
 from .distributed import init_distributed
+from .evaluate import at_least_float32
 from .model import WaveNet
 
 logger = logging.getLogger(__name__)
@@ -56,6 +59,8 @@ class TrainOptions:
     val_data: Path | None = None
     cache_dir: Path | None = None
     tensorboard: bool = False
+    # Take each file's first sub-folder under `data` as its speaker (global conditioning).
+    speakers_from_folders: bool = False
     # `train.key=value` overrides applied to the run's own config on resume (say, a new
     # batch size when moving to another number of processes); model and data are fixed.
     resume_overrides: tuple[str, ...] = ()
@@ -103,15 +108,19 @@ def learning_rate(step: int, total_steps: int, train: TrainConfig) -> float:
     return floor + (train.lr - floor) * 0.5 * (1.0 + math.cos(math.pi * progress))
 
 
-def loss_on_targets(model: torch.nn.Module, items: torch.Tensor, receptive_field: int
+def loss_on_targets(model: torch.nn.Module, batch: Batch | torch.Tensor, receptive_field: int
                     ) -> torch.Tensor:
     """Mean cross-entropy (nats) on the targets of a batch of items.
 
-    items (B, receptive_field + N): the model reads items[:, :-1]; outputs from position
-    receptive_field - 1 on see a full receptive field and predict items[:, receptive_field:].
+    codes (B, receptive_field + N): the model reads codes[:, :-1]; outputs from position
+    receptive_field - 1 on see a full receptive field and predict codes[:, receptive_field:].
     """
-    logits = model(items[:, :-1])[:, :, receptive_field - 1:]
-    return F.cross_entropy(_at_least_float32(logits), items[:, receptive_field:])
+    if isinstance(batch, torch.Tensor):
+        batch = Batch(batch)
+    codes = batch.codes
+    logits = model(codes[:, :-1], global_cond=batch.global_ids,
+                   mel=batch.mel)[:, :, receptive_field - 1:]
+    return F.cross_entropy(at_least_float32(logits), codes[:, receptive_field:])
 
 
 @contextmanager
@@ -166,7 +175,7 @@ def _truncate_metrics(path: Path, after_step: int) -> None:
 
 
 @torch.no_grad()
-def validation_bits(model: torch.nn.Module, batches: list[torch.Tensor], receptive_field: int,
+def validation_bits(model: torch.nn.Module, batches: list[Batch], receptive_field: int,
                     device: torch.device) -> float:
     """Mean bits per sample over fixed validation crops."""
     was_training = model.training
@@ -216,7 +225,9 @@ def train(config: Config, options: TrainOptions,
     # Rank 0 decodes and fills the cache first; the others then read the cache.
     if not world.is_main:
         world.barrier()
-    train_files, val_files, skipped = _load_data(config, options)
+    speakers = payload["extra"].get("speakers") if payload is not None else None
+    data = _load_data(config, options, speakers)
+    config = _with_speakers(config, data.speakers)
     if world.is_main:
         world.barrier()
         run_dir.mkdir(parents=True, exist_ok=True)
@@ -230,11 +241,11 @@ def train(config: Config, options: TrainOptions,
                                   weight_decay=tc.weight_decay)
     ema = _EMA(model, tc.ema_decay) if tc.ema_decay is not None else None
     crop_generator = torch.Generator().manual_seed(tc.seed)
-    sampler = CropSampler(train_files, item_length, crop_generator)
-    val_batches: list[torch.Tensor] = []
-    if val_files and world.is_main:
-        val_sampler = CropSampler(val_files, item_length,
-                                  torch.Generator().manual_seed(tc.seed + 1))
+    sampler = data.sampler(data.train, data.train_ids, config, crop_generator, options.cache_dir)
+    val_batches: list[Batch] = []
+    if data.val and world.is_main:
+        val_sampler = data.sampler(data.val, data.val_ids, config,
+                                   torch.Generator().manual_seed(tc.seed + 1), options.cache_dir)
         val_batches = [val_sampler.batch(tc.batch_size) for _ in range(tc.val_batches)]
 
     step, best_val_bits, wall_before = 0, None, 0.0
@@ -275,7 +286,7 @@ def train(config: Config, options: TrainOptions,
             rng={"crops": crop_generator.get_state(), "torch": torch.get_rng_state()},
             best_val_bits=best_val_bits,
             extra={"wall_time": wall_before + time.monotonic() - started,
-                   "world_size": world.world_size})
+                   "world_size": world.world_size, "speakers": data.speakers})
 
     started = time.monotonic()
     interval_loss, interval_steps, interval_start = 0.0, 0, time.monotonic()
@@ -292,7 +303,7 @@ def train(config: Config, options: TrainOptions,
             loss_sum = 0.0
             for k in range(tc.grad_accum):
                 first = (k * world.world_size + world.rank) * tc.batch_size
-                items = global_batch[first:first + tc.batch_size].to(device)
+                items = global_batch.slice(first, first + tc.batch_size).to(device)
                 # Only the last micro-batch all-reduces gradients.
                 sync = (trained.no_sync() if world.enabled and k < tc.grad_accum - 1
                         else nullcontext())
@@ -366,25 +377,87 @@ def train(config: Config, options: TrainOptions,
     if writer is not None:
         writer.close()
     return TrainSummary(run_dir, start_step, step, interrupted, best_val_bits, last_train_bits,
-                        len(train_files), len(val_files), skipped, world.world_size)
+                        len(data.train), len(data.val), data.skipped, world.world_size)
 
 
-def _load_data(config: Config, options: TrainOptions
-               ) -> tuple[list[Any], list[Any], list[tuple[Path, str]]]:
+def _with_speakers(config: Config, speakers: list[str] | None) -> Config:
+    """Check global conditioning against the speaker folders; fill in global_classes."""
+    classes = config.model.global_classes
+    if speakers is None:
+        if classes is not None:
+            raise TrainError("model.global_classes is set: pass --speakers-from-folders so "
+                             "each file gets its speaker id")
+        return config
+    if classes is None:
+        return dataclasses.replace(
+            config, model=dataclasses.replace(config.model, global_classes=len(speakers)))
+    if len(speakers) > classes:
+        raise TrainError(f"{len(speakers)} speaker folders but model.global_classes is {classes}")
+    return config
+
+
+@dataclass
+class _Data:
+    """Training and validation files with their conditioning."""
+
+    train: list[EncodedFile]
+    val: list[EncodedFile]
+    skipped: list[tuple[Path, str]]
+    speakers: list[str] | None = None
+    train_ids: list[int] | None = None
+    val_ids: list[int] | None = None
+
+    def sampler(self, files: list[EncodedFile], ids: list[int] | None, config: Config,
+                generator: torch.Generator, cache_dir: Path | None) -> Any:
+        """A crop sampler over `files` that yields Batches with the config's conditioning."""
+        item_length = config.model.receptive_field + config.data.target_length
+        if ids is None and config.model.local_channels is None:
+            plain = CropSampler(files, item_length, generator)
+            return _PlainSampler(plain)
+        mels = None
+        if config.model.local_channels is not None:
+            mels = mel_features(files, sample_rate=config.data.sample_rate, mel=config.mel,
+                                cache_dir=cache_dir)
+        return ConditionedCropSampler(files, item_length, generator, global_ids=ids, mels=mels,
+                                      hop_length=config.mel.hop_length)
+
+
+@dataclass
+class _PlainSampler:
+    sampler: CropSampler
+
+    def batch(self, batch_size: int) -> Batch:
+        return Batch(self.sampler.batch(batch_size))
+
+
+def _load_data(config: Config, options: TrainOptions, speakers: list[str] | None) -> _Data:
     """Decode (or read from the cache) the training and validation files."""
+    min_length = config.model.receptive_field + 1
+    if config.model.local_channels is not None:
+        min_length = config.model.receptive_field + config.data.target_length + 2 * config.mel.hop_length
     encode = dict(sample_rate=config.data.sample_rate,
                   quantization_channels=config.model.quantization_channels,
-                  min_length=config.model.receptive_field + 1,
-                  trim_silence=config.data.trim_silence,
+                  min_length=min_length, trim_silence=config.data.trim_silence,
                   silence_threshold_db=config.data.silence_threshold_db,
                   cache_dir=options.cache_dir)
     encoded = load_encoded(options.data, **encode)
     if options.val_data is None:
-        train_files, val_files = split_by_file(encoded, config.data.val_fraction,
-                                               config.train.seed)
-        return list(train_files), list(val_files), list(encoded.skipped)
-    val_set = load_encoded(options.val_data, **encode)
-    return list(encoded.files), list(val_set.files), list(encoded.skipped) + list(val_set.skipped)
+        train_set, val_set = split_by_file(encoded, config.data.val_fraction, config.train.seed)
+        skipped = list(encoded.skipped)
+        val_root = options.data
+    else:
+        train_set, val_set = encoded, load_encoded(options.val_data, **encode)
+        skipped = list(encoded.skipped) + list(val_set.skipped)
+        val_root = options.val_data
+    data = _Data(list(train_set), list(val_set), skipped)
+    if options.speakers_from_folders or speakers is not None:
+        ids, names = speaker_ids_from_folders(encoded, options.data, speakers)
+        by_path = {f.path: i for f, i in zip(encoded.files, ids)}
+        data.speakers = names
+        data.train_ids = [by_path[f.path] for f in data.train]
+        data.val_ids = (speaker_ids_from_folders(val_set, val_root, names)[0]
+                        if options.val_data is not None else [by_path[f.path] for f in data.val])
+    return data
 
 
 def _tensorboard_writer(run_dir: Path) -> Any:
@@ -394,8 +467,3 @@ def _tensorboard_writer(run_dir: Path) -> Any:
         raise TrainError("--tensorboard needs the tensorboard package "
                          "(pip install tensorboard)") from None
     return SummaryWriter(log_dir=str(run_dir / "tensorboard"))
-
-
-def _at_least_float32(logits: torch.Tensor) -> torch.Tensor:
-    """bf16/fp16 logits are upcast for the loss; float64 stays float64."""
-    return logits.to(torch.promote_types(logits.dtype, torch.float32))

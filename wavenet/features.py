@@ -1,0 +1,60 @@
+"""Log-mel features for local conditioning, aligned to samples.
+
+Frame i describes samples [i * hop, (i + 1) * hop): the waveform is padded by
+(n_fft - hop) / 2 on each side and framed without centring, so frame i's window is
+centred on the middle of its hop block and a signal of T samples gives T // hop frames.
+Features are computed from the mu-law quantized audio, the very signal the model
+learns to produce.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+import torchaudio
+
+from .config import MelConfig
+from .mulaw import mu_law_decode, mu_law_encode
+
+LOG_FLOOR = 1e-5
+
+
+@functools.lru_cache(maxsize=8)
+def _transform(sample_rate: int, mel: MelConfig) -> torchaudio.transforms.MelSpectrogram:
+    return torchaudio.transforms.MelSpectrogram(
+        sample_rate=sample_rate, n_fft=mel.n_fft, win_length=mel.win_length,
+        hop_length=mel.hop_length, f_min=mel.f_min, f_max=mel.f_max, n_mels=mel.n_mels,
+        power=1.0, center=False)
+
+
+def log_mel(waveform: torch.Tensor, sample_rate: int, mel: MelConfig) -> torch.Tensor:
+    """float waveform (T,) -> log-mel (n_mels, T // hop_length), float32."""
+    if waveform.dim() != 1:
+        raise ValueError(f"expected a 1-D waveform, got shape {tuple(waveform.shape)}")
+    frames = waveform.shape[0] // mel.hop_length
+    if frames == 0:
+        return torch.zeros(mel.n_mels, 0)
+    extra = mel.n_fft - mel.hop_length
+    left, right = extra // 2, extra - extra // 2
+    signal = waveform[: frames * mel.hop_length].float().unsqueeze(0)
+    mode = "reflect" if signal.shape[1] > max(left, right) else "constant"
+    padded = F.pad(signal.unsqueeze(0), (left, right), mode=mode).squeeze(0)
+    spectrum = _transform(sample_rate, mel)(padded)[0]
+    return torch.log(spectrum.clamp(min=LOG_FLOOR))[:, :frames]
+
+
+def log_mel_of_codes(codes: np.ndarray | torch.Tensor, sample_rate: int, mel: MelConfig,
+                     quantization_channels: int) -> torch.Tensor:
+    """Log-mel of the audio that mu-law `codes` decode to: (n_mels, len // hop)."""
+    codes = torch.as_tensor(np.asarray(codes, dtype=np.int64))
+    return log_mel(mu_law_decode(codes, quantization_channels), sample_rate, mel)
+
+
+def log_mel_of_waveform(waveform: torch.Tensor, sample_rate: int, mel: MelConfig,
+                        quantization_channels: int) -> torch.Tensor:
+    """Log-mel of a float waveform after mu-law quantization (as in training)."""
+    codes = mu_law_encode(waveform, quantization_channels)
+    return log_mel(mu_law_decode(codes, quantization_channels), sample_rate, mel)
