@@ -6,6 +6,7 @@ not import the command-line app.
 
 from .config import (Config, ConfigError, DataConfig, ModelConfig, TrainConfig,
                      load_config, preset_names)
+from .generation import FastGenerator, IncrementalState, generate
 from .layers import CausalConv1d, ResidualBlock, causal_padding, gated_activation
 from .model import WaveNet, parameter_count
 from .mulaw import mu_law_decode, mu_law_encode
@@ -16,4 +17,5 @@ __all__ = [
     "CausalConv1d", "Config", "ConfigError", "DataConfig", "ModelConfig", "ResidualBlock",
     "TrainConfig", "WaveNet", "__version__", "causal_padding", "gated_activation",
     "load_config", "mu_law_decode", "mu_law_encode", "parameter_count", "preset_names",
+    "FastGenerator", "IncrementalState", "generate",
 ]

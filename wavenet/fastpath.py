@@ -1,0 +1,423 @@
+"""Compiled incremental WaveNet for the CPU: every step of generation inside one numba kernel.
+
+The arithmetic is that of `wavenet.generation.FastGenerator` (which is the reference the
+tests hold this module to), rearranged for speed:
+
+- weights are copied once into contiguous numpy arrays, transposed so that every product
+  is y (B, N) += x (B, K) @ Wt (K, N), walking each weight matrix once per step in memory
+  order (at batch 1 the step is limited by how fast the weights stream from cache);
+- the kernel_size taps of a dilated convolution are the row blocks of one packed matrix;
+- the skip projections are deferred: the gated outputs h_l of all blocks are written side
+  by side into one (B, layers * G/2) buffer, and sum_l W_skip_l h_l is one product with
+  the stacked [W_skip_1 ... W_skip_L], whose biases are summed once;
+- the last block's residual output is never used, so it is not computed;
+- sampling (the same inverse-CDF rule as `sample_codes`, in float64) runs in the kernel
+  too, from uniform numbers drawn beforehand by the caller, so a whole chunk of samples
+  costs one call from Python;
+- in float32, tanh is a rational approximation (relative error < 4e-7, a few ulp) that
+  the compiler can vectorise, and sigmoid(g) = (1 + tanh(g / 2)) / 2; float64 uses libm.
+
+State: the rings of an `IncrementalState` are views into one flat buffer
+(sum of spans, B, residual_channels), which the kernel reads and writes in place.
+Conditioning, when the model gets it, adds a per-layer (B, gate_channels) term to `z` in
+`_step`, right after the dilated convolution, as in `generation._block_step`.
+
+numba compiles the kernel on first use (cache=True keeps the result on disk for later
+processes); the kernel runs on one thread.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from numba import njit
+
+from .generation import IncrementalState, Progress, _check_step_codes, _check_unconditioned
+from .model import WaveNet
+
+# Fused multiply-add, no signed zeros, reciprocal; no reassociation (the products keep
+# the summation order they are written in), no assumptions about inf or NaN.
+_FASTMATH = {"contract", "nsz", "arcp"}
+
+# Rows of a weight matrix taken per pass over the batch (kept in L1 while the batch uses them).
+_ROW_BLOCK = 32
+
+# A layer's past-tap products are gathered over up to this many rows (steps x streams).
+_TIME_BLOCK_ROWS = 16
+
+# tanh(x) ~ x P(u) / Q(u), u = (x / 9)^2, |x| <= 9 (beyond, float32 tanh is +-1): a
+# rational fit to tanh's relative error made for this module (max 3e-8 in exact
+# arithmetic, < 4e-7 evaluated in float32).
+_TANH_P = (0.9999999778790374, 11.038665742448018, 24.96042058850621, 14.233208047540836,
+           1.2006433437530606, -0.036349379819173494)
+_TANH_Q = (1.0, 38.03865205945682, 177.20526777729313, 203.4465588540203, 51.878830740986295)
+
+
+@njit(cache=True, fastmath=_FASTMATH, error_model="numpy")
+def _matmul_acc(x, wt, y):  # pragma: no cover - compiled
+    """y (B, N) += x (B, K) @ wt (K, N).
+
+    Rows of wt are taken in blocks of _ROW_BLOCK (which stay in L1 while the batch uses
+    them), four at a time, for four streams at a time (each loaded row of wt then feeds 16
+    multiply-adds). Every stream sees the same arithmetic, in the same order, whichever
+    branch serves it, so a stream's result does not depend on the batch size.
+    """
+    batch, rows = x.shape
+    cols = wt.shape[1]
+    batch4 = batch // 4 * 4
+    for r0 in range(0, rows, _ROW_BLOCK):
+        r1 = min(r0 + _ROW_BLOCK, rows)
+        r4 = r0 + (r1 - r0) // 4 * 4
+        for b in range(0, batch4, 4):
+            ya, yb, yc, yd = y[b], y[b + 1], y[b + 2], y[b + 3]
+            for k in range(r0, r4, 4):
+                w0, w1, w2, w3 = wt[k], wt[k + 1], wt[k + 2], wt[k + 3]
+                a0, a1, a2, a3 = x[b, k], x[b, k + 1], x[b, k + 2], x[b, k + 3]
+                b0, b1, b2, b3 = x[b + 1, k], x[b + 1, k + 1], x[b + 1, k + 2], x[b + 1, k + 3]
+                c0, c1, c2, c3 = x[b + 2, k], x[b + 2, k + 1], x[b + 2, k + 2], x[b + 2, k + 3]
+                d0, d1, d2, d3 = x[b + 3, k], x[b + 3, k + 1], x[b + 3, k + 2], x[b + 3, k + 3]
+                for n in range(cols):
+                    v0, v1, v2, v3 = w0[n], w1[n], w2[n], w3[n]
+                    ya[n] += a0 * v0 + a1 * v1 + a2 * v2 + a3 * v3
+                    yb[n] += b0 * v0 + b1 * v1 + b2 * v2 + b3 * v3
+                    yc[n] += c0 * v0 + c1 * v1 + c2 * v2 + c3 * v3
+                    yd[n] += d0 * v0 + d1 * v1 + d2 * v2 + d3 * v3
+        for b in range(batch4, batch):
+            ya = y[b]
+            for k in range(r0, r4, 4):
+                w0, w1, w2, w3 = wt[k], wt[k + 1], wt[k + 2], wt[k + 3]
+                a0, a1, a2, a3 = x[b, k], x[b, k + 1], x[b, k + 2], x[b, k + 3]
+                for n in range(cols):
+                    ya[n] += a0 * w0[n] + a1 * w1[n] + a2 * w2[n] + a3 * w3[n]
+        for b in range(batch):
+            ya = y[b]
+            for k in range(r4, r1):
+                wk = wt[k]
+                a0 = x[b, k]
+                for n in range(cols):
+                    ya[n] += a0 * wk[n]
+
+
+@njit(cache=True, fastmath=_FASTMATH, error_model="numpy", inline="always")
+def _tanh_f32(v):  # pragma: no cover - compiled
+    x = min(max(v, np.float32(-9.0)), np.float32(9.0))
+    u = x * x * np.float32(1.0 / 81.0)
+    p = np.float32(_TANH_P[5])
+    p = p * u + np.float32(_TANH_P[4])
+    p = p * u + np.float32(_TANH_P[3])
+    p = p * u + np.float32(_TANH_P[2])
+    p = p * u + np.float32(_TANH_P[1])
+    p = p * u + np.float32(_TANH_P[0])
+    q = np.float32(_TANH_Q[4])
+    q = q * u + np.float32(_TANH_Q[3])
+    q = q * u + np.float32(_TANH_Q[2])
+    q = q * u + np.float32(_TANH_Q[1])
+    q = q * u + np.float32(_TANH_Q[0])
+    return x * p / q
+
+
+@njit(cache=True, fastmath=_FASTMATH, error_model="numpy")
+def _gate(z, h, approximate):  # pragma: no cover - compiled
+    """h (B, C) = tanh(z[:, :C]) * sigmoid(z[:, C:]) for z (B, 2C)."""
+    batch, channels = h.shape
+    if approximate:
+        half = np.float32(0.5)
+        for b in range(batch):
+            for c in range(channels):
+                f = np.float32(z[b, c])
+                g = np.float32(z[b, channels + c])
+                h[b, c] = _tanh_f32(f) * (half + half * _tanh_f32(half * g))
+    else:
+        for b in range(batch):
+            for c in range(channels):
+                h[b, c] = math.tanh(z[b, c]) / (1.0 + math.exp(-z[b, channels + c]))
+
+
+@njit(cache=True, fastmath=_FASTMATH, error_model="numpy")
+def _relu(y):  # pragma: no cover - compiled
+    batch, channels = y.shape
+    for b in range(batch):
+        for c in range(channels):
+            y[b, c] = max(y[b, c], 0.0)
+
+
+@njit(cache=True, fastmath=_FASTMATH, error_model="numpy")
+def _step(weights, layout, state, scratch, codes, t, approximate):  # pragma: no cover - compiled
+    """One step for every stream: codes (B,) at time t -> scratch logits (B, Q); state updated.
+
+    layout = (dilations, kernel_size, ring offsets, time blocks, pending offsets), per layer.
+    A layer whose time block m is 1 multiplies all its taps at once, [past taps, x] @ W. A
+    layer with m > 1 finds its past taps' product already summed in `pending` (the slot of
+    time t), and every m steps multiplies the last m inputs by the past-tap weights in one
+    product, adding the results to the pending slots of the times they are taps for (all
+    later than t, since m <= dilation): the past-tap weights are read once per m steps.
+    """
+    emb, wd, bd, wr, br, ws, bs, w1, b1, w2, b2 = weights
+    dilations, kernel_size, offsets, time_blocks, pending_offsets = layout
+    ring, pending = state
+    x, xin, z, hcat, skips, hidden, logits = scratch
+    batch, residual = x.shape
+    gate = z.shape[1]
+    layers = wd.shape[0]
+    taps = kernel_size - 1
+    for b in range(batch):
+        x[b] = emb[codes[b]]
+    for layer in range(layers):
+        dilation = dilations[layer]
+        span = taps * dilation
+        base = offsets[layer]
+        block = time_blocks[layer]
+        for b in range(batch):
+            z[b] = bd[layer]
+        if block == 1:
+            for j in range(taps):
+                slot = base + (t - (taps - j) * dilation) % span
+                xin[:, j * residual:(j + 1) * residual] = ring[slot]
+            xin[:, taps * residual:] = x
+            _matmul_acc(xin, wd[layer].reshape((kernel_size * residual, gate)), z)
+        else:
+            past = pending[pending_offsets[layer] + t % span]
+            for b in range(batch):
+                z[b] += past[b]
+                past[b] = 0.0
+            _matmul_acc(x, wd[layer, taps], z)
+        # Conditioning would add its (B, gate_channels) term to z here.
+        ring[base + t % span] = x
+        if block > 1 and (t + 1) % block == 0:
+            first = (t + 1 - block) % span  # the block never wraps: block divides span
+            inputs = ring[base + first:base + first + block].reshape((block * batch, residual))
+            for j in range(taps):
+                target = pending_offsets[layer] + (t + 1 - block + (taps - j) * dilation) % span
+                _matmul_acc(inputs, wd[layer, j],
+                            pending[target:target + block].reshape((block * batch, gate)))
+        h = hcat[layer]
+        _gate(z, h, approximate)
+        if layer + 1 < layers:
+            _matmul_acc(h, wr[layer], x)
+            for b in range(batch):
+                x[b] += br[layer]
+    for b in range(batch):
+        skips[b] = bs
+    for layer in range(layers):
+        _matmul_acc(hcat[layer], ws[layer], skips)
+    _relu(skips)
+    for b in range(batch):
+        hidden[b] = b1
+    _matmul_acc(skips, w1, hidden)
+    _relu(hidden)
+    for b in range(batch):
+        logits[b] = b2
+    _matmul_acc(hidden, w2, logits)
+
+
+@njit(cache=True, error_model="numpy")
+def _sample_row(row, uniform, temperature, cdf):  # pragma: no cover - compiled
+    """The code `generation.sample_codes` picks for one row of logits."""
+    count = row.shape[0]
+    best = 0
+    for i in range(1, count):
+        if row[i] > row[best]:
+            best = i
+    if temperature == 0.0:
+        return best
+    top = np.float64(row[best]) / temperature
+    total = 0.0
+    for i in range(count):
+        total += math.exp(np.float64(row[i]) / temperature - top)
+        cdf[i] = total
+    target = uniform * total
+    for i in range(count):
+        if cdf[i] > target:
+            return i
+    return count - 1
+
+
+@njit(cache=True, error_model="numpy")
+def _run(weights, layout, state, scratch, t0, approximate, fed, cdf, uniforms, temperature,
+         out, step_after_last):  # pragma: no cover - compiled
+    """Teacher-force `fed` (T, B) from time t0, then sample out (n, B) from the logits on,
+    feeding each sample back except the last one (unless step_after_last)."""
+    for i in range(fed.shape[0]):
+        _step(weights, layout, state, scratch, fed[i], t0 + i, approximate)
+    t = t0 + fed.shape[0]
+    logits = scratch[-1]
+    count, batch = out.shape
+    for i in range(count):
+        for b in range(batch):
+            uniform = uniforms[i, b] if temperature > 0.0 else 0.0
+            out[i, b] = _sample_row(logits[b], uniform, temperature, cdf)
+        if i + 1 < count or step_after_last:
+            _step(weights, layout, state, scratch, out[i], t + i, approximate)
+
+
+def _pack(model: WaveNet, dtype: np.dtype) -> tuple[np.ndarray, ...]:
+    """The model's weights as the kernel wants them (copies, contiguous, transposed)."""
+    def arr(t: torch.Tensor) -> np.ndarray:
+        return np.ascontiguousarray(t.detach().cpu().numpy().astype(dtype, copy=False))
+
+    blocks = list(model.blocks)
+    emb = arr(model.embedding.weight)                                  # (Q, R)
+    # (L, k, R, G): tap j of block l is wd[l, j].T (tap k - 1 acts on the current input).
+    wd = arr(torch.stack([b.dilated.weight.permute(2, 1, 0) for b in blocks]))
+    bd = arr(torch.stack([b.dilated.bias for b in blocks]))            # (L, G)
+    wr = arr(torch.stack([b.residual.weight[:, :, 0].T for b in blocks]))  # (L, G/2, R)
+    br = arr(torch.stack([b.residual.bias for b in blocks]))           # (L, R)
+    ws = arr(torch.stack([b.skip.weight[:, :, 0].T for b in blocks]))  # (L, G/2, S)
+    bs = arr(torch.stack([b.skip.bias for b in blocks]).sum(0))        # (S,)
+    w1 = arr(model.head_hidden.weight[:, :, 0].T)                      # (S, S)
+    b1 = arr(model.head_hidden.bias)
+    w2 = arr(model.head_out.weight[:, :, 0].T)                         # (S, Q)
+    b2 = arr(model.head_out.bias)
+    return emb, wd, bd, wr, br, ws, bs, w1, b1, w2, b2
+
+
+def time_block(dilation: int, batch_size: int) -> int:
+    """Steps m over which a layer's past-tap products are gathered into one product.
+
+    The largest power of two that divides the dilation and keeps m * batch_size <=
+    _TIME_BLOCK_ROWS; 1 (no gathering) from batch _TIME_BLOCK_ROWS / 2 on, where the batch
+    already reuses each weight enough.
+    """
+    m = 1
+    while dilation % (2 * m) == 0 and 2 * m * batch_size <= _TIME_BLOCK_ROWS:
+        m *= 2
+    return m
+
+
+@dataclass
+class NumbaState(IncrementalState):
+    """`IncrementalState` plus, for layers whose past taps are gathered over time, the
+    partial dilated-convolution sums already made for future steps.
+
+    pending[l]: (span_l, B, gate_channels); slot s % span_l holds the sum of the past-tap
+      products that time s will use (None for layers with a time block of 1).
+    """
+
+    pending: list[torch.Tensor | None] = field(default_factory=list)
+
+    def reset(self) -> None:
+        super().reset()
+        for partial in self.pending:
+            if partial is not None:
+                partial.zero_()
+
+
+class NumbaGenerator:
+    """Incremental WaveNet in a compiled kernel; the same interface as `FastGenerator`.
+
+    The model must be on the CPU in float32 or float64; its weights are copied when the
+    generator is built (later changes to the model are not seen). Teacher forcing::
+
+        gen = NumbaGenerator(model, batch_size=B)
+        logits_t = gen.step(codes[:, t])   # (B,) -> (B, Q), close to model(codes)[:, :, t]
+    """
+
+    def __init__(self, model: WaveNet, batch_size: int = 1) -> None:
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        _check_unconditioned(model.config)
+        parameter = model.embedding.weight
+        if parameter.device.type != "cpu" or parameter.dtype not in (torch.float32, torch.float64):
+            raise ValueError(f"NumbaGenerator needs a float32 or float64 model on the CPU, got "
+                             f"{parameter.dtype} on {parameter.device}")
+        c = self.config = model.config
+        self.dtype = parameter.dtype
+        np_dtype = np.dtype(np.float32 if self.dtype == torch.float32 else np.float64)
+        self._weights = _pack(model, np_dtype)
+        self._approximate = self.dtype == torch.float32
+
+        spans = [(c.kernel_size - 1) * d for d in c.dilations]
+        blocks = [time_block(d, batch_size) for d in c.dilations]
+        offsets = np.concatenate([[0], np.cumsum(spans)[:-1]]).astype(np.int64)
+        gathered = [s if m > 1 else 0 for s, m in zip(spans, blocks)]
+        pending_offsets = np.concatenate([[0], np.cumsum(gathered)[:-1]]).astype(np.int64)
+        self._layout = (np.array(c.dilations, dtype=np.int64), c.kernel_size, offsets,
+                        np.array(blocks, dtype=np.int64), pending_offsets)
+
+        flat_ring = torch.zeros(sum(spans), batch_size, c.residual_channels, dtype=self.dtype)
+        flat_pending = torch.zeros(sum(gathered), batch_size, c.gate_channels, dtype=self.dtype)
+        self.state = NumbaState(
+            rings=[flat_ring[o:o + s] for o, s in zip(offsets, spans)],
+            pending=[flat_pending[o:o + s] if s else None
+                     for o, s in zip(pending_offsets, gathered)])
+        self._state_arrays = (flat_ring.numpy(), flat_pending.numpy())
+
+        def zeros(*shape: int) -> np.ndarray:
+            return np.zeros(shape, np_dtype)
+
+        self._scratch = (zeros(batch_size, c.residual_channels),                   # x
+                         zeros(batch_size, c.kernel_size * c.residual_channels),   # taps
+                         zeros(batch_size, c.gate_channels),                       # z
+                         zeros(len(spans), batch_size, c.gate_channels // 2),      # h per layer
+                         zeros(batch_size, c.skip_channels),                       # skips
+                         zeros(batch_size, c.skip_channels),                       # hidden
+                         zeros(batch_size, c.quantization_channels))               # logits
+        self._cdf = np.zeros(c.quantization_channels, np.float64)
+
+    @property
+    def batch_size(self) -> int:
+        return self.state.batch_size
+
+    @property
+    def position(self) -> int:
+        return self.state.position
+
+    def reset(self) -> None:
+        self.state.reset()
+
+    def _run(self, fed: np.ndarray, uniforms: np.ndarray, temperature: float, out: np.ndarray,
+             step_after_last: bool) -> None:
+        """Feed fed (T, B), then sample into out (n, B) (all int64, C-contiguous)."""
+        _run(self._weights, self._layout, self._state_arrays, self._scratch, self.state.position,
+             self._approximate, fed, self._cdf, uniforms, temperature, out, step_after_last)
+        self.state.position += fed.shape[0] + max(out.shape[0] - (0 if step_after_last else 1), 0)
+
+    def _feed(self, codes: np.ndarray) -> torch.Tensor:
+        """Feed codes (T, B); returns a copy of the last logits."""
+        nothing = np.zeros((0, self.batch_size), np.int64)
+        self._run(codes, np.zeros((0, self.batch_size)), 0.0, nothing, False)
+        return torch.from_numpy(self._scratch[-1].copy())
+
+    def step(self, codes: torch.Tensor) -> torch.Tensor:
+        """Feed one code per stream: codes (B,) long -> logits (B, Q) for the next code."""
+        _check_step_codes(codes, self.batch_size)
+        return self._feed(self._checked_codes(codes.reshape(1, -1)))
+
+    def feed(self, codes: torch.Tensor) -> torch.Tensor:
+        """Teacher-force codes (B, T), T >= 1; returns the last logits (B, Q)."""
+        if codes.dim() != 2 or codes.shape[0] != self.batch_size or codes.shape[1] < 1:
+            raise ValueError(f"codes must be (batch_size={self.batch_size}, T >= 1), "
+                             f"got shape {tuple(codes.shape)}")
+        return self._feed(self._checked_codes(codes.T))
+
+    def _checked_codes(self, codes: torch.Tensor) -> np.ndarray:
+        """Codes (T, B) as a C-contiguous int64 array, checked to be in range."""
+        array = np.ascontiguousarray(codes.detach().cpu().numpy().astype(np.int64, copy=False))
+        q = self.config.quantization_channels
+        if array.min() < 0 or array.max() >= q:
+            raise ValueError(f"codes must be in [0, {q - 1}], found values in "
+                             f"[{array.min()}, {array.max()}]")
+        return array
+
+    def generate(self, codes_in: torch.Tensor, n_samples: int, temperature: float,
+                 chunks: Iterator[tuple[int, int, torch.Tensor | None]],
+                 progress: Progress | None = None) -> torch.Tensor:
+        """Feed codes_in (B, T >= 1), then sample n_samples codes per stream -> (B, n_samples).
+
+        `chunks` yields (start, stop, uniforms (stop - start, B) float64 or None), as
+        `generation.uniform_chunks` does. The last sampled code is not fed back.
+        """
+        self.feed(codes_in)
+        out = np.empty((n_samples, self.batch_size), np.int64)
+        no_uniforms = np.zeros((0, self.batch_size), np.float64)
+        no_codes = np.zeros((0, self.batch_size), np.int64)
+        for start, stop, uniforms in chunks:
+            u = no_uniforms if uniforms is None else np.ascontiguousarray(uniforms.numpy())
+            self._run(no_codes, u, float(temperature), out[start:stop], stop < n_samples)
+            if progress is not None:
+                progress(stop, n_samples)
+        return torch.from_numpy(out.T.copy())
