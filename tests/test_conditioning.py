@@ -1,0 +1,97 @@
+"""Conditioning: model inputs, causality with conditioning on, mel alignment, crops."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import wavenet
+from wavenet import ConfigError, WaveNet
+from wavenet.config import MelConfig
+from wavenet.data import ConditionedCropSampler, EncodedFile, encode_waveform
+from wavenet.features import log_mel, log_mel_of_codes
+
+MEL = ["mel.n_mels=8", "mel.n_fft=64", "mel.hop_length=16", "mel.win_length=64",
+       "model.local_channels=8", "model.upsample_scales=4,4"]
+
+
+def conditioned_config(*extra: str) -> wavenet.Config:
+    return wavenet.load_config("tiny", ["model.global_classes=3", *MEL, *extra])
+
+
+def test_scales_must_multiply_to_hop() -> None:
+    with pytest.raises(ConfigError, match="must equal mel.hop_length"):
+        wavenet.load_config("tiny", MEL[:-1] + ["model.upsample_scales=4,2"])
+    with pytest.raises(ConfigError, match="must equal mel.n_mels"):
+        wavenet.load_config("tiny", MEL[:4] + ["model.local_channels=9", "model.upsample_scales=16"])
+
+
+def test_conditioned_model_shapes_and_causality() -> None:
+    torch.manual_seed(0)
+    model = WaveNet(conditioned_config().model).double().eval()
+    codes = torch.randint(0, 256, (2, 100))
+    ids = torch.tensor([0, 2])
+    mel = torch.randn(2, 8, 7, dtype=torch.float64)  # 7 * 16 = 112 >= 100
+    logits = model(codes, global_cond=ids, mel=mel)
+    assert logits.shape == (2, 256, 100)
+    t0 = 60
+    changed = codes.clone()
+    changed[:, t0:] = (changed[:, t0:] + 1) % 256
+    after = model(changed, global_cond=ids, mel=mel)
+    assert torch.equal(logits[:, :, :t0], after[:, :, :t0])
+    # Each conditioning input changes the output.
+    assert not torch.allclose(model(codes, global_cond=torch.tensor([1, 1]), mel=mel), logits)
+    assert not torch.allclose(model(codes, global_cond=ids, mel=mel + 1), logits)
+
+
+def test_missing_or_unexpected_conditioning_is_refused() -> None:
+    model = WaveNet(conditioned_config().model)
+    codes = torch.randint(0, 256, (1, 20))
+    mel = torch.randn(1, 8, 2)
+    with pytest.raises(ValueError, match="global_cond"):
+        model(codes, mel=mel)
+    with pytest.raises(ValueError, match="vocoder"):
+        model(codes, global_cond=torch.tensor([0]))
+    with pytest.raises(ValueError, match="frames"):
+        model(codes, global_cond=torch.tensor([0]), mel=torch.randn(1, 8, 1))
+    with pytest.raises(ValueError, match=r"\[0, 3\)"):
+        model(codes, global_cond=torch.tensor([3]), mel=mel)
+    with pytest.raises(ValueError, match="no global conditioning"):
+        WaveNet(wavenet.load_config("tiny").model)(codes, global_cond=torch.tensor([0]))
+
+
+def test_log_mel_frames_cover_their_hop_block() -> None:
+    mel = MelConfig(n_mels=16, n_fft=64, hop_length=16, win_length=64)
+    waveform = torch.zeros(16 * 20)
+    waveform[16 * 10:16 * 11] = torch.randn(16)  # a burst inside frame 10's block
+    features = log_mel(waveform, 8000, mel)
+    assert features.shape == (16, 20)
+    energy = features.exp().sum(0)
+    assert int(energy.argmax()) == 10
+    # The window (64 samples centred on the block) reaches one block and a half each side.
+    assert torch.all(energy[:8] < 1e-3) and torch.all(energy[13:] < 1e-3)
+
+
+def test_conditioned_crops_align_codes_and_mel() -> None:
+    rng = np.random.default_rng(0)
+    mel_config = MelConfig(n_mels=8, n_fft=64, hop_length=16, win_length=64)
+    files, mels = [], []
+    for i in range(2):
+        codes = encode_waveform(rng.uniform(-0.5, 0.5, 1000 + 77 * i).astype(np.float32), 256)
+        files.append(EncodedFile(path=__import__("pathlib").Path(f"f{i}.wav"), codes=codes))
+        mels.append(log_mel_of_codes(codes, 8000, mel_config, 256).numpy())
+    sampler = ConditionedCropSampler(files, 100, torch.Generator().manual_seed(0),
+                                     global_ids=[5, 7], mels=mels, hop_length=16)
+    batch = sampler.batch(16)
+    frames = -(-99 // 16)
+    assert batch.codes.shape == (16, 100) and batch.mel.shape == (16, 8, frames)
+    for row in range(16):
+        index = [5, 7].index(int(batch.global_ids[row]))
+        source = torch.as_tensor(files[index].codes.astype(np.int64))
+        # Find the crop: it starts one sample before a hop boundary.
+        starts = [s for s in range(15, len(source) - 99, 16)
+                  if torch.equal(source[s:s + 100], batch.codes[row])]
+        assert starts, "crop not found at a hop-aligned start"
+        k = (starts[0] + 1) // 16
+        assert torch.equal(batch.mel[row], torch.as_tensor(mels[index][:, k:k + frames]))
