@@ -1,0 +1,100 @@
+"""`wavenet generate`: files of exactly the asked length, refusals as one line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+from click.testing import CliRunner
+
+import wavenet
+from wavenet.checkpoint import save_checkpoint
+from wavenet_cli.main import main
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    torch.manual_seed(0)
+    config = wavenet.load_config("tiny")
+    model = wavenet.WaveNet(config.model)
+    path = tmp_path_factory.mktemp("ckpt") / "model.pt"
+    save_checkpoint(path, config=config, model=model.state_dict(), step=0)
+    return path
+
+
+def invoke(*args: str):
+    return CliRunner().invoke(main, ["generate", *args])
+
+
+def test_writes_exactly_the_asked_samples(checkpoint: Path, tmp_path: Path) -> None:
+    out = tmp_path / "clip.wav"
+    result = invoke(str(checkpoint), "--out", str(out), "--samples", "1234", "--seed", "1")
+    assert result.exit_code == 0, result.output
+    audio, rate = sf.read(out)
+    assert rate == 8000 and audio.shape == (1234,)
+    assert "samples/s" in result.output and "real time" in result.output
+
+
+def test_seconds_and_batch(checkpoint: Path, tmp_path: Path) -> None:
+    out = tmp_path / "many.wav"
+    result = invoke(str(checkpoint), "--out", str(out), "--seconds", "0.1", "--batch", "3",
+                    "--seed", "2")
+    assert result.exit_code == 0, result.output
+    clips = [sf.read(tmp_path / f"many_{i}.wav")[0] for i in range(3)]
+    assert all(c.shape == (800,) for c in clips)
+    assert not np.array_equal(clips[0], clips[1])  # independent streams
+    assert not out.exists()
+
+
+def test_seed_reproduces(checkpoint: Path, tmp_path: Path) -> None:
+    for name in ("a.wav", "b.wav"):
+        assert invoke(str(checkpoint), "--out", str(tmp_path / name), "--samples", "300",
+                      "--seed", "7").exit_code == 0
+    assert np.array_equal(sf.read(tmp_path / "a.wav")[0], sf.read(tmp_path / "b.wav")[0])
+
+
+def test_prime_is_not_included(checkpoint: Path, tmp_path: Path) -> None:
+    prime = tmp_path / "prime.wav"
+    sf.write(prime, 0.3 * np.sin(np.arange(4000) / 8000 * 2 * np.pi * 220), 16000)
+    out = tmp_path / "primed.wav"
+    result = invoke(str(checkpoint), "--out", str(out), "--samples", "500", "--prime", str(prime),
+                    "--seed", "3")
+    assert result.exit_code == 0, result.output
+    assert sf.read(out)[0].shape == (500,)
+
+
+def test_refuses_to_overwrite_without_force(checkpoint: Path, tmp_path: Path) -> None:
+    out = tmp_path / "x.wav"
+    out.write_bytes(b"keep me")
+    result = invoke(str(checkpoint), "--out", str(out), "--samples", "10")
+    assert result.exit_code == 1 and "--force" in result.output
+    assert out.read_bytes() == b"keep me"
+    assert invoke(str(checkpoint), "--out", str(out), "--samples", "10", "--force").exit_code == 0
+    assert sf.read(out)[0].shape == (10,)
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--samples", "0"], "at least one sample"),
+    (["--seconds", "-1"], "at least one sample"),
+    (["--prime", "PRIME"], "cannot use --prime"),
+    (["--temperature", "-0.5"], "--temperature"),
+    (["--batch", "0"], "--batch"),
+])
+def test_bad_arguments_are_one_line(checkpoint: Path, tmp_path: Path, args: list[str],
+                                    message: str) -> None:
+    bad_prime = tmp_path / "prime.wav"
+    bad_prime.write_text("not audio")
+    args = [str(bad_prime) if a == "PRIME" else a for a in args]
+    result = invoke(str(checkpoint), "--out", str(tmp_path / "o.wav"), *args)
+    assert result.exit_code != 0
+    assert message in result.output
+    assert "Traceback" not in result.output and len(result.output.strip().splitlines()) == 1
+
+
+def test_missing_run_is_one_line(tmp_path: Path) -> None:
+    result = invoke(str(tmp_path / "nope"), "--out", str(tmp_path / "o.wav"))
+    assert result.exit_code == 1
+    assert "no run folder or checkpoint" in result.output
