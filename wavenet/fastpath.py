@@ -156,16 +156,18 @@ def _step(weights, layout, state, scratch, codes, t, approximate):  # pragma: no
     product, adding the results to the pending slots of the times they are taps for (all
     later than t, since m <= dilation): the past-tap weights are read once per m steps.
     """
-    emb, wd, bd, wr, br, ws, bs, w1, b1, w2, b2 = weights
+    emb, wd, bd, wrs, br, bs, w1, b1, w2, b2 = weights
     dilations, kernel_size, offsets, time_blocks, pending_offsets = layout
     ring, pending = state
-    x, xin, z, hcat, skips, hidden, logits = scratch
+    x, xin, z, h, out, skips, hidden, logits = scratch
     batch, residual = x.shape
+    skip = skips.shape[1]
     gate = z.shape[1]
     layers = wd.shape[0]
     taps = kernel_size - 1
     for b in range(batch):
         x[b] = emb[codes[b]]
+        out[b, residual:] = bs
     for layer in range(layers):
         dilation = dilations[layer]
         span = taps * dilation
@@ -194,17 +196,19 @@ def _step(weights, layout, state, scratch, codes, t, approximate):  # pragma: no
                 target = pending_offsets[layer] + (t + 1 - block + (taps - j) * dilation) % span
                 _matmul_acc(inputs, wd[layer, j],
                             pending[target:target + block].reshape((block * batch, gate)))
-        h = hcat[layer]
         _gate(z, h, approximate)
-        if layer + 1 < layers:
-            _matmul_acc(h, wr[layer], x)
+        # out = [residual | skip]: the residual part is this layer's, the skip part sums
+        # over the layers.
+        for b in range(batch):
+            out[b, :residual] = 0.0
+        _matmul_acc(h, wrs[layer], out)
+        if layer + 1 < layers:  # the last block's residual output is not used
             for b in range(batch):
-                x[b] += br[layer]
+                for c in range(residual):
+                    x[b, c] += out[b, c] + br[layer, c]
     for b in range(batch):
-        skips[b] = bs
-    for layer in range(layers):
-        _matmul_acc(hcat[layer], ws[layer], skips)
-    _relu(skips)
+        for c in range(skip):
+            skips[b, c] = max(out[b, residual + c], 0.0)
     for b in range(batch):
         hidden[b] = b1
     _matmul_acc(skips, w1, hidden)
@@ -264,15 +268,16 @@ def _pack(model: WaveNet, dtype: np.dtype) -> tuple[np.ndarray, ...]:
     # (L, k, R, G): tap j of block l is wd[l, j].T (tap k - 1 acts on the current input).
     wd = arr(torch.stack([b.dilated.weight.permute(2, 1, 0) for b in blocks]))
     bd = arr(torch.stack([b.dilated.bias for b in blocks]))            # (L, G)
-    wr = arr(torch.stack([b.residual.weight[:, :, 0].T for b in blocks]))  # (L, G/2, R)
+    # (L, G/2, R + S): the residual and skip projections side by side.
+    wrs = arr(torch.stack([torch.cat([b.residual.weight[:, :, 0], b.skip.weight[:, :, 0]]).T
+                           for b in blocks]))
     br = arr(torch.stack([b.residual.bias for b in blocks]))           # (L, R)
-    ws = arr(torch.stack([b.skip.weight[:, :, 0].T for b in blocks]))  # (L, G/2, S)
     bs = arr(torch.stack([b.skip.bias for b in blocks]).sum(0))        # (S,)
     w1 = arr(model.head_hidden.weight[:, :, 0].T)                      # (S, S)
     b1 = arr(model.head_hidden.bias)
     w2 = arr(model.head_out.weight[:, :, 0].T)                         # (S, Q)
     b2 = arr(model.head_out.bias)
-    return emb, wd, bd, wr, br, ws, bs, w1, b1, w2, b2
+    return emb, wd, bd, wrs, br, bs, w1, b1, w2, b2
 
 
 def time_block(dilation: int, batch_size: int) -> int:
@@ -352,7 +357,8 @@ class NumbaGenerator:
         self._scratch = (zeros(batch_size, c.residual_channels),                   # x
                          zeros(batch_size, c.kernel_size * c.residual_channels),   # taps
                          zeros(batch_size, c.gate_channels),                       # z
-                         zeros(len(spans), batch_size, c.gate_channels // 2),      # h per layer
+                         zeros(batch_size, c.gate_channels // 2),                  # h
+                         zeros(batch_size, c.residual_channels + c.skip_channels), # out
                          zeros(batch_size, c.skip_channels),                       # skips
                          zeros(batch_size, c.skip_channels),                       # hidden
                          zeros(batch_size, c.quantization_channels))               # logits
