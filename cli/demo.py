@@ -58,7 +58,7 @@ def demo_command(out: Path, minutes: float, seconds: float, config_name: str, fo
     click.echo(f"2/4 training for {minutes:g} minute(s) on the CPU")
     options = TrainOptions(data=out / "data", out=out / "run", steps=100_000, device="cpu",
                            cache_dir=out / "cache", time_limit=60.0 * minutes)
-    bar = ProgressBar(options.steps, label="training")
+    bar = ProgressBar(options.steps, label="training", seconds=options.time_limit)
     try:
         summary = train(config, options, progress=bar.update)
     finally:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 import click
@@ -85,25 +86,35 @@ def train_command(data: Path, out: Path, config_name: str | None, overrides: tup
 
 
 class ProgressBar:
-    """click's progress bar fed by the training loop's per-step reports."""
+    """click's progress bar fed by the training loop's per-step reports.
 
-    def __init__(self, total: int, label: str = "training") -> None:
+    Counts steps, or seconds when the run has a time budget (`seconds`).
+    """
+
+    def __init__(self, total: int, label: str = "training", seconds: float | None = None) -> None:
         self.total = total
         self.label = label
+        self.seconds = seconds
         self.bar = None
         self.text = ""
+        self.started = time.monotonic()
 
     def update(self, report) -> None:  # report: wavenet.train.StepReport
         if self.bar is None:
-            self.bar = click.progressbar(length=self.total, label=self.label,
-                                         item_show_func=lambda _: self.text, file=None,
-                                         show_pos=True)
+            length = round(self.seconds) if self.seconds else self.total
+            self.bar = click.progressbar(length=length, label=self.label,
+                                         item_show_func=lambda _: self.text, show_pos=True)
             self.bar.__enter__()
-            self.bar.update(report.step - 1)
+            if not self.seconds:
+                self.bar.update(report.step - 1)
         val = f" val {report.val_bits:.3f}" if report.val_bits is not None else ""
-        self.text = (f"loss {report.train_bits:.3f} bits{val} "
+        self.text = (f"step {report.step} loss {report.train_bits:.3f} bits{val} "
                      f"{report.samples_per_s:,.0f} samples/s")
-        self.bar.update(1)
+        if self.seconds:
+            elapsed = min(round(time.monotonic() - self.started), self.bar.length)
+            self.bar.update(elapsed - self.bar.pos)
+        else:
+            self.bar.update(1)
 
     def close(self) -> None:
         if self.bar is not None:
