@@ -30,10 +30,12 @@ def output_paths(out: Path, batch: int) -> list[Path]:
               help="Audio file whose samples prime the model before generation.")
 @click.option("--seed", type=int, default=None, help="Seed for reproducible sampling.")
 @click.option("--device", default=None, help="cpu or cuda [default: cuda if present, else cpu]")
+@click.option("--spectrogram", is_flag=True,
+              help="Also write FILE.png, the spectrogram of each generated file.")
 @click.option("--force", is_flag=True, help="Overwrite existing output files.")
 def generate_command(run: Path, out: Path, seconds: float | None, samples: int | None, batch: int,
                      temperature: float, prime: Path | None, seed: int | None,
-                     device: str | None, force: bool) -> None:
+                     device: str | None, spectrogram: bool, force: bool) -> None:
     """Generate audio with the model in RUN (a run folder or a checkpoint file).
 
     Exactly the requested number of samples is written, at the model's sample rate; a
@@ -47,7 +49,8 @@ def generate_command(run: Path, out: Path, seconds: float | None, samples: int |
     if temperature < 0:
         raise click.ClickException(f"--temperature must be >= 0, got {temperature}")
     paths = output_paths(out, batch)
-    existing = [str(p) for p in paths if p.exists()]
+    pictures = [p.with_suffix(".png") for p in paths] if spectrogram else []
+    existing = [str(p) for p in paths + pictures if p.exists()]
     if existing and not force:
         raise click.ClickException(f"{existing[0]} exists; pass --force to overwrite")
 
@@ -91,7 +94,16 @@ def generate_command(run: Path, out: Path, seconds: float | None, samples: int |
     for path, stream in zip(paths, audio):
         path.parent.mkdir(parents=True, exist_ok=True)
         sf.write(path, stream, sample_rate, subtype="PCM_16")
+    for picture, path, stream in zip(pictures, paths, audio):
+        from wavenet.plots import PlotError, plot_spectrograms
+
+        try:
+            plot_spectrograms([(path.name, stream)], sample_rate, picture)
+        except PlotError as error:
+            raise click.ClickException(str(error)) from None
     rate = n * batch / elapsed
+    if pictures:
+        click.echo(f"spectrogram{'s' if len(pictures) > 1 else ''}: {', '.join(map(str, pictures))}")
     click.echo(f"wrote {len(paths)} file(s) of {n} samples ({n / sample_rate:.2f} s) to "
                f"{paths[0] if batch == 1 else str(paths[0]) + ' ...'}; {rate:,.0f} samples/s "
                f"({rate / sample_rate:.2f}x real time)")

@@ -98,3 +98,12 @@ def test_missing_run_is_one_line(tmp_path: Path) -> None:
     result = invoke(str(tmp_path / "nope"), "--out", str(tmp_path / "o.wav"))
     assert result.exit_code == 1
     assert "no run folder or checkpoint" in result.output
+
+
+def test_spectrogram_beside_each_file(checkpoint: Path, tmp_path: Path) -> None:
+    out = tmp_path / "pic.wav"
+    result = invoke(str(checkpoint), "--out", str(out), "--samples", "2000", "--batch", "2",
+                    "--spectrogram", "--seed", "0")
+    assert result.exit_code == 0, result.output
+    for i in range(2):
+        assert (tmp_path / f"pic_{i}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -1,0 +1,61 @@
+"""`wavenet demo` end to end on a budget of seconds, and `wavenet plot`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+from click.testing import CliRunner
+
+from wavenet.demo import pluck, write_demo_dataset
+from wavenet_cli.main import main
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def test_demo_end_to_end(tmp_path: Path) -> None:
+    out = tmp_path / "demo"
+    result = CliRunner().invoke(main, ["demo", "--out", str(out), "--minutes", "0.1",
+                                       "--seconds", "0.5"])
+    assert result.exit_code == 0, result.output
+    audio, rate = sf.read(out / "generated.wav")
+    assert rate == 8000 and audio.shape == (4000,)
+    for picture in ("spectrograms.png", "curves.png"):
+        assert (out / picture).read_bytes()[:8] == PNG_MAGIC
+        assert str(out / picture) in result.output
+    records = [json.loads(l) for l in (out / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert records[-1]["step"] >= 1 and "val_bits" in records[-1]
+    assert len(list((out / "data").glob("*.wav"))) == 12
+    # A second run refuses to replace the folder unless told to.
+    again = CliRunner().invoke(main, ["demo", "--out", str(out), "--minutes", "0.01"])
+    assert again.exit_code == 1 and "--force" in again.output
+
+
+def test_demo_dataset_is_seeded_and_pitched(tmp_path: Path) -> None:
+    a = write_demo_dataset(tmp_path / "a", files=2, seconds=1.0)
+    b = write_demo_dataset(tmp_path / "b", files=2, seconds=1.0)
+    assert np.array_equal(sf.read(a[1])[0], sf.read(b[1])[0])
+    # A plucked string repeats with the period of its pitch: the autocorrelation peaks
+    # at a lag of sample_rate / frequency.
+    for frequency in (110.0, 220.0, 330.0):
+        note = pluck(frequency, 1.0, 8000, np.random.default_rng(0))
+        note = note - note.mean()
+        correlation = np.correlate(note, note, mode="full")[len(note) - 1:]
+        lag = 8 + int(np.argmax(correlation[8:200]))
+        assert abs(8000 / lag - frequency) / frequency < 0.03
+
+
+def test_plot_command(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    run.mkdir()
+    lines = [{"step": s, "train_bits": 8 - s / 10, "lr": 1e-3, "samples_per_s": 1.0,
+              "wall_time": s} for s in range(1, 11)]
+    lines[-1]["val_bits"] = 7.5
+    (run / "metrics.jsonl").write_text("".join(json.dumps(l) + "\n" for l in lines))
+    result = CliRunner().invoke(main, ["plot", str(run), "--out", str(tmp_path / "c.png")])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "c.png").read_bytes()[:8] == PNG_MAGIC
+    missing = CliRunner().invoke(main, ["plot", str(tmp_path / "nothing")])
+    assert missing.exit_code == 1 and "no metrics log" in missing.output
