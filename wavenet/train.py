@@ -231,6 +231,8 @@ def train(config: Config, options: TrainOptions,
     if world.is_main:
         world.barrier()
         run_dir.mkdir(parents=True, exist_ok=True)
+        for stale in (run_dir / ckpt.CHECKPOINT_DIR).glob(".*.tmp"):
+            stale.unlink(missing_ok=True)  # left by a process killed while saving
         ckpt.atomic_write_bytes(run_dir / CONFIG_FILE,
                                 lambda h: h.write(json.dumps(config.to_dict(), indent=2).encode()))
 
