@@ -199,3 +199,19 @@ def test_bad_files_are_skipped_and_counted(chord_dir: Path, tmp_path: Path) -> N
         assert name in result.output
     assert "skipped 3 file(s)" in result.output
     assert "Traceback" not in result.output
+
+
+def test_tensorboard_flag(chord_dir: Path, tmp_path: Path) -> None:
+    """Scalars when tensorboard is installed; one clear line when it is not."""
+    args = ["train", "--data", str(chord_dir), "--out", str(tmp_path / "run"), "--config", "tiny",
+            "--steps", "2", "--tensorboard", "--cache-dir", str(tmp_path / "cache")]
+    result = CliRunner().invoke(main, args)
+    try:
+        import tensorboard  # noqa: F401
+    except ImportError:
+        assert result.exit_code == 1
+        assert "pip install tensorboard" in result.output
+        assert len(result.output.strip().splitlines()) == 1
+    else:
+        assert result.exit_code == 0, result.output
+        assert list((tmp_path / "run" / "tensorboard").glob("events.*"))
