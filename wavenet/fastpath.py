@@ -312,7 +312,7 @@ def _sample_row(row, uniform, temperature, cdf):  # pragma: no cover - compiled
     return count - 1
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", nogil=True)
 def _run(weights, layout, state, scratch, t0, approximate, fed, cdf, uniforms, temperature,
          out, step_after_last):  # pragma: no cover - compiled
     """Teacher-force `fed` (T, B) from time t0, then sample out (n, B) from the logits on,

@@ -1,0 +1,189 @@
+"""Generation speed: samples per second of `wavenet.generate` by method, preset and batch.
+
+    python benchmarks/generate.py                      # default and tiny, one CPU thread
+    python benchmarks/generate.py --presets default --repeats 5
+    python benchmarks/generate.py --threads 2 --out /tmp/generate.json
+
+Methods: "fast-numba" (what method="fast" runs on the CPU), "fast-torch" (the plain
+per-layer PyTorch incremental loop: the baseline) and "naive" (model(codes) over the last
+receptive_field codes per sample, primed with a full receptive field so every window is
+full). Models have random weights (the speed does not depend on them), float32, CPU.
+Each figure is the median of --repeats timed runs after a warm-up, with the methods
+interleaved in every repeat so that ratios compare runs made at the same time (the
+machine may be shared). The numba kernel always runs on one thread; --threads sets
+torch's threads (and the BLAS / OpenMP variables, before torch is imported).
+
+Prints a table and writes JSON (default benchmarks/results/generate.json).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+# (method, batch sizes, samples per stream per timed run) for each preset.
+PLAN = {
+    "default": [("fast-numba", (1, 16, 64), (8000, 2000, 1000)),
+                ("fast-torch", (1, 16, 64), (800, 400, 200)),
+                ("naive", (1,), (30,))],
+    "tiny": [("fast-numba", (1, 16, 64), (40000, 8000, 4000)),
+             ("fast-torch", (1, 16, 64), (2000, 1000, 500)),
+             ("naive", (1,), (400,))],
+}
+
+COMPILE_SNIPPET = """
+import time, torch, wavenet
+model = wavenet.WaveNet(wavenet.load_config("tiny").model)
+start = time.perf_counter()
+wavenet.generate(model, 10, method="fast-numba")
+print(time.perf_counter() - start)
+"""
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--presets", nargs="+", default=["default", "tiny"], choices=sorted(PLAN))
+    parser.add_argument("--threads", type=int, default=1, help="torch / BLAS threads (default 1)")
+    parser.add_argument("--repeats", type=int, default=3, help="timed runs per figure (median)")
+    parser.add_argument("--scale", type=float, default=1.0,
+                        help="multiply every sample count (e.g. 0.2 for a quick look)")
+    parser.add_argument("--no-compile-time", action="store_true",
+                        help="skip measuring the numba compile time in a fresh cache")
+    parser.add_argument("--out", type=Path,
+                        default=Path(__file__).resolve().parent / "results" / "generate.json")
+    return parser.parse_args()
+
+
+def compile_time(threads: int) -> float:
+    """Seconds of the first fast-numba call in a new process with an empty numba cache."""
+    with tempfile.TemporaryDirectory() as cache:
+        env = dict(os.environ, NUMBA_CACHE_DIR=cache)
+        out = subprocess.run([sys.executable, "-c", COMPILE_SNIPPET], env=env, check=True,
+                             capture_output=True, text=True)
+    return float(out.stdout.split()[-1])
+
+
+def main() -> None:
+    args = parse_args()
+    for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS",
+                 "NUMBA_NUM_THREADS"):
+        os.environ[name] = str(args.threads)
+
+    import numba
+    import torch
+
+    import wavenet
+
+    torch.set_num_threads(args.threads)
+    results: dict = {
+        "cpu": cpu_model(), "threads": args.threads, "numba_threads": 1,
+        "python": platform.python_version(), "torch": torch.__version__,
+        "numba": numba.__version__, "repeats": args.repeats, "dtype": "float32",
+        "temperature": 1.0, "presets": {},
+    }
+
+    first_call = time.perf_counter()
+    tiny = wavenet.WaveNet(wavenet.load_config("tiny").model)
+    wavenet.generate(tiny, 10, method="fast-numba")
+    results["first_call_s"] = round(time.perf_counter() - first_call, 2)
+    if not args.no_compile_time:
+        results["compile_s"] = round(compile_time(args.threads), 2)
+
+    for preset in args.presets:
+        config = wavenet.load_config(preset)
+        torch.manual_seed(0)
+        model = wavenet.WaveNet(config.model).eval()
+        rf = model.receptive_field
+        runs = []
+        for method, batches, counts in PLAN[preset]:
+            for batch, count in zip(batches, counts):
+                n = max(1, round(count * args.scale))
+                prime = None
+                if method == "naive":
+                    prime = torch.randint(0, config.model.quantization_channels, (rf,),
+                                          generator=torch.Generator().manual_seed(0))
+                runs.append({"method": method, "batch_size": batch, "n_samples": n,
+                             "prime": prime, "times": []})
+
+        def once(run: dict, n: int) -> float:
+            generator = torch.Generator().manual_seed(1)
+            start = time.perf_counter()
+            wavenet.generate(model, n, batch_size=run["batch_size"], prime=run["prime"],
+                             generator=generator, method=run["method"])
+            return time.perf_counter() - start
+
+        for run in runs:  # warm-up: compile, allocate, fill caches
+            once(run, max(1, run["n_samples"] // 10))
+        for _ in range(args.repeats):
+            for run in runs:
+                run["times"].append(once(run, run["n_samples"]))
+
+        rows = {}
+        for run in runs:
+            seconds = statistics.median(run["times"])
+            rate = run["n_samples"] * run["batch_size"] / seconds
+            rows[(run["method"], run["batch_size"])] = {
+                "method": run["method"], "batch_size": run["batch_size"],
+                "n_samples": run["n_samples"], "seconds": [round(t, 4) for t in run["times"]],
+                "samples_per_s": round(rate, 1),
+                "real_time_factor": round(rate / config.data.sample_rate, 3),
+            }
+        for (method, batch), row in rows.items():
+            baseline = rows.get(("fast-torch", batch))
+            if method == "fast-numba" and baseline is not None:
+                row["x_fast_torch"] = round(row["samples_per_s"] / baseline["samples_per_s"], 2)
+            naive = rows.get(("naive", 1))
+            if method != "naive" and naive is not None and batch == 1:
+                row["x_naive"] = round(row["samples_per_s"] / naive["samples_per_s"], 1)
+        results["presets"][preset] = {
+            "sample_rate": config.data.sample_rate, "receptive_field": rf,
+            "parameters": wavenet.parameter_count(model), "rows": list(rows.values()),
+        }
+
+    print_table(results)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(results, indent=2) + "\n")
+    print(f"\nwrote {args.out}")
+
+
+def print_table(results: dict) -> None:
+    print(f"CPU: {results['cpu']}; torch threads: {results['threads']} "
+          f"(numba kernel: 1 thread); float32, temperature 1; median of {results['repeats']}")
+    compile_s = results.get("compile_s")
+    print(f"first fast-numba call in this process: {results['first_call_s']} s"
+          + (f"; with an empty numba cache (compiling): {compile_s} s" if compile_s else ""))
+    header = (f"{'preset':8} {'method':11} {'batch':>5} {'samples/s':>11} {'x real time':>11} "
+              f"{'x fast-torch':>12} {'x naive':>8}")
+    for preset, info in results["presets"].items():
+        print(f"\n{preset}: receptive field {info['receptive_field']}, "
+              f"{info['parameters']:,} parameters, {info['sample_rate']} Hz")
+        print(header)
+        for row in info["rows"]:
+            ratio = row.get("x_fast_torch")
+            naive = row.get("x_naive")
+            print(f"{preset:8} {row['method']:11} {row['batch_size']:>5} "
+                  f"{row['samples_per_s']:>11,.0f} {row['real_time_factor']:>11.2f} "
+                  f"{'' if ratio is None else f'{ratio:.1f}':>12} "
+                  f"{'' if naive is None else f'{naive:.0f}':>8}")
+
+
+if __name__ == "__main__":
+    main()
