@@ -74,7 +74,7 @@ def test_time_blocks_cover_the_kernel_paths() -> None:
 
 @pytest.mark.parametrize("method", FAST_METHODS)
 @pytest.mark.parametrize("temperature", [1.0, 0.7, 0.0])
-@pytest.mark.parametrize("batch_size", [1, 3])
+@pytest.mark.parametrize("batch_size", [1, 3, 16])
 def test_fast_and_naive_sample_identical_codes(method: str, temperature: float,
                                                batch_size: int) -> None:
     model = make_model("tiny")
