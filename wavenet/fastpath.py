@@ -340,10 +340,16 @@ def _pack(model: WaveNet, dtype: np.dtype) -> tuple[np.ndarray, ...]:
     # (L, k, R, G): tap j of block l is wd[l, j].T (tap k - 1 acts on the current input).
     wd = arr(torch.stack([b.dilated.weight.permute(2, 1, 0) for b in blocks]))
     bd = arr(torch.stack([b.dilated.bias for b in blocks]))            # (L, G)
-    # (L, G/2, R + S): the residual and skip projections side by side.
-    wrs = arr(torch.stack([torch.cat([b.residual.weight[:, :, 0], b.skip.weight[:, :, 0]]).T
-                           for b in blocks]))
-    br = arr(torch.stack([b.residual.bias for b in blocks]))           # (L, R)
+    # (L, G/2, R + S): the residual and skip projections side by side; the last block
+    # has no residual projection (the kernel never uses that part), so zeros stand in.
+    residual_weights = [b.residual.weight[:, :, 0] if b.residual is not None
+                        else b.skip.weight.new_zeros(b.dilated.weight.shape[1], b.skip.weight.shape[1])
+                        for b in blocks]
+    residual_biases = [b.residual.bias if b.residual is not None
+                       else b.skip.bias.new_zeros(b.dilated.weight.shape[1]) for b in blocks]
+    wrs = arr(torch.stack([torch.cat([w, b.skip.weight[:, :, 0]]).T
+                           for w, b in zip(residual_weights, blocks)]))
+    br = arr(torch.stack(residual_biases))                             # (L, R)
     bs = arr(torch.stack([b.skip.bias for b in blocks]).sum(0))        # (S,)
     w1 = arr(model.head_hidden.weight[:, :, 0].T)                      # (S, S)
     b1 = arr(model.head_hidden.bias)

@@ -91,8 +91,8 @@ class _BlockWeights:
     dilation: int
     taps: tuple[torch.Tensor, ...]  # kernel_size x (G, R); taps[-1] acts on the current input
     dilated_bias: torch.Tensor      # (G,)
-    residual_weight: torch.Tensor   # (R, G/2)
-    residual_bias: torch.Tensor     # (R,)
+    residual_weight: torch.Tensor | None  # (R, G/2); None in the last block
+    residual_bias: torch.Tensor | None    # (R,)
     skip_weight: torch.Tensor       # (S, G/2)
     skip_bias: torch.Tensor         # (S,)
 
@@ -105,8 +105,8 @@ def _block_weights(model: WaveNet) -> list[_BlockWeights]:
             dilation=block.dilation,
             taps=tuple(conv.weight[:, :, j] for j in range(conv.weight.shape[2])),
             dilated_bias=conv.bias,
-            residual_weight=block.residual.weight[:, :, 0],
-            residual_bias=block.residual.bias,
+            residual_weight=None if block.residual is None else block.residual.weight[:, :, 0],
+            residual_bias=None if block.residual is None else block.residual.bias,
             skip_weight=block.skip.weight[:, :, 0],
             skip_bias=block.skip.bias))
     return weights
@@ -129,7 +129,10 @@ def _block_step(w: _BlockWeights, x: torch.Tensor, ring: torch.Tensor, t: int,
         z = z + conditioning
     h = gated_activation(z)
     ring[t % span] = x
-    return x + F.linear(h, w.residual_weight, w.residual_bias), F.linear(h, w.skip_weight, w.skip_bias)
+    skip = F.linear(h, w.skip_weight, w.skip_bias)
+    if w.residual_weight is None:
+        return x, skip
+    return x + F.linear(h, w.residual_weight, w.residual_bias), skip
 
 
 class FastGenerator:

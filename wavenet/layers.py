@@ -43,17 +43,21 @@ class ResidualBlock(nn.Module):
 
     forward: x (B, residual_channels, T), conditioning (B, gate_channels, T or 1) or None
       -> (residual (B, residual_channels, T), skip (B, skip_channels, T)).
+
+    The last block of a stack feeds only its skip output onward: `has_residual=False`
+    leaves out its residual projection (parameters that no loss would reach) and returns
+    x unchanged as its residual output.
     """
 
     def __init__(self, residual_channels: int, gate_channels: int, skip_channels: int,
-                 kernel_size: int, dilation: int) -> None:
+                 kernel_size: int, dilation: int, has_residual: bool = True) -> None:
         super().__init__()
         if gate_channels % 2:
             raise ValueError(f"gate_channels must be even, got {gate_channels}")
         self.dilation = dilation
         self.kernel_size = kernel_size
         self.dilated = CausalConv1d(residual_channels, gate_channels, kernel_size, dilation)
-        self.residual = nn.Conv1d(gate_channels // 2, residual_channels, 1)
+        self.residual = nn.Conv1d(gate_channels // 2, residual_channels, 1) if has_residual else None
         self.skip = nn.Conv1d(gate_channels // 2, skip_channels, 1)
 
     def forward(self, x: torch.Tensor, conditioning: torch.Tensor | None = None
@@ -62,7 +66,8 @@ class ResidualBlock(nn.Module):
         if conditioning is not None:
             z = z + conditioning
         h = gated_activation(z)
-        return x + self.residual(h), self.skip(h)
+        residual = x + self.residual(h) if self.residual is not None else x
+        return residual, self.skip(h)
 
 
 def gated_activation(z: torch.Tensor) -> torch.Tensor:

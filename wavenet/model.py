@@ -60,10 +60,11 @@ class WaveNet(nn.Module):
         self.config = config if config is not None else ModelConfig()
         c = self.config
         self.embedding = nn.Embedding(c.quantization_channels, c.residual_channels)
+        last = len(c.dilations) - 1
         self.blocks = nn.ModuleList(
             ResidualBlock(c.residual_channels, c.gate_channels, c.skip_channels,
-                          c.kernel_size, dilation)
-            for dilation in c.dilations)
+                          c.kernel_size, dilation, has_residual=layer < last)
+            for layer, dilation in enumerate(c.dilations))
         # ReLU -> 1x1 -> ReLU -> 1x1 on the sum of skips.
         self.head_hidden = nn.Conv1d(c.skip_channels, c.skip_channels, 1)
         self.head_out = nn.Conv1d(c.skip_channels, c.quantization_channels, 1)
