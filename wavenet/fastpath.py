@@ -42,7 +42,8 @@ from numba import njit, types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
-from .generation import IncrementalState, Progress, _check_step_codes, _check_unconditioned
+from .generation import (IncrementalState, Progress, StepConditioning, _check_conditioning,
+                         _check_step_codes)
 from .model import WaveNet
 
 # Fused multiply-add, no signed zeros, reciprocal; no reassociation (the products keep
@@ -218,7 +219,7 @@ def _relu(y):  # pragma: no cover - compiled
 
 
 @njit(cache=True, fastmath=_FASTMATH, error_model="numpy")
-def _step(weights, layout, state, scratch, codes, t, approximate):  # pragma: no cover - compiled
+def _step(weights, layout, state, scratch, codes, t, approximate, cond, ci):  # pragma: no cover - compiled
     """One step for every stream: codes (B,) at time t -> scratch logits (B, Q); state updated.
 
     layout = (dilations, kernel_size, ring offsets, time blocks, pending offsets), per layer.
@@ -259,7 +260,9 @@ def _step(weights, layout, state, scratch, codes, t, approximate):  # pragma: no
                 z[b] += past[b]
                 past[b] = 0.0
             _matmul_acc(x, wd[layer, taps], z)
-        # Conditioning would add its (B, gate_channels) term to z here.
+        if ci >= 0:  # conditioning: cond[ci] is (layers, B, gate) for this step
+            for b in range(batch):
+                z[b] += cond[ci, layer, b]
         ring[base + t % span] = x
         if block > 1 and (t + 1) % block == 0:
             first = (t + 1 - block) % span  # the block never wraps: block divides span
@@ -314,11 +317,17 @@ def _sample_row(row, uniform, temperature, cdf):  # pragma: no cover - compiled
 
 @njit(cache=True, error_model="numpy", nogil=True)
 def _run(weights, layout, state, scratch, t0, approximate, fed, cdf, uniforms, temperature,
-         out, step_after_last):  # pragma: no cover - compiled
+         out, step_after_last, cond, cond_constant):  # pragma: no cover - compiled
     """Teacher-force `fed` (T, B) from time t0, then sample out (n, B) from the logits on,
-    feeding each sample back except the last one (unless step_after_last)."""
+    feeding each sample back except the last one (unless step_after_last).
+
+    cond: (steps, layers, B, gate) conditioning for the steps of this call, in order
+    (empty when the model has none), or (1, ...) for all of them when cond_constant."""
+    steps = 0
     for i in range(fed.shape[0]):
-        _step(weights, layout, state, scratch, fed[i], t0 + i, approximate)
+        ci = -1 if cond.shape[0] == 0 else (0 if cond_constant else steps)
+        _step(weights, layout, state, scratch, fed[i], t0 + i, approximate, cond, ci)
+        steps += 1
     t = t0 + fed.shape[0]
     logits = scratch[-1]
     count, batch = out.shape
@@ -327,7 +336,9 @@ def _run(weights, layout, state, scratch, t0, approximate, fed, cdf, uniforms, t
             uniform = uniforms[i, b] if temperature > 0.0 else 0.0
             out[i, b] = _sample_row(logits[b], uniform, temperature, cdf)
         if i + 1 < count or step_after_last:
-            _step(weights, layout, state, scratch, out[i], t + i, approximate)
+            ci = -1 if cond.shape[0] == 0 else (0 if cond_constant else steps)
+            _step(weights, layout, state, scratch, out[i], t + i, approximate, cond, ci)
+            steps += 1
 
 
 def _pack(model: WaveNet, dtype: np.dtype) -> tuple[np.ndarray, ...]:
@@ -399,10 +410,11 @@ class NumbaGenerator:
         logits_t = gen.step(codes[:, t])   # (B,) -> (B, Q), close to model(codes)[:, :, t]
     """
 
-    def __init__(self, model: WaveNet, batch_size: int = 1) -> None:
+    def __init__(self, model: WaveNet, batch_size: int = 1,
+                 conditioning: StepConditioning | None = None) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-        _check_unconditioned(model.config)
+        self.conditioning = _check_conditioning(model, conditioning)
         parameter = model.embedding.weight
         if parameter.device.type != "cpu" or parameter.dtype not in (torch.float32, torch.float64):
             raise ValueError(f"NumbaGenerator needs a float32 or float64 model on the CPU, got "
@@ -441,6 +453,10 @@ class NumbaGenerator:
                          zeros(batch_size, c.skip_channels),                       # hidden
                          zeros(batch_size, c.quantization_channels))               # logits
         self._cdf = np.zeros(c.quantization_channels, np.float64)
+        self._np_dtype = np_dtype
+        self._no_conditioning = np.zeros((0, len(c.dilations), batch_size, c.gate_channels), np_dtype)
+        # Steps per kernel call, so that a call's conditioning terms stay small.
+        self._steps_per_call = conditioning.chunk if conditioning is not None else 1 << 62
 
     @property
     def batch_size(self) -> int:
@@ -456,14 +472,25 @@ class NumbaGenerator:
     def _run(self, fed: np.ndarray, uniforms: np.ndarray, temperature: float, out: np.ndarray,
              step_after_last: bool) -> None:
         """Feed fed (T, B), then sample into out (n, B) (all int64, C-contiguous)."""
+        steps = fed.shape[0] + max(out.shape[0] - (0 if step_after_last else 1), 0)
+        cond, constant = self._no_conditioning, False
+        if self.conditioning is not None and steps > 0:
+            constant = self.conditioning.constant
+            start = self.state.position
+            terms = (self.conditioning.terms(0, 1) if constant
+                     else self.conditioning.terms(start, start + steps))
+            cond = np.ascontiguousarray(terms.numpy().astype(self._np_dtype, copy=False))
         _run(self._weights, self._layout, self._state_arrays, self._scratch, self.state.position,
-             self._approximate, fed, self._cdf, uniforms, temperature, out, step_after_last)
-        self.state.position += fed.shape[0] + max(out.shape[0] - (0 if step_after_last else 1), 0)
+             self._approximate, fed, self._cdf, uniforms, temperature, out, step_after_last,
+             cond, constant)
+        self.state.position += steps
 
     def _feed(self, codes: np.ndarray) -> torch.Tensor:
         """Feed codes (T, B); returns a copy of the last logits."""
         nothing = np.zeros((0, self.batch_size), np.int64)
-        self._run(codes, np.zeros((0, self.batch_size)), 0.0, nothing, False)
+        for start in range(0, codes.shape[0], self._steps_per_call):
+            part = codes[start:start + self._steps_per_call]
+            self._run(part, np.zeros((0, self.batch_size)), 0.0, nothing, False)
         return torch.from_numpy(self._scratch[-1].copy())
 
     def step(self, codes: torch.Tensor) -> torch.Tensor:
@@ -501,7 +528,10 @@ class NumbaGenerator:
         no_codes = np.zeros((0, self.batch_size), np.int64)
         for start, stop, uniforms in chunks:
             u = no_uniforms if uniforms is None else np.ascontiguousarray(uniforms.numpy())
-            self._run(no_codes, u, float(temperature), out[start:stop], stop < n_samples)
+            for first in range(start, stop, self._steps_per_call):
+                last = min(first + self._steps_per_call, stop)
+                part = u if uniforms is None else u[first - start:last - start]
+                self._run(no_codes, part, float(temperature), out[first:last], last < n_samples)
             if progress is not None:
                 progress(stop, n_samples)
         return torch.from_numpy(out.T.copy())

@@ -135,6 +135,56 @@ def _block_step(w: _BlockWeights, x: torch.Tensor, ring: torch.Tensor, t: int,
     return x + F.linear(h, w.residual_weight, w.residual_bias), skip
 
 
+class StepConditioning:
+    """Each block's conditioning term at each time step of generation.
+
+    Built from a conditioned model and its inputs: global_cond (B,) ids and/or mel
+    (B, n_mels, frames). Time step t (the step that feeds the t-th code, counting from 0
+    at the first prime code) gets upsampled mel feature t, as position t does in
+    `model(codes, mel=mel)`. Terms are computed a chunk of steps at a time.
+
+    terms(start, stop) -> (stop - start, layers, B, gate_channels) in the model's dtype.
+    """
+
+    def __init__(self, model: WaveNet, batch_size: int, length: int,
+                 global_cond: torch.Tensor | None = None, mel: torch.Tensor | None = None) -> None:
+        self.model = model
+        with torch.inference_mode():
+            self.global_features, self.local_features = model.conditioning_features(
+                batch_size, length, global_cond, mel)
+        self.length = length
+        self.constant = self.local_features is None
+        layers, gate = len(model.blocks), model.config.gate_channels
+        # Chunks of at most ~4 MB of terms, whatever the batch.
+        self.chunk = max(16, (1 << 20) // (layers * batch_size * gate))
+        self._cached: tuple[int, int, torch.Tensor] | None = None
+
+    @property
+    def enabled(self) -> bool:
+        return self.global_features is not None or self.local_features is not None
+
+    def terms(self, start: int, stop: int) -> torch.Tensor:
+        if self.local_features is not None and stop > self.local_features.shape[2]:
+            raise ValueError(f"the mel covers {self.local_features.shape[2]} steps; step "
+                             f"{stop - 1} was asked for")
+        model = self.model
+        with torch.inference_mode():
+            local = (None if self.local_features is None
+                     else self.local_features[:, :, start:stop])
+            per_layer = [model.layer_conditioning(layer, self.global_features, local)
+                         for layer in range(len(model.blocks))]
+            stacked = torch.stack(per_layer)  # (L, B, G, T' or 1)
+            return stacked.expand(-1, -1, -1, stop - start).permute(3, 0, 1, 2).contiguous()
+
+    def at(self, t: int) -> torch.Tensor:
+        """(layers, B, G) for step t (chunks are computed once and kept)."""
+        if self._cached is None or not self._cached[0] <= t < self._cached[1]:
+            stop = t + self.chunk if self.local_features is None else \
+                min(t + self.chunk, self.local_features.shape[2])
+            self._cached = (t, stop, self.terms(t, max(stop, t + 1)))
+        return self._cached[2][t - self._cached[0]]
+
+
 class FastGenerator:
     """Incremental WaveNet with plain PyTorch ops: one code per stream in, logits out.
 
@@ -147,10 +197,11 @@ class FastGenerator:
     Everything runs under `torch.inference_mode()`, so the logits are inference tensors.
     """
 
-    def __init__(self, model: WaveNet, batch_size: int = 1) -> None:
+    def __init__(self, model: WaveNet, batch_size: int = 1,
+                 conditioning: StepConditioning | None = None) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-        _check_unconditioned(model.config)
+        self.conditioning = _check_conditioning(model, conditioning)
         self.model = model
         self.config = model.config
         parameter = model.embedding.weight
@@ -179,9 +230,10 @@ class FastGenerator:
         model, state, t = self.model, self.state, self.state.position
         with torch.inference_mode():
             x = F.embedding(codes.to(self.device), model.embedding.weight)
+            terms = self.conditioning.at(t) if self.conditioning is not None else None
             skips = None
-            for w, ring in zip(self._blocks, state.rings):
-                x, skip = _block_step(w, x, ring, t)
+            for layer, (w, ring) in enumerate(zip(self._blocks, state.rings)):
+                x, skip = _block_step(w, x, ring, t, None if terms is None else terms[layer])
                 skips = skip if skips is None else skips + skip
             assert skips is not None
             hidden = torch.relu(F.linear(torch.relu(skips), model.head_hidden.weight[:, :, 0],
@@ -273,12 +325,17 @@ def _prime_codes(prime: torch.Tensor | None, batch_size: int, quantization_chann
     return prime.to(device=device, dtype=torch.long).contiguous()
 
 
-def _check_unconditioned(config: ModelConfig) -> None:
-    """Incremental generation does not feed conditioning yet: refuse rather than ignore it."""
-    for name in ("global_classes", "local_channels"):
-        if getattr(config, name, None) is not None:
-            raise ValueError(f"generation of conditioned models (model.{name} is set) is not "
-                             f"supported yet")
+def _check_conditioning(model: WaveNet, conditioning: StepConditioning | None
+                        ) -> StepConditioning | None:
+    """A conditioned model needs its conditioning; an unconditioned one takes none."""
+    c = model.config
+    needed = c.global_classes is not None or c.local_channels is not None
+    if needed and conditioning is None:
+        raise ValueError("this model is conditioned (speaker ids and/or mel): pass a "
+                         "StepConditioning (generate takes global_cond= and mel=)")
+    if conditioning is not None and not needed:
+        raise ValueError("this model takes no conditioning")
+    return conditioning
 
 
 def _check_arguments(model: WaveNet, n_samples: int, batch_size: int, temperature: float,
@@ -286,7 +343,6 @@ def _check_arguments(model: WaveNet, n_samples: int, batch_size: int, temperatur
                      progress: Progress | None) -> None:
     if not isinstance(model, WaveNet):
         raise TypeError(f"model must be a wavenet.WaveNet, got {type(model).__name__}")
-    _check_unconditioned(model.config)
     for name, value in (("n_samples", n_samples), ("batch_size", batch_size)):
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             raise ValueError(f"{name} must be an int >= 1, got {value!r}")
@@ -303,7 +359,9 @@ def _check_arguments(model: WaveNet, n_samples: int, batch_size: int, temperatur
 
 def generate(model: WaveNet, n_samples: int, *, batch_size: int = 1, temperature: float = 1.0,
              prime: torch.Tensor | None = None, generator: torch.Generator | None = None,
-             method: str = "fast", progress: Progress | None = None) -> torch.Tensor:
+             method: str = "fast", progress: Progress | None = None,
+             global_cond: torch.Tensor | None = None, mel: torch.Tensor | None = None
+             ) -> torch.Tensor:
     """Sample `n_samples` codes for each of `batch_size` independent streams.
 
     Returns codes (batch_size, n_samples) long on the model's device; decode them with
@@ -325,11 +383,25 @@ def generate(model: WaveNet, n_samples: int, *, batch_size: int = 1, temperature
       over the last receptive_field codes for every sample: slow, kept as the reference.
     progress: called as progress(done, total) after every chunk of samples; the library
       itself never prints.
+    global_cond: (batch_size,) ids for a model with global conditioning (speakers).
+    mel: (batch_size, n_mels, frames) log-mel for a vocoder; generated sample j is
+      predicted with mel frame j // hop_length, so frames * hop_length samples at most
+      (`wavenet.features.log_mel_of_waveform` computes it from audio). A vocoder starts
+      from silence: prime is not taken with mel.
     """
     _check_arguments(model, n_samples, batch_size, temperature, generator, method, progress)
     config = model.config
     device = model.embedding.weight.device
+    if mel is not None and prime is not None:
+        raise ValueError("prime is not taken with mel: a vocoder starts from silence, its "
+                         "first sample predicted with mel frame 0")
     codes_in = _prime_codes(prime, batch_size, config.quantization_channels, device)
+    conditioning = None
+    if config.global_classes is not None or config.local_channels is not None:
+        steps = codes_in.shape[1] + n_samples - 1  # every step that feeds a code
+        conditioning = StepConditioning(model, batch_size, steps, global_cond, mel)
+    elif global_cond is not None or mel is not None:
+        raise ValueError("this model takes no conditioning (global_cond and mel must be None)")
     temperature = float(temperature)
     if method == "fast":
         method = _pick_fast_method(model)
@@ -339,11 +411,13 @@ def generate(model: WaveNet, n_samples: int, *, batch_size: int = 1, temperature
         if method == "fast-numba":
             from .fastpath import NumbaGenerator
 
-            numba_gen = NumbaGenerator(model, batch_size)
+            numba_gen = NumbaGenerator(model, batch_size, conditioning)
             return numba_gen.generate(codes_in, n_samples, temperature, chunks, progress)
         if method == "fast-torch":
-            return _generate_fast_torch(model, codes_in, n_samples, temperature, chunks, progress)
-        return _generate_naive(model, codes_in, n_samples, temperature, chunks, progress)
+            return _generate_fast_torch(model, codes_in, n_samples, temperature, chunks, progress,
+                                        conditioning)
+        return _generate_naive(model, codes_in, n_samples, temperature, chunks, progress,
+                               conditioning)
 
 
 def _pick_fast_method(model: WaveNet) -> str:
@@ -361,9 +435,10 @@ def _pick_fast_method(model: WaveNet) -> str:
 
 def _generate_fast_torch(model: WaveNet, codes_in: torch.Tensor, n_samples: int,
                          temperature: float, chunks: Iterator[tuple[int, int, torch.Tensor | None]],
-                         progress: Progress | None) -> torch.Tensor:
+                         progress: Progress | None,
+                         conditioning: StepConditioning | None = None) -> torch.Tensor:
     batch_size = codes_in.shape[0]
-    gen = FastGenerator(model, batch_size)
+    gen = FastGenerator(model, batch_size, conditioning)
     logits = gen.feed(codes_in)
     out = torch.empty(batch_size, n_samples, dtype=torch.long, device=codes_in.device)
     for start, stop, uniforms in chunks:
@@ -379,14 +454,22 @@ def _generate_fast_torch(model: WaveNet, codes_in: torch.Tensor, n_samples: int,
 
 def _generate_naive(model: WaveNet, codes_in: torch.Tensor, n_samples: int, temperature: float,
                     chunks: Iterator[tuple[int, int, torch.Tensor | None]],
-                    progress: Progress | None) -> torch.Tensor:
+                    progress: Progress | None,
+                    conditioning: StepConditioning | None = None) -> torch.Tensor:
     batch_size, n_prime = codes_in.shape
     history = torch.cat([codes_in, codes_in.new_empty(batch_size, n_samples)], dim=1)
     receptive_field = model.receptive_field
     for start, stop, uniforms in chunks:
         for i in range(start, stop):
             end = n_prime + i
-            logits = model(history[:, max(0, end - receptive_field):end])[:, :, -1]
+            window_start = max(0, end - receptive_field)
+            if conditioning is None:
+                logits = model(history[:, window_start:end])[:, :, -1]
+            else:
+                local = conditioning.local_features
+                logits = model.forward_features(
+                    history[:, window_start:end], conditioning.global_features,
+                    None if local is None else local[:, :, window_start:end])[:, :, -1]
             history[:, end] = sample_codes(logits, temperature,
                                            None if uniforms is None else uniforms[i - start])
         if progress is not None:

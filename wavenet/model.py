@@ -87,6 +87,12 @@ class WaveNet(nn.Module):
             raise ValueError(f"codes must be (batch, time), got shape {tuple(codes.shape)}")
         global_features, local_features = self.conditioning_features(
             codes.shape[0], codes.shape[1], global_cond, mel)
+        return self.forward_features(codes, global_features, local_features)
+
+    def forward_features(self, codes: torch.Tensor, global_features: torch.Tensor | None = None,
+                         local_features: torch.Tensor | None = None) -> torch.Tensor:
+        """`forward` with the conditioning already embedded and upsampled
+        (see `conditioning_features`): global (B, Cg), local (B, Cl, T) aligned with codes."""
         x = self.embedding(codes).transpose(1, 2)  # (B, R, T)
         skips = None
         for layer, block in enumerate(self.blocks):
