@@ -29,12 +29,18 @@ def output_paths(out: Path, batch: int) -> list[Path]:
 @click.option("--prime", type=click.Path(path_type=Path, dir_okay=False), default=None,
               help="Audio file whose samples prime the model before generation.")
 @click.option("--seed", type=int, default=None, help="Seed for reproducible sampling.")
+@click.option("--speaker", default=None, help="Speaker name, for a model trained with speakers.")
+@click.option("--mel-from", type=click.Path(path_type=Path, dir_okay=False), default=None,
+              help="Vocoder: resynthesize this audio file from its mel spectrogram.")
+@click.option("--mel", "mel_file", type=click.Path(path_type=Path, dir_okay=False), default=None,
+              help="Vocoder: a saved log-mel tensor (.pt or .npy), (n_mels, frames).")
 @click.option("--device", default=None, help="cpu or cuda [default: cuda if present, else cpu]")
 @click.option("--spectrogram", is_flag=True,
               help="Also write FILE.png, the spectrogram of each generated file.")
 @click.option("--force", is_flag=True, help="Overwrite existing output files.")
 def generate_command(run: Path, out: Path, seconds: float | None, samples: int | None, batch: int,
                      temperature: float, prime: Path | None, seed: int | None,
+                     speaker: str | None, mel_from: Path | None, mel_file: Path | None,
                      device: str | None, spectrogram: bool, force: bool) -> None:
     """Generate audio with the model in RUN (a run folder or a checkpoint file).
 
@@ -63,9 +69,18 @@ def generate_command(run: Path, out: Path, seconds: float | None, samples: int |
     from wavenet.mulaw import mu_law_decode, mu_law_encode
 
     with user_errors():
-        model, config, _ = load_model(run, device=resolve_device(device))
+        model, config, payload = load_model(run, device=resolve_device(device))
     sample_rate = config.data.sample_rate
-    n = samples if samples is not None else round((2.0 if seconds is None else seconds) * sample_rate)
+    global_cond = _speaker_ids(config, payload["extra"].get("speakers"), speaker, batch)
+    mel = _mel_input(config, mel_from, mel_file, batch)
+    if mel is not None:
+        if seconds is not None or samples is not None or prime is not None:
+            raise click.ClickException("with a mel the length is frames x hop_length: drop "
+                                       "--seconds/--samples/--prime")
+        mel = mel.to(next(model.parameters()).device)
+        n = mel.shape[2] * config.mel.hop_length
+    else:
+        n = samples if samples is not None else round((2.0 if seconds is None else seconds) * sample_rate)
     if n < 1:
         raise click.ClickException(f"the length must be at least one sample, got {n}")
     q = config.model.quantization_channels
@@ -88,7 +103,7 @@ def generate_command(run: Path, out: Path, seconds: float | None, samples: int |
             bar.update(done - bar.pos, f"{rate:,.0f} samples/s, {rate / sample_rate:.2f}x real time")
 
         codes = generate(model, n, batch_size=batch, temperature=temperature, prime=prime_codes,
-                         generator=generator, progress=progress)
+                         generator=generator, progress=progress, global_cond=global_cond, mel=mel)
     elapsed = time.perf_counter() - started
     audio = mu_law_decode(codes.cpu(), q).numpy()
     for path, stream in zip(paths, audio):
@@ -107,3 +122,61 @@ def generate_command(run: Path, out: Path, seconds: float | None, samples: int |
     click.echo(f"wrote {len(paths)} file(s) of {n} samples ({n / sample_rate:.2f} s) to "
                f"{paths[0] if batch == 1 else str(paths[0]) + ' ...'}; {rate:,.0f} samples/s "
                f"({rate / sample_rate:.2f}x real time)")
+
+
+def _speaker_ids(config, speakers: list[str] | None, speaker: str | None, batch: int):
+    """The global ids for --speaker: required by a speaker model, refused by others."""
+    import torch
+
+    if config.model.global_classes is None:
+        if speaker is not None:
+            raise click.ClickException("this model was not trained with speakers; drop --speaker")
+        return None
+    known = speakers or [str(i) for i in range(config.model.global_classes)]
+    if speaker is None:
+        raise click.ClickException(f"this model needs --speaker; known: {', '.join(known)}")
+    if speaker not in known:
+        raise click.ClickException(f"unknown speaker {speaker!r}; known: {', '.join(known)}")
+    return torch.full((batch,), known.index(speaker), dtype=torch.long)
+
+
+def _mel_input(config, mel_from: Path | None, mel_file: Path | None, batch: int):
+    """(batch, n_mels, frames) log-mel from --mel-from audio or a --mel tensor file."""
+    import numpy as np
+    import torch
+
+    if config.model.local_channels is None:
+        if mel_from is not None or mel_file is not None:
+            raise click.ClickException("this model is not a vocoder; drop --mel-from/--mel")
+        return None
+    if (mel_from is None) == (mel_file is None):
+        raise click.ClickException("this model is a vocoder: give --mel-from AUDIO or --mel FILE")
+    if mel_from is not None:
+        from wavenet.data import AudioDecodeError, decode_audio
+        from wavenet.features import log_mel_of_waveform
+
+        try:
+            waveform = torch.from_numpy(decode_audio(mel_from, config.data.sample_rate))
+        except AudioDecodeError as error:
+            raise click.ClickException(f"cannot use --mel-from {mel_from}: {error}") from None
+        mel = log_mel_of_waveform(waveform, config.data.sample_rate, config.mel,
+                                  config.model.quantization_channels)
+    else:
+        try:
+            if mel_file.suffix.lower() == ".npy":
+                mel = torch.from_numpy(np.load(mel_file, allow_pickle=False))
+            else:
+                mel = torch.load(mel_file, map_location="cpu", weights_only=True)
+        except Exception as error:  # a user's file: any failure to read it is their error
+            raise click.ClickException(f"cannot read --mel {mel_file}: {str(error).splitlines()[0]}") from None
+        if not isinstance(mel, torch.Tensor):
+            raise click.ClickException(f"--mel {mel_file} holds no tensor")
+    mel = mel.float()
+    if mel.dim() == 2:
+        mel = mel.unsqueeze(0)
+    if mel.dim() != 3 or mel.shape[1] != config.mel.n_mels or mel.shape[0] not in (1, batch):
+        raise click.ClickException(f"the mel must be (n_mels={config.mel.n_mels}, frames) or "
+                                   f"({batch}, {config.mel.n_mels}, frames), got {tuple(mel.shape)}")
+    if mel.shape[2] == 0:
+        raise click.ClickException("the mel has no frames (audio shorter than one hop?)")
+    return mel.expand(batch, -1, -1).contiguous()

@@ -586,7 +586,7 @@ class ConditionedCropSampler:
         self.item_length = item_length
         self.generator = generator
         self.global_ids = None if global_ids is None else torch.as_tensor(list(global_ids))
-        self.mels = None if mels is None else [torch.as_tensor(m, dtype=torch.float32) for m in mels]
+        self.mels = None if mels is None else [torch.from_numpy(np.array(m, dtype=np.float32)) for m in mels]
         self.hop = hop_length
         self.frames_per_item = -(-(item_length - 1) // hop_length)
         if self.mels is not None:
@@ -634,7 +634,7 @@ def mel_features(files: Sequence[EncodedFile], *, sample_rate: int, mel: Any,
     """
     from .features import log_mel_of_codes  # torchaudio transforms: only when needed
 
-    folder = Path(cache_dir if cache_dir is not None else default_cache_dir()) / "mel-v1"
+    folder = Path(cache_dir if cache_dir is not None else default_cache_dir()) / "mel-v2"
     settings = json.dumps({"sample_rate": sample_rate, **dataclasses.asdict(mel)}, sort_keys=True)
     result = []
     for file in files:

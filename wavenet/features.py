@@ -4,12 +4,14 @@ Frame i describes samples [i * hop, (i + 1) * hop): the waveform is padded by
 (n_fft - hop) / 2 on each side and framed without centring, so frame i's window is
 centred on the middle of its hop block and a signal of T samples gives T // hop frames.
 Features are computed from the mu-law quantized audio, the very signal the model
-learns to produce.
+learns to produce, and scaled so that the floor (1e-5, -100 dB) maps to 0 and a
+magnitude of 1 to 1: raw log-mels reach -11.5, which would saturate the gates.
 """
 
 from __future__ import annotations
 
 import functools
+import math
 
 import numpy as np
 import torch
@@ -31,7 +33,9 @@ def _transform(sample_rate: int, mel: MelConfig) -> torchaudio.transforms.MelSpe
 
 
 def log_mel(waveform: torch.Tensor, sample_rate: int, mel: MelConfig) -> torch.Tensor:
-    """float waveform (T,) -> log-mel (n_mels, T // hop_length), float32."""
+    """float waveform (T,) -> scaled log-mel (n_mels, T // hop_length), float32, >= 0.
+
+    value = 1 + ln(max(magnitude, 1e-5)) / ln(1e5)."""
     if waveform.dim() != 1:
         raise ValueError(f"expected a 1-D waveform, got shape {tuple(waveform.shape)}")
     frames = waveform.shape[0] // mel.hop_length
@@ -43,7 +47,8 @@ def log_mel(waveform: torch.Tensor, sample_rate: int, mel: MelConfig) -> torch.T
     mode = "reflect" if signal.shape[1] > max(left, right) else "constant"
     padded = F.pad(signal.unsqueeze(0), (left, right), mode=mode).squeeze(0)
     spectrum = _transform(sample_rate, mel)(padded)[0]
-    return torch.log(spectrum.clamp(min=LOG_FLOOR))[:, :frames]
+    scale = -math.log(LOG_FLOOR)
+    return (1.0 + torch.log(spectrum.clamp(min=LOG_FLOOR)) / scale)[:, :frames]
 
 
 def log_mel_of_codes(codes: np.ndarray | torch.Tensor, sample_rate: int, mel: MelConfig,

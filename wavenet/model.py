@@ -19,7 +19,10 @@ from .layers import ResidualBlock
 
 class Upsampler(nn.Module):
     """Mel frames to per-sample features: per scale s, repeat each frame s times, then a
-    smoothing convolution of width 2s + 1 (started as a moving average).
+    learned smoothing filter of width 2s + 1 along time, one per mel band (started as a
+    moving average). Filtering each band on its own keeps the features on the mel's
+    scale: a full channel-mixing convolution here drifted under Adam until it saturated
+    every gate (measured: the loss on pure tones stalled at 5.4 bits instead of ~0).
 
     forward: mel (B, C, frames) -> (B, C, frames * prod(scales)).
     """
@@ -27,13 +30,12 @@ class Upsampler(nn.Module):
     def __init__(self, channels: int, scales: tuple[int, ...]) -> None:
         super().__init__()
         self.scales = scales
-        self.convs = nn.ModuleList(nn.Conv1d(channels, channels, 2 * s + 1, padding=s)
-                                   for s in scales)
+        self.convs = nn.ModuleList(
+            nn.Conv1d(channels, channels, 2 * s + 1, padding=s, groups=channels, bias=False)
+            for s in scales)
         with torch.no_grad():
             for conv, s in zip(self.convs, scales):
-                conv.weight.zero_()
-                conv.weight[range(channels), range(channels), :] = 1.0 / (2 * s + 1)
-                conv.bias.zero_()
+                conv.weight.fill_(1.0 / (2 * s + 1))
 
     def forward(self, mel: torch.Tensor) -> torch.Tensor:
         x = mel
