@@ -27,9 +27,22 @@ def test_scales_must_multiply_to_hop() -> None:
         wavenet.load_config("tiny", MEL[:4] + ["model.local_channels=9", "model.upsample_scales=16"])
 
 
+def randomize_local_projections(model: WaveNet) -> WaveNet:
+    """Local projections start at zero (no effect); give them weights to test their path."""
+    with torch.no_grad():
+        for projection in model.local_projections:
+            projection.weight.normal_(0, 0.3)
+    return model
+
+
+def test_local_projections_start_at_zero() -> None:
+    model = WaveNet(conditioned_config().model)
+    assert all(not p.weight.any() and not p.bias.any() for p in model.local_projections)
+
+
 def test_conditioned_model_shapes_and_causality() -> None:
     torch.manual_seed(0)
-    model = WaveNet(conditioned_config().model).double().eval()
+    model = randomize_local_projections(WaveNet(conditioned_config().model)).double().eval()
     codes = torch.randint(0, 256, (2, 100))
     ids = torch.tensor([0, 2])
     mel = torch.randn(2, 8, 7, dtype=torch.float64)  # 7 * 16 = 112 >= 100
@@ -107,7 +120,7 @@ from wavenet.generation import FastGenerator, StepConditioning, generate  # noqa
 @pytest.fixture(scope="module")
 def conditioned_model() -> WaveNet:
     torch.manual_seed(1)
-    model = WaveNet(conditioned_config().model).double().eval()
+    model = randomize_local_projections(WaveNet(conditioned_config().model)).double().eval()
     with torch.no_grad():  # make the conditioning matter: larger projections
         for projection in list(model.global_projections) + list(model.local_projections):
             projection.weight.mul_(5)

@@ -23,6 +23,8 @@ class Upsampler(nn.Module):
     moving average). Filtering each band on its own keeps the features on the mel's
     scale: a full channel-mixing convolution here drifted under Adam until it saturated
     every gate (measured: the loss on pure tones stalled at 5.4 bits instead of ~0).
+    Edges are padded by repeating the end values, not zeros, so that a training crop's
+    features near its ends resemble those of the whole file.
 
     forward: mel (B, C, frames) -> (B, C, frames * prod(scales)).
     """
@@ -31,7 +33,8 @@ class Upsampler(nn.Module):
         super().__init__()
         self.scales = scales
         self.convs = nn.ModuleList(
-            nn.Conv1d(channels, channels, 2 * s + 1, padding=s, groups=channels, bias=False)
+            nn.Conv1d(channels, channels, 2 * s + 1, padding=s, groups=channels, bias=False,
+                      padding_mode="replicate")
             for s in scales)
         with torch.no_grad():
             for conv, s in zip(self.convs, scales):
@@ -78,6 +81,13 @@ class WaveNet(nn.Module):
             self.upsampler = Upsampler(c.local_channels, c.upsample_scales)
             self.local_projections = nn.ModuleList(
                 nn.Conv1d(c.local_channels, c.gate_channels, 1) for _ in c.dilations)
+            # Start from "no conditioning": zero projections leave the audio path as an
+            # unconditioned model's and still receive gradients. With random ones the
+            # mel-conditioned tiny model trained worse than the plain one (measured:
+            # 2.51 vs 2.26 bits after 400 steps on pure-tone notes).
+            for projection in self.local_projections:
+                nn.init.zeros_(projection.weight)
+                nn.init.zeros_(projection.bias)
 
     @property
     def receptive_field(self) -> int:
