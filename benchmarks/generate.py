@@ -29,6 +29,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from machine import cpu_model  # benchmarks/machine.py (the script's folder is on sys.path)
+
 # (method, batch sizes, samples per stream per timed run) for each preset.
 PLAN = {
     "default": [("fast-numba", (1, 16, 64), (8000, 2000, 1000)),
@@ -46,16 +48,6 @@ start = time.perf_counter()
 wavenet.generate(model, 10, method="fast-numba")
 print(time.perf_counter() - start)
 """
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def parse_args() -> argparse.Namespace:

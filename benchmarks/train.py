@@ -21,18 +21,10 @@ import sys
 import tempfile
 from pathlib import Path
 
+from machine import cpu_model  # benchmarks/machine.py (the script's folder is on sys.path)
+
 import numpy as np
 import soundfile as sf
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def write_data(folder: Path, sample_rate: int) -> None:
