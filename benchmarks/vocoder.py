@@ -78,6 +78,10 @@ def main() -> None:
     parser.add_argument("--data", choices=("bands", "plucks", "sines"), default="bands",
                         help="bands: band-passed noise segments; plucks: the demo's "
                              "Karplus-Strong melodies; sines: pure-tone notes")
+    parser.add_argument("--train-data", type=Path, default=None,
+                        help="a folder of audio to train on instead of --data's synthetic set")
+    parser.add_argument("--held-out-data", type=Path, default=None,
+                        help="a folder of audio to score (with --train-data)")
     parser.add_argument("--set", dest="overrides", action="append", default=[],
                         metavar="SECTION.KEY=VALUE", help="config override for both runs")
     parser.add_argument("--json", type=Path,
@@ -88,25 +92,28 @@ def main() -> None:
         work = Path(tmp)
         write = {"bands": write_noise_bands, "plucks": write_demo_dataset,
                  "sines": write_sine_melodies}[args.data]
-        write(work / "train", files=10, seconds=6.0, seed=0)
-        write(work / "held-out", files=4, seconds=6.0, seed=1)
+        train_data, held_out_data = args.train_data, args.held_out_data
+        if train_data is None or held_out_data is None:
+            train_data, held_out_data = work / "train", work / "held-out"
+            write(train_data, files=10, seconds=6.0, seed=0)
+            write(held_out_data, files=4, seconds=6.0, seed=1)
         for name, extra in (("without mel", []), ("with mel", MEL)):
             config = wavenet.load_config("tiny", ["data.val_fraction=0", "train.log_every=50",
                                                   "data.target_length=1000", *args.overrides,
                                                   *extra])
             run = work / name.replace(" ", "-")
             started = time.perf_counter()
-            summary = train(config, TrainOptions(data=work / "train", out=run, steps=args.steps,
+            summary = train(config, TrainOptions(data=train_data, out=run, steps=args.steps,
                                        cache_dir=work / "cache"))
             seconds = time.perf_counter() - started
             model, config, _ = load_model(run)
-            held_out = load_encoded(work / "held-out", sample_rate=config.data.sample_rate,
+            held_out = load_encoded(held_out_data, sample_rate=config.data.sample_rate,
                                     min_length=model.receptive_field + 1, cache_dir=work / "cache")
             mels = (mel_features(held_out.files, sample_rate=config.data.sample_rate,
                                  mel=config.mel, cache_dir=work / "cache")
                     if config.model.local_channels is not None else None)
             result = evaluate_codes(model, [f.codes for f in held_out.files], mels=mels)
-            rows.append({"run": name, "data": args.data, "steps": args.steps, "overrides": args.overrides,
+            rows.append({"run": name, "data": str(args.train_data or args.data), "steps": args.steps, "overrides": args.overrides,
                          "receptive_field": model.receptive_field, "train_seconds": seconds,
                          "last_train_bits": summary.last_train_bits,
                          **result.to_dict()})
