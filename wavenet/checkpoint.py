@@ -15,14 +15,13 @@ A run folder holds `config.json`, `checkpoints/last.pt`, `checkpoints/best.pt` a
 from __future__ import annotations
 
 import logging
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from .config import Config, ConfigError, config_from_dict
+from .files import atomic_write_bytes
 from .model import WaveNet
 
 logger = logging.getLogger(__name__)
@@ -37,30 +36,6 @@ BEST = "best.pt"
 
 class CheckpointError(ValueError):
     """A checkpoint or run folder is missing, unreadable or of an unknown format."""
-
-
-def atomic_write_bytes(path: Path, write: Any) -> None:
-    """Call `write(file_object)` on a temporary file beside `path`, then rename it into place.
-
-    A crash at any moment leaves either the old file or the new one, never a partial one.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            write(handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp_name, path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
 
 
 def save_checkpoint(path: str | Path, *, config: Config, model: dict[str, torch.Tensor],

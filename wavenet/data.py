@@ -46,7 +46,6 @@ import json
 import logging
 import math
 import os
-import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,6 +56,7 @@ import torch
 
 from .audio import (AUDIO_EXTENSIONS, AudioDecodeError, DataError, decode_audio,
                     find_audio_files, trim_silent_edges)
+from .files import atomic_write_bytes
 from .mulaw import mu_law_encode
 
 __all__ = [
@@ -200,19 +200,6 @@ def _cache_key(path: Path, stat: os.stat_result, sample_rate: int, quantization_
     return digest, key
 
 
-def _atomic_write(target: Path, write: Callable[[Any], None]) -> None:
-    """Write through `write(file)` to a temporary file beside `target`, then rename."""
-    fd, temp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as file:
-            write(file)
-        os.replace(temp, target)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temp)
-        raise
-
-
 def _cache_lookup(folder: Path, digest: str, key: dict[str, Any]) -> dict[str, Any] | None:
     """The metadata of a complete entry made with exactly `key`, else None."""
     try:
@@ -229,9 +216,9 @@ def _cache_lookup(folder: Path, digest: str, key: dict[str, Any]) -> dict[str, A
 def _cache_store(folder: Path, digest: str, codes: np.ndarray, meta: dict[str, Any]) -> None:
     """Write the codes, then the metadata: an entry counts only once its .json exists."""
     folder.mkdir(parents=True, exist_ok=True)
-    _atomic_write(folder / f"{digest}.npy", lambda file: np.save(file, codes, allow_pickle=False))
+    atomic_write_bytes(folder / f"{digest}.npy", lambda file: np.save(file, codes, allow_pickle=False))
     text = json.dumps(meta, indent=1, sort_keys=True).encode()
-    _atomic_write(folder / f"{digest}.json", lambda file: file.write(text))
+    atomic_write_bytes(folder / f"{digest}.json", lambda file: file.write(text))
 
 
 def _open_budget() -> int | None:
@@ -651,7 +638,7 @@ def mel_features(files: Sequence[EncodedFile], *, sample_rate: int, mel: Any,
                                     file.quantization_channels).numpy()
         try:
             folder.mkdir(parents=True, exist_ok=True)
-            _atomic_write(target, lambda handle: np.save(handle, features, allow_pickle=False))
+            atomic_write_bytes(target, lambda handle: np.save(handle, features, allow_pickle=False))
         except OSError as error:
             logger.warning("cannot cache mel features in %s (%s)", folder, error)
         result.append(features)

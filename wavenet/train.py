@@ -34,6 +34,7 @@ from .data import (Batch, ConditionedCropSampler, CropSampler, EncodedFile, load
                    mel_features, speaker_ids_from_folders, split_by_file)
 from .distributed import init_distributed
 from .evaluate import at_least_float32
+from .files import atomic_write_bytes
 from .model import WaveNet
 
 logger = logging.getLogger(__name__)
@@ -171,7 +172,7 @@ def _truncate_metrics(path: Path, after_step: int) -> None:
         return
     kept = [line for line in path.read_text(encoding="utf-8").splitlines()
             if line.strip() and json.loads(line).get("step", 0) <= after_step]
-    ckpt.atomic_write_bytes(path, lambda h: h.write("".join(l + "\n" for l in kept).encode()))
+    atomic_write_bytes(path, lambda h: h.write("".join(l + "\n" for l in kept).encode()))
 
 
 @torch.no_grad()
@@ -233,7 +234,7 @@ def train(config: Config, options: TrainOptions,
         run_dir.mkdir(parents=True, exist_ok=True)
         for stale in (run_dir / ckpt.CHECKPOINT_DIR).glob(".*.tmp"):
             stale.unlink(missing_ok=True)  # left by a process killed while saving
-        ckpt.atomic_write_bytes(run_dir / CONFIG_FILE,
+        atomic_write_bytes(run_dir / CONFIG_FILE,
                                 lambda h: h.write(json.dumps(config.to_dict(), indent=2).encode()))
 
     torch.manual_seed(tc.seed)
