@@ -42,8 +42,8 @@ from numba import njit, types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
-from .generation import (IncrementalState, Progress, StepConditioning, _check_conditioning,
-                         _check_step_codes)
+from .generation import (IncrementalState, Progress, StatefulGenerator, StepConditioning,
+                         _check_conditioning, _check_step_codes)
 from .model import WaveNet
 
 # Fused multiply-add, no signed zeros, reciprocal; no reassociation (the products keep
@@ -400,7 +400,7 @@ class NumbaState(IncrementalState):
                 partial.zero_()
 
 
-class NumbaGenerator:
+class NumbaGenerator(StatefulGenerator):
     """Incremental WaveNet in a compiled kernel; the same interface as `FastGenerator`.
 
     The model must be on the CPU in float32 or float64; its weights are copied when the
@@ -457,17 +457,6 @@ class NumbaGenerator:
         self._no_conditioning = np.zeros((0, len(c.dilations), batch_size, c.gate_channels), np_dtype)
         # Steps per kernel call, so that a call's conditioning terms stay small.
         self._steps_per_call = conditioning.chunk if conditioning is not None else 1 << 62
-
-    @property
-    def batch_size(self) -> int:
-        return self.state.batch_size
-
-    @property
-    def position(self) -> int:
-        return self.state.position
-
-    def reset(self) -> None:
-        self.state.reset()
 
     def _run(self, fed: np.ndarray, uniforms: np.ndarray, temperature: float, out: np.ndarray,
              step_after_last: bool) -> None:

@@ -185,7 +185,24 @@ class StepConditioning:
         return self._cached[2][t - self._cached[0]]
 
 
-class FastGenerator:
+class StatefulGenerator:
+    """What every incremental generator shares: it owns `state`, an IncrementalState."""
+
+    state: IncrementalState
+
+    @property
+    def batch_size(self) -> int:
+        return self.state.batch_size
+
+    @property
+    def position(self) -> int:
+        return self.state.position
+
+    def reset(self) -> None:
+        self.state.reset()
+
+
+class FastGenerator(StatefulGenerator):
     """Incremental WaveNet with plain PyTorch ops: one code per stream in, logits out.
 
     The generator owns its `IncrementalState`; the model is only read (its parameters are
@@ -209,17 +226,6 @@ class FastGenerator:
         self._blocks = _block_weights(model)
         self.state = IncrementalState.zeros(self.config, batch_size, device=self.device,
                                             dtype=self.dtype)
-
-    @property
-    def batch_size(self) -> int:
-        return self.state.batch_size
-
-    @property
-    def position(self) -> int:
-        return self.state.position
-
-    def reset(self) -> None:
-        self.state.reset()
 
     def step(self, codes: torch.Tensor) -> torch.Tensor:
         """Feed one code per stream: codes (B,) long -> logits (B, Q) for the next code."""
