@@ -4,9 +4,10 @@
     python benchmarks/vocoder.py --steps 800 --set model.layers_per_stack=2
 
 Both runs train the same network (the `tiny` preset) on the same 8 kHz data for the same steps with the same seed; one adds log-mel
-conditioning (20 bands, hop 64, upsampled 8 x 8). Data (--data): pure-tone notes of
-random pitch (default), or the demo's plucked-string melodies, whose noisy excitation
-the mel cannot predict. Both are scored with `wavenet eval`'s
+conditioning (20 bands, hop 64, upsampled 8 x 8). Data (--data): band-passed noise
+segments (default), pure-tone notes of random pitch, or the demo's plucked-string
+melodies, whose noisy excitation the mel cannot predict; or any folders of audio with
+--train-data and --held-out-data. Both are scored with `wavenet eval`'s
 code on held-out melodies: every sample predicted from a full receptive field. Prints a
 table and writes JSON (default benchmarks/results/vocoder.json).
 """

@@ -9,7 +9,7 @@ import torch
 import wavenet
 from wavenet import ConfigError, WaveNet
 from wavenet.config import MelConfig
-from wavenet.data import ConditionedCropSampler, EncodedFile, encode_waveform
+from wavenet.data import ConditionedCropSampler, EncodedFile, encode_waveform, mel_statistics
 from wavenet.features import log_mel, log_mel_of_codes
 
 MEL = ["mel.n_mels=8", "mel.n_fft=64", "mel.hop_length=16", "mel.win_length=64",
@@ -113,6 +113,38 @@ def test_conditioned_crops_align_codes_and_mel() -> None:
 
 # ------------------------------------------------------------------ generation
 
+def test_mel_statistics_per_band_mean_and_pooled_std() -> None:
+    a = np.array([[1.0, 3.0], [10.0, 10.0]])  # band variances 1 and 0
+    b = np.array([[2.0], [10.0]])
+    mean, std = mel_statistics([a, b])
+    torch.testing.assert_close(mean, torch.tensor([2.0, 10.0]))
+    # Pooled: sqrt of the mean band variance, (2/3 + 0) / 2; the still band is not 0.
+    torch.testing.assert_close(std, torch.full((2,), (1 / 3) ** 0.5))
+
+
+def test_model_standardizes_the_mel_with_its_statistics() -> None:
+    torch.manual_seed(0)
+    model = randomize_local_projections(WaveNet(conditioned_config().model)).double().eval()
+    codes = torch.randint(0, 256, (2, 50))
+    ids = torch.tensor([0, 1])
+    mel = torch.randn(2, 8, 4, dtype=torch.float64)
+    mean = torch.linspace(0, 1, 8, dtype=torch.float64)
+    std = torch.full((8,), 0.25, dtype=torch.float64)
+    identity = model(codes, global_cond=ids, mel=(mel - mean[:, None]) / std[:, None])
+    model.set_mel_statistics(mean, std)
+    torch.testing.assert_close(model(codes, global_cond=ids, mel=mel), identity)
+    # The statistics travel with the state dict; one saved before they existed loads
+    # with the identity.
+    copy = WaveNet(conditioned_config().model).double()
+    copy.load_state_dict(model.state_dict())
+    torch.testing.assert_close(copy.mel_std, std)
+    old = {k: v for k, v in model.state_dict().items() if not k.startswith("mel_")}
+    copy.load_state_dict(old)
+    assert not copy.mel_mean.any() and bool((copy.mel_std == 1).all())
+    with pytest.raises(ValueError, match="positive"):
+        model.set_mel_statistics(mean, torch.zeros(8, dtype=torch.float64))
+
+
 from wavenet.fastpath import NumbaGenerator  # noqa: E402
 from wavenet.generation import FastGenerator, StepConditioning, generate  # noqa: E402
 
@@ -124,6 +156,9 @@ def conditioned_model() -> WaveNet:
     with torch.no_grad():  # make the conditioning matter: larger projections
         for projection in list(model.global_projections) + list(model.local_projections):
             projection.weight.mul_(5)
+    # Statistics other than the identity, so that the incremental paths must standardize.
+    model.set_mel_statistics(torch.linspace(-0.5, 0.5, 8, dtype=torch.float64),
+                             torch.full((8,), 0.7, dtype=torch.float64))
     return model
 
 

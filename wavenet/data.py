@@ -643,3 +643,22 @@ def mel_features(files: Sequence[EncodedFile], *, sample_rate: int, mel: Any,
             logger.warning("cannot cache mel features in %s (%s)", folder, error)
         result.append(features)
     return result
+
+
+def mel_statistics(mels: Sequence[np.ndarray | torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-band mean and a shared standard deviation over every frame of `mels`
+    (n_mels, frames).
+
+    -> (mean, std), each (n_mels,) float32. The std is pooled over all bands (the root of
+    their mean variance) rather than per band: a band that barely moves in training (above
+    the audio's bandwidth, or between the pitches of a few tones) would otherwise get a tiny
+    std and turn the slightest difference in new audio into a huge input.
+    """
+    if not mels:
+        raise DataError("no mel features to compute statistics from")
+    frames = torch.cat([torch.as_tensor(np.asarray(m, dtype=np.float64)) for m in mels], dim=1)
+    if frames.shape[1] == 0:
+        raise DataError("no mel frames to compute statistics from")
+    mean = frames.mean(dim=1)
+    pooled = frames.var(dim=1, correction=0).mean().sqrt().clamp(min=1e-3)
+    return mean.float(), pooled.expand_as(mean).float().clone()

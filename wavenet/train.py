@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel
@@ -31,7 +32,7 @@ from torch.nn.parallel import DistributedDataParallel
 from . import checkpoint as ckpt
 from .config import Config, TrainConfig, apply_overrides, config_from_dict
 from .data import (Batch, ConditionedCropSampler, CropSampler, EncodedFile, load_encoded,
-                   mel_features, speaker_ids_from_folders, split_by_file)
+                   mel_features, mel_statistics, speaker_ids_from_folders, split_by_file)
 from .distributed import init_distributed
 from .evaluate import at_least_float32
 from .files import atomic_write_bytes
@@ -239,16 +240,19 @@ def train(config: Config, options: TrainOptions,
 
     torch.manual_seed(tc.seed)
     model = WaveNet(config.model).to(device)
+    if data.train_mels is not None and payload is None:
+        # Every rank computes the same statistics from the same files.
+        model.set_mel_statistics(*(s.to(device) for s in mel_statistics(data.train_mels)))
     model.train()
     optimizer = torch.optim.AdamW(model.parameters(), lr=tc.lr, betas=tc.betas,
                                   weight_decay=tc.weight_decay)
     ema = _EMA(model, tc.ema_decay) if tc.ema_decay is not None else None
     crop_generator = torch.Generator().manual_seed(tc.seed)
-    sampler = data.sampler(data.train, data.train_ids, config, crop_generator, options.cache_dir)
+    sampler = data.sampler(data.train, data.train_ids, data.train_mels, config, crop_generator)
     val_batches: list[Batch] = []
     if data.val and world.is_main:
-        val_sampler = data.sampler(data.val, data.val_ids, config,
-                                   torch.Generator().manual_seed(tc.seed + 1), options.cache_dir)
+        val_sampler = data.sampler(data.val, data.val_ids, data.val_mels, config,
+                                   torch.Generator().manual_seed(tc.seed + 1))
         val_batches = [val_sampler.batch(tc.batch_size) for _ in range(tc.val_batches)]
 
     step, best_val_bits, wall_before = 0, None, 0.0
@@ -409,18 +413,16 @@ class _Data:
     speakers: list[str] | None = None
     train_ids: list[int] | None = None
     val_ids: list[int] | None = None
+    train_mels: list[np.ndarray] | None = None
+    val_mels: list[np.ndarray] | None = None
 
-    def sampler(self, files: list[EncodedFile], ids: list[int] | None, config: Config,
-                generator: torch.Generator, cache_dir: Path | None) -> Any:
+    def sampler(self, files: list[EncodedFile], ids: list[int] | None,
+                mels: list[np.ndarray] | None, config: Config,
+                generator: torch.Generator) -> Any:
         """A crop sampler over `files` that yields Batches with the config's conditioning."""
         item_length = config.model.receptive_field + config.data.target_length
-        if ids is None and config.model.local_channels is None:
-            plain = CropSampler(files, item_length, generator)
-            return _PlainSampler(plain)
-        mels = None
-        if config.model.local_channels is not None:
-            mels = mel_features(files, sample_rate=config.data.sample_rate, mel=config.mel,
-                                cache_dir=cache_dir)
+        if ids is None and mels is None:
+            return _PlainSampler(CropSampler(files, item_length, generator))
         return ConditionedCropSampler(files, item_length, generator, global_ids=ids, mels=mels,
                                       hop_length=config.mel.hop_length)
 
@@ -460,6 +462,11 @@ def _load_data(config: Config, options: TrainOptions, speakers: list[str] | None
         data.train_ids = [by_path[f.path] for f in data.train]
         data.val_ids = (speaker_ids_from_folders(val_set, val_root, names)[0]
                         if options.val_data is not None else [by_path[f.path] for f in data.val])
+    if config.model.local_channels is not None:
+        features = dict(sample_rate=config.data.sample_rate, mel=config.mel,
+                        cache_dir=options.cache_dir)
+        data.train_mels = mel_features(data.train, **features)
+        data.val_mels = mel_features(data.val, **features)
     return data
 
 
