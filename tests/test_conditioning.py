@@ -111,8 +111,6 @@ def test_conditioned_crops_align_codes_and_mel() -> None:
         assert torch.equal(batch.mel[row], torch.as_tensor(mels[index][:, k:k + frames]))
 
 
-# ------------------------------------------------------------------ generation
-
 def test_mel_statistics_per_band_mean_and_pooled_std() -> None:
     a = np.array([[1.0, 3.0], [10.0, 10.0]])  # band variances 1 and 0
     b = np.array([[2.0], [10.0]])
@@ -144,6 +142,8 @@ def test_model_standardizes_the_mel_with_its_statistics() -> None:
     with pytest.raises(ValueError, match="positive"):
         model.set_mel_statistics(mean, torch.zeros(8, dtype=torch.float64))
 
+
+# ------------------------------------------------------------------ generation
 
 from wavenet.fastpath import NumbaGenerator  # noqa: E402
 from wavenet.generation import FastGenerator, StepConditioning, generate  # noqa: E402

@@ -248,11 +248,11 @@ def train(config: Config, options: TrainOptions,
                                   weight_decay=tc.weight_decay)
     ema = _EMA(model, tc.ema_decay) if tc.ema_decay is not None else None
     crop_generator = torch.Generator().manual_seed(tc.seed)
-    sampler = data.sampler(data.train, data.train_ids, data.train_mels, config, crop_generator)
+    sampler = _crop_sampler(data.train, data.train_ids, data.train_mels, config, crop_generator)
     val_batches: list[Batch] = []
     if data.val and world.is_main:
-        val_sampler = data.sampler(data.val, data.val_ids, data.val_mels, config,
-                                   torch.Generator().manual_seed(tc.seed + 1))
+        val_sampler = _crop_sampler(data.val, data.val_ids, data.val_mels, config,
+                                     torch.Generator().manual_seed(tc.seed + 1))
         val_batches = [val_sampler.batch(tc.batch_size) for _ in range(tc.val_batches)]
 
     step, best_val_bits, wall_before = 0, None, 0.0
@@ -416,15 +416,16 @@ class _Data:
     train_mels: list[np.ndarray] | None = None
     val_mels: list[np.ndarray] | None = None
 
-    def sampler(self, files: list[EncodedFile], ids: list[int] | None,
-                mels: list[np.ndarray] | None, config: Config,
-                generator: torch.Generator) -> Any:
-        """A crop sampler over `files` that yields Batches with the config's conditioning."""
-        item_length = config.model.receptive_field + config.data.target_length
-        if ids is None and mels is None:
-            return _PlainSampler(CropSampler(files, item_length, generator))
-        return ConditionedCropSampler(files, item_length, generator, global_ids=ids, mels=mels,
-                                      hop_length=config.mel.hop_length)
+
+def _crop_sampler(files: list[EncodedFile], ids: list[int] | None,
+                  mels: list[np.ndarray] | None, config: Config,
+                  generator: torch.Generator) -> Any:
+    """A crop sampler over `files` that yields Batches with their conditioning."""
+    item_length = config.model.receptive_field + config.data.target_length
+    if ids is None and mels is None:
+        return _PlainSampler(CropSampler(files, item_length, generator))
+    return ConditionedCropSampler(files, item_length, generator, global_ids=ids, mels=mels,
+                                  hop_length=config.mel.hop_length)
 
 
 @dataclass
