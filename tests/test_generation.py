@@ -10,9 +10,10 @@ import torch
 
 import wavenet
 from wavenet import ModelConfig, WaveNet, generate
-from wavenet import generation
+from wavenet import generation, sampling
 from wavenet.fastpath import NumbaGenerator, time_block
-from wavenet.generation import FastGenerator, IncrementalState, sample_codes, uniform_chunks
+from wavenet.incremental import FastGenerator, IncrementalState
+from wavenet.sampling import sample_codes, uniform_chunks
 
 CONFIGS = {
     "tiny": wavenet.load_config("tiny").model,
@@ -182,7 +183,7 @@ def test_bfloat16_falls_back_to_the_torch_loop() -> None:
 
 
 def test_progress_reports_every_chunk(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(generation, "UNIFORM_CHUNK", 8)
+    monkeypatch.setattr(sampling, "UNIFORM_CHUNK", 8)
     model = make_model("tiny")
     for method in ("fast-torch", "fast-numba", "naive"):
         calls: list[tuple[int, int]] = []
@@ -192,7 +193,7 @@ def test_progress_reports_every_chunk(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_chunked_uniforms_give_the_same_codes_across_methods(
         monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(generation, "UNIFORM_CHUNK", 7)
+    monkeypatch.setattr(sampling, "UNIFORM_CHUNK", 7)
     model = make_model("tiny")
     codes = [generate(model, 30, batch_size=2, generator=seeded(), method=m)
              for m in ("naive", "fast-torch", "fast-numba")]

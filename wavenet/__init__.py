@@ -6,7 +6,8 @@ not import the command-line app.
 
 from .config import (Config, ConfigError, DataConfig, ModelConfig, TrainConfig,
                      load_config, preset_names)
-from .generation import FastGenerator, IncrementalState, generate
+from .generation import generate
+from .incremental import FastGenerator, IncrementalState
 from .layers import CausalConv1d, ResidualBlock, causal_padding, gated_activation
 from .model import WaveNet, parameter_count
 from .mulaw import mu_law_decode, mu_law_encode
