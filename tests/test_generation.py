@@ -3,7 +3,9 @@ the same codes for the same seed, priming is feeding, and bad arguments are refu
 
 from __future__ import annotations
 
+import ast
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import torch
@@ -12,7 +14,8 @@ import wavenet
 from wavenet import ModelConfig, WaveNet, generate
 from wavenet import generation, sampling
 from wavenet.fastpath import NumbaGenerator, time_block
-from wavenet.incremental import FastGenerator, IncrementalState
+from wavenet.incremental import CodeGenerator, FastGenerator, IncrementalState, StepConditioning
+from wavenet.naive import NaiveGenerator
 from wavenet.sampling import sample_codes, uniform_chunks
 
 CONFIGS = {
@@ -254,6 +257,67 @@ def test_bad_arguments_raise(kwargs: dict, match: str) -> None:
     n_samples = arguments.pop("n_samples")
     with pytest.raises(ValueError, match=match):
         generate(model, n_samples, **arguments)
+
+
+def test_naive_steps_equal_full_forward_and_reset() -> None:
+    model = make_model("tiny")
+    rf = model.receptive_field
+    codes = torch.randint(0, 256, (2, rf + 20), generator=seeded(6))
+    with torch.no_grad():
+        full = model(codes)
+    gen = NaiveGenerator(model, 2)
+    steps = torch.stack([gen.step(codes[:, t]) for t in range(codes.shape[1])], dim=-1)
+    torch.testing.assert_close(steps, full, rtol=1e-11, atol=1e-11)
+    # Only the receptive field is kept: older codes cannot change the logits.
+    assert gen.position == codes.shape[1] and gen.state.window.shape == (2, rf)
+    gen.reset()
+    assert gen.position == 0 and gen.state.window.shape == (2, 0)
+    assert torch.equal(gen.feed(codes), steps[:, :, -1])
+
+
+@pytest.mark.parametrize("generator_class", [FastGenerator, NaiveGenerator, NumbaGenerator])
+def test_every_generator_checks_its_conditioning(generator_class: type) -> None:
+    assert issubclass(generator_class, CodeGenerator)
+    torch.manual_seed(0)
+    speakers = WaveNet(wavenet.load_config("tiny", ["model.global_classes=2"]).model).double()
+    with pytest.raises(ValueError, match="StepConditioning"):
+        generator_class(speakers, 1)
+    with pytest.raises(ValueError, match="no conditioning"):
+        StepConditioning(make_model("tiny"), 1, 10, global_cond=torch.tensor([0]))
+
+
+def test_no_module_imports_one_that_imports_it_back() -> None:
+    """Every import between wavenet's modules, also inside functions, read from the source;
+    imports under `if TYPE_CHECKING:` never run and are left out."""
+    package = Path(wavenet.__file__).parent
+    names = {path.stem for path in package.glob("*.py")}
+    graph: dict[str, set[str]] = {}
+    for name in names:
+        tree = ast.parse((package / f"{name}.py").read_text(encoding="utf-8"))
+        typing_only = {id(node) for block in ast.walk(tree) if isinstance(block, ast.If)
+                       and ast.unparse(block.test).endswith("TYPE_CHECKING")
+                       for node in ast.walk(block)}
+        graph[name] = set()
+        for node in ast.walk(tree):
+            if id(node) in typing_only:
+                continue
+            if isinstance(node, ast.ImportFrom) and node.level == 1:
+                targets = [node.module] if node.module else [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("wavenet."):
+                targets = [node.module.removeprefix("wavenet.")]
+            elif isinstance(node, ast.Import):
+                targets = [a.name.removeprefix("wavenet.") for a in node.names]
+            else:
+                continue
+            graph[name] |= {t.split(".")[0] for t in targets} & names
+    for start in sorted(names):  # can any module reach itself?
+        seen, todo = set(), list(graph[start])
+        while todo:
+            current = todo.pop()
+            assert current != start, f"a chain of imports from {start} leads back to it"
+            if current not in seen:
+                seen.add(current)
+                todo.extend(graph[current])
 
 
 def test_generate_needs_a_wavenet() -> None:
