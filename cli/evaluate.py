@@ -27,22 +27,16 @@ def eval_command(run: Path, data: Path, device: str | None, cache_dir: Path | No
     receptive_field samples of each file are context only.
     """
     setup_logging()
-    from wavenet.checkpoint import load_model
-    from wavenet.data import load_encoded, mel_features, speaker_ids_from_folders
+    from wavenet.checkpoint import load_model, speakers_from_checkpoint
+    from wavenet.data import prepare_data
     from wavenet.evaluate import evaluate_codes
 
     with user_errors():
         model, config, payload = load_model(run, device=resolve_device(device))
-        encoded = load_encoded(data, sample_rate=config.data.sample_rate,
-                               quantization_channels=config.model.quantization_channels,
-                               min_length=model.receptive_field + 1, cache_dir=cache_dir)
-        speakers = payload["extra"].get("speakers")
-        ids = speaker_ids_from_folders(encoded, data, speakers)[0] if speakers else None
-        mels = None
-        if config.model.local_channels is not None:
-            mels = mel_features(encoded.files, sample_rate=config.data.sample_rate,
-                                mel=config.mel, cache_dir=cache_dir)
-        result = evaluate_codes(model, [f.codes for f in encoded.files], global_ids=ids, mels=mels)
+        files = prepare_data(config, data, speakers=speakers_from_checkpoint(payload),
+                             cache_dir=cache_dir, purpose="eval").val
+        result = evaluate_codes(model, [f.codes for f in files.files],
+                                global_ids=files.global_ids, mels=files.mels)
     if as_json:
         click.echo(json.dumps(result.to_dict()))
     else:

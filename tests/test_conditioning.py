@@ -9,7 +9,8 @@ import torch
 import wavenet
 from wavenet import ConfigError, WaveNet
 from wavenet.config import MelConfig
-from wavenet.data import ConditionedCropSampler, EncodedFile, encode_waveform, mel_statistics
+from wavenet.crops import CropSampler
+from wavenet.data import EncodedFile, encode_waveform, mel_statistics
 from wavenet.features import log_mel, log_mel_of_codes
 
 MEL = ["mel.n_mels=8", "mel.n_fft=64", "mel.hop_length=16", "mel.win_length=64",
@@ -95,8 +96,8 @@ def test_conditioned_crops_align_codes_and_mel() -> None:
         codes = encode_waveform(rng.uniform(-0.5, 0.5, 1000 + 77 * i).astype(np.float32), 256)
         files.append(EncodedFile(path=__import__("pathlib").Path(f"f{i}.wav"), codes=codes))
         mels.append(log_mel_of_codes(codes, 8000, mel_config, 256).numpy())
-    sampler = ConditionedCropSampler(files, 100, torch.Generator().manual_seed(0),
-                                     global_ids=[5, 7], mels=mels, hop_length=16)
+    sampler = CropSampler(files, 100, torch.Generator().manual_seed(0),
+                          global_ids=[5, 7], mels=mels, hop_length=16)
     batch = sampler.batch(16)
     frames = -(-99 // 16)
     assert batch.codes.shape == (16, 100) and batch.mel.shape == (16, 8, frames)

@@ -14,12 +14,13 @@ import torch
 from audio_fixtures import (make_audio_folder, sine, write_audio, write_text_as,
                             write_truncated)
 
+import wavenet.cache as cache
 import wavenet.data as data
 from wavenet import mu_law_encode
 from wavenet.audio import trim_silent_edges
-from wavenet.data import (AudioDecodeError, CropSampler, DataError, EncodedFile, EncodedSet,
-                          decode_audio, find_audio_files, inputs_and_targets, item_length,
-                          load_encoded, split_by_file)
+from wavenet.crops import Batch, CropSampler, inputs_and_targets, item_length
+from wavenet.data import (AudioDecodeError, DataError, EncodedFile, EncodedSet, decode_audio,
+                          find_audio_files, load_encoded, silence_code, split_by_file)
 
 HAS_MP3 = "MP3" in sf.available_formats()
 
@@ -339,12 +340,12 @@ def test_default_cache_dir_follows_the_environment(monkeypatch: pytest.MonkeyPat
                                                    tmp_path: Path) -> None:
     monkeypatch.setenv("WAVENET_CACHE_DIR", str(tmp_path / "w"))
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "x"))
-    assert data.default_cache_dir() == tmp_path / "w"
+    assert cache.default_cache_dir() == tmp_path / "w"
     monkeypatch.delenv("WAVENET_CACHE_DIR")
-    assert data.default_cache_dir() == tmp_path / "x" / "wavenet"
+    assert cache.default_cache_dir() == tmp_path / "x" / "wavenet"
     monkeypatch.delenv("XDG_CACHE_HOME")
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    assert data.default_cache_dir() == tmp_path / "home" / ".cache" / "wavenet"
+    assert cache.default_cache_dir() == tmp_path / "home" / ".cache" / "wavenet"
     monkeypatch.setenv("WAVENET_CACHE_DIR", str(tmp_path / "w"))
     make_audio_folder(tmp_path / "a", count=1)
     load_encoded(tmp_path / "a", sample_rate=8000)
@@ -355,7 +356,7 @@ def test_many_files_beyond_the_map_budget_are_read_into_memory(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     for i, seconds in enumerate([0.1, 0.3, 0.2]):
         write_audio(tmp_path / "a" / f"{i}.wav", sine(440, seconds, 8000), 8000, "PCM_16")
-    monkeypatch.setattr(data, "_open_budget", lambda: 1)
+    monkeypatch.setattr(cache, "_open_budget", lambda: 1)
     encoded = load(tmp_path / "a", tmp_path / "cache")
     assert [isinstance(f.codes, np.memmap) for f in encoded.files] == [False, True, False]
     assert [len(f) for f in encoded.files] == [800, 2400, 1600]
@@ -452,31 +453,62 @@ def test_crops_are_windows_of_the_files_reproducible_and_in_range() -> None:
     encoded = encoded_set(ramp, (np.arange(500) % 3 + 252).astype(np.uint8))
     sampler = CropSampler(encoded, 64, torch.Generator().manual_seed(1))
     batch = sampler.batch(16)
-    assert batch.shape == (16, 64) and batch.dtype == torch.long
-    assert 0 <= batch.min().item() and batch.max().item() < 256
-    for row in batch.numpy():
+    assert isinstance(batch, Batch) and batch.global_ids is None and batch.mel is None
+    assert batch.codes.shape == (16, 64) and batch.codes.dtype == torch.long
+    assert 0 <= batch.codes.min().item() and batch.codes.max().item() < 256
+    for row in batch.codes.numpy():
         source = ramp if row[0] < 251 else encoded.files[1].codes
         windows = np.lib.stride_tricks.sliding_window_view(source, 64)
         assert (windows == row).all(axis=1).any()
 
     torch.manual_seed(123)  # the global RNG plays no part
     again = CropSampler(encoded, 64, torch.Generator().manual_seed(1)).batch(16)
-    assert torch.equal(again, batch)
+    assert torch.equal(again.codes, batch.codes)
     other = CropSampler(encoded, 64, torch.Generator().manual_seed(2)).batch(16)
-    assert not torch.equal(other, batch)
+    assert not torch.equal(other.codes, batch.codes)
 
 
-def test_files_are_drawn_in_proportion_to_their_length() -> None:
+def test_files_are_drawn_in_proportion_to_their_windows() -> None:
+    # 991 and 2991 windows of 10 codes: a share of 2991 / 3982 = 0.751 for the second.
     encoded = encoded_set(np.zeros(1000, np.uint8), np.ones(3000, np.uint8))
     batch = CropSampler(encoded, 10, torch.Generator().manual_seed(0)).batch(8000)
-    share = (batch[:, 0] == 1).float().mean().item()
-    assert share == pytest.approx(0.75, abs=0.02)
+    share = (batch.codes[:, 0] == 1).float().mean().item()
+    assert share == pytest.approx(2991 / 3982, abs=0.02)
+
+
+def test_every_window_is_equally_likely_whatever_its_file() -> None:
+    """One weighting rule (issue 12): a file's weight is its number of windows, a file
+    shorter than an item has one; by length, the 20-code file would get 20 / 225 of the
+    draws (0.089) instead of 11 / 203 (0.054)."""
+    files = encoded_set(np.zeros(20, np.uint8), np.ones(200, np.uint8),
+                        np.full(5, 2, np.uint8))
+    sampler = CropSampler(files, 10, torch.Generator().manual_seed(0))
+    assert sampler.windows.tolist() == [11, 191, 1]
+    draws = 40000
+    counts = np.bincount(sampler.batch(draws).codes[:, -1].numpy(), minlength=3)
+    expected = draws * np.array([11, 191, 1]) / 203
+    assert (np.abs(counts - expected) < 4 * np.sqrt(expected)).all(), (counts, expected)
+    # Within a file every start is drawn about equally often (a ramp shows the start).
+    ramp = encoded_set(np.zeros(20, np.uint8), np.arange(200, dtype=np.uint8))
+    rows = CropSampler(ramp, 10, torch.Generator().manual_seed(1)).batch(40000).codes
+    counts = np.bincount(rows[rows[:, -1] > 0, 0].numpy(), minlength=191)
+    assert len(counts) == 191 and counts.min() > 0.7 * counts.mean()
+
+
+def test_the_rule_is_the_same_with_conditioning() -> None:
+    plain = encoded_set(np.zeros(20, np.uint8), np.ones(200, np.uint8), np.full(5, 2, np.uint8))
+    with_ids = CropSampler(plain, 10, torch.Generator().manual_seed(0), global_ids=[4, 5, 6])
+    assert with_ids.windows.tolist() == [11, 191, 1]
+    a = with_ids.batch(64)
+    b = CropSampler(plain, 10, torch.Generator().manual_seed(0)).batch(64)
+    assert torch.equal(a.codes, b.codes)  # the ids change no draw
+    assert a.global_ids.tolist() == [4 + int(row[-1]) for row in a.codes]
 
 
 def test_every_window_can_be_drawn() -> None:
     codes = np.arange(20, dtype=np.uint8)
     batch = CropSampler(encoded_set(codes), 5, torch.Generator().manual_seed(0)).batch(2000)
-    assert sorted(set(batch[:, 0].tolist())) == list(range(16))
+    assert sorted(set(batch.codes[:, 0].tolist())) == list(range(16))
 
 
 def test_short_files_are_left_padded_with_silence() -> None:
@@ -485,7 +517,12 @@ def test_short_files_are_left_padded_with_silence() -> None:
     assert encoded.silence_code == 512
     for files in (encoded, list(encoded)):  # a set or a plain list of its files
         batch = CropSampler(files, 8, torch.Generator().manual_seed(0)).batch(2)
-        assert batch.tolist() == [[512] * 5 + [1, 2, 3]] * 2
+        assert batch.codes.tolist() == [[512] * 5 + [1, 2, 3]] * 2
+
+
+@pytest.mark.parametrize("q", [2, 3, 16, 255, 256, 257, 1024, 65536])
+def test_silence_code_is_the_code_of_zero(q: int) -> None:
+    assert silence_code(q) == int(mu_law_encode(torch.zeros(1), q).item())
 
 
 def test_sampler_rejects_empty_sets_and_bad_sizes() -> None:
@@ -509,13 +546,13 @@ def test_end_to_end_folder_to_batches(tmp_path: Path) -> None:
     assert (len(train), len(val)) == (3, 1)
     length = item_length(31, 100)
     items = CropSampler(train, length, torch.Generator().manual_seed(0)).batch(4)
-    inputs, targets = inputs_and_targets(items, 31)
+    inputs, targets = inputs_and_targets(items.codes, 31)
     assert inputs.shape == (4, 130) and targets.shape == (4, 100)
 
 
 def test_data_modules_do_not_import_the_model() -> None:
     package = Path(data.__file__).parent
-    for name in ("data.py", "audio.py"):
+    for name in ("data.py", "audio.py", "cache.py", "crops.py"):
         tree = ast.parse((package / name).read_text(encoding="utf-8"))
         imported = {node.module for node in ast.walk(tree)
                     if isinstance(node, ast.ImportFrom) and node.module}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from pathlib import Path
@@ -13,10 +14,11 @@ import torch
 from click.testing import CliRunner
 
 import wavenet
-from wavenet.checkpoint import load_checkpoint, load_model
-from wavenet.data import load_encoded
+from wavenet.checkpoint import TrainState, load_checkpoint, load_model
+from wavenet.crops import CropSampler, item_length
+from wavenet.data import EncodedFile, encode_waveform, load_encoded
 from wavenet.evaluate import evaluate_codes
-from wavenet.train import TrainOptions, learning_rate, train
+from wavenet.train import StepSetup, TrainOptions, learning_rate, train, train_step
 from wavenet_cli.main import main
 
 from helpers import FAST, SAMPLE_RATE, write_chord
@@ -46,6 +48,55 @@ def test_learning_rate_schedule() -> None:
     assert learning_rate(9, 100, tc) == pytest.approx(1e-3)
     assert learning_rate(99, 100, tc) == pytest.approx(1e-4, rel=0.01)
     assert learning_rate(55, 100, tc) == pytest.approx(0.55e-3, rel=0.01)
+
+
+def tiny_state(sgd: bool = False, **train: object) -> tuple[TrainState, StepSetup]:
+    """A tiny model with its optimizer and a sampler over one chord, stepped in-process."""
+    config = wavenet.load_config("tiny")
+    config = dataclasses.replace(config, train=dataclasses.replace(config.train, **train))
+    torch.manual_seed(config.train.seed)
+    model = wavenet.WaveNet(config.model)
+    optimizer = (torch.optim.SGD(model.parameters(), lr=config.train.lr) if sgd else
+                 torch.optim.AdamW(model.parameters(), lr=config.train.lr))
+    ema = ({k: v.detach().clone() for k, v in model.state_dict().items()}
+           if config.train.ema_decay is not None else None)
+    state = TrainState(config, model, optimizer, torch.Generator().manual_seed(0), ema)
+    t = np.arange(4000) / SAMPLE_RATE
+    chord = 0.25 * sum(np.sin(2 * np.pi * f * t) for f in (220.0, 277.2, 329.6))
+    files = [EncodedFile(Path("chord.wav"), encode_waveform(chord.astype(np.float32), 256))]
+    rf = config.model.receptive_field
+    sampler = CropSampler(files, item_length(rf, 64), state.crop_generator)
+    return state, StepSetup(model, sampler, config.train, rf)
+
+
+def test_train_step_lowers_the_loss_and_moves_the_parameters() -> None:
+    state, setup = tiny_state(ema_decay=0.5)
+    before = {k: v.clone() for k, v in state.model.state_dict().items()}
+    losses = [train_step(state, setup, lr=1e-2) for _ in range(40)]
+    assert state.step == 40
+    assert losses[0] > 7.5  # near log2(256) = 8 bits untrained
+    assert np.mean(losses[-5:]) < losses[0] - 1.5, losses  # measured: 8.0 -> 5.8
+    after = state.model.state_dict()
+    weight = "head_out.weight"
+    assert not torch.equal(before[weight], after[weight])
+    # The EMA lies between the start and the current weights, nearer the current ones.
+    ema = state.ema[weight]
+    assert not torch.equal(ema, after[weight]) and not torch.equal(ema, before[weight])
+    assert (ema - after[weight]).norm() < (before[weight] - after[weight]).norm()
+
+
+def test_train_step_with_accumulation_equals_a_bigger_batch() -> None:
+    # SGD, whose step is linear in the gradient: Adam's first step turns the rounding
+    # noise of a gradient that is zero in exact arithmetic (dead skip channels) into +-lr.
+    big, big_setup = tiny_state(sgd=True, batch_size=8)
+    accumulated, accumulated_setup = tiny_state(sgd=True, batch_size=4, grad_accum=2)
+    for _ in range(3):
+        a = train_step(big, big_setup, lr=0.1)
+        b = train_step(accumulated, accumulated_setup, lr=0.1)
+        assert a == pytest.approx(b, rel=1e-6)
+    for key, value in big.model.state_dict().items():
+        torch.testing.assert_close(accumulated.model.state_dict()[key], value,
+                                   rtol=1e-4, atol=1e-6, msg=key)
 
 
 def test_loss_falls_on_a_chord(chord_dir: Path, tmp_path: Path) -> None:

@@ -5,9 +5,11 @@ Layout (format `wavenet-checkpoint`, version 1)::
     format, format_version, package_version, config (the full resolved config as a dict),
     model (state dict), ema (state dict or None), optimizer (state dict or None),
     step, rng (torch CPU RNG state, crop-sampler generator state), best_val_bits (or None),
-    extra (a dict of plain values: speaker map, world size, ...)
+    extra (a dict of plain values: speaker names, world size, wall time)
 
-Files are always read with `weights_only=True`; a newer format version is refused.
+A training run's checkpoint is written and read in one place, `TrainState.save` and
+`TrainState.load_state_dict`. Files are always read with `weights_only=True`; a newer
+format version is refused.
 A run folder holds `config.json`, `checkpoints/last.pt`, `checkpoints/best.pt` and
 `metrics.jsonl`.
 """
@@ -15,12 +17,14 @@ A run folder holds `config.json`, `checkpoints/last.pt`, `checkpoints/best.pt` a
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from .config import Config, ConfigError, config_from_dict
+from .errors import WavenetError
 from .files import atomic_write_bytes
 from .model import WaveNet
 
@@ -34,7 +38,7 @@ LAST = "last.pt"
 BEST = "best.pt"
 
 
-class CheckpointError(ValueError):
+class CheckpointError(WavenetError, ValueError):
     """A checkpoint or run folder is missing, unreadable or of an unknown format."""
 
 
@@ -60,6 +64,59 @@ def save_checkpoint(path: str | Path, *, config: Config, model: dict[str, torch.
         "extra": extra or {},
     }
     atomic_write_bytes(Path(path), lambda handle: torch.save(payload, handle))
+
+
+@dataclass
+class TrainState:
+    """Everything a training run needs to continue bit for bit, and what it checkpoints.
+
+    ema: the exponential moving average of the model's state dict (None: no EMA).
+    crop_generator: the generator every crop is drawn from (with torch's global CPU RNG,
+    the run's RNG state: nothing else is random). wall_time: seconds trained so far, over
+    every session of the run. speakers, world_size: recorded for `info`, resumes and eval.
+    """
+
+    config: Config
+    model: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    crop_generator: torch.Generator
+    ema: dict[str, torch.Tensor] | None = None
+    step: int = 0
+    best_val_bits: float | None = None
+    wall_time: float = 0.0
+    speakers: list[str] | None = None
+    world_size: int = 1
+
+    def save(self, path: str | Path) -> None:
+        save_checkpoint(
+            path, config=self.config, model=self.model.state_dict(), step=self.step,
+            ema=self.ema, optimizer=self.optimizer.state_dict(),
+            rng={"crops": self.crop_generator.get_state(), "torch": torch.get_rng_state()},
+            best_val_bits=self.best_val_bits,
+            extra={"wall_time": self.wall_time, "world_size": self.world_size,
+                   "speakers": self.speakers})
+
+    def load_state_dict(self, payload: dict[str, Any]) -> None:
+        """Restore a checkpoint's training state (and torch's global CPU RNG) in place.
+
+        The config and the speakers are read before the state is built, with
+        `config_from_checkpoint` and `speakers_from_checkpoint`.
+        """
+        self.model.load_state_dict(payload["model"])
+        self.optimizer.load_state_dict(payload["optimizer"])
+        if self.ema is not None and payload.get("ema") is not None:
+            device = next(iter(self.ema.values())).device
+            self.ema = {k: v.to(device) for k, v in payload["ema"].items()}
+        self.step = payload["step"]
+        self.best_val_bits = payload.get("best_val_bits")
+        self.crop_generator.set_state(payload["rng"]["crops"])
+        torch.set_rng_state(payload["rng"]["torch"])
+        self.wall_time = float(payload["extra"].get("wall_time", 0.0))
+
+
+def speakers_from_checkpoint(payload: dict[str, Any]) -> list[str] | None:
+    """The speaker names of a model trained with speakers from folders, else None."""
+    return payload["extra"].get("speakers")
 
 
 def _to_cpu(value: Any) -> Any:

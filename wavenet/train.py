@@ -1,9 +1,19 @@
 """The training loop: crops in, checkpoints and a metrics log out, resumable bit for bit.
 
-One step: sample `batch_size` crops of receptive_field + target_length codes, feed all but
-the last code, take cross-entropy on the `target_length` predictions that have a full
-receptive field of context, clip, AdamW step, EMA update. The learning rate warms up
-linearly, then decays by cosine to lr * min_lr_ratio at the last step.
+    train(config, options)
+      set-up: config (resumed or new) -> prepare_data -> TrainState (model, AdamW, EMA,
+              crop generator; restored from `last` on resume) -> StepSetup, Monitor
+      loop:   lr = learning_rate(step)
+              train_bits = train_step(state, setup, lr)   sample, forward/backward per
+                                                          micro-batch, clip, AdamW, EMA
+              after_step(state, monitor, train_bits, lr, ...)   validate, checkpoint, log,
+                                                          report, decide to stop
+
+One step: sample crops of receptive_field + target_length codes, take the loss (the
+`loss_on_targets` function: cross-entropy on the `target_length` predictions that have
+a full receptive field of context), clip, AdamW step, EMA update. The learning rate warms
+up linearly, then decays by cosine to lr * min_lr_ratio at the last step. What a
+checkpoint holds is `checkpoint.TrainState`.
 
 The library logs and raises; the caller (the CLI) decides what the user sees through the
 `progress` callback.
@@ -11,6 +21,7 @@ The library logs and raises; the caller (the CLI) decides what the user sees thr
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
 import logging
@@ -24,16 +35,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel
 
 from . import checkpoint as ckpt
+from .checkpoint import TrainState
 from .config import Config, TrainConfig, apply_overrides, config_from_dict
-from .data import (Batch, ConditionedCropSampler, CropSampler, EncodedFile, load_encoded,
-                   mel_features, mel_statistics, speaker_ids_from_folders, split_by_file)
-from .distributed import init_distributed
+from .crops import Batch, CropSampler, inputs_and_targets, item_length
+from .data import FileSet, PreparedData, mel_statistics, prepare_data
+from .distributed import Distributed, init_distributed
+from .errors import WavenetError
 from .evaluate import at_least_float32
 from .files import atomic_write_bytes
 from .model import WaveNet
@@ -45,7 +57,7 @@ METRICS_FILE = "metrics.jsonl"
 CONFIG_FILE = "config.json"
 
 
-class TrainError(RuntimeError):
+class TrainError(WavenetError, RuntimeError):
     """A training run cannot start or continue; the message says why in one line."""
 
 
@@ -110,19 +122,347 @@ def learning_rate(step: int, total_steps: int, train: TrainConfig) -> float:
     return floor + (train.lr - floor) * 0.5 * (1.0 + math.cos(math.pi * progress))
 
 
-def loss_on_targets(model: torch.nn.Module, batch: Batch | torch.Tensor, receptive_field: int
-                    ) -> torch.Tensor:
+# A loss function: (model as stepped, batch on the device, receptive_field) -> scalar
+# loss in nats. train_step takes it from StepSetup.loss, so another loss is one function.
+LossFunction = Callable[[torch.nn.Module, Batch, int], torch.Tensor]
+
+
+def loss_on_targets(model: torch.nn.Module, batch: Batch, receptive_field: int) -> torch.Tensor:
     """Mean cross-entropy (nats) on the targets of a batch of items.
 
-    codes (B, receptive_field + N): the model reads codes[:, :-1]; outputs from position
-    receptive_field - 1 on see a full receptive field and predict codes[:, receptive_field:].
+    batch.codes (B, receptive_field + N): the model reads codes[:, :-1]; outputs from
+    position receptive_field - 1 on see a full receptive field and predict
+    codes[:, receptive_field:] (B, N). See the layout in crops.py.
     """
-    if isinstance(batch, torch.Tensor):
-        batch = Batch(batch)
-    codes = batch.codes
-    logits = model(codes[:, :-1], global_cond=batch.global_ids,
-                   mel=batch.mel)[:, :, receptive_field - 1:]
-    return F.cross_entropy(at_least_float32(logits), codes[:, receptive_field:])
+    inputs, targets = inputs_and_targets(batch.codes, receptive_field)
+    logits = model(inputs, global_cond=batch.global_ids, mel=batch.mel)[:, :, receptive_field - 1:]
+    return F.cross_entropy(at_least_float32(logits), targets)
+
+
+@torch.no_grad()
+def validation_bits(model: torch.nn.Module, batches: list[Batch], receptive_field: int,
+                    device: torch.device, loss: LossFunction = loss_on_targets) -> float:
+    """Mean bits per sample over fixed validation crops."""
+    was_training = model.training
+    model.eval()
+    total = sum(loss(model, b.to(device), receptive_field).item() for b in batches)
+    model.train(was_training)
+    return total / len(batches) / LN2
+
+
+@torch.no_grad()
+def ema_update(ema: dict[str, torch.Tensor], model: torch.nn.Module, decay: float) -> None:
+    """Move an exponential moving average of `model.state_dict()` one step, in place."""
+    for key, value in model.state_dict().items():
+        if value.is_floating_point():
+            ema[key].lerp_(value, 1.0 - decay)
+        else:
+            ema[key].copy_(value)
+
+
+# ----------------------------------------------------------------------------- step
+
+@dataclass
+class StepSetup:
+    """What every training step uses and no step changes.
+
+    trained: the model as stepped, `state.model` itself or wrapped (torch.compile,
+    DistributedDataParallel) around the same parameters.
+    """
+
+    trained: torch.nn.Module
+    sampler: CropSampler
+    train: TrainConfig
+    receptive_field: int
+    world: Distributed = field(default_factory=Distributed)
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+    loss: LossFunction = loss_on_targets
+
+
+def train_step(state: TrainState, setup: StepSetup, lr: float) -> float:
+    """One optimizer step at learning rate `lr`; -> its loss in bits (mean over ranks).
+
+    Draws one global batch of batch_size x world_size x grad_accum crops, the same on every
+    rank; micro-batch k of rank r is slice k * world_size + r, so N processes with batch b
+    see exactly the crops of one process with batch N b. Backward per micro-batch, then
+    clip, AdamW, EMA; `state.step` goes up by one.
+    """
+    tc, world = setup.train, setup.world
+    for group in state.optimizer.param_groups:
+        group["lr"] = lr
+    global_batch = setup.sampler.batch(tc.batch_size * world.world_size * tc.grad_accum)
+    autocast = (torch.autocast(device_type=setup.device.type, dtype=torch.bfloat16)
+                if tc.bf16 else nullcontext())
+    loss_sum = 0.0
+    for k in range(tc.grad_accum):
+        first = (k * world.world_size + world.rank) * tc.batch_size
+        items = global_batch.slice(first, first + tc.batch_size).to(setup.device)
+        # Only the last micro-batch all-reduces gradients.
+        sync = (setup.trained.no_sync() if world.enabled and k < tc.grad_accum - 1
+                else nullcontext())
+        with sync:
+            with autocast:
+                loss = setup.loss(setup.trained, items, setup.receptive_field)
+            (loss / tc.grad_accum).backward()
+        loss_sum += loss.item()
+    train_bits = world.mean(loss_sum / tc.grad_accum, setup.device) / LN2
+    if not math.isfinite(train_bits):
+        raise TrainError(f"loss became {train_bits} at step {state.step + 1}; lower train.lr "
+                         f"or enable train.grad_clip")
+    if tc.grad_clip is not None:
+        torch.nn.utils.clip_grad_norm_(state.model.parameters(), tc.grad_clip)
+    state.optimizer.step()
+    state.optimizer.zero_grad(set_to_none=True)
+    if state.ema is not None:
+        ema_update(state.ema, state.model, tc.ema_decay)
+    state.step += 1
+    return train_bits
+
+
+# ----------------------------------------------------------------------- after step
+
+@dataclass
+class Monitor:
+    """What after_step needs and keeps between steps: validation crops, the run folder,
+    the metrics interval, the clock."""
+
+    options: TrainOptions
+    val_batches: list[Batch]
+    eval_model: torch.nn.Module  # EMA weights are loaded into it for validation
+    samples_per_step: int  # scored samples per optimizer step, all ranks together
+    world: Distributed = field(default_factory=Distributed)
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+    progress: Callable[[StepReport], None] | None = None
+    writer: Any = None  # a TensorBoard SummaryWriter, or None
+    wall_before: float = 0.0  # seconds trained in earlier sessions
+    started: float = field(default_factory=time.monotonic)
+    interval_bits: float = 0.0
+    interval_steps: int = 0
+    interval_start: float = field(default_factory=time.monotonic)
+    last_train_bits: float | None = None
+    interrupted: bool = False
+
+    @property
+    def run_dir(self) -> Path:
+        return Path(self.options.out)
+
+    def wall_time(self) -> float:
+        return self.wall_before + time.monotonic() - self.started
+
+    def save(self, state: TrainState, name: str) -> None:
+        state.wall_time = self.wall_time()
+        state.save(self.run_dir / ckpt.CHECKPOINT_DIR / name)
+
+
+def after_step(state: TrainState, monitor: Monitor, train_bits: float, lr: float,
+               stop_requested: bool) -> bool:
+    """Validate, checkpoint, log and report after a step; -> True when the run stops here.
+
+    The run stops early (with a checkpoint) on `stop_requested` (Ctrl-C), the time limit
+    or `stop_at`, on every rank together; only rank 0 validates and writes.
+    """
+    options, tc, step = monitor.options, state.config.train, state.step
+    monitor.last_train_bits = train_bits
+    monitor.interval_bits += train_bits
+    monitor.interval_steps += 1
+    out_of_time = ((options.time_limit is not None
+                    and time.monotonic() - monitor.started > options.time_limit)
+                   or (options.stop_at is not None and step >= options.stop_at))
+    stop = (monitor.world.any(stop_requested or out_of_time, monitor.device)
+            and step < options.steps)
+    monitor.interrupted = stop and not out_of_time
+    if not monitor.world.is_main:
+        return stop
+    last = stop or step == options.steps
+    val_bits = None
+    if monitor.val_batches and (step % tc.val_every == 0 or last):
+        val_bits = _validate(state, monitor)
+    checkpointed = step % tc.checkpoint_every == 0 or last
+    if checkpointed:
+        monitor.save(state, ckpt.LAST)
+    elapsed = time.monotonic() - monitor.interval_start
+    rate = monitor.samples_per_step * monitor.interval_steps / max(elapsed, 1e-9)
+    if step % tc.log_every == 0 or val_bits is not None or last:
+        _log_metrics(monitor, step, lr, rate, val_bits)
+    if monitor.progress is not None:
+        monitor.progress(StepReport(step, options.steps, train_bits, lr, rate, val_bits,
+                                    checkpointed))
+    if monitor.interrupted:
+        logger.warning("stopped at step %d; resume with --resume", step)
+    elif stop:
+        logger.info("time limit reached at step %d", step)
+    return stop
+
+
+def _validate(state: TrainState, monitor: Monitor) -> float:
+    """Bits per sample on the validation crops (EMA weights when kept); saves `best`."""
+    model = state.model
+    if state.ema is not None:
+        monitor.eval_model.load_state_dict(state.ema)
+        model = monitor.eval_model
+    val_bits = validation_bits(model, monitor.val_batches,
+                               state.config.model.receptive_field, monitor.device)
+    if state.best_val_bits is None or val_bits < state.best_val_bits:
+        state.best_val_bits = val_bits
+        monitor.save(state, ckpt.BEST)
+    return val_bits
+
+
+def _log_metrics(monitor: Monitor, step: int, lr: float, rate: float,
+                 val_bits: float | None) -> None:
+    """One line of metrics.jsonl (and TensorBoard scalars) for the interval since the last."""
+    record = {"step": step, "train_bits": monitor.interval_bits / monitor.interval_steps,
+              "lr": lr, "samples_per_s": rate, "wall_time": monitor.wall_time()}
+    if val_bits is not None:
+        record["val_bits"] = val_bits
+    _append_metrics(monitor.run_dir / METRICS_FILE, record)
+    if monitor.writer is not None:
+        for key in ("train_bits", "val_bits", "lr", "samples_per_s"):
+            if key in record:
+                monitor.writer.add_scalar(key, record[key], step)
+    monitor.interval_bits, monitor.interval_steps = 0.0, 0
+    monitor.interval_start = time.monotonic()
+
+
+# ----------------------------------------------------------------------------- train
+
+def train(config: Config, options: TrainOptions,
+          progress: Callable[[StepReport], None] | None = None) -> TrainSummary:
+    """Train (or resume) a run; returns when `options.steps` is reached or on a stop.
+
+    Under torchrun every process calls this; only rank 0 writes files and reports progress.
+    A run resumes on any number of processes (see `train_step`).
+    """
+    if options.steps < 1:
+        raise TrainError(f"--steps must be >= 1, got {options.steps}")
+    world, device = init_distributed(options.device)
+    config, payload = _run_config(config, options)
+    speakers = ckpt.speakers_from_checkpoint(payload) if payload is not None else None
+    data, config = _prepare_run(config, options, world, speakers)
+    state = _initial_state(config, data, device, world, payload)
+    start_step = state.step
+    if payload is not None:
+        if world.is_main:
+            _truncate_metrics(Path(options.out) / METRICS_FILE, state.step)
+        logger.info("resumed %s at step %d", options.out, state.step)
+    setup = _step_setup(state, data, world, device)
+    monitor = _monitor(state, data, options, world, device)
+    monitor.progress = progress
+    with _stop_on_sigint() as stop_requested:
+        while state.step < options.steps:
+            lr = learning_rate(state.step, options.steps, config.train)
+            train_bits = train_step(state, setup, lr)
+            if after_step(state, monitor, train_bits, lr, stop_requested()):
+                break
+    world.barrier()
+    if monitor.writer is not None:
+        monitor.writer.close()
+    return TrainSummary(Path(options.out), start_step, state.step, monitor.interrupted,
+                        state.best_val_bits, monitor.last_train_bits, len(data.train),
+                        len(data.val), list(data.skipped), world.world_size)
+
+
+def _run_config(config: Config, options: TrainOptions) -> tuple[Config, dict[str, Any] | None]:
+    """The run's config and, on resume, its `last` checkpoint (config from there)."""
+    last_path = Path(options.out) / ckpt.CHECKPOINT_DIR / ckpt.LAST
+    best_path = Path(options.out) / ckpt.CHECKPOINT_DIR / ckpt.BEST
+    if not options.resume:
+        if last_path.exists() or best_path.exists():
+            raise TrainError(f"{options.out} already holds a run; pass --resume to continue it "
+                             f"or choose another --out")
+        return config, None
+    if not last_path.is_file():
+        raise TrainError(f"nothing to resume: {last_path} does not exist")
+    payload = ckpt.load_checkpoint(last_path)
+    config = ckpt.config_from_checkpoint(payload)
+    if options.resume_overrides:
+        fixed = [o for o in options.resume_overrides if not o.strip().startswith("train.")]
+        if fixed:
+            raise TrainError(f"on --resume only train.* fields can change, not {fixed[0]!r}")
+        config = config_from_dict(apply_overrides(config.to_dict(), options.resume_overrides))
+    return config, payload
+
+
+def _prepare_run(config: Config, options: TrainOptions, world: Distributed,
+                 speakers: list[str] | None) -> tuple[PreparedData, Config]:
+    """Load the data (rank 0 first, filling the cache the others then read) and write the
+    run folder's config; -> (data, config with the speaker count filled in)."""
+    if not world.is_main:
+        world.barrier()
+    data = prepare_data(config, options.data, val_data=options.val_data,
+                        speakers_from_folders=options.speakers_from_folders,
+                        speakers=speakers, cache_dir=options.cache_dir)
+    config = _with_speakers(config, data.speakers)
+    if world.is_main:
+        world.barrier()
+        run_dir = Path(options.out)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        for stale in (run_dir / ckpt.CHECKPOINT_DIR).glob(".*.tmp"):
+            stale.unlink(missing_ok=True)  # left by a process killed while saving
+        text = json.dumps(config.to_dict(), indent=2).encode()
+        atomic_write_bytes(run_dir / CONFIG_FILE, lambda h: h.write(text))
+    return data, config
+
+
+def _initial_state(config: Config, data: PreparedData, device: torch.device,
+                   world: Distributed, payload: dict[str, Any] | None) -> TrainState:
+    """A new run's state from the seed, or the checkpoint's state on resume."""
+    tc = config.train
+    torch.manual_seed(tc.seed)
+    model = WaveNet(config.model).to(device)
+    if data.train.mels is not None and payload is None:
+        # Every rank computes the same statistics from the same files.
+        model.set_mel_statistics(*(s.to(device) for s in mel_statistics(data.train.mels)))
+    model.train()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=tc.lr, betas=tc.betas,
+                                  weight_decay=tc.weight_decay)
+    ema = ({k: v.detach().clone() for k, v in model.state_dict().items()}
+           if tc.ema_decay is not None else None)
+    state = TrainState(config, model, optimizer, torch.Generator().manual_seed(tc.seed), ema,
+                       speakers=data.speakers, world_size=world.world_size)
+    if payload is not None:
+        state.load_state_dict(payload)
+    return state
+
+
+def _sampler(files: FileSet, config: Config, generator: torch.Generator) -> CropSampler:
+    return CropSampler(files.files, item_length(config.model.receptive_field,
+                                                config.data.target_length),
+                       generator, global_ids=files.global_ids, mels=files.mels,
+                       hop_length=config.mel.hop_length)
+
+
+def _step_setup(state: TrainState, data: PreparedData, world: Distributed,
+                device: torch.device) -> StepSetup:
+    """The crop sampler and the model as stepped: compiled and DDP-wrapped when asked."""
+    tc = state.config.train
+    trained = torch.compile(state.model) if tc.compile else state.model
+    if world.enabled:
+        trained = DistributedDataParallel(
+            trained, device_ids=[device.index] if device.type == "cuda" else None)
+    if world.is_main:
+        logger.info("effective batch %d crops = %d per process x %d processes x %d "
+                    "accumulation steps", tc.batch_size * world.world_size * tc.grad_accum,
+                    tc.batch_size, world.world_size, tc.grad_accum)
+    return StepSetup(trained, _sampler(data.train, state.config, state.crop_generator), tc,
+                     state.config.model.receptive_field, world, device)
+
+
+def _monitor(state: TrainState, data: PreparedData, options: TrainOptions,
+             world: Distributed, device: torch.device) -> Monitor:
+    """Fixed validation crops (rank 0), the TensorBoard writer, the metrics interval."""
+    config, tc = state.config, state.config.train
+    val_batches: list[Batch] = []
+    if data.val and world.is_main:
+        val_sampler = _sampler(data.val, config, torch.Generator().manual_seed(tc.seed + 1))
+        val_batches = [val_sampler.batch(tc.batch_size) for _ in range(tc.val_batches)]
+    writer = (_tensorboard_writer(Path(options.out)) if options.tensorboard and world.is_main
+              else None)
+    # A copy to load EMA weights into, made without drawing from the global RNG.
+    eval_model = copy.deepcopy(state.model) if state.ema is not None else state.model
+    samples = tc.batch_size * world.world_size * tc.grad_accum * config.data.target_length
+    return Monitor(options, val_batches, eval_model, samples, world, device, writer=writer,
+                   wall_before=state.wall_time)
 
 
 @contextmanager
@@ -146,22 +486,6 @@ def _stop_on_sigint() -> Iterator[Callable[[], bool]]:
         signal.signal(signal.SIGINT, previous)
 
 
-class _EMA:
-    """Exponential moving average of a model's floating-point state."""
-
-    def __init__(self, model: torch.nn.Module, decay: float) -> None:
-        self.decay = decay
-        self.state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-
-    @torch.no_grad()
-    def update(self, model: torch.nn.Module) -> None:
-        for key, value in model.state_dict().items():
-            if value.is_floating_point():
-                self.state[key].lerp_(value, 1.0 - self.decay)
-            else:
-                self.state[key].copy_(value)
-
-
 def _append_metrics(path: Path, record: dict[str, Any]) -> None:
     with path.open("a", encoding="utf-8") as handle:
         handle.write(json.dumps(record) + "\n")
@@ -174,217 +498,6 @@ def _truncate_metrics(path: Path, after_step: int) -> None:
     kept = [line for line in path.read_text(encoding="utf-8").splitlines()
             if line.strip() and json.loads(line).get("step", 0) <= after_step]
     atomic_write_bytes(path, lambda h: h.write("".join(l + "\n" for l in kept).encode()))
-
-
-@torch.no_grad()
-def validation_bits(model: torch.nn.Module, batches: list[Batch], receptive_field: int,
-                    device: torch.device) -> float:
-    """Mean bits per sample over fixed validation crops."""
-    was_training = model.training
-    model.eval()
-    total = sum(loss_on_targets(model, b.to(device), receptive_field).item() for b in batches)
-    model.train(was_training)
-    return total / len(batches) / LN2
-
-
-def train(config: Config, options: TrainOptions,
-          progress: Callable[[StepReport], None] | None = None) -> TrainSummary:
-    """Train (or resume) a run; returns when `options.steps` is reached or on Ctrl-C.
-
-    Under torchrun every process calls this; only rank 0 writes files and reports progress.
-    Each step draws one global batch of batch_size x world_size x grad_accum crops from a
-    generator that is identical on every rank; micro-batch k of rank r is slice
-    (k * world_size + r). So N processes with batch b see exactly the crops of one process
-    with batch N b, and a run resumes on any number of processes.
-    """
-    run_dir = Path(options.out)
-    last_path = run_dir / ckpt.CHECKPOINT_DIR / ckpt.LAST
-    best_path = run_dir / ckpt.CHECKPOINT_DIR / ckpt.BEST
-    metrics_path = run_dir / METRICS_FILE
-    if options.steps < 1:
-        raise TrainError(f"--steps must be >= 1, got {options.steps}")
-    world, device = init_distributed(options.device)
-
-    payload = None
-    if options.resume:
-        if not last_path.is_file():
-            raise TrainError(f"nothing to resume: {last_path} does not exist")
-        payload = ckpt.load_checkpoint(last_path)
-        config = ckpt.config_from_checkpoint(payload)
-        if options.resume_overrides:
-            fixed = [o for o in options.resume_overrides if not o.strip().startswith("train.")]
-            if fixed:
-                raise TrainError(f"on --resume only train.* fields can change, not {fixed[0]!r}")
-            config = config_from_dict(apply_overrides(config.to_dict(),
-                                                      options.resume_overrides))
-    elif last_path.exists() or best_path.exists():
-        raise TrainError(f"{run_dir} already holds a run; pass --resume to continue it "
-                         f"or choose another --out")
-    tc = config.train
-    rf = config.model.receptive_field
-    item_length = rf + config.data.target_length
-
-    # Rank 0 decodes and fills the cache first; the others then read the cache.
-    if not world.is_main:
-        world.barrier()
-    speakers = payload["extra"].get("speakers") if payload is not None else None
-    data = _load_data(config, options, speakers)
-    config = _with_speakers(config, data.speakers)
-    if world.is_main:
-        world.barrier()
-        run_dir.mkdir(parents=True, exist_ok=True)
-        for stale in (run_dir / ckpt.CHECKPOINT_DIR).glob(".*.tmp"):
-            stale.unlink(missing_ok=True)  # left by a process killed while saving
-        atomic_write_bytes(run_dir / CONFIG_FILE,
-                                lambda h: h.write(json.dumps(config.to_dict(), indent=2).encode()))
-
-    torch.manual_seed(tc.seed)
-    model = WaveNet(config.model).to(device)
-    if data.train_mels is not None and payload is None:
-        # Every rank computes the same statistics from the same files.
-        model.set_mel_statistics(*(s.to(device) for s in mel_statistics(data.train_mels)))
-    model.train()
-    optimizer = torch.optim.AdamW(model.parameters(), lr=tc.lr, betas=tc.betas,
-                                  weight_decay=tc.weight_decay)
-    ema = _EMA(model, tc.ema_decay) if tc.ema_decay is not None else None
-    crop_generator = torch.Generator().manual_seed(tc.seed)
-    sampler = _crop_sampler(data.train, data.train_ids, data.train_mels, config, crop_generator)
-    val_batches: list[Batch] = []
-    if data.val and world.is_main:
-        val_sampler = _crop_sampler(data.val, data.val_ids, data.val_mels, config,
-                                     torch.Generator().manual_seed(tc.seed + 1))
-        val_batches = [val_sampler.batch(tc.batch_size) for _ in range(tc.val_batches)]
-
-    step, best_val_bits, wall_before = 0, None, 0.0
-    if payload is not None:
-        model.load_state_dict(payload["model"])
-        optimizer.load_state_dict(payload["optimizer"])
-        if ema is not None and payload.get("ema") is not None:
-            ema.state = {k: v.to(device) for k, v in payload["ema"].items()}
-        step = payload["step"]
-        best_val_bits = payload.get("best_val_bits")
-        crop_generator.set_state(payload["rng"]["crops"])
-        torch.set_rng_state(payload["rng"]["torch"])
-        wall_before = float(payload["extra"].get("wall_time", 0.0))
-        if world.is_main:
-            _truncate_metrics(metrics_path, step)
-        logger.info("resumed %s at step %d", run_dir, step)
-    start_step = step
-    if world.is_main:
-        logger.info("effective batch %d crops = %d per process x %d processes x %d "
-                    "accumulation steps", tc.batch_size * world.world_size * tc.grad_accum,
-                    tc.batch_size, world.world_size, tc.grad_accum)
-
-    trained = model
-    if tc.compile:
-        trained = torch.compile(trained)
-    if world.enabled:
-        trained = DistributedDataParallel(
-            trained, device_ids=[device.index] if device.type == "cuda" else None)
-    writer = _tensorboard_writer(run_dir) if options.tensorboard and world.is_main else None
-    autocast = (torch.autocast(device_type=device.type, dtype=torch.bfloat16)
-                if tc.bf16 else nullcontext())
-    eval_model = WaveNet(config.model).to(device) if ema is not None else model
-
-    def save(path: Path) -> None:
-        ckpt.save_checkpoint(
-            path, config=config, model=model.state_dict(), step=step,
-            ema=ema.state if ema is not None else None, optimizer=optimizer.state_dict(),
-            rng={"crops": crop_generator.get_state(), "torch": torch.get_rng_state()},
-            best_val_bits=best_val_bits,
-            extra={"wall_time": wall_before + time.monotonic() - started,
-                   "world_size": world.world_size, "speakers": data.speakers})
-
-    started = time.monotonic()
-    interval_loss, interval_steps, interval_start = 0.0, 0, time.monotonic()
-    last_train_bits: float | None = None
-    interrupted = False
-    micro_batches = world.world_size * tc.grad_accum
-    samples_per_step = tc.batch_size * micro_batches * config.data.target_length
-    with _stop_on_sigint() as stop_requested:
-        while step < options.steps:
-            lr = learning_rate(step, options.steps, tc)
-            for group in optimizer.param_groups:
-                group["lr"] = lr
-            global_batch = sampler.batch(tc.batch_size * micro_batches)
-            loss_sum = 0.0
-            for k in range(tc.grad_accum):
-                first = (k * world.world_size + world.rank) * tc.batch_size
-                items = global_batch.slice(first, first + tc.batch_size).to(device)
-                # Only the last micro-batch all-reduces gradients.
-                sync = (trained.no_sync() if world.enabled and k < tc.grad_accum - 1
-                        else nullcontext())
-                with sync:
-                    with autocast:
-                        loss = loss_on_targets(trained, items, rf)
-                    (loss / tc.grad_accum).backward()
-                loss_sum += loss.item()
-            train_bits = world.mean(loss_sum / tc.grad_accum, device) / LN2
-            if not math.isfinite(train_bits):
-                raise TrainError(f"loss became {train_bits} at step {step + 1}; lower train.lr "
-                                 f"or enable train.grad_clip")
-            if tc.grad_clip is not None:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), tc.grad_clip)
-            optimizer.step()
-            optimizer.zero_grad(set_to_none=True)
-            if ema is not None:
-                ema.update(model)
-            step += 1
-            last_train_bits = train_bits
-            interval_loss += train_bits
-            interval_steps += 1
-            out_of_time = ((options.time_limit is not None
-                            and time.monotonic() - started > options.time_limit)
-                           or (options.stop_at is not None and step >= options.stop_at))
-            stop = world.any(stop_requested() or out_of_time, device) and step < options.steps
-            if not world.is_main:
-                interrupted = interrupted or stop
-                if stop:
-                    break
-                continue
-
-            val_bits = None
-            if val_batches and (step % tc.val_every == 0 or step == options.steps or stop):
-                if ema is not None:
-                    eval_model.load_state_dict(ema.state)
-                val_bits = validation_bits(eval_model, val_batches, rf, device)
-                if best_val_bits is None or val_bits < best_val_bits:
-                    best_val_bits = val_bits
-                    save(best_path)
-            checkpointed = step % tc.checkpoint_every == 0 or step == options.steps or stop
-            if checkpointed:
-                save(last_path)
-
-            elapsed = time.monotonic() - interval_start
-            rate = samples_per_step * interval_steps / max(elapsed, 1e-9)
-            if (step % tc.log_every == 0 or val_bits is not None or step == options.steps
-                    or stop):
-                record = {"step": step, "train_bits": interval_loss / interval_steps,
-                          "lr": lr, "samples_per_s": rate,
-                          "wall_time": wall_before + time.monotonic() - started}
-                if val_bits is not None:
-                    record["val_bits"] = val_bits
-                _append_metrics(metrics_path, record)
-                if writer is not None:
-                    for key in ("train_bits", "val_bits", "lr", "samples_per_s"):
-                        if key in record:
-                            writer.add_scalar(key, record[key], step)
-                interval_loss, interval_steps, interval_start = 0.0, 0, time.monotonic()
-            if progress is not None:
-                progress(StepReport(step, options.steps, train_bits, lr, rate, val_bits,
-                                    checkpointed))
-            if stop:
-                interrupted = not out_of_time
-                if interrupted:
-                    logger.warning("stopped at step %d; resume with --resume", step)
-                else:
-                    logger.info("time limit reached at step %d", step)
-                break
-    world.barrier()
-    if writer is not None:
-        writer.close()
-    return TrainSummary(run_dir, start_step, step, interrupted, best_val_bits, last_train_bits,
-                        len(data.train), len(data.val), data.skipped, world.world_size)
 
 
 def _with_speakers(config: Config, speakers: list[str] | None) -> Config:
@@ -401,74 +514,6 @@ def _with_speakers(config: Config, speakers: list[str] | None) -> Config:
     if len(speakers) > classes:
         raise TrainError(f"{len(speakers)} speaker folders but model.global_classes is {classes}")
     return config
-
-
-@dataclass
-class _Data:
-    """Training and validation files with their conditioning."""
-
-    train: list[EncodedFile]
-    val: list[EncodedFile]
-    skipped: list[tuple[Path, str]]
-    speakers: list[str] | None = None
-    train_ids: list[int] | None = None
-    val_ids: list[int] | None = None
-    train_mels: list[np.ndarray] | None = None
-    val_mels: list[np.ndarray] | None = None
-
-
-def _crop_sampler(files: list[EncodedFile], ids: list[int] | None,
-                  mels: list[np.ndarray] | None, config: Config,
-                  generator: torch.Generator) -> Any:
-    """A crop sampler over `files` that yields Batches with their conditioning."""
-    item_length = config.model.receptive_field + config.data.target_length
-    if ids is None and mels is None:
-        return _PlainSampler(CropSampler(files, item_length, generator))
-    return ConditionedCropSampler(files, item_length, generator, global_ids=ids, mels=mels,
-                                  hop_length=config.mel.hop_length)
-
-
-@dataclass
-class _PlainSampler:
-    sampler: CropSampler
-
-    def batch(self, batch_size: int) -> Batch:
-        return Batch(self.sampler.batch(batch_size))
-
-
-def _load_data(config: Config, options: TrainOptions, speakers: list[str] | None) -> _Data:
-    """Decode (or read from the cache) the training and validation files."""
-    min_length = config.model.receptive_field + 1
-    if config.model.local_channels is not None:
-        min_length = config.model.receptive_field + config.data.target_length + 2 * config.mel.hop_length
-    encode = dict(sample_rate=config.data.sample_rate,
-                  quantization_channels=config.model.quantization_channels,
-                  min_length=min_length, trim_silence=config.data.trim_silence,
-                  silence_threshold_db=config.data.silence_threshold_db,
-                  cache_dir=options.cache_dir)
-    encoded = load_encoded(options.data, **encode)
-    if options.val_data is None:
-        train_set, val_set = split_by_file(encoded, config.data.val_fraction, config.train.seed)
-        skipped = list(encoded.skipped)
-        val_root = options.data
-    else:
-        train_set, val_set = encoded, load_encoded(options.val_data, **encode)
-        skipped = list(encoded.skipped) + list(val_set.skipped)
-        val_root = options.val_data
-    data = _Data(list(train_set), list(val_set), skipped)
-    if options.speakers_from_folders or speakers is not None:
-        ids, names = speaker_ids_from_folders(encoded, options.data, speakers)
-        by_path = {f.path: i for f, i in zip(encoded.files, ids)}
-        data.speakers = names
-        data.train_ids = [by_path[f.path] for f in data.train]
-        data.val_ids = (speaker_ids_from_folders(val_set, val_root, names)[0]
-                        if options.val_data is not None else [by_path[f.path] for f in data.val])
-    if config.model.local_channels is not None:
-        features = dict(sample_rate=config.data.sample_rate, mel=config.mel,
-                        cache_dir=options.cache_dir)
-        data.train_mels = mel_features(data.train, **features)
-        data.val_mels = mel_features(data.val, **features)
-    return data
 
 
 def _tensorboard_writer(run_dir: Path) -> Any:

@@ -1,0 +1,169 @@
+"""The on-disk cache of decoded audio codes and mel features: one scheme for both kinds.
+
+    cache_dir/<kind>-v<version>/<digest>.npy    the array (codes or features)
+    cache_dir/<kind>-v<version>/<digest>.json   {"key": {...}, ...metadata}
+
+`key` is a dict of plain values that determines the array (for codes: the file's resolved
+path, size, mtime and the decoding settings; for mels: a hash of the codes and the mel
+settings) plus `"format": version`; `digest` is a SHA-256 of the key. An entry counts only
+once its `.json` exists and holds exactly the key asked for, so a changed file or setting
+is computed afresh. `CACHE_VERSIONS` holds one version per kind: bump it when the code
+that computes a kind changes what an entry holds, and old entries are never read again.
+
+Files are written to a temporary name then renamed (`files.atomic_write_bytes`), the array
+before its `.json`, so a crash or several processes writing at once never leave a
+half-written entry. Old entries are not removed; delete the folder whenever no run is
+reading it (deleting is safe under a live memory map, rewriting a mapped file in place is
+not). Arrays are read back memory-mapped.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .files import atomic_write_bytes
+
+__all__ = ["CACHE_VERSIONS", "ArrayCache", "default_cache_dir"]
+
+logger = logging.getLogger(__name__)
+
+# kind -> version. codes: mu-law codes of one audio file (uint8/uint16), with its length
+# before and after trimming; mel: the scaled log-mel of one file's codes (float32). mel is
+# at 3 since it moved to this scheme (v2 entries had no .json).
+CACHE_VERSIONS: dict[str, int] = {"codes": 1, "mel": 3}
+
+
+def default_cache_dir() -> Path:
+    """$WAVENET_CACHE_DIR, else $XDG_CACHE_HOME/wavenet, else ~/.cache/wavenet."""
+    if os.environ.get("WAVENET_CACHE_DIR"):
+        return Path(os.environ["WAVENET_CACHE_DIR"]).expanduser()
+    if os.environ.get("XDG_CACHE_HOME"):
+        return Path(os.environ["XDG_CACHE_HOME"]).expanduser() / "wavenet"
+    return Path.home() / ".cache" / "wavenet"
+
+
+def _open_budget() -> int | None:
+    """How many cache entries one load may keep memory-mapped (None: no limit).
+
+    Each memory map holds an open file descriptor (Python < 3.13), so a folder of many
+    thousands of clips could exhaust the process limit; a quarter of the soft limit is
+    used for maps and the smallest files beyond it are read into memory instead.
+    """
+    try:
+        import resource
+    except ImportError:  # Windows: handles, not descriptors; no small limit
+        return None
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY:
+        return None
+    return max(16, soft // 4)
+
+
+class ArrayCache:
+    """The entries of one kind ("codes" or "mel") under `cache_dir` (None: the default).
+
+    When the folder cannot be written, one WARNING is logged and `store` keeps returning
+    None, so callers keep their arrays in memory.
+    """
+
+    def __init__(self, cache_dir: str | os.PathLike[str] | None, kind: str) -> None:
+        root = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+        self.kind = kind
+        self.version = CACHE_VERSIONS[kind]
+        self.folder = root / f"{kind}-v{self.version}"
+        self.writable = True
+
+    def full_key(self, key: dict[str, Any]) -> dict[str, Any]:
+        return {"format": self.version, **key}
+
+    def path(self, key: dict[str, Any]) -> Path:
+        """The .npy of the entry for `key` (whether it exists or not)."""
+        text = json.dumps(self.full_key(key), sort_keys=True)
+        return self.folder / f"{hashlib.sha256(text.encode()).hexdigest()[:32]}.npy"
+
+    def lookup(self, key: dict[str, Any]) -> dict[str, Any] | None:
+        """The metadata of a complete entry made with exactly `key`, else None."""
+        npy = self.path(key)
+        try:
+            meta = json.loads(npy.with_suffix(".json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        if not isinstance(meta, dict) or meta.get("key") != self.full_key(key):
+            return None
+        return meta if npy.is_file() else None
+
+    def store(self, key: dict[str, Any], array: np.ndarray,
+              meta: dict[str, Any] | None = None) -> Path | None:
+        """Write the array, then its metadata; -> the .npy, or None when not writable."""
+        if not self.writable:
+            return None
+        npy = self.path(key)
+        text = json.dumps({**(meta or {}), "key": self.full_key(key)}, indent=1,
+                          sort_keys=True).encode()
+        try:
+            atomic_write_bytes(npy, lambda handle: np.save(handle, array, allow_pickle=False))
+            atomic_write_bytes(npy.with_suffix(".json"), lambda handle: handle.write(text))
+        except OSError as error:
+            self.writable = False
+            logger.warning("cannot write the %s cache in %s (%s); keeping %s in memory",
+                           "audio" if self.kind == "codes" else self.kind, self.folder, error,
+                           "decoded audio" if self.kind == "codes" else "the arrays")
+            return None
+        return npy
+
+    def forget(self, npy: Path) -> None:
+        """Drop a damaged entry (its .json; the .npy may still be mapped elsewhere)."""
+        with contextlib.suppress(OSError):
+            npy.with_suffix(".json").unlink()
+
+    def load_or_compute(self, key: dict[str, Any],
+                        compute: Callable[[], np.ndarray]) -> np.ndarray:
+        """The cached array for `key` (memory-mapped), else compute(), stored for next time."""
+        if self.lookup(key) is not None:
+            try:
+                return np.load(self.path(key), mmap_mode="r", allow_pickle=False)
+            except (OSError, ValueError):
+                self.forget(self.path(key))
+        array = compute()
+        self.store(key, array)
+        return array
+
+    def open_arrays(self, entries: Sequence[tuple[np.ndarray | Path, int]],
+                    reload: Callable[[int], np.ndarray]) -> list[np.ndarray]:
+        """Arrays from (array or its .npy, length) entries: the largest files memory-mapped,
+        up to `_open_budget()`, the others read into memory.
+
+        A .npy that cannot be read (deleted or damaged since) is dropped from the cache and
+        entry i is computed again, into memory, with `reload(i)`.
+        """
+        budget = _open_budget()
+        by_size = sorted(range(len(entries)), key=lambda i: -entries[i][1])
+        mapped = set(by_size if budget is None else by_size[:budget])
+        arrays = []
+        for i, (source, length) in enumerate(entries):
+            if isinstance(source, Path):
+                try:
+                    source = self._read(source, length, mapped=i in mapped)
+                except (OSError, ValueError) as error:
+                    logger.warning("cache file %s is unreadable (%s); computing it again",
+                                   source, error)
+                    self.forget(source)
+                    source = reload(i)
+            arrays.append(source)
+        return arrays
+
+    @staticmethod
+    def _read(npy: Path, length: int, mapped: bool) -> np.ndarray:
+        array = np.load(npy, mmap_mode="r" if mapped else None, allow_pickle=False)
+        if array.shape != (length,):
+            raise ValueError(f"shape {array.shape}, expected ({length},)")
+        return array
