@@ -32,16 +32,36 @@ def resolve_device(name: str | None) -> str:
     return name
 
 
+def one_line(error: BaseException) -> str:
+    """The first line of an error's message; an OSError as `path: reason`."""
+    if isinstance(error, OSError) and error.strerror and error.filename is not None:
+        text = f"{error.filename}: {error.strerror}"
+    else:
+        text = str(error).strip() or type(error).__name__
+    return text.splitlines()[0]
+
+
 @contextmanager
 def user_errors() -> Iterator[None]:
-    """Errors caused by the user's input become one clear line and exit status 1."""
-    from wavenet.checkpoint import CheckpointError
-    from wavenet.config import ConfigError
-    from wavenet.data import DataError
+    """The one place where errors caused by the user's input become one line and exit 1.
+
+    Every library error (`WavenetError`) is one; so is an OSError, which here comes from a
+    path the user gave (missing, unreadable, unwritable, a full disk). A broken pipe on
+    stdout is left to click. The command group wraps every subcommand in this.
+    """
+    from wavenet.errors import WavenetError
 
     try:
         yield
-    except (ConfigError, CheckpointError, DataError) as error:
-        raise click.ClickException(str(error)) from None
-    except FileExistsError as error:
-        raise click.ClickException(str(error)) from None
+    except BrokenPipeError:
+        raise
+    except (WavenetError, OSError) as error:
+        raise click.ClickException(one_line(error)) from None
+
+
+class WavenetGroup(click.Group):
+    """A click group that runs each subcommand inside `user_errors`."""
+
+    def invoke(self, ctx: click.Context):  # noqa: ANN201 - click's own signature
+        with user_errors():
+            return super().invoke(ctx)

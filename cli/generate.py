@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from .common import resolve_device, setup_logging, user_errors
+from .common import resolve_device, setup_logging
 
 
 def output_paths(out: Path, batch: int) -> list[Path]:
@@ -63,16 +63,16 @@ def generate_command(run: Path, out: Path, seconds: float | None, samples: int |
     import soundfile as sf
     import torch
 
+    from wavenet.audio import AudioDecodeError, decode_audio
     from wavenet.checkpoint import load_model
-    from wavenet.data import AudioDecodeError, decode_audio
+    from wavenet.conditioning import mel_input, speaker_ids
     from wavenet.generation import generate
     from wavenet.mulaw import mu_law_decode, mu_law_encode
 
-    with user_errors():
-        model, config, payload = load_model(run, device=resolve_device(device))
+    model, config, payload = load_model(run, device=resolve_device(device))
     sample_rate = config.data.sample_rate
-    global_cond = _speaker_ids(config, payload["extra"].get("speakers"), speaker, batch)
-    mel = _mel_input(config, mel_from, mel_file, batch)
+    global_cond = speaker_ids(config, payload["extra"].get("speakers"), speaker, batch)
+    mel = mel_input(config, audio=mel_from, mel_file=mel_file, batch_size=batch)
     if mel is not None:
         if seconds is not None or samples is not None or prime is not None:
             raise click.ClickException("with a mel the length is frames x hop_length: drop "
@@ -110,12 +110,9 @@ def generate_command(run: Path, out: Path, seconds: float | None, samples: int |
         path.parent.mkdir(parents=True, exist_ok=True)
         sf.write(path, stream, sample_rate, subtype="PCM_16")
     for picture, path, stream in zip(pictures, paths, audio):
-        from wavenet.plots import PlotError, plot_spectrograms
+        from wavenet.plots import plot_spectrograms
 
-        try:
-            plot_spectrograms([(path.name, stream)], sample_rate, picture)
-        except PlotError as error:
-            raise click.ClickException(str(error)) from None
+        plot_spectrograms([(path.name, stream)], sample_rate, picture)
     rate = n * batch / elapsed
     if pictures:
         click.echo(f"spectrogram{'s' if len(pictures) > 1 else ''}: {', '.join(map(str, pictures))}")
@@ -123,60 +120,3 @@ def generate_command(run: Path, out: Path, seconds: float | None, samples: int |
                f"{paths[0] if batch == 1 else str(paths[0]) + ' ...'}; {rate:,.0f} samples/s "
                f"({rate / sample_rate:.2f}x real time)")
 
-
-def _speaker_ids(config, speakers: list[str] | None, speaker: str | None, batch: int):
-    """The global ids for --speaker: required by a speaker model, refused by others."""
-    import torch
-
-    if config.model.global_classes is None:
-        if speaker is not None:
-            raise click.ClickException("this model was not trained with speakers; drop --speaker")
-        return None
-    known = speakers or [str(i) for i in range(config.model.global_classes)]
-    if speaker is None:
-        raise click.ClickException(f"this model needs --speaker; known: {', '.join(known)}")
-    if speaker not in known:
-        raise click.ClickException(f"unknown speaker {speaker!r}; known: {', '.join(known)}")
-    return torch.full((batch,), known.index(speaker), dtype=torch.long)
-
-
-def _mel_input(config, mel_from: Path | None, mel_file: Path | None, batch: int):
-    """(batch, n_mels, frames) log-mel from --mel-from audio or a --mel tensor file."""
-    import numpy as np
-    import torch
-
-    if config.model.local_channels is None:
-        if mel_from is not None or mel_file is not None:
-            raise click.ClickException("this model is not a vocoder; drop --mel-from/--mel")
-        return None
-    if (mel_from is None) == (mel_file is None):
-        raise click.ClickException("this model is a vocoder: give --mel-from AUDIO or --mel FILE")
-    if mel_from is not None:
-        from wavenet.data import AudioDecodeError, decode_audio
-        from wavenet.features import log_mel_of_waveform
-
-        try:
-            waveform = torch.from_numpy(decode_audio(mel_from, config.data.sample_rate))
-        except AudioDecodeError as error:
-            raise click.ClickException(f"cannot use --mel-from {mel_from}: {error}") from None
-        mel = log_mel_of_waveform(waveform, config.data.sample_rate, config.mel,
-                                  config.model.quantization_channels)
-    else:
-        try:
-            if mel_file.suffix.lower() == ".npy":
-                mel = torch.from_numpy(np.load(mel_file, allow_pickle=False))
-            else:
-                mel = torch.load(mel_file, map_location="cpu", weights_only=True)
-        except Exception as error:  # a user's file: any failure to read it is their error
-            raise click.ClickException(f"cannot read --mel {mel_file}: {str(error).splitlines()[0]}") from None
-        if not isinstance(mel, torch.Tensor):
-            raise click.ClickException(f"--mel {mel_file} holds no tensor")
-    mel = mel.float()
-    if mel.dim() == 2:
-        mel = mel.unsqueeze(0)
-    if mel.dim() != 3 or mel.shape[1] != config.mel.n_mels or mel.shape[0] not in (1, batch):
-        raise click.ClickException(f"the mel must be (n_mels={config.mel.n_mels}, frames) or "
-                                   f"({batch}, {config.mel.n_mels}, frames), got {tuple(mel.shape)}")
-    if mel.shape[2] == 0:
-        raise click.ClickException("the mel has no frames (audio shorter than one hop?)")
-    return mel.expand(batch, -1, -1).contiguous()

@@ -7,8 +7,6 @@ from pathlib import Path
 
 import click
 
-from .common import user_errors
-
 
 @click.command("info")
 @click.argument("run", type=click.Path(path_type=Path))
@@ -18,10 +16,9 @@ def info_command(run: Path, as_json: bool) -> None:
     from wavenet.checkpoint import load_checkpoint, model_from_checkpoint, resolve_checkpoint
     from wavenet.model import parameter_count
 
-    with user_errors():
-        path = resolve_checkpoint(run, prefer="last")
-        payload = load_checkpoint(path)
-        model = model_from_checkpoint(payload)
+    path = resolve_checkpoint(run, prefer="last")
+    payload = load_checkpoint(path)
+    model = model_from_checkpoint(payload)
     config = model.config
     sample_rate = payload["config"]["data"]["sample_rate"]
     info = {

@@ -6,6 +6,7 @@ import click
 
 import wavenet
 
+from .common import WavenetGroup
 from .demo import demo_command
 from .evaluate import eval_command
 from .generate import generate_command
@@ -14,7 +15,7 @@ from .plot import plot_command
 from .train import train_command
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=WavenetGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(wavenet.__version__, prog_name="wavenet")
 def main() -> None:
     """WaveNet audio models: train on a folder of audio, generate, inspect."""

@@ -13,10 +13,7 @@ import click
               help="PNG to write [default: RUN/curves.png].")
 def plot_command(run: Path, out: Path | None) -> None:
     """Plot train and validation bits/sample against step from RUN's metrics log."""
-    from wavenet.plots import PlotError, plot_curves, read_metrics
+    from wavenet.plots import plot_curves, read_metrics
 
-    try:
-        path = plot_curves(read_metrics(run), out or run / "curves.png", title=str(run))
-    except PlotError as error:
-        raise click.ClickException(str(error)) from None
+    path = plot_curves(read_metrics(run), out or run / "curves.png", title=str(run))
     click.echo(f"wrote {path}")

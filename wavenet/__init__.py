@@ -6,6 +6,7 @@ not import the command-line app.
 
 from .config import (Config, ConfigError, DataConfig, ModelConfig, TrainConfig,
                      load_config, preset_names)
+from .errors import WavenetError
 from .generation import generate
 from .incremental import FastGenerator, IncrementalState
 from .layers import CausalConv1d, ResidualBlock, causal_padding, gated_activation
@@ -19,4 +20,5 @@ __all__ = [
     "TrainConfig", "WaveNet", "__version__", "causal_padding", "gated_activation",
     "load_config", "mu_law_decode", "mu_law_encode", "parameter_count", "preset_names",
     "FastGenerator", "IncrementalState", "generate",
+    "WavenetError",
 ]

@@ -29,6 +29,8 @@ import soundfile as sf
 import torch
 import torchaudio.functional as AF
 
+from .errors import WavenetError
+
 logger = logging.getLogger(__name__)
 
 # Extensions (lower case) of the formats soundfile reads; the match ignores case.
@@ -42,7 +44,7 @@ AUDIO_EXTENSIONS: frozenset[str] = frozenset({
 _BLOCK_FRAMES = 1 << 18
 
 
-class DataError(Exception):
+class DataError(WavenetError):
     """Audio data cannot be used as asked; the message is one line that says why."""
 
 

@@ -23,8 +23,10 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, TypeVar
 
+from .errors import WavenetError
 
-class ConfigError(ValueError):
+
+class ConfigError(WavenetError, ValueError):
     """A config file, preset name or override is wrong; the message says how."""
 
 

@@ -13,8 +13,10 @@ from typing import Any
 
 import numpy as np
 
+from .errors import WavenetError
 
-class PlotError(RuntimeError):
+
+class PlotError(WavenetError, RuntimeError):
     """A plot cannot be made (matplotlib missing, no metrics yet)."""
 
 

@@ -1,0 +1,15 @@
+"""The library's one error family.
+
+Every error the library raises on purpose derives from `WavenetError`, so a caller (the
+CLI first of all) can turn all of them into one line with a single `except`. Each
+subclass also keeps the built-in parent it had before this base existed
+(`ConfigError` is still a `ValueError`, `TrainError` a `RuntimeError`, ...), so code that
+catches those keeps working. Messages are one line that says what is wrong and, where
+there is one, what to do.
+"""
+
+from __future__ import annotations
+
+
+class WavenetError(Exception):
+    """Base class of the errors raised by the wavenet library."""
