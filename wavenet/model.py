@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .config import ModelConfig
+from .fused import stack_logits
 from .layers import ResidualBlock
 
 
@@ -139,7 +140,17 @@ class WaveNet(nn.Module):
     def forward_features(self, codes: torch.Tensor, global_features: torch.Tensor | None = None,
                          local_features: torch.Tensor | None = None) -> torch.Tensor:
         """`forward` with the conditioning already embedded and upsampled
-        (see `conditioning_features`): global (B, Cg), local (B, Cl, T) aligned with codes."""
+        (see `conditioning_features`): global (B, Cg), local (B, Cl, T) aligned with codes.
+
+        Computed as large channels-last matrix products (`wavenet.fused`); equal, within
+        float rounding, to running the blocks one after another (`forward_blocks`).
+        """
+        return stack_logits(self, codes, global_features, local_features).transpose(1, 2)
+
+    def forward_blocks(self, codes: torch.Tensor, global_features: torch.Tensor | None = None,
+                       local_features: torch.Tensor | None = None) -> torch.Tensor:
+        """The same function as `forward_features`, block by block through the layers'
+        own `forward`: the readable definition that the fused path is tested against."""
         x = self.embedding(codes).transpose(1, 2)  # (B, R, T)
         skips = None
         for layer, block in enumerate(self.blocks):

@@ -1,0 +1,90 @@
+"""The fused channels-last forward (`wavenet.fused`) computes the same function, and the
+same gradients, as the blocks run one after another through their own `forward`."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+import wavenet
+from wavenet.config import ModelConfig
+from wavenet.model import WaveNet
+
+CONFIGS = {
+    "tiny": wavenet.load_config("tiny").model,
+    "kernel3-conditioned": dataclasses.replace(
+        wavenet.load_config("tiny").model, kernel_size=3, global_classes=3, local_channels=5,
+        upsample_scales=(2, 2)),
+    "default": ModelConfig(),
+}
+
+
+def _inputs(config: ModelConfig, batch: int, length: int, dtype: torch.dtype
+            ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+    codes = torch.randint(0, config.quantization_channels, (batch, length + 1))
+    ids = torch.arange(batch) % config.global_classes if config.global_classes else None
+    mel = (torch.randn(batch, config.local_channels, length // config.upsample_factor + 1,
+                       dtype=dtype) if config.local_channels else None)
+    return codes, ids, mel
+
+
+def _loss_and_grads(model: WaveNet, codes: torch.Tensor, ids: torch.Tensor | None,
+                    mel: torch.Tensor | None, fused: bool) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    model.zero_grad()
+    inputs = codes[:, :-1]
+    features = model.conditioning_features(inputs.shape[0], inputs.shape[1], ids, mel)
+    forward = model.forward_features if fused else model.forward_blocks
+    logits = forward(inputs, *features)
+    loss = F.cross_entropy(logits, codes[:, 1:])
+    loss.backward()
+    return loss.detach(), [p.grad.clone() for p in model.parameters()]
+
+
+def _random_model(config: ModelConfig, dtype: torch.dtype) -> WaveNet:
+    torch.manual_seed(0)
+    model = WaveNet(config).to(dtype)
+    with torch.no_grad():  # no zero-initialised projections: every path must matter
+        for parameter in model.parameters():
+            parameter.normal_(0.0, 0.2)
+    return model
+
+
+@pytest.mark.parametrize("name", ["tiny", "kernel3-conditioned"])
+def test_fused_equals_blocks_float64(name: str) -> None:
+    config = CONFIGS[name]
+    model = _random_model(config, torch.float64)
+    codes, ids, mel = _inputs(config, 3, 64, torch.float64)
+    loss_f, grads_f = _loss_and_grads(model, codes, ids, mel, fused=True)
+    loss_b, grads_b = _loss_and_grads(model, codes, ids, mel, fused=False)
+    assert torch.allclose(loss_f, loss_b, rtol=1e-12, atol=0)
+    for (name_, _), g_f, g_b in zip(model.named_parameters(), grads_f, grads_b):
+        assert torch.allclose(g_f, g_b, rtol=1e-9, atol=1e-12), name_
+
+
+@pytest.mark.parametrize("name", ["tiny", "kernel3-conditioned", "default"])
+def test_fused_gradients_match_float32(name: str) -> None:
+    """The training step's gradients equal the plain module's within float32 rounding."""
+    config = CONFIGS[name]
+    model = WaveNet(config)
+    codes, ids, mel = _inputs(config, 2, 600, torch.float32)
+    loss_f, grads_f = _loss_and_grads(model, codes, ids, mel, fused=True)
+    loss_b, grads_b = _loss_and_grads(model, codes, ids, mel, fused=False)
+    assert torch.allclose(loss_f, loss_b, rtol=1e-5)
+    for (name_, _), g_f, g_b in zip(model.named_parameters(), grads_f, grads_b):
+        scale = g_b.abs().max().clamp_min(1e-8)
+        assert (g_f - g_b).abs().max() <= 1e-4 * scale, name_
+
+
+def test_fused_bf16_autocast_is_close() -> None:
+    """Under bf16 autocast the logits stay close to float32 (bf16 keeps ~3 digits)."""
+    model = WaveNet(CONFIGS["tiny"])
+    codes, _, _ = _inputs(CONFIGS["tiny"], 2, 200, torch.float32)
+    with torch.no_grad():
+        exact = model(codes)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            low = model(codes)
+    assert low.dtype == torch.bfloat16
+    assert (low.float() - exact).abs().max() < 0.05 * exact.abs().max()
