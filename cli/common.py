@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import click
 
@@ -30,6 +32,19 @@ def resolve_device(name: str | None) -> str:
     if name.startswith("cuda") and not torch.cuda.is_available():
         raise click.ClickException("--device cuda was given but no CUDA device is available")
     return name
+
+
+def check_writable(path: Path) -> None:
+    """Make `path`'s folder and write a probe file there, so that an output that cannot
+    be written is refused before any work, not after it."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path.parent, prefix=".wavenet-probe-"):
+            pass
+    except (FileExistsError, NotADirectoryError):
+        raise click.ClickException(f"cannot write {path}: part of its folder path is a file") from None
+    except OSError as error:
+        raise click.ClickException(f"cannot write {path}: {error.strerror or error}") from None
 
 
 def one_line(error: BaseException) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import shutil
 import time
 from pathlib import Path
@@ -9,6 +10,7 @@ from pathlib import Path
 import click
 
 from .common import setup_logging
+from .generate import check_length
 
 
 @click.command("demo")
@@ -29,8 +31,8 @@ def demo_command(out: Path, minutes: float, seconds: float, config_name: str, fo
     curves.png (training and validation bits/sample).
     """
     setup_logging()
-    if minutes <= 0 or seconds <= 0:
-        raise click.ClickException("--minutes and --seconds must be > 0")
+    if not all(math.isfinite(v) and v > 0 for v in (minutes, seconds)):
+        raise click.ClickException("--minutes and --seconds must be finite numbers > 0")
     if out.exists() and any(out.iterdir()):
         if not force:
             raise click.ClickException(f"{out} exists and is not empty; pass --force to replace it")
@@ -51,6 +53,7 @@ def demo_command(out: Path, minutes: float, seconds: float, config_name: str, fo
 
     config = load_config(config_name)
     sample_rate = config.data.sample_rate
+    check_length(round(seconds * sample_rate), 1)
     click.echo(f"1/4 writing plucked-string melodies to {out / 'data'}")
     paths = write_demo_dataset(out / "data", sample_rate=sample_rate)
 

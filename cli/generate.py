@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import math
 import time
 from pathlib import Path
 
 import click
 
-from .common import resolve_device, setup_logging
+from .common import check_writable, resolve_device, setup_logging
+
+# A WAV file holds at most 4 GiB: 2**31 - 1 samples of 16 bits.
+MAX_SAMPLES = 2**31 - 1
+# Generation keeps int64 codes and float32 audio for every sample of every stream.
+BYTES_PER_SAMPLE = 12
 
 
 def output_paths(out: Path, batch: int) -> list[Path]:
@@ -15,6 +21,42 @@ def output_paths(out: Path, batch: int) -> list[Path]:
     if batch == 1:
         return [out]
     return [out.with_name(f"{out.stem}_{i}{out.suffix}") for i in range(batch)]
+
+
+def check_arguments(seconds: float | None, samples: int | None, batch: int, temperature: float,
+                    seed: int | None) -> None:
+    """Refuse impossible arguments before anything is loaded or written."""
+    from wavenet.config import MAX_SAMPLE_RATE, MAX_SEED
+
+    if seconds is not None and samples is not None:
+        raise click.ClickException("give either --seconds or --samples, not both")
+    if seconds is not None and not (math.isfinite(seconds) and seconds * MAX_SAMPLE_RATE < 2**63):
+        raise click.ClickException(f"--seconds must be a finite number of a sane size, got {seconds}")
+    if samples is not None and samples > MAX_SAMPLES:
+        raise click.ClickException(f"--samples must be <= {MAX_SAMPLES:,} (a WAV file's "
+                                   f"limit), got {samples:,}")
+    if batch < 1:
+        raise click.ClickException(f"--batch must be >= 1, got {batch}")
+    if not (math.isfinite(temperature) and temperature >= 0):
+        raise click.ClickException(f"--temperature must be a finite number >= 0, got {temperature}")
+    if seed is not None and not 0 <= seed < MAX_SEED:
+        raise click.ClickException(f"--seed must be in [0, 2**63 - 1), got {seed}")
+
+
+def check_length(n: int, batch: int) -> None:
+    """The length in samples: at least one, at most a WAV file's, within this machine's memory."""
+    from wavenet.config import physical_memory
+
+    if n < 1:
+        raise click.ClickException(f"the length must be at least one sample, got {n}")
+    if n > MAX_SAMPLES:
+        raise click.ClickException(f"the length must be <= {MAX_SAMPLES:,} samples (a WAV "
+                                   f"file's limit), got {n:,}")
+    memory = physical_memory()
+    needed = n * batch * BYTES_PER_SAMPLE
+    if memory is not None and needed > memory:
+        raise click.ClickException(f"{batch} x {n:,} samples need about {needed / 2**30:,.1f} GiB, "
+                                   f"more than this machine's {memory / 2**30:,.1f} GiB")
 
 
 @click.command("generate")
@@ -48,17 +90,13 @@ def generate_command(run: Path, out: Path, seconds: float | None, samples: int |
     prime is not included in the output.
     """
     setup_logging()
-    if seconds is not None and samples is not None:
-        raise click.ClickException("give either --seconds or --samples, not both")
-    if batch < 1:
-        raise click.ClickException(f"--batch must be >= 1, got {batch}")
-    if temperature < 0:
-        raise click.ClickException(f"--temperature must be >= 0, got {temperature}")
+    check_arguments(seconds, samples, batch, temperature, seed)
     paths = output_paths(out, batch)
     pictures = [p.with_suffix(".png") for p in paths] if spectrogram else []
     existing = [str(p) for p in paths + pictures if p.exists()]
     if existing and not force:
         raise click.ClickException(f"{existing[0]} exists; pass --force to overwrite")
+    check_writable(out)
 
     import soundfile as sf
     import torch
@@ -81,8 +119,7 @@ def generate_command(run: Path, out: Path, seconds: float | None, samples: int |
         n = mel.shape[2] * config.mel.hop_length
     else:
         n = samples if samples is not None else round((2.0 if seconds is None else seconds) * sample_rate)
-    if n < 1:
-        raise click.ClickException(f"the length must be at least one sample, got {n}")
+    check_length(n, batch)
     q = config.model.quantization_channels
     prime_codes = None
     if prime is not None:

@@ -9,8 +9,10 @@ What happens to damaged files (soundfile 0.12+, libsndfile 1.2):
 
 - zero-byte, non-audio (say, text renamed .wav), or a header cut short: libsndfile
   refuses to open it -> `AudioDecodeError`.
-- WAV/AIFF whose header promises more data than the file holds: libsndfile shortens the
-  frame count to what is there, so the frames present are read, silently.
+- WAV whose header promises more data than the file holds (a half-copied file):
+  libsndfile shortens the frame count to what is there; `declared_wav_frames` reads the
+  promise from the RIFF header, and `read_mono` uses the frames present with a warning
+  naming the file. (AIFF cut short is still read silently.)
 - MP3 cut in the middle: the frames up to the cut are read; the header's frame count is
   larger, and `decode_audio` logs a warning saying how many frames it got.
 - FLAC or Ogg cut in the middle: libsndfile fails (on open or while reading) ->
@@ -113,6 +115,8 @@ def read_mono(path: str | os.PathLike[str]) -> tuple[np.ndarray, int]:
     try:
         with sf.SoundFile(path) as audio:
             sample_rate, declared = audio.samplerate, audio.frames
+            if audio.format == "WAV":
+                declared = max(declared, declared_wav_frames(path) or 0)
             while True:
                 block = audio.read(_BLOCK_FRAMES, dtype="float32", always_2d=True)
                 if not len(block):
@@ -133,6 +137,30 @@ def read_mono(path: str | os.PathLike[str]) -> tuple[np.ndarray, int]:
     if not np.isfinite(mono).all():
         raise AudioDecodeError(path, "contains NaN or infinite samples")
     return mono, sample_rate
+
+
+def declared_wav_frames(path: str | os.PathLike[str]) -> int | None:
+    """Frames a RIFF/WAVE file's header promises: data chunk size // block align.
+
+    Walks the chunks of the first 64 KiB; -> None when the header is not RIFF/WAVE, has
+    no `fmt ` before `data`, or marks the size unknown (0 or 0xFFFFFFFF, as streaming
+    writers do).
+    """
+    with open(path, "rb") as handle:
+        head = handle.read(1 << 16)
+    if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+        return None
+    offset, block_align = 12, None
+    while offset + 8 <= len(head):
+        chunk, size = head[offset:offset + 4], int.from_bytes(head[offset + 4:offset + 8], "little")
+        if chunk == b"fmt " and offset + 22 <= len(head):
+            block_align = int.from_bytes(head[offset + 20:offset + 22], "little")
+        elif chunk == b"data":
+            if not block_align or size in (0, 0xFFFFFFFF):
+                return None
+            return size // block_align
+        offset += 8 + size + (size & 1)  # chunks are padded to an even size
+    return None
 
 
 def resample(waveform: np.ndarray, orig_rate: int, new_rate: int) -> np.ndarray:

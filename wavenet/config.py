@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import os
 import tomllib
 import types
 import typing
@@ -28,6 +29,16 @@ from .errors import WavenetError
 
 class ConfigError(WavenetError, ValueError):
     """A config file, preset name or override is wrong; the message says how."""
+
+
+# Limits that hold on any machine. Sample rates above 768 kHz do not exist in audio
+# hardware; a seed must fit torch's 64-bit generator with room for seed + 1; 1 TiB is
+# more memory than any one machine this package targets has (an estimate above it is a
+# typo such as target_length=1e9, refused before anything is allocated).
+MAX_SAMPLE_RATE = 768_000
+MAX_SEED = 2**63 - 1
+MAX_N_FFT = 1 << 16
+MAX_BYTES = 1 << 40
 
 
 @dataclass(frozen=True)
@@ -70,6 +81,13 @@ class ModelConfig:
             raise ConfigError(
                 f"model.gate_channels must be even (split into tanh and sigmoid halves), "
                 f"got {self.gate_channels}")
+        if self.global_channels < 1:
+            raise ConfigError(f"model.global_channels must be >= 1, got {self.global_channels}")
+        weights = 4 * model_parameters(self)
+        if weights > MAX_BYTES:
+            raise ConfigError(f"the model's {model_parameters(self):,} parameters need "
+                              f"{_gib(weights)} as float32, more than the {_gib(MAX_BYTES)} "
+                              f"this package allows; use fewer or smaller layers")
 
     @property
     def dilations(self) -> tuple[int, ...]:
@@ -90,21 +108,29 @@ class DataConfig:
     """How audio becomes training items."""
 
     sample_rate: int = 16000
-    # Samples per training item on which the loss is taken; each item also carries
-    # receptive_field - 1 samples of context before them.
+    # Samples per training item on which the loss is taken.
     target_length: int = 4000
+    # True: each item also carries receptive_field - 1 samples of unscored context, so
+    # every scored position sees a full receptive field of audio (costs that much more
+    # compute per item). False: every position computed is scored, the first ones
+    # seeing zero padding as at the start of a file. See wavenet/crops.py.
+    full_context: bool = False
     # Fraction of files held out for validation (by file, never by crop).
     val_fraction: float = 0.1
     trim_silence: bool = False
     silence_threshold_db: float = -50.0
 
     def __post_init__(self) -> None:
-        if self.sample_rate < 1:
-            raise ConfigError(f"data.sample_rate must be >= 1, got {self.sample_rate}")
+        if not 1 <= self.sample_rate <= MAX_SAMPLE_RATE:
+            raise ConfigError(f"data.sample_rate must be in [1, {MAX_SAMPLE_RATE}] Hz, "
+                              f"got {self.sample_rate}")
         if self.target_length < 1:
             raise ConfigError(f"data.target_length must be >= 1, got {self.target_length}")
         if not 0.0 <= self.val_fraction < 1.0:
             raise ConfigError(f"data.val_fraction must be in [0, 1), got {self.val_fraction}")
+        if self.silence_threshold_db > 0:
+            raise ConfigError(f"data.silence_threshold_db must be <= 0 (dB below full scale), "
+                              f"got {self.silence_threshold_db}")
 
 
 @dataclass(frozen=True)
@@ -126,7 +152,10 @@ class TrainConfig:
     val_batches: int = 8
     log_every: int = 10
     grad_accum: int = 1
-    bf16: bool = False
+    # bf16 autocast for the matrix products: None chooses by hardware, on where it was
+    # measured to pay (wavenet.hardware.bf16_pays: CUDA with bf16, CPUs with bf16
+    # matrix instructions); true or false forces it.
+    bf16: bool | None = None
     compile: bool = False
 
     def __post_init__(self) -> None:
@@ -134,8 +163,20 @@ class TrainConfig:
                      "log_every", "grad_accum"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"train.{name} must be >= 1, got {getattr(self, name)}")
-        if self.lr <= 0:
-            raise ConfigError(f"train.lr must be > 0, got {self.lr}")
+        if not (math.isfinite(self.lr) and self.lr > 0):
+            raise ConfigError(f"train.lr must be a finite number > 0, got {self.lr}")
+        if not (math.isfinite(self.weight_decay) and self.weight_decay >= 0):
+            raise ConfigError(f"train.weight_decay must be >= 0, got {self.weight_decay}")
+        if len(self.betas) != 2 or not all(0.0 <= b < 1.0 for b in self.betas):
+            raise ConfigError(f"train.betas must be two numbers in [0, 1), got {list(self.betas)}")
+        if self.warmup_steps < 0:
+            raise ConfigError(f"train.warmup_steps must be >= 0, got {self.warmup_steps}")
+        if not 0.0 <= self.min_lr_ratio <= 1.0:
+            raise ConfigError(f"train.min_lr_ratio must be in [0, 1], got {self.min_lr_ratio}")
+        if self.grad_clip is not None and not (math.isfinite(self.grad_clip) and self.grad_clip > 0):
+            raise ConfigError(f"train.grad_clip must be > 0 or none, got {self.grad_clip}")
+        if not 0 <= self.seed < MAX_SEED:
+            raise ConfigError(f"train.seed must be in [0, 2**63 - 1), got {self.seed}")
         if self.ema_decay is not None and not 0.0 < self.ema_decay < 1.0:
             raise ConfigError(f"train.ema_decay must be in (0, 1) or absent, got {self.ema_decay}")
 
@@ -162,6 +203,88 @@ class MelConfig:
             raise ConfigError(f"mel.win_length ({self.win_length}) must be <= mel.n_fft ({self.n_fft})")
         if self.hop_length > self.n_fft:
             raise ConfigError(f"mel.hop_length ({self.hop_length}) must be <= mel.n_fft ({self.n_fft})")
+        if self.n_fft > MAX_N_FFT:
+            raise ConfigError(f"mel.n_fft must be <= {MAX_N_FFT}, got {self.n_fft}")
+        if self.f_min < 0:
+            raise ConfigError(f"mel.f_min must be >= 0, got {self.f_min}")
+        if self.f_max is not None and self.f_max <= self.f_min:
+            raise ConfigError(f"mel.f_max ({self.f_max}) must be above mel.f_min ({self.f_min})")
+
+
+def _gib(n_bytes: int) -> str:
+    return f"{n_bytes / 2**30:,.1f} GiB"
+
+
+def model_parameters(m: ModelConfig) -> int:
+    """Exact number of parameters of `WaveNet(m)`, from the config alone (no torch).
+
+    embedding Q x R; per layer: dilated conv R x G x K + G, residual 1x1 (G/2) x R + R
+    (not in the last layer), skip 1x1 (G/2) x S + S, conditioning projections; head
+    S x S + S + S x Q + Q.
+    """
+    r, g, s, q = m.residual_channels, m.gate_channels, m.skip_channels, m.quantization_channels
+    layers = m.stacks * m.layers_per_stack
+    count = q * r + layers * (r * g * m.kernel_size + g + (g // 2) * s + s)
+    count += (layers - 1) * ((g // 2) * r + r) + s * s + s + s * q + q
+    if m.global_classes is not None:
+        count += m.global_classes * m.global_channels + layers * (m.global_channels * g + g)
+    if m.local_channels is not None:
+        count += sum(m.local_channels * (2 * scale + 1) for scale in m.upsample_scales)
+        count += layers * (m.local_channels * g + g)
+    return count
+
+
+@dataclass(frozen=True)
+class MemoryEstimate:
+    """A lower bound on what one training process holds, in bytes (float32)."""
+
+    parameters: int
+    parameter_bytes: int  # weights, gradients, two AdamW moments (and an EMA copy)
+    activation_bytes: int  # what the forward pass keeps for backward, one micro-batch
+
+    @property
+    def total_bytes(self) -> int:
+        return self.parameter_bytes + self.activation_bytes
+
+    def __str__(self) -> str:
+        return (f"{_gib(self.total_bytes)} ({self.parameters:,} parameters: "
+                f"{_gib(self.parameter_bytes)}; activations: {_gib(self.activation_bytes)})")
+
+
+def training_memory(config: Config) -> MemoryEstimate:
+    """Estimate the memory of training `config` (pure arithmetic, nothing allocated).
+
+    Activations: batch_size x (receptive_field + target_length) samples, each keeping per
+    layer its input (R), the gate pre-activation and tanh/sigmoid halves (2G), the gated
+    output (G/2), residual and skip outputs (R + S); plus the embedding (R) and the head
+    (2S + 2Q). float32 throughout; a lower bound (no workspace, no framework overhead).
+    """
+    m, tc = config.model, config.train
+    parameters = model_parameters(m)
+    copies = 4 + (1 if tc.ema_decay is not None else 0)
+    layers = m.stacks * m.layers_per_stack
+    receptive_field = 1 + (m.kernel_size - 1) * m.stacks * (2**m.layers_per_stack - 1)
+    samples = tc.batch_size * (receptive_field + config.data.target_length)
+    r, g, s, q = m.residual_channels, m.gate_channels, m.skip_channels, m.quantization_channels
+    per_sample = layers * (2 * r + 2 * g + g // 2 + s) + r + 2 * s + 2 * q
+    return MemoryEstimate(parameters, 4 * copies * parameters, 4 * samples * per_sample)
+
+
+def check_fits(config: Config, available_bytes: int | None) -> None:
+    """ConfigError when training `config` needs more than `available_bytes` (None: skip)."""
+    estimate = training_memory(config)
+    if available_bytes is not None and estimate.total_bytes > available_bytes:
+        raise ConfigError(f"training needs about {estimate}, more than this machine's "
+                          f"{_gib(available_bytes)} of memory: lower train.batch_size, "
+                          f"data.target_length or the model size")
+
+
+def physical_memory() -> int | None:
+    """This machine's RAM in bytes, or None where the OS does not say."""
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, OSError, ValueError):
+        return None
 
 
 @dataclass(frozen=True)
@@ -172,6 +295,11 @@ class Config:
     mel: MelConfig = field(default_factory=MelConfig)
 
     def __post_init__(self) -> None:
+        estimate = training_memory(self)
+        if estimate.total_bytes > MAX_BYTES:
+            raise ConfigError(f"training needs about {estimate}; more than the "
+                              f"{_gib(MAX_BYTES)} this package allows: lower "
+                              f"train.batch_size, data.target_length or the model size")
         m = self.model
         if m.local_channels is None:
             return
@@ -320,6 +448,9 @@ def apply_overrides(data: dict[str, Any], overrides: typing.Iterable[str]) -> di
 
     Returns a new dict; `data` is not changed.
     """
+    for section, values in data.items():
+        if not isinstance(values, dict):
+            raise ConfigError(f"config section {section!r} must be a table, got {values!r}"[:200])
     result = {section: dict(values) for section, values in data.items()}
     sections = {f.name: f.type for f in dataclasses.fields(Config)}
     section_types = typing.get_type_hints(Config)
@@ -358,11 +489,20 @@ def read_config_dict(name_or_path: str | Path) -> dict[str, Any]:
     if path.suffix.lower() in (".toml", ".json") or path.exists():
         if not path.is_file():
             raise ConfigError(f"config file not found: {path}")
-        raw = path.read_text(encoding="utf-8")
         try:
-            return json.loads(raw) if path.suffix.lower() == ".json" else tomllib.loads(raw)
-        except (json.JSONDecodeError, tomllib.TOMLDecodeError) as error:
-            raise ConfigError(f"cannot parse config file {path}: {error}") from None
+            raw = path.read_text(encoding="utf-8")
+            data = json.loads(raw) if path.suffix.lower() == ".json" else tomllib.loads(raw)
+        except UnicodeDecodeError as error:
+            raise ConfigError(f"config file {path} is not UTF-8 text (byte {error.start})") from None
+        except (json.JSONDecodeError, tomllib.TOMLDecodeError, RecursionError) as error:
+            first = (str(error).splitlines() or ["too deeply nested"])[0]
+            raise ConfigError(f"cannot parse config file {path}: {first}") from None
+        except OSError as error:
+            raise ConfigError(f"cannot read config file {path}: {error.strerror or error}") from None
+        if not isinstance(data, dict):
+            raise ConfigError(f"config file {path} must hold a table of sections, "
+                              f"got a {type(data).__name__}")
+        return data
     names = preset_names()
     if text_name not in names:
         raise ConfigError(f"unknown preset {text_name!r}; presets: {', '.join(names)} "
@@ -372,5 +512,8 @@ def read_config_dict(name_or_path: str | Path) -> dict[str, Any]:
 
 
 def load_config(name_or_path: str | Path = "default", overrides: typing.Iterable[str] = ()) -> Config:
-    """Load a preset or file, apply `section.key=value` overrides, and check everything."""
-    return config_from_dict(apply_overrides(read_config_dict(name_or_path), overrides))
+    """Load a preset or file, apply `section.key=value` overrides, and check everything,
+    including that training it fits in this machine's memory (`check_fits`)."""
+    config = config_from_dict(apply_overrides(read_config_dict(name_or_path), overrides))
+    check_fits(config, physical_memory())
+    return config
