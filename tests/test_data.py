@@ -436,16 +436,24 @@ def test_split_of_a_single_file_is_in_time() -> None:
 # ---------------------------------------------------------------------------- crops
 
 def test_item_layout() -> None:
-    assert item_length(receptive_field=5, target_length=3) == 8
+    assert item_length(context=4, target_length=3) == 8
     items = torch.arange(16).reshape(2, 8)
-    inputs, targets = inputs_and_targets(items, receptive_field=5)
+    inputs, targets = inputs_and_targets(items, context=4)
     assert inputs.tolist() == [list(range(7)), list(range(8, 15))]
     assert targets.tolist() == [[5, 6, 7], [13, 14, 15]]
-    # position t of the input predicts code t + 1; the first scored position is R - 1
-    assert inputs[:, 5 - 1:].shape == targets.shape
-    assert torch.equal(inputs[:, 5 - 1:] + 1, targets)
+    # position t of the input predicts code t + 1; the first scored position is C
+    assert inputs[:, 4:].shape == targets.shape
+    assert torch.equal(inputs[:, 4:] + 1, targets)
     with pytest.raises(ValueError):
-        inputs_and_targets(items, receptive_field=8)
+        inputs_and_targets(items, context=7)
+
+
+def test_item_layout_every_position_scored() -> None:
+    assert item_length(context=0, target_length=3) == 4
+    items = torch.arange(8).reshape(2, 4)
+    inputs, targets = inputs_and_targets(items, context=0)
+    assert torch.equal(inputs + 1, targets)
+    assert targets.tolist() == [[1, 2, 3], [5, 6, 7]]
 
 
 def test_crops_are_windows_of_the_files_reproducible_and_in_range() -> None:
@@ -544,9 +552,9 @@ def test_end_to_end_folder_to_batches(tmp_path: Path) -> None:
     encoded = load(tmp_path / "a", tmp_path / "cache", min_length=31 + 1)
     train, val = split_by_file(encoded, 0.25, seed=0)
     assert (len(train), len(val)) == (3, 1)
-    length = item_length(31, 100)
+    length = item_length(30, 100)
     items = CropSampler(train, length, torch.Generator().manual_seed(0)).batch(4)
-    inputs, targets = inputs_and_targets(items.codes, 31)
+    inputs, targets = inputs_and_targets(items.codes, 30)
     assert inputs.shape == (4, 130) and targets.shape == (4, 100)
 
 

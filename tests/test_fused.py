@@ -88,3 +88,20 @@ def test_fused_bf16_autocast_is_close() -> None:
             low = model(codes)
     assert low.dtype == torch.bfloat16
     assert (low.float() - exact).abs().max() < 0.05 * exact.abs().max()
+
+
+def test_fused_gradients_accumulate() -> None:
+    """Two backward passes leave the sum of their gradients in every parameter (a
+    stack().sum() of the skip biases once made autograd share one .grad between them)."""
+    model = _random_model(CONFIGS["tiny"], torch.float64)
+    codes = torch.randint(0, 256, (4, 40))
+    halves = []
+    for part in codes.chunk(2):
+        model.zero_grad()
+        F.cross_entropy(model(part[:, :-1]), part[:, 1:]).backward()
+        halves.append([p.grad.clone() for p in model.parameters()])
+    model.zero_grad()
+    for part in codes.chunk(2):
+        F.cross_entropy(model(part[:, :-1]), part[:, 1:]).backward()
+    for (name, parameter), first, second in zip(model.named_parameters(), *halves):
+        assert torch.allclose(parameter.grad, first + second, rtol=1e-12, atol=1e-15), name

@@ -1,18 +1,23 @@
 """Training items: random fixed-length crops of encoded files, with their conditioning.
 
-Item layout. With R = receptive_field and N = target_length, an item holds
-L = R + N codes c[0] ... c[L-1]; the model reads item[:, :-1] and position t predicts
-c[t + 1] from c[t - R + 1] ... c[t]. The loss is taken on the N positions that see a
-full receptive field, t = R - 1 ... L - 2, whose targets are item[:, R:]::
+Item layout. With C = context (input positions that are not scored) and N =
+target_length, an item holds L = C + N + 1 codes c[0] ... c[L-1]; the model reads
+item[:, :-1] and position t predicts c[t + 1]. The loss is taken on positions
+t = C ... L - 2, whose targets are item[:, C + 1:]::
 
-    item          c[0] ... c[R-2]  c[R-1]  c[R] ... c[L-2]  c[L-1]      L = R + N
-    input         c[0] ... c[R-2]  c[R-1]  c[R] ... c[L-2]              L - 1 = (R - 1) + N
-                  '-- R-1 context -'-------- N scored positions -'
-    logits[R-1:]                   ->c[R]  ->c[R+1] ...  ->c[L-1]
-    targets                        = item[:, R:]                        N
+    item          c[0] ... c[C-1]  c[C]   c[C+1] ... c[L-2]  c[L-1]     L = C + N + 1
+    input         c[0] ... c[C-1]  c[C]   c[C+1] ... c[L-2]             L - 1 = C + N
+                  '--- C context --'-------- N scored positions --'
+    logits[C:]                     ->c[C+1] ...         ->c[L-1]
+    targets                        = item[:, C + 1:]                    N
 
-`item_length(R, N)` gives L; `inputs_and_targets(items, R)` cuts a batch so; the
-scored logits are `logits[:, :, R - 1:]`.
+Two choices of C (`data.full_context`): C = receptive_field - 1 gives every scored
+position a full receptive field of audio (the paper's crops; the context costs compute
+and trains nothing), C = 0 scores every position computed, the first ones seeing the
+zero padding of the causal convolutions as at the start of a file.
+
+`item_length(C, N)` gives L; `inputs_and_targets(items, C)` cuts a batch so; the scored
+logits are `logits[:, :, C:]`.
 
 A file shorter than L is used whole, padded on the left with the code of silence
 (`data.silence_code`), as if silence had preceded it.
@@ -42,25 +47,25 @@ from .data import EncodedFile, silence_code
 __all__ = ["Batch", "CropSampler", "inputs_and_targets", "item_length"]
 
 
-def item_length(receptive_field: int, target_length: int) -> int:
-    """Codes per training item: receptive_field + target_length (see module docstring)."""
-    if receptive_field < 1 or target_length < 1:
-        raise ValueError(f"receptive_field and target_length must be >= 1, got "
-                         f"{receptive_field} and {target_length}")
-    return receptive_field + target_length
+def item_length(context: int, target_length: int) -> int:
+    """Codes per training item: context + target_length + 1 (see module docstring)."""
+    if context < 0 or target_length < 1:
+        raise ValueError(f"context must be >= 0 and target_length >= 1, got "
+                         f"{context} and {target_length}")
+    return context + target_length + 1
 
 
-def inputs_and_targets(items: torch.Tensor, receptive_field: int
+def inputs_and_targets(items: torch.Tensor, context: int
                        ) -> tuple[torch.Tensor, torch.Tensor]:
     """Cut a batch of items into model input and scored targets.
 
-    items: (B, L) -> inputs (B, L - 1) = items[:, :-1], targets (B, L - R) = items[:, R:].
-    The logits that go with the targets are `model(inputs)[:, :, R - 1:]`.
+    items: (B, L) -> inputs (B, L - 1) = items[:, :-1], targets (B, L - C - 1) =
+    items[:, C + 1:]. The logits that go with the targets are `model(inputs)[:, :, C:]`.
     """
-    if items.dim() != 2 or items.shape[1] <= receptive_field:
-        raise ValueError(f"expected items of shape (B, L) with L > receptive_field = "
-                         f"{receptive_field}, got {tuple(items.shape)}")
-    return items[:, :-1], items[:, receptive_field:]
+    if items.dim() != 2 or items.shape[1] <= context + 1:
+        raise ValueError(f"expected items of shape (B, L) with L > context + 1 = "
+                         f"{context + 1}, got {tuple(items.shape)}")
+    return items[:, :-1], items[:, context + 1:]
 
 
 @dataclass(frozen=True)

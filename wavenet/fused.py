@@ -79,7 +79,10 @@ def stack_logits(model: WaveNet, codes: torch.Tensor,
         if block.residual is not None:
             x = x + torch.addmm(block.residual.bias, h, _matrix(block.residual)).view_as(x)
     skip_weight = torch.cat([_matrix(block.skip) for block in model.blocks], dim=0)
-    skip_bias = torch.stack([block.skip.bias for block in model.blocks]).sum(0)
+    # A plain sum, not stack().sum(0): with the latter as addmm's bias, autograd (torch
+    # 2.11) hands every skip bias one shared .grad tensor, so a second backward
+    # (gradient accumulation) adds L times into each (tests/test_fused.py).
+    skip_bias = sum(block.skip.bias for block in model.blocks[1:]) + model.blocks[0].skip.bias
     skips = torch.addmm(skip_bias, torch.cat(gated, dim=1), skip_weight)   # (B*T, S)
     hidden = torch.relu(torch.addmm(model.head_hidden.bias, torch.relu(skips),
                                     _matrix(model.head_hidden)))

@@ -9,11 +9,13 @@
               after_step(state, monitor, train_bits, lr, ...)   validate, checkpoint, log,
                                                           report, decide to stop
 
-One step: sample crops of receptive_field + target_length codes, take the loss (the
-`loss_on_targets` function: cross-entropy on the `target_length` predictions that have
-a full receptive field of context), clip, AdamW step, EMA update. The learning rate warms
-up linearly, then decays by cosine to lr * min_lr_ratio at the last step. What a
-checkpoint holds is `checkpoint.TrainState`.
+One step: sample crops (`data.full_context`: receptive_field - 1 codes of unscored
+context before target_length scored positions; otherwise target_length positions, all
+scored), take the loss (`next_code_loss`: cross-entropy of each code given the ones
+before it), clip, AdamW step, EMA update; bf16 autocast where `train.bf16` (or its
+automatic choice, `wavenet.hardware`) says so. The learning rate warms up linearly, then
+decays by cosine to lr * min_lr_ratio at the last step. What a checkpoint holds is
+`checkpoint.TrainState`.
 
 The library logs and raises; the caller (the CLI) decides what the user sees through the
 `progress` callback.
@@ -48,6 +50,7 @@ from .distributed import Distributed, init_distributed
 from .errors import WavenetError
 from .evaluate import at_least_float32
 from .files import atomic_write_bytes
+from .hardware import use_bf16
 from .model import WaveNet
 
 logger = logging.getLogger(__name__)
@@ -122,30 +125,42 @@ def learning_rate(step: int, total_steps: int, train: TrainConfig) -> float:
     return floor + (train.lr - floor) * 0.5 * (1.0 + math.cos(math.pi * progress))
 
 
-# A loss function: (model as stepped, batch on the device, receptive_field) -> scalar
-# loss in nats. train_step takes it from StepSetup.loss, so another loss is one function.
+# A loss function: (model as stepped, batch on the device, context) -> scalar loss in
+# nats, where the first `context` input positions of each item are not scored.
+# train_step takes it from StepSetup.loss, so another loss is one function.
 LossFunction = Callable[[torch.nn.Module, Batch, int], torch.Tensor]
 
 
-def loss_on_targets(model: torch.nn.Module, batch: Batch, receptive_field: int) -> torch.Tensor:
-    """Mean cross-entropy (nats) on the targets of a batch of items.
+def next_code_loss(model: torch.nn.Module, batch: Batch, context: int) -> torch.Tensor:
+    """Mean cross-entropy (nats) of each code given those before it, on the scored positions.
 
-    batch.codes (B, receptive_field + N): the model reads codes[:, :-1]; outputs from
-    position receptive_field - 1 on see a full receptive field and predict
-    codes[:, receptive_field:] (B, N). See the layout in crops.py.
+    batch.codes (B, context + N + 1): the model reads codes[:, :-1] and positions context
+    ... context + N - 1 predict codes[:, context + 1:] (B, N); see the layout in crops.py.
+    The logits are taken channels-last, as the fused forward makes them, so the
+    cross-entropy reads (B N, Q) rows without a transposed copy.
     """
-    inputs, targets = inputs_and_targets(batch.codes, receptive_field)
-    logits = model(inputs, global_cond=batch.global_ids, mel=batch.mel)[:, :, receptive_field - 1:]
-    return F.cross_entropy(at_least_float32(logits), targets)
+    inputs, targets = inputs_and_targets(batch.codes, context)
+    logits = model(inputs, global_cond=batch.global_ids, mel=batch.mel)  # (B, Q, T)
+    scored = logits[:, :, context:].transpose(1, 2).reshape(-1, logits.shape[1])
+    return F.cross_entropy(at_least_float32(scored), targets.reshape(-1))
+
+
+def loss_context(config: Config) -> int:
+    """Unscored input positions per training crop: receptive_field - 1 with
+    data.full_context (every scored position sees a full receptive field of audio), else
+    0 (every computed position is scored; see crops.py)."""
+    return config.model.receptive_field - 1 if config.data.full_context else 0
 
 
 @torch.no_grad()
 def validation_bits(model: torch.nn.Module, batches: list[Batch], receptive_field: int,
-                    device: torch.device, loss: LossFunction = loss_on_targets) -> float:
-    """Mean bits per sample over fixed validation crops."""
+                    device: torch.device) -> float:
+    """Mean bits per sample over fixed validation crops, each scored position with a full
+    receptive field of context (as `wavenet eval` scores), whatever the training crops."""
     was_training = model.training
     model.eval()
-    total = sum(loss(model, b.to(device), receptive_field).item() for b in batches)
+    total = sum(next_code_loss(model, b.to(device), receptive_field - 1).item()
+                for b in batches)
     model.train(was_training)
     return total / len(batches) / LN2
 
@@ -173,10 +188,10 @@ class StepSetup:
     trained: torch.nn.Module
     sampler: CropSampler
     train: TrainConfig
-    receptive_field: int
+    context: int  # unscored input positions per item (`loss_context`)
     world: Distributed = field(default_factory=Distributed)
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
-    loss: LossFunction = loss_on_targets
+    loss: LossFunction = next_code_loss
 
 
 def train_step(state: TrainState, setup: StepSetup, lr: float) -> float:
@@ -192,7 +207,7 @@ def train_step(state: TrainState, setup: StepSetup, lr: float) -> float:
         group["lr"] = lr
     global_batch = setup.sampler.batch(tc.batch_size * world.world_size * tc.grad_accum)
     autocast = (torch.autocast(device_type=setup.device.type, dtype=torch.bfloat16)
-                if tc.bf16 else nullcontext())
+                if use_bf16(tc.bf16, setup.device) else nullcontext())
     loss_sum = 0.0
     for k in range(tc.grad_accum):
         first = (k * world.world_size + world.rank) * tc.batch_size
@@ -202,7 +217,7 @@ def train_step(state: TrainState, setup: StepSetup, lr: float) -> float:
                 else nullcontext())
         with sync:
             with autocast:
-                loss = setup.loss(setup.trained, items, setup.receptive_field)
+                loss = setup.loss(setup.trained, items, setup.context)
             (loss / tc.grad_accum).backward()
         loss_sum += loss.item()
     train_bits = world.mean(loss_sum / tc.grad_accum, setup.device) / LN2
@@ -425,9 +440,9 @@ def _initial_state(config: Config, data: PreparedData, device: torch.device,
     return state
 
 
-def _sampler(files: FileSet, config: Config, generator: torch.Generator) -> CropSampler:
-    return CropSampler(files.files, item_length(config.model.receptive_field,
-                                                config.data.target_length),
+def _sampler(files: FileSet, config: Config, generator: torch.Generator,
+             context: int) -> CropSampler:
+    return CropSampler(files.files, item_length(context, config.data.target_length),
                        generator, global_ids=files.global_ids, mels=files.mels,
                        hop_length=config.mel.hop_length)
 
@@ -444,8 +459,9 @@ def _step_setup(state: TrainState, data: PreparedData, world: Distributed,
         logger.info("effective batch %d crops = %d per process x %d processes x %d "
                     "accumulation steps", tc.batch_size * world.world_size * tc.grad_accum,
                     tc.batch_size, world.world_size, tc.grad_accum)
-    return StepSetup(trained, _sampler(data.train, state.config, state.crop_generator), tc,
-                     state.config.model.receptive_field, world, device)
+    context = loss_context(state.config)
+    return StepSetup(trained, _sampler(data.train, state.config, state.crop_generator, context),
+                     tc, context, world, device)
 
 
 def _monitor(state: TrainState, data: PreparedData, options: TrainOptions,
@@ -454,7 +470,8 @@ def _monitor(state: TrainState, data: PreparedData, options: TrainOptions,
     config, tc = state.config, state.config.train
     val_batches: list[Batch] = []
     if data.val and world.is_main:
-        val_sampler = _sampler(data.val, config, torch.Generator().manual_seed(tc.seed + 1))
+        val_sampler = _sampler(data.val, config, torch.Generator().manual_seed(tc.seed + 1),
+                               config.model.receptive_field - 1)
         val_batches = [val_sampler.batch(tc.batch_size) for _ in range(tc.val_batches)]
     writer = (_tensorboard_writer(Path(options.out)) if options.tensorboard and world.is_main
               else None)

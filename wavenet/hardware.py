@@ -1,0 +1,45 @@
+"""What the machine offers that changes how the package should run on it.
+
+`bf16_pays(device)`: whether bf16 autocast speeds training up there. Measured with
+benchmarks/train.py (docs/decisions.md has the figures): on a CPU whose cores have bf16
+matrix instructions (x86 `avx512_bf16`, or the `amx_bf16` tile units) the fused step runs
+about twice as fast in bf16 with the same held-out bits; without them bf16 products are
+emulated and slower than float32. On CUDA devices that support bf16 it is the usual
+mixed-precision choice.
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+import torch
+
+BF16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")
+
+
+@functools.cache
+def cpu_flags() -> frozenset[str]:
+    """The CPU's feature flags from /proc/cpuinfo (empty where that does not exist)."""
+    try:
+        text = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return frozenset()
+    for line in text.splitlines():
+        if line.startswith("flags"):
+            return frozenset(line.split(":", 1)[1].split())
+    return frozenset()
+
+
+def bf16_pays(device: torch.device) -> bool:
+    """True where bf16 autocast makes training faster (see the module docstring)."""
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    if device.type == "cpu":
+        return any(flag in cpu_flags() for flag in BF16_CPU_FLAGS)
+    return False
+
+
+def use_bf16(setting: bool | None, device: torch.device) -> bool:
+    """A config's `train.bf16` (None: automatic) resolved for `device`."""
+    return bf16_pays(device) if setting is None else setting
