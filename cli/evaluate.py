@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from .common import resolve_device, setup_logging, user_errors
+from .common import resolve_device, setup_logging
 
 
 @click.command("eval")
@@ -31,12 +31,11 @@ def eval_command(run: Path, data: Path, device: str | None, cache_dir: Path | No
     from wavenet.data import prepare_data
     from wavenet.evaluate import evaluate_codes
 
-    with user_errors():
-        model, config, payload = load_model(run, device=resolve_device(device))
-        files = prepare_data(config, data, speakers=speakers_from_checkpoint(payload),
-                             cache_dir=cache_dir, purpose="eval").val
-        result = evaluate_codes(model, [f.codes for f in files.files],
-                                global_ids=files.global_ids, mels=files.mels)
+    model, config, payload = load_model(run, device=resolve_device(device))
+    files = prepare_data(config, data, speakers=speakers_from_checkpoint(payload),
+                         cache_dir=cache_dir, purpose="eval").val
+    result = evaluate_codes(model, [f.codes for f in files.files],
+                            global_ids=files.global_ids, mels=files.mels)
     if as_json:
         click.echo(json.dumps(result.to_dict()))
     else:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from .common import resolve_device, setup_logging, user_errors
+from .common import resolve_device, setup_logging
 
 
 @click.command("train")
@@ -42,28 +42,25 @@ def train_command(data: Path, out: Path, config_name: str | None, overrides: tup
     setup_logging(verbose)
     from wavenet.config import load_config
     from wavenet.distributed import shutdown_distributed
-    from wavenet.train import TrainError, TrainOptions, train
+    from wavenet.train import TrainOptions, train
 
     if steps < 1:
         raise click.ClickException(f"--steps must be >= 1, got {steps}")
-    if resume and config_name:
-        raise click.ClickException("--resume continues with the run's own config; drop --config "
-                                   "(--set train.KEY=VALUE may still change training fields)")
-    with user_errors():
-        config = load_config(config_name or "default", () if resume else overrides)
-        options = TrainOptions(data=data, out=out, steps=steps, resume=resume,
-                               device=resolve_device(device), val_data=val_data,
-                               cache_dir=cache_dir, tensorboard=tensorboard,
-                               speakers_from_folders=speakers_from_folders,
-                               resume_overrides=overrides if resume else (), stop_at=stop_at)
-        bar = ProgressBar(steps)
-        try:
-            summary = train(config, options, progress=bar.update)
-        except TrainError as error:
-            raise click.ClickException(str(error)) from None
-        finally:
-            bar.close()
-            shutdown_distributed()
+    # On --resume without --config the run's own config is used (--set applied to it);
+    # with --config, its model, data and mel must be the run's (train() checks).
+    config = (None if resume and not config_name
+              else load_config(config_name or "default", overrides))
+    options = TrainOptions(data=data, out=out, steps=steps, resume=resume,
+                           device=resolve_device(device), val_data=val_data,
+                           cache_dir=cache_dir, tensorboard=tensorboard,
+                           speakers_from_folders=speakers_from_folders,
+                           resume_overrides=overrides if config is None else (), stop_at=stop_at)
+    bar = ProgressBar(steps)
+    try:
+        summary = train(config, options, progress=bar.update)
+    finally:
+        bar.close()
+        shutdown_distributed()
     if int(os.environ.get("RANK", "0")) != 0:
         return
     if summary.skipped:

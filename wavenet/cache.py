@@ -1,14 +1,17 @@
 """The on-disk cache of decoded audio codes and mel features: one scheme for both kinds.
 
     cache_dir/<kind>-v<version>/<digest>.npy    the array (codes or features)
-    cache_dir/<kind>-v<version>/<digest>.json   {"key": {...}, ...metadata}
+    cache_dir/<kind>-v<version>/<digest>.json   {"key": {...}, "sha256": ..., ...metadata}
 
 `key` is a dict of plain values that determines the array (for codes: the file's resolved
 path, size, mtime and the decoding settings; for mels: a hash of the codes and the mel
 settings) plus `"format": version`; `digest` is a SHA-256 of the key. An entry counts only
 once its `.json` exists and holds exactly the key asked for, so a changed file or setting
-is computed afresh. `CACHE_VERSIONS` holds one version per kind: bump it when the code
-that computes a kind changes what an entry holds, and old entries are never read again.
+is computed afresh. `"sha256"` is the digest of the `.npy` file's bytes, checked on every
+lookup: an entry whose file was damaged since (garbage data, another dtype, 0 bytes) is
+reported in one WARNING line and computed again. `CACHE_VERSIONS` holds one version per
+kind: bump it when the code that computes a kind changes what an entry holds, and old
+entries are never read again.
 
 Files are written to a temporary name then renamed (`files.atomic_write_bytes`), the array
 before its `.json`, so a crash or several processes writing at once never leave a
@@ -21,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import io
 import json
 import logging
 import os
@@ -30,16 +34,17 @@ from typing import Any
 
 import numpy as np
 
-from .files import atomic_write_bytes
+from .files import atomic_write_bytes, file_sha256
 
 __all__ = ["CACHE_VERSIONS", "ArrayCache", "default_cache_dir"]
 
 logger = logging.getLogger(__name__)
 
 # kind -> version. codes: mu-law codes of one audio file (uint8/uint16), with its length
-# before and after trimming; mel: the scaled log-mel of one file's codes (float32). mel is
-# at 3 since it moved to this scheme (v2 entries had no .json).
-CACHE_VERSIONS: dict[str, int] = {"codes": 1, "mel": 3}
+# before and after trimming; mel: the scaled log-mel of one file's codes (float32). mel
+# moved to this scheme at 3 (v2 entries had no .json); both went up by one when entries
+# gained their checksum.
+CACHE_VERSIONS: dict[str, int] = {"codes": 2, "mel": 4}
 
 
 def default_cache_dir() -> Path:
@@ -99,7 +104,17 @@ class ArrayCache:
             return None
         if not isinstance(meta, dict) or meta.get("key") != self.full_key(key):
             return None
-        return meta if npy.is_file() else None
+        try:
+            intact = file_sha256(npy) == meta.get("sha256")
+        except OSError:
+            return None
+        if not intact:
+            again = f"decoding {meta['source']}" if "source" in meta else "computing it"
+            logger.warning("cache entry %s is damaged (its data does not match its checksum); "
+                           "%s again", npy, again)
+            self.forget(npy)
+            return None
+        return meta
 
     def store(self, key: dict[str, Any], array: np.ndarray,
               meta: dict[str, Any] | None = None) -> Path | None:
@@ -107,10 +122,13 @@ class ArrayCache:
         if not self.writable:
             return None
         npy = self.path(key)
-        text = json.dumps({**(meta or {}), "key": self.full_key(key)}, indent=1,
-                          sort_keys=True).encode()
+        data = io.BytesIO()
+        np.save(data, array, allow_pickle=False)
+        text = json.dumps({**(meta or {}), "key": self.full_key(key),
+                           "sha256": hashlib.sha256(data.getbuffer()).hexdigest()},
+                          indent=1, sort_keys=True).encode()
         try:
-            atomic_write_bytes(npy, lambda handle: np.save(handle, array, allow_pickle=False))
+            atomic_write_bytes(npy, lambda handle: handle.write(data.getbuffer()))
             atomic_write_bytes(npy.with_suffix(".json"), lambda handle: handle.write(text))
         except OSError as error:
             self.writable = False

@@ -43,7 +43,8 @@ from torch.nn.parallel import DistributedDataParallel
 
 from . import checkpoint as ckpt
 from .checkpoint import TrainState
-from .config import Config, TrainConfig, apply_overrides, config_from_dict
+from .config import (Config, TrainConfig, apply_overrides, check_fits, config_from_dict,
+                     physical_memory)
 from .crops import Batch, CropSampler, inputs_and_targets, item_length
 from .data import FileSet, PreparedData, mel_statistics, prepare_data
 from .distributed import Distributed, init_distributed
@@ -52,6 +53,7 @@ from .evaluate import at_least_float32
 from .files import atomic_write_bytes
 from .hardware import use_bf16
 from .model import WaveNet
+from .runlock import run_lock
 
 logger = logging.getLogger(__name__)
 
@@ -265,8 +267,15 @@ class Monitor:
         return self.wall_before + time.monotonic() - self.started
 
     def save(self, state: TrainState, name: str) -> None:
+        """Write a checkpoint; a failed write (a full disk) is one TrainError line."""
         state.wall_time = self.wall_time()
-        state.save(self.run_dir / ckpt.CHECKPOINT_DIR / name)
+        path = self.run_dir / ckpt.CHECKPOINT_DIR / name
+        try:
+            state.save(path)
+        except OSError as error:
+            raise TrainError(f"cannot write checkpoint {path} at step {state.step}: "
+                             f"{error.strerror or error}; the one saved before is kept: make "
+                             f"room, then continue with --resume") from None
 
 
 def after_step(state: TrainState, monitor: Monitor, train_bits: float, lr: float,
@@ -341,9 +350,15 @@ def _log_metrics(monitor: Monitor, step: int, lr: float, rate: float,
 
 # ----------------------------------------------------------------------------- train
 
-def train(config: Config, options: TrainOptions,
+def train(config: Config | None, options: TrainOptions,
           progress: Callable[[StepReport], None] | None = None) -> TrainSummary:
     """Train (or resume) a run; returns when `options.steps` is reached or on a stop.
+
+    config: the new run's config. On resume (`options.resume`): None to continue with the
+    run's own (`options.resume_overrides` applied), or one the caller resolved, whose
+    model, data and mel sections must be the run's own (its train fields are used).
+    The run folder is locked for the whole call (`runlock`): a second trainer on the same
+    folder raises RunLockedError at once.
 
     Under torchrun every process calls this; only rank 0 writes files and reports progress.
     A run resumes on any number of processes (see `train_step`).
@@ -351,6 +366,13 @@ def train(config: Config, options: TrainOptions,
     if options.steps < 1:
         raise TrainError(f"--steps must be >= 1, got {options.steps}")
     world, device = init_distributed(options.device)
+    # One trainer per run folder (rank 0 holds the lock for all ranks).
+    with run_lock(options.out) if world.is_main else nullcontext():
+        return _train(config, options, world, device, progress)
+
+
+def _train(config: Config | None, options: TrainOptions, world: Distributed,
+           device: torch.device, progress: Callable[[StepReport], None] | None) -> TrainSummary:
     config, payload = _run_config(config, options)
     speakers = ckpt.speakers_from_checkpoint(payload) if payload is not None else None
     data, config = _prepare_run(config, options, world, speakers)
@@ -377,25 +399,46 @@ def train(config: Config, options: TrainOptions,
                         len(data.val), list(data.skipped), world.world_size)
 
 
-def _run_config(config: Config, options: TrainOptions) -> tuple[Config, dict[str, Any] | None]:
-    """The run's config and, on resume, its `last` checkpoint (config from there)."""
+def _run_config(config: Config | None,
+                options: TrainOptions) -> tuple[Config, dict[str, Any] | None]:
+    """The run's config and, on resume, its `last` checkpoint (model, data and mel from
+    there; train fields from `config` or the checkpoint, with `resume_overrides`)."""
     last_path = Path(options.out) / ckpt.CHECKPOINT_DIR / ckpt.LAST
     best_path = Path(options.out) / ckpt.CHECKPOINT_DIR / ckpt.BEST
     if not options.resume:
         if last_path.exists() or best_path.exists():
             raise TrainError(f"{options.out} already holds a run; pass --resume to continue it "
                              f"or choose another --out")
+        if config is None:
+            raise TrainError("a new run needs a config")
         return config, None
     if not last_path.is_file():
         raise TrainError(f"nothing to resume: {last_path} does not exist")
     payload = ckpt.load_checkpoint(last_path)
-    config = ckpt.config_from_checkpoint(payload)
+    own = ckpt.config_from_checkpoint(payload)
+    asked = config if config is not None else own
     if options.resume_overrides:
-        fixed = [o for o in options.resume_overrides if not o.strip().startswith("train.")]
-        if fixed:
-            raise TrainError(f"on --resume only train.* fields can change, not {fixed[0]!r}")
-        config = config_from_dict(apply_overrides(config.to_dict(), options.resume_overrides))
+        asked = config_from_dict(apply_overrides(asked.to_dict(), options.resume_overrides))
+    differing = _fixed_fields_that_differ(asked, own)
+    if differing:
+        raise TrainError(f"the run in {options.out} has another config: "
+                         f"{'; '.join(differing)}; on --resume only train.* fields can "
+                         f"change (drop --config and --set to continue with the run's own)")
+    config = dataclasses.replace(asked, model=own.model, data=own.data, mel=own.mel)
+    check_fits(config, physical_memory())
     return config, payload
+
+
+def _fixed_fields_that_differ(asked: Config, own: Config) -> list[str]:
+    """`section.key is <run's value>, not <asked value>` for each model, data or mel field
+    that differs; an unset model.global_classes (filled in from the speaker folders)
+    matches."""
+    asked_dict, own_dict = asked.to_dict(), own.to_dict()
+    if asked.model.global_classes is None:
+        asked_dict["model"]["global_classes"] = own.model.global_classes
+    return [f"{section}.{key} is {value!r}, not {asked_dict[section][key]!r}"
+            for section in ("model", "data", "mel")
+            for key, value in own_dict[section].items() if asked_dict[section][key] != value]
 
 
 def _prepare_run(config: Config, options: TrainOptions, world: Distributed,
@@ -509,11 +552,23 @@ def _append_metrics(path: Path, record: dict[str, Any]) -> None:
 
 
 def _truncate_metrics(path: Path, after_step: int) -> None:
-    """Drop log lines past the checkpoint we resume from (their steps are redone)."""
+    """Drop log lines past the checkpoint we resume from (their steps are redone), and
+    lines that are not a JSON object (a torn last line: a crash while writing it), with
+    a warning."""
     if not path.exists():
         return
-    kept = [line for line in path.read_text(encoding="utf-8").splitlines()
-            if line.strip() and json.loads(line).get("step", 0) <= after_step]
+    kept, torn = [], 0
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        if not line.strip():
+            continue
+        try:
+            if json.loads(line).get("step", 0) <= after_step:
+                kept.append(line)
+        except (ValueError, AttributeError, TypeError):
+            torn += 1
+    if torn:
+        logger.warning("dropped %d unreadable line(s) of %s (cut short by a crash while "
+                       "writing)", torn, path)
     atomic_write_bytes(path, lambda h: h.write("".join(l + "\n" for l in kept).encode()))
 
 
