@@ -36,8 +36,10 @@ def _as_codes(codes: np.ndarray | Sequence[np.ndarray]) -> np.ndarray:
     """One 1-D integer array: a list of files is joined in order."""
     if isinstance(codes, np.ndarray):
         joined = codes.reshape(-1)
+    elif len(codes) == 0:
+        raise ValueError("no codes to measure")
     else:
-        joined = np.concatenate([np.asarray(c).reshape(-1) for c in codes]) if codes else np.array([], int)
+        joined = np.concatenate([np.asarray(c).reshape(-1) for c in codes])
     if joined.size == 0:
         raise ValueError("no codes to measure")
     if not np.issubdtype(joined.dtype, np.integer):

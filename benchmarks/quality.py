@@ -1,0 +1,269 @@
+"""Held-out bits/sample after a training budget, beside xz -9e and bzip2 -9 of the same codes.
+
+    python benchmarks/quality.py                          # `cpu` preset (else `default`), 15 min a set
+    python benchmarks/quality.py --preset cpu --preset default --datasets speech
+    python benchmarks/quality.py --preset tiny --steps 20  # smoke test, ~2 min with the sets built
+
+Data sets, written by programs nobody here wrote and cached under --data-dir (built once,
+in a folder named by a hash of their recipe, so a changed recipe builds afresh):
+  speech: espeak-ng, 48 sentences in 5 voices for training; 12 other sentences in 2 of
+          those voices (test) and in a voice heard in no training file (test, new voice)
+          (`speech_data.py --large`);
+  piano:  random pieces written as MIDI by `piano_data.py` and rendered by fluidsynth;
+          16 pieces for training, 3 pieces from other seeds for test.
+For every data set and preset, `wavenet train --data TRAIN --val-data TEST --config
+PRESET --minutes M` (and/or --steps N) trains a run, `wavenet eval RUN --data TEST --json`
+scores every test set, and the baselines are computed on the very codes eval scores
+(`prepare_data(run config, TEST, purpose="eval")`, through the same cache): the unigram
+entropy of the codes, and `xz -9e` and `bzip2 -9` of the codes as one byte stream
+(`wavenet.compression`). The compressors see every code of a file, the model scores all
+but the first receptive field of each (its context), so the comparison, if anything,
+favours the compressors. Prints a table per data set and writes JSON
+(default benchmarks/results/quality.json).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import hashlib
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import soundfile as sf
+import torch
+
+import piano_data
+import speech_data
+from machine import cpu_model
+from wavenet.checkpoint import config_from_checkpoint, load_checkpoint, resolve_checkpoint
+from wavenet.compression import baseline_bits
+from wavenet.config import Config, preset_names
+from wavenet.data import find_audio_files, prepare_data
+
+DATASETS = ("speech", "piano")
+
+
+@dataclass(frozen=True)
+class DataSet:
+    name: str
+    train: Path
+    tests: dict[str, Path]   # label -> folder; the first is training's --val-data
+
+
+# ------------------------------------------------------------------ data sets (cached)
+
+def _recipe_hash(recipe: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:10]
+
+
+def cached_build(folder: Path, recipe: dict[str, Any], build: Callable[[Path], Any]) -> None:
+    """Run `build(folder)` unless `folder/manifest.json` says this recipe was built there."""
+    manifest = folder / "manifest.json"
+    if manifest.exists() and json.loads(manifest.read_text())["recipe"] == recipe:
+        return
+    print(f"building {folder} ...", flush=True)
+    started = time.perf_counter()
+    contents = build(folder)
+    manifest.write_text(json.dumps({"recipe": recipe, "contents": contents}, indent=1))
+    print(f"built {folder} in {time.perf_counter() - started:.0f} s", flush=True)
+
+
+def speech_set(data_dir: Path) -> DataSet:
+    recipe = {"version": 1, "rate": speech_data.LARGE_SAMPLE_RATE,
+              "train": speech_data.TRAIN_SENTENCES + speech_data.MORE_TRAIN_SENTENCES,
+              "held_out": speech_data.HELD_OUT_SENTENCES + speech_data.MORE_HELD_OUT_SENTENCES,
+              "voices": [dataclasses.asdict(v) for v in speech_data.LARGE_TRAIN_VOICES],
+              "test_voices": [dataclasses.asdict(v) for v in speech_data.LARGE_TEST_VOICES],
+              "new_voice": dataclasses.asdict(speech_data.LARGE_NEW_VOICE)}
+    folder = data_dir / f"speech-{_recipe_hash(recipe)}"
+    speech_data.require("espeak-ng", "sox")
+    cached_build(folder, recipe, speech_data.write_large_set)
+    return DataSet("speech", folder / "train", {"speech": folder / "test",
+                                               "speech, new voice": folder / "test-new-voice"})
+
+
+def piano_set(data_dir: Path, soundfont: Path) -> DataSet:
+    recipe = {"version": 1, "rate": piano_data.SAMPLE_RATE, "soundfont": str(soundfont),
+              "train": piano_data.TRAIN_PIECES, "test": piano_data.TEST_PIECES,
+              "seconds": piano_data.PIECE_SECONDS, "test_seeds_from": piano_data.TEST_SEED_OFFSET}
+    folder = data_dir / f"piano-{_recipe_hash(recipe)}"
+    speech_data.require("fluidsynth", "sox")
+    if not soundfont.is_file():
+        sys.exit(f"sound font {soundfont} not found (Debian: apt install fluid-soundfont-gm)")
+    cached_build(folder, recipe, lambda out: piano_data.write_piano_set(out, soundfont))
+    return DataSet("piano", folder / "train", {"piano": folder / "test"})
+
+
+def audio_size(folder: Path) -> dict[str, float | int]:
+    files = find_audio_files(folder)
+    return {"files": len(files), "seconds": round(sum(sf.info(str(f)).duration for f in files), 1)}
+
+
+# ------------------------------------------------------------------ train, eval, baselines
+
+def wavenet_cli(*args: str | Path) -> list[str]:
+    return [sys.executable, "-m", "wavenet_cli", *map(str, args)]
+
+
+def train_has_minutes() -> bool:
+    """Whether this checkout's `wavenet train` takes --minutes (issue 14, item 1)."""
+    help_text = subprocess.run(wavenet_cli("train", "--help"), capture_output=True, text=True,
+                               check=True).stdout
+    return "--minutes" in help_text
+
+
+def train(data: DataSet, preset: str, run: Path, args: argparse.Namespace) -> float:
+    """`wavenet train` with the budget -> wall-clock seconds it took."""
+    command = wavenet_cli("train", "--data", data.train, "--val-data", next(iter(data.tests.values())),
+                          "--out", run, "--config", preset, "--cache-dir", args.cache_dir)
+    if args.minutes is not None:
+        command += ["--minutes", str(args.minutes)]
+    if args.steps is not None:
+        command += ["--steps", str(args.steps)]
+    if args.device is not None:
+        command += ["--device", args.device]
+    for override in args.overrides:
+        command += ["--set", override]
+    print("$", " ".join(command[1:]), flush=True)
+    started = time.perf_counter()
+    subprocess.run(command, check=True)
+    return time.perf_counter() - started
+
+
+def evaluate(run: Path, folder: Path, args: argparse.Namespace) -> dict[str, Any]:
+    """`wavenet eval RUN --data FOLDER --json` -> its JSON object."""
+    command = wavenet_cli("eval", run, "--data", folder, "--json", "--cache-dir", args.cache_dir)
+    if args.device is not None:
+        command += ["--device", args.device]
+    out = subprocess.run(command, check=True, capture_output=True, text=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+_baselines: dict[tuple[str, str], dict[str, float | int]] = {}
+
+
+def baselines(config: Config, folder: Path, cache_dir: Path) -> dict[str, float | int]:
+    """Unigram, xz -9e and bzip2 -9 bits/sample of the codes `wavenet eval` scores for
+    `config` (same decode, resampling, trimming, skipped files and cache)."""
+    key = (str(folder), json.dumps([config.model.quantization_channels,
+                                    dataclasses.asdict(config.data)], sort_keys=True))
+    if key not in _baselines:
+        files = prepare_data(config, folder, cache_dir=cache_dir, purpose="eval").val.files
+        _baselines[key] = baseline_bits([f.codes for f in files], config.model.quantization_channels)
+    return _baselines[key]
+
+
+def measure(data: DataSet, preset: str, runs: Path, args: argparse.Namespace) -> list[dict[str, Any]]:
+    run = runs / f"{data.name}-{preset}"
+    seconds = train(data, preset, run, args)
+    payload = load_checkpoint(resolve_checkpoint(run, prefer="last"))
+    config = config_from_checkpoint(payload)
+    rows = []
+    for label, folder in data.tests.items():
+        model = evaluate(run, folder, args)
+        base = baselines(config, folder, args.cache_dir)
+        rows.append({"data": data.name, "test": label, "preset": preset, "budget": budget_text(args),
+                     "minutes": args.minutes, "steps_asked": args.steps, "steps": payload["step"],
+                     "train_seconds": round(seconds, 1), "overrides": args.overrides,
+                     "sample_rate": config.data.sample_rate,
+                     "model_bits": model["bits_per_sample"], "scored_samples": model["samples"],
+                     "unigram_bits": base["unigram"], "xz_bits": base["xz"],
+                     "bzip2_bits": base["bzip2"], "baseline_samples": base["samples"],
+                     "below_xz": base["xz"] - model["bits_per_sample"]})
+    return rows
+
+
+# ------------------------------------------------------------------ report
+
+def budget_text(args: argparse.Namespace) -> str:
+    parts = ([f"{args.minutes:g} min"] if args.minutes is not None else []) + \
+            ([f"{args.steps} steps"] if args.steps is not None else [])
+    return ", ".join(parts)
+
+
+def print_table(name: str, sizes: dict[str, Any], rows: list[dict[str, Any]]) -> None:
+    tests = ", ".join(f"{label} {s['seconds']:.0f} s ({s['files']} files)"
+                      for label, s in sizes["tests"].items())
+    print(f"\n{name}: train {sizes['train']['seconds']:.0f} s ({sizes['train']['files']} files); "
+          f"test {tests}")
+    header = (f"{'test set':18s} {'preset':8s} {'budget':14s} {'steps':>6s} {'model':>7s} "
+              f"{'unigram':>8s} {'xz -9e':>7s} {'bzip2 -9':>8s} {'below xz':>8s}")
+    print(header)
+    print("-" * len(header))
+    for r in rows:
+        print(f"{r['test']:18s} {r['preset']:8s} {r['budget']:14s} {r['steps']:6d} "
+              f"{r['model_bits']:7.3f} {r['unigram_bits']:8.3f} {r['xz_bits']:7.3f} "
+              f"{r['bzip2_bits']:8.3f} {r['below_xz']:8.3f}")
+    print("(bits/sample of the held-out mu-law codes; below xz > 0: the model beats xz -9e)")
+
+
+def main() -> None:
+    default_preset = "cpu" if "cpu" in preset_names() else "default"
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--datasets", nargs="+", choices=DATASETS, default=list(DATASETS))
+    parser.add_argument("--preset", dest="presets", action="append", default=None,
+                        help=f"preset to train (repeatable) [default: {default_preset}]")
+    parser.add_argument("--minutes", type=float, default=None,
+                        help="training budget per run, passed to `wavenet train --minutes` "
+                             "[default: 15 when neither --minutes nor --steps is given]")
+    parser.add_argument("--steps", type=int, default=None,
+                        help="training steps per run, passed to `wavenet train --steps`")
+    parser.add_argument("--set", dest="overrides", action="append", default=[],
+                        metavar="SECTION.KEY=VALUE", help="config override for every run")
+    parser.add_argument("--device", default=None, help="passed to train and eval")
+    parser.add_argument("--data-dir", type=Path,
+                        default=Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
+                        / "wavenet-bench", help="where the data sets are built once and kept")
+    parser.add_argument("--cache-dir", type=Path, default=None,
+                        help="wavenet's decoded-audio cache [default: DATA_DIR/wavenet-cache]")
+    parser.add_argument("--runs-dir", type=Path, default=None,
+                        help="keep the run folders here [default: a temporary folder]")
+    parser.add_argument("--soundfont", type=Path, default=piano_data.SOUNDFONT)
+    parser.add_argument("--json", type=Path,
+                        default=Path(__file__).parent / "results" / "quality.json")
+    args = parser.parse_args()
+    args.presets = args.presets or [default_preset]
+    args.cache_dir = args.cache_dir or args.data_dir / "wavenet-cache"
+    has_minutes = train_has_minutes()
+    if args.minutes is None and args.steps is None:
+        if not has_minutes:
+            parser.error("this `wavenet train` has no --minutes yet: give --steps N")
+        args.minutes = 15.0
+    elif args.minutes is not None and not has_minutes:
+        parser.error("this `wavenet train` has no --minutes yet: give --steps N instead")
+
+    machine = {"cpu": cpu_model(), "cores": os.cpu_count(), "torch": torch.__version__,
+               "python": platform.python_version()}
+    print(f"machine: {machine['cpu']}, {machine['cores']} cores, torch {machine['torch']}")
+    args.data_dir.mkdir(parents=True, exist_ok=True)
+    sets = [speech_set(args.data_dir) if name == "speech" else piano_set(args.data_dir, args.soundfont)
+            for name in args.datasets]
+    sizes = {d.name: {"train": audio_size(d.train),
+                      "tests": {label: audio_size(f) for label, f in d.tests.items()}}
+             for d in sets}
+    rows: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory(prefix="wavenet-quality-") as tmp:
+        runs = args.runs_dir or Path(tmp)
+        for data in sets:
+            for preset in args.presets:
+                rows += measure(data, preset, runs, args)
+    for data in sets:
+        print_table(data.name, sizes[data.name], [r for r in rows if r["data"] == data.name])
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps({"machine": machine, "command": sys.argv[1:],
+                                     "datasets": sizes, "rows": rows}, indent=2))
+    print(f"\nwrote {args.json}")
+
+
+if __name__ == "__main__":
+    main()
