@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import time
 from pathlib import Path
@@ -20,8 +21,13 @@ from .common import resolve_device, setup_logging
               help="Preset name (tiny, default, ...) or a .toml/.json file. [default: default]")
 @click.option("--set", "overrides", multiple=True, metavar="SECTION.KEY=VALUE",
               help="Override one config field, e.g. --set train.lr=3e-4 (repeatable).")
-@click.option("--steps", type=int, default=1000, show_default=True,
-              help="Total training steps for the run (with --resume: continue up to this).")
+@click.option("--steps", type=int, default=None,
+              help="Total training steps for the run (with --resume: continue up to this); "
+                   "with --minutes, at most this many. [default: 1000 without --minutes]")
+@click.option("--minutes", type=float, default=None,
+              help="Training time budget: the warm-up and decay span it (the total steps are "
+                   "estimated from the first steps and kept on --resume); stops with a "
+                   "checkpoint at the budget.")
 @click.option("--stop-at", type=int, default=None,
               help="Stop with a checkpoint at this step (the schedule still spans --steps).")
 @click.option("--resume", is_flag=True, help="Continue the run in --out from its last checkpoint.")
@@ -35,7 +41,8 @@ from .common import resolve_device, setup_logging
 @click.option("--tensorboard", is_flag=True, help="Also write TensorBoard scalars to RUN/tensorboard.")
 @click.option("-v", "--verbose", is_flag=True, help="More log output.")
 def train_command(data: Path, out: Path, config_name: str | None, overrides: tuple[str, ...],
-                  steps: int, stop_at: int | None, resume: bool, device: str | None, val_data: Path | None,
+                  steps: int | None, minutes: float | None, stop_at: int | None, resume: bool,
+                  device: str | None, val_data: Path | None,
                   cache_dir: Path | None, speakers_from_folders: bool, tensorboard: bool,
                   verbose: bool) -> None:
     """Train a WaveNet on a folder of audio (wav, flac, ogg, aiff, mp3)."""
@@ -44,8 +51,10 @@ def train_command(data: Path, out: Path, config_name: str | None, overrides: tup
     from wavenet.distributed import shutdown_distributed
     from wavenet.train import TrainOptions, train
 
-    if steps < 1:
+    if steps is not None and steps < 1:
         raise click.ClickException(f"--steps must be >= 1, got {steps}")
+    if minutes is not None and not (math.isfinite(minutes) and minutes > 0):
+        raise click.ClickException(f"--minutes must be a finite number > 0, got {minutes}")
     # On --resume without --config the run's own config is used (--set applied to it);
     # with --config, its model, data and mel must be the run's (train() checks).
     config = (None if resume and not config_name
@@ -54,8 +63,9 @@ def train_command(data: Path, out: Path, config_name: str | None, overrides: tup
                            device=resolve_device(device), val_data=val_data,
                            cache_dir=cache_dir, tensorboard=tensorboard,
                            speakers_from_folders=speakers_from_folders,
-                           resume_overrides=overrides if config is None else (), stop_at=stop_at)
-    bar = ProgressBar(steps)
+                           resume_overrides=overrides if config is None else (), stop_at=stop_at,
+                           budget=60.0 * minutes if minutes is not None else None)
+    bar = ProgressBar(steps, seconds=options.budget)
     try:
         summary = train(config, options, progress=bar.update)
     finally:
@@ -66,16 +76,22 @@ def train_command(data: Path, out: Path, config_name: str | None, overrides: tup
     if summary.skipped:
         click.echo(f"skipped {len(summary.skipped)} file(s) (see the warnings above)", err=True)
     best = f"{summary.best_val_bits:.3f}" if summary.best_val_bits is not None else "n/a"
+    total = summary.total_steps
     if summary.interrupted:
+        length = "".join(f" --{name} {value:g}" for name, value in
+                         (("steps", steps), ("minutes", minutes)) if value is not None)
         click.echo(f"interrupted at step {summary.step}; checkpoint saved. Continue with: "
-                   f"wavenet train --data {data} --out {out} --steps {steps} --resume", err=True)
+                   f"wavenet train --data {data} --out {out}{length} --resume", err=True)
         raise SystemExit(130)
-    if stop_at is not None and summary.step < steps:
+    if stop_at is not None and (total is None or summary.step < total):
         click.echo(f"stopped at step {summary.step} as asked; continue with --resume")
         return
     if summary.step == summary.start_step:
-        click.echo(f"{out} is already at step {summary.step} (>= --steps {steps}); nothing to do")
+        click.echo(f"{out} is already at step {summary.step} (>= its {total} steps); "
+                   f"nothing to do")
         return
+    if total is not None and summary.step < total:
+        click.echo(f"time budget reached at step {summary.step} of the {total} estimated")
     if summary.world_size > 1:
         click.echo(f"trained on {summary.world_size} processes")
     click.echo(f"trained {summary.train_files} file(s) to step {summary.step}: "
@@ -88,7 +104,8 @@ class ProgressBar:
     Counts steps, or seconds when the run has a time budget (`seconds`).
     """
 
-    def __init__(self, total: int, label: str = "training", seconds: float | None = None) -> None:
+    def __init__(self, total: int | None, label: str = "training",
+                 seconds: float | None = None) -> None:
         self.total = total
         self.label = label
         self.seconds = seconds
@@ -98,7 +115,7 @@ class ProgressBar:
 
     def update(self, report) -> None:  # report: wavenet.train.StepReport
         if self.bar is None:
-            length = round(self.seconds) if self.seconds else self.total
+            length = round(self.seconds) if self.seconds else (report.total_steps or self.total)
             self.bar = click.progressbar(length=length, label=self.label,
                                          item_show_func=lambda _: self.text, show_pos=True)
             self.bar.__enter__()

@@ -39,6 +39,7 @@ from .config import Config, ConfigError, config_from_dict
 from .errors import WavenetError
 from .files import atomic_write_bytes
 from .model import WaveNet
+from .schedule import Schedule
 
 logger = logging.getLogger(__name__)
 
@@ -106,6 +107,8 @@ class TrainState:
     crop_generator: the generator every crop is drawn from (with torch's global CPU RNG,
     the run's RNG state: nothing else is random). wall_time: seconds trained so far, over
     every session of the run. speakers, world_size: recorded for `info`, resumes and eval.
+    schedule: a budgeted run's fixed total steps and warm-up (None: the total is --steps,
+    or, in a budgeted run, not yet calibrated).
     """
 
     config: Config
@@ -118,6 +121,7 @@ class TrainState:
     wall_time: float = 0.0
     speakers: list[str] | None = None
     world_size: int = 1
+    schedule: Schedule | None = None
 
     def save(self, path: str | Path) -> None:
         save_checkpoint(
@@ -126,7 +130,8 @@ class TrainState:
             rng={"crops": self.crop_generator.get_state(), "torch": torch.get_rng_state()},
             best_val_bits=self.best_val_bits,
             extra={"wall_time": self.wall_time, "world_size": self.world_size,
-                   "speakers": self.speakers})
+                   "speakers": self.speakers,
+                   "schedule": self.schedule.to_dict() if self.schedule is not None else None})
 
     def load_state_dict(self, payload: dict[str, Any]) -> None:
         """Restore a checkpoint's training state (and torch's global CPU RNG) in place.
@@ -140,6 +145,8 @@ class TrainState:
             self.crop_generator.set_state(payload["rng"]["crops"])
             torch.set_rng_state(payload["rng"]["torch"])
             wall_time = float(payload["extra"].get("wall_time", 0.0))
+            schedule = payload["extra"].get("schedule")
+            schedule = Schedule.from_dict(schedule) if schedule is not None else None
         except (KeyError, TypeError, ValueError, RuntimeError) as error:
             raise CheckpointError(f"the checkpoint's training state is incomplete or damaged "
                                   f"({type(error).__name__}: {str(error).strip()[:120]}); it "
@@ -150,6 +157,7 @@ class TrainState:
         self.step = payload["step"]
         self.best_val_bits = payload.get("best_val_bits")
         self.wall_time = wall_time
+        self.schedule = schedule
 
 
 def speakers_from_checkpoint(payload: dict[str, Any]) -> list[str] | None:

@@ -14,8 +14,9 @@ context before target_length scored positions; otherwise target_length positions
 scored), take the loss (`next_code_loss`: cross-entropy of each code given the ones
 before it), clip, AdamW step, EMA update; bf16 autocast where `train.bf16` (or its
 automatic choice, `wavenet.hardware`) says so. The learning rate warms up linearly, then
-decays by cosine to lr * min_lr_ratio at the last step. What a checkpoint holds is
-`checkpoint.TrainState`.
+decays by cosine to lr * min_lr_ratio at the last step (`wavenet.schedule`): --steps, or,
+with a time budget, the total fixed after timing the first steps and stored in the run.
+What a checkpoint holds is `checkpoint.TrainState`.
 
 The library logs and raises; the caller (the CLI) decides what the user sees through the
 `progress` callback.
@@ -54,12 +55,15 @@ from .files import atomic_write_bytes
 from .hardware import use_bf16
 from .model import WaveNet
 from .runlock import run_lock
+from .schedule import Calibration, Schedule, budget_schedule, learning_rate
 
 logger = logging.getLogger(__name__)
 
 LN2 = math.log(2.0)
 METRICS_FILE = "metrics.jsonl"
 CONFIG_FILE = "config.json"
+# A run given neither steps nor a budget (and no stored schedule to resume) trains this long.
+DEFAULT_STEPS = 1000
 
 
 class TrainError(WavenetError, RuntimeError):
@@ -72,7 +76,9 @@ class TrainOptions:
 
     data: Path
     out: Path
-    steps: int
+    # Total steps; with `budget`, at most this many. None: as many as the budget holds,
+    # or without a budget the stored schedule of the run resumed, else DEFAULT_STEPS.
+    steps: int | None
     resume: bool = False
     device: str = "cpu"
     val_data: Path | None = None
@@ -88,6 +94,12 @@ class TrainOptions:
     # Stop (with a checkpoint) at this step; the schedule still spans `steps`, so a run
     # trained in slices equals one trained in one go.
     stop_at: int | None = None
+    # Seconds of training for the whole run (`--minutes`): the total steps are estimated
+    # from the first steps' speed, then fixed and stored in the run (`schedule.Schedule`),
+    # so a resume continues the same schedule; the run also stops at the budget.
+    budget: float | None = None
+    # Skip the budget's calibration and take this figure (tests, a speed measured before).
+    seconds_per_step: float | None = None
 
 
 @dataclass
@@ -95,7 +107,7 @@ class StepReport:
     """What the progress callback receives after every optimizer step."""
 
     step: int
-    total_steps: int
+    total_steps: int | None  # None while a budgeted run times its first steps
     train_bits: float
     lr: float
     samples_per_s: float
@@ -115,16 +127,7 @@ class TrainSummary:
     val_files: int
     skipped: list[tuple[Path, str]] = field(default_factory=list)
     world_size: int = 1
-
-
-def learning_rate(step: int, total_steps: int, train: TrainConfig) -> float:
-    """Linear warm-up over warmup_steps, then cosine decay to lr * min_lr_ratio."""
-    if step < train.warmup_steps:
-        return train.lr * (step + 1) / train.warmup_steps
-    span = max(1, total_steps - train.warmup_steps)
-    progress = min(1.0, (step - train.warmup_steps) / span)
-    floor = train.lr * train.min_lr_ratio
-    return floor + (train.lr - floor) * 0.5 * (1.0 + math.cos(math.pi * progress))
+    total_steps: int | None = None  # the run's total: --steps or its stored schedule's
 
 
 # A loss function: (model as stepped, batch on the device, context) -> scalar loss in
@@ -293,7 +296,7 @@ def after_step(state: TrainState, monitor: Monitor, train_bits: float, lr: float
                     and time.monotonic() - monitor.started > options.time_limit)
                    or (options.stop_at is not None and step >= options.stop_at))
     stop = (monitor.world.any(stop_requested or out_of_time, monitor.device)
-            and step < options.steps)
+            and (options.steps is None or step < options.steps))
     monitor.interrupted = stop and not out_of_time
     if not monitor.world.is_main:
         return stop
@@ -363,8 +366,12 @@ def train(config: Config | None, options: TrainOptions,
     Under torchrun every process calls this; only rank 0 writes files and reports progress.
     A run resumes on any number of processes (see `train_step`).
     """
-    if options.steps < 1:
+    if options.steps is not None and options.steps < 1:
         raise TrainError(f"--steps must be >= 1, got {options.steps}")
+    for name, value in (("--minutes", options.budget),
+                        ("seconds_per_step", options.seconds_per_step)):
+        if value is not None and not (math.isfinite(value) and value > 0):
+            raise TrainError(f"{name} must be a finite number > 0, got {value}")
     world, device = init_distributed(options.device)
     # One trainer per run folder (rank 0 holds the lock for all ranks).
     with run_lock(options.out) if world.is_main else nullcontext():
@@ -385,18 +392,88 @@ def _train(config: Config | None, options: TrainOptions, world: Distributed,
     setup = _step_setup(state, data, world, device)
     monitor = _monitor(state, data, options, world, device)
     monitor.progress = progress
+    calibration = _start_schedule(state, monitor, payload is not None)
     with _stop_on_sigint() as stop_requested:
-        while state.step < options.steps:
-            lr = learning_rate(state.step, options.steps, config.train)
+        while monitor.options.steps is None or state.step < monitor.options.steps:
+            if state.schedule is not None:
+                lr = state.schedule.learning_rate(state.step, config.train)
+            else:  # --steps, or a budget's calibration steps (no decay before the total)
+                lr = learning_rate(state.step, None if calibration else monitor.options.steps,
+                                   config.train)
             train_bits = train_step(state, setup, lr)
             if after_step(state, monitor, train_bits, lr, stop_requested()):
                 break
+            if calibration is not None and _calibrated(state, monitor, calibration):
+                calibration = None
     world.barrier()
     if monitor.writer is not None:
         monitor.writer.close()
     return TrainSummary(Path(options.out), start_step, state.step, monitor.interrupted,
                         state.best_val_bits, monitor.last_train_bits, len(data.train),
-                        len(data.val), list(data.skipped), world.world_size)
+                        len(data.val), list(data.skipped), world.world_size,
+                        monitor.options.steps)
+
+
+def _start_schedule(state: TrainState, monitor: Monitor, resumed: bool) -> Calibration | None:
+    """Set this session's total steps and time limit in `monitor.options`; -> a Calibration
+    while a budgeted run's total is still to be measured, else None.
+
+    The total: a resumed run's stored schedule (whatever --steps or --minutes say now),
+    else one fixed now from options.seconds_per_step, else (with a budget) measured, else
+    --steps (DEFAULT_STEPS when not given).
+    """
+    options = monitor.options
+    if state.schedule is not None:
+        if options.budget is not None or options.steps is not None:
+            logger.info("the run keeps its schedule (%d steps in %.0f s); --steps and "
+                        "--minutes apply to new runs", state.schedule.total_steps,
+                        state.schedule.budget_seconds)
+    elif options.budget is None:
+        monitor.options = dataclasses.replace(options, steps=options.steps or DEFAULT_STEPS)
+        return None
+    elif options.seconds_per_step is not None:
+        state.schedule = budget_schedule(state.step, state.wall_time, options.seconds_per_step,
+                                         options.budget, options.steps,
+                                         state.config.train.warmup_steps)
+    else:
+        if resumed:
+            logger.info("the run has no schedule yet: timing its steps again")
+        _limit_time(monitor, options.budget - state.wall_time)
+        return Calibration(options.budget)
+    _use_schedule(monitor, state.schedule, state.wall_time)
+    return None
+
+
+def _calibrated(state: TrainState, monitor: Monitor, calibration: Calibration) -> bool:
+    """Time one more step; once enough are timed (on any rank), fix the schedule from the
+    mean over ranks, store it (a checkpoint at once) and -> True."""
+    calibration.step_done(time.monotonic())
+    if not monitor.world.any(calibration.ready, monitor.device):
+        return False
+    seconds_per_step = monitor.world.mean(calibration.seconds_per_step, monitor.device)
+    elapsed = monitor.world.mean(monitor.wall_time(), monitor.device)
+    budget = monitor.options.budget
+    assert budget is not None  # a Calibration exists only with a budget
+    state.schedule = budget_schedule(state.step, elapsed, seconds_per_step, budget,
+                                     monitor.options.steps, state.config.train.warmup_steps)
+    _use_schedule(monitor, state.schedule, monitor.wall_before)
+    if monitor.world.is_main:
+        monitor.save(state, ckpt.LAST)
+    return True
+
+
+def _use_schedule(monitor: Monitor, schedule: Schedule, wall_before: float) -> None:
+    """The session ends at the schedule's total, or when the budget (less the `wall_before`
+    seconds of earlier sessions) runs out."""
+    monitor.options = dataclasses.replace(monitor.options, steps=schedule.total_steps)
+    _limit_time(monitor, schedule.budget_seconds - wall_before)
+
+
+def _limit_time(monitor: Monitor, seconds: float) -> None:
+    """Stop this session after `seconds` (or sooner, at options.time_limit)."""
+    limit = monitor.options.time_limit
+    monitor.options = dataclasses.replace(
+        monitor.options, time_limit=seconds if limit is None else min(limit, seconds))
 
 
 def _run_config(config: Config | None,

@@ -1,0 +1,104 @@
+"""Time-budgeted training (`--minutes`): a total fixed after calibration, stored, resumed."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pytest
+import torch
+from click.testing import CliRunner
+
+import wavenet
+from wavenet.checkpoint import load_checkpoint
+from wavenet.schedule import Calibration, Schedule, budget_schedule, learning_rate
+from wavenet.train import TrainOptions, train
+from wavenet_cli.main import main
+
+from helpers import FAST, write_chord
+
+
+@pytest.fixture(scope="module")
+def chord_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_chord(tmp_path_factory.mktemp("chord"))
+
+
+def test_an_unknown_total_warms_up_then_holds_the_peak() -> None:
+    tc = wavenet.TrainConfig(lr=1e-3, warmup_steps=10, min_lr_ratio=0.1)
+    assert learning_rate(4, None, tc) == pytest.approx(5e-4)
+    assert learning_rate(50, None, tc) == 1e-3
+    schedule = Schedule(total_steps=100, warmup_steps=2, budget_seconds=60.0)
+    assert schedule.learning_rate(0, tc) == pytest.approx(5e-4)
+    assert schedule.learning_rate(99, tc) == pytest.approx(1e-4, rel=0.01)
+    assert Schedule.from_dict(schedule.to_dict()) == schedule
+
+
+def test_budget_schedule_fits_the_rest_of_the_budget(caplog: pytest.LogCaptureFixture) -> None:
+    # 4 steps done in 10 s of a 100 s budget at 2 s a step: 45 more fit.
+    assert budget_schedule(4, 10.0, 2.0, 100.0, None, 0) == Schedule(49, 0, 100.0)
+    assert budget_schedule(4, 10.0, 2.0, 100.0, 30, 0).total_steps == 30
+    # Out of time: one more step, so that the run still ends with a checkpoint.
+    assert budget_schedule(4, 200.0, 2.0, 100.0, None, 0).total_steps == 5
+    assert budget_schedule(0, 0.0, 1.0, 1000.0, None, 50).warmup_steps == 50
+    with caplog.at_level(logging.INFO, logger="wavenet.schedule"):
+        assert budget_schedule(0, 0.0, 1.0, 100.0, None, 50).warmup_steps == 10
+    assert "warming up over 10 steps" in caplog.text
+    with pytest.raises(ValueError, match="seconds per step"):
+        budget_schedule(0, 0.0, 0.0, 100.0, None, 0)
+
+
+def test_calibration_skips_the_first_step_then_times_enough() -> None:
+    calibration = Calibration(budget_seconds=100.0)  # 2% of it: 2 s
+    calibration.step_done(50.0)  # the untimed first step (a compile, say)
+    assert calibration.seconds_per_step is None
+    for now in (50.5, 51.0, 51.5):
+        calibration.step_done(now)
+    assert not calibration.ready  # 3 steps but only 1.5 s
+    calibration.step_done(52.0)
+    assert calibration.ready and calibration.seconds_per_step == pytest.approx(0.5)
+
+
+def test_minutes_stops_near_the_budget_with_a_stored_schedule(chord_dir: Path,
+                                                              tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    args = ["train", "--data", str(chord_dir), "--out", str(run), "--config", "tiny",
+            "--minutes", "0.1", "--cache-dir", str(tmp_path / "cache")]
+    for item in FAST:
+        args += ["--set", item]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    payload = load_checkpoint(run / "checkpoints" / "last.pt")
+    schedule = Schedule.from_dict(payload["extra"]["schedule"])
+    assert schedule.budget_seconds == 6.0 and schedule.total_steps >= 4
+    # It ends at the estimated total or at the budget, whichever comes first: near 6 s,
+    # with a generous margin for a busy machine (a tiny step took 0.1 to 1 s here), and
+    # never long after it (the last step, validation and checkpoint).
+    assert 2.5 < payload["extra"]["wall_time"] < 6.0 + 5.0
+    assert payload["step"] <= schedule.total_steps
+
+
+def budget_run(data: Path, out: Path, cache: Path, **options: object) -> None:
+    config = wavenet.load_config("tiny", FAST)
+    train(config, TrainOptions(data=data, out=out, steps=None, cache_dir=cache, **options))
+
+
+def test_a_stopped_and_resumed_budget_run_equals_an_uninterrupted_one(
+        chord_dir: Path, tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    # 30 s a step in 6 minutes: 12 steps, the warm-up of 5 cut to 10% of them (1).
+    fixed = {"budget": 360.0, "seconds_per_step": 30.0}
+    budget_run(chord_dir, tmp_path / "whole", cache, **fixed)
+    budget_run(chord_dir, tmp_path / "split", cache, stop_at=5, **fixed)
+    stopped = load_checkpoint(tmp_path / "split" / "checkpoints" / "last.pt")
+    assert stopped["step"] == 5
+    assert stopped["extra"]["schedule"] == {"total_steps": 12, "warmup_steps": 1,
+                                            "budget_seconds": 360.0}
+    # The resume is given neither steps nor a budget: it reads the stored total.
+    config = wavenet.load_config("tiny", FAST)
+    train(config, TrainOptions(data=chord_dir, out=tmp_path / "split", steps=None,
+                               cache_dir=cache, resume=True))
+    whole = load_checkpoint(tmp_path / "whole" / "checkpoints" / "last.pt")
+    split = load_checkpoint(tmp_path / "split" / "checkpoints" / "last.pt")
+    assert whole["step"] == split["step"] == 12
+    for key, value in whole["model"].items():
+        assert torch.equal(value, split["model"][key]), key
