@@ -1,13 +1,23 @@
-"""Training throughput: target samples per second for presets, on CPU processes or a GPU.
+"""Training speed: the model's step against a plain PyTorch WaveNet, then `wavenet train`.
 
-    python benchmarks/train.py                       # tiny and default, 1 vs 2 CPU processes
-    python benchmarks/train.py --presets tiny --steps 30
-    python benchmarks/train.py --device cuda         # fp32 vs bf16 on a GPU
+    python benchmarks/train.py                    # both parts, `default` size, batch 4 x 8000
+    python benchmarks/train.py --repeats 5 --skip-end-to-end
+    python benchmarks/train.py --device cuda      # on a GPU (adds a compiled bf16 step)
 
-Each configuration trains a fresh run on a synthetic folder (a chord of sines) with the
-real `wavenet train` path (data cache, crops, AdamW, checkpoints at the end), and reads
-samples/s from the run's metrics log, leaving out the first log interval (warm-up).
-Prints a table and writes JSON (default benchmarks/results/train.json).
+Part 1, model level, one process and one thread (on CPU), all in one process with the
+variants taking turns in every repeat so that their ratios compare runs made at the same
+moment: forward + cross-entropy on every position + backward + AdamW step, on random
+codes, for
+  (a) `reference`: a straightforward WaveNet written here and frozen (nn.Conv1d layers,
+      tanh * sigmoid, skips summed layer by layer), of the same size as the preset;
+  (b) `fp32`: the package's training step in float32;
+  (c) `bf16`: the same step under bf16 autocast (float32 master weights).
+Part 2, end to end: `wavenet train` on a synthetic folder (data cache, crops, AdamW,
+EMA if the preset has it, metrics, a checkpoint at the end), target samples per second
+read from the run's metrics, as 1 process x 1 thread, 1 x 2 and 2 x 1 under torchrun.
+
+Prints a table with the CPU model and its matrix-unit flags; writes JSON
+(default benchmarks/results/train.json).
 """
 
 from __future__ import annotations
@@ -16,15 +26,124 @@ import argparse
 import json
 import os
 import platform
+import statistics
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
-from machine import cpu_model  # benchmarks/machine.py (the script's folder is on sys.path)
+from machine import cpu_flags, cpu_model  # benchmarks/machine.py (the script's folder is on sys.path)
 
 import numpy as np
 import soundfile as sf
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class PlainBlock(nn.Module):
+    """Frozen reference: the gated residual block as most WaveNet code writes it."""
+
+    def __init__(self, residual: int, gate: int, skip: int, dilation: int) -> None:
+        super().__init__()
+        self.dilation = dilation
+        self.dilated = nn.Conv1d(residual, gate, 2, dilation=dilation)
+        self.residual = nn.Conv1d(gate // 2, residual, 1)
+        self.skip = nn.Conv1d(gate // 2, skip, 1)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        z = self.dilated(F.pad(x, (self.dilation, 0)))
+        a, b = z.chunk(2, dim=1)
+        h = torch.tanh(a) * torch.sigmoid(b)
+        return x + self.residual(h), self.skip(h)
+
+
+class PlainWaveNet(nn.Module):
+    """Frozen reference WaveNet: embedding, blocks, ReLU-1x1-ReLU-1x1 head; (B, T) -> (B, Q, T)."""
+
+    def __init__(self, quantization: int, residual: int, gate: int, skip: int,
+                 dilations: tuple[int, ...]) -> None:
+        super().__init__()
+        self.embedding = nn.Embedding(quantization, residual)
+        self.blocks = nn.ModuleList(PlainBlock(residual, gate, skip, d) for d in dilations)
+        self.hidden = nn.Conv1d(skip, skip, 1)
+        self.out = nn.Conv1d(skip, quantization, 1)
+
+    def forward(self, codes: torch.Tensor) -> torch.Tensor:
+        x = self.embedding(codes).transpose(1, 2)
+        total = 0
+        for block in self.blocks:
+            x, skip = block(x)
+            total = total + skip
+        return self.out(torch.relu(self.hidden(torch.relu(total))))
+
+
+def reference_step(model: nn.Module, optimizer: torch.optim.Optimizer, codes: torch.Tensor) -> float:
+    loss = F.cross_entropy(model(codes[:, :-1]), codes[:, 1:])
+    loss.backward()
+    optimizer.step()
+    optimizer.zero_grad(set_to_none=True)
+    return loss.item()
+
+
+def package_step(model: nn.Module, optimizer: torch.optim.Optimizer, codes: torch.Tensor,
+                 bf16: bool) -> float:
+    """What `wavenet train` runs per micro-batch: the package's loss, backward, AdamW."""
+    from wavenet.train import next_code_loss
+    from wavenet.data import Batch
+
+    with torch.autocast(codes.device.type, dtype=torch.bfloat16, enabled=bf16):
+        loss = next_code_loss(model, Batch(codes), context=0)
+    loss.backward()
+    optimizer.step()
+    optimizer.zero_grad(set_to_none=True)
+    return loss.item()
+
+
+def model_level(preset: str, batch: int, length: int, repeats: int, device: str,
+                compile_bf16: bool) -> list[dict]:
+    import wavenet
+
+    config = wavenet.load_config(preset).model
+    torch.manual_seed(0)
+    reference = PlainWaveNet(config.quantization_channels, config.residual_channels,
+                             config.gate_channels, config.skip_channels, config.dilations).to(device)
+    package = wavenet.WaveNet(config).to(device)
+    variants = {
+        "reference": (reference, lambda m, o, c: reference_step(m, o, c)),
+        "fp32": (package, lambda m, o, c: package_step(m, o, c, bf16=False)),
+        "bf16": (package, lambda m, o, c: package_step(m, o, c, bf16=True)),
+    }
+    if compile_bf16:
+        variants["bf16+compile"] = (torch.compile(package),
+                                    lambda m, o, c: package_step(m, o, c, bf16=True))
+    optimizers = {name: torch.optim.AdamW(model.parameters(), lr=1e-4)
+                  for name, (model, _) in variants.items()}
+    codes = torch.randint(0, config.quantization_channels, (batch, length + 1), device=device)
+    times: dict[str, list[float]] = {name: [] for name in variants}
+    for repeat in range(repeats + 1):  # the first round warms up (and compiles)
+        for name, (model, step) in variants.items():
+            _sync(device)
+            start = time.perf_counter()
+            step(model, optimizers[name], codes)
+            _sync(device)
+            if repeat:
+                times[name].append(time.perf_counter() - start)
+    reference_rate = batch * length / statistics.median(times["reference"])
+    rows = []
+    for name, seconds in times.items():
+        rate = batch * length / statistics.median(seconds)
+        rows.append({"part": "model", "variant": name, "preset": preset, "device": device,
+                     "batch": batch, "length": length, "targets_per_s": rate,
+                     "x_reference": rate / reference_rate,
+                     "seconds": seconds})
+    return rows
+
+
+def _sync(device: str) -> None:
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
 
 
 def write_data(folder: Path, sample_rate: int) -> None:
@@ -35,77 +154,98 @@ def write_data(folder: Path, sample_rate: int) -> None:
         sf.write(folder / f"clip{i}.wav", audio.astype(np.float32), sample_rate)
 
 
-def run(preset: str, steps: int, processes: int, threads: int, device: str, bf16: bool,
-        work: Path) -> dict:
+def end_to_end(preset: str, batch: int, length: int, steps: int, processes: int, threads: int,
+               device: str, extra: list[str], work: Path, label: str) -> dict:
+    """Train a fresh run with the CLI; samples/s from metrics.jsonl after the first interval."""
     import wavenet
 
     config = wavenet.load_config(preset)
     data = work / f"data{config.data.sample_rate}"
     if not data.exists():
         write_data(data, config.data.sample_rate)
-    out = work / f"{preset}-{processes}p-{threads}t-{device}-{'bf16' if bf16 else 'fp32'}"
-    log_every = max(1, steps // 5)
+    out = work / f"{preset}-{label}"
+    log_every = max(1, steps // 4)
     command = [sys.executable, "-m", "wavenet_cli"]
     if processes > 1:
         command = [sys.executable, "-m", "torch.distributed.run", "--standalone",
                    f"--nproc_per_node={processes}", "-m", "wavenet_cli"]
     command += ["train", "--data", str(data), "--out", str(out), "--config", preset,
                 "--steps", str(steps), "--device", device, "--cache-dir", str(work / "cache"),
+                "--set", f"train.batch_size={batch // processes}",
+                "--set", f"data.target_length={length}",
                 "--set", f"train.log_every={log_every}", "--set", f"train.val_every={steps}",
                 "--set", f"train.checkpoint_every={steps}", "--set", "train.val_batches=1",
-                "--set", f"train.bf16={'true' if bf16 else 'false'}"]
+                *extra]
     env = dict(os.environ, OMP_NUM_THREADS=str(threads))
     result = subprocess.run(command, capture_output=True, text=True, env=env)
     if result.returncode != 0:
         raise SystemExit(f"benchmark run failed:\n{result.stdout}\n{result.stderr}")
     records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     rates = [r["samples_per_s"] for r in records[1:] if r["step"] % log_every == 0]
-    return {"preset": preset, "processes": processes, "threads_per_process": threads,
-            "device": device, "bf16": bf16, "steps": steps,
-            "batch_per_process": config.train.batch_size,
-            "target_length": config.data.target_length,
-            "samples_per_s": float(np.median(rates))}
+    return {"part": "end-to-end", "variant": label, "preset": preset, "device": device,
+            "processes": processes, "threads_per_process": threads, "batch": batch,
+            "length": length, "steps": steps, "targets_per_s": float(np.median(rates)),
+            "options": extra}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--presets", nargs="+", default=["tiny", "default"])
-    parser.add_argument("--steps", type=int, default=None,
-                        help="steps per run [default: 60 for tiny, 10 for others]")
+    parser.add_argument("--preset", default="default")
+    parser.add_argument("--batch", type=int, default=4)
+    parser.add_argument("--length", type=int, default=8000, help="target samples per crop")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--steps", type=int, default=12, help="steps per end-to-end run")
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--json", type=Path, default=Path(__file__).parent / "results" / "train.json")
+    parser.add_argument("--skip-model", action="store_true")
+    parser.add_argument("--skip-end-to-end", action="store_true")
+    parser.add_argument("--json", type=Path,
+                        default=Path(__file__).parent / "results" / "train.json")
     args = parser.parse_args()
 
-    rows = []
-    with tempfile.TemporaryDirectory() as tmp:
-        work = Path(tmp)
-        for preset in args.presets:
-            steps = args.steps or (60 if preset == "tiny" else 10)
-            if args.device == "cpu":
-                cores = os.cpu_count() or 1
-                setups = [(1, 1), (1, cores), (2, max(1, cores // 2))]
-                for processes, threads in setups:
-                    rows.append(run(preset, steps, processes, threads, "cpu", False, work))
-                    print_row(rows[-1])
-            else:
-                for bf16 in (False, True):
-                    rows.append(run(preset, steps, 1, 1, args.device, bf16, work))
-                    print_row(rows[-1])
-    report = {"cpu": cpu_model(), "cores": os.cpu_count(), "python": platform.python_version(),
-              "rows": rows}
+    torch.set_num_threads(1)
+    flags = cpu_flags()
+    machine = {"cpu": cpu_model(), "cores": os.cpu_count(), "python": platform.python_version(),
+               "torch": torch.__version__,
+               "bf16_matrix_units": {f: f in flags for f in ("amx_bf16", "avx512_bf16")}}
+    if args.device.startswith("cuda"):
+        machine["gpu"] = torch.cuda.get_device_name()
+    print(f"cpu: {machine['cpu']} ({machine['cores']} cores), torch {torch.__version__}, "
+          f"amx_bf16={'amx_bf16' in flags}, avx512_bf16={'avx512_bf16' in flags}")
+    if not {"amx_bf16", "avx512_bf16"} & flags and args.device == "cpu":
+        print("note: this CPU has no bf16 matrix instructions; bf16 runs emulated and slow")
+    rows: list[dict] = []
+    if not args.skip_model:
+        rows += model_level(args.preset, args.batch, args.length, args.repeats, args.device,
+                            compile_bf16=args.device.startswith("cuda"))
+        print_rows([r for r in rows if r["part"] == "model"])
+    if not args.skip_end_to_end:
+        rows += run_end_to_end(args)
+    report = {"machine": machine, "rows": rows}
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(report, indent=2))
-    print(f"\ncpu: {report['cpu']} ({report['cores']} cores); wrote {args.json}")
+    print(f"wrote {args.json}")
 
 
-def print_row(row: dict) -> None:
-    if not hasattr(print_row, "header"):
-        print(f"{'preset':8s} {'device':6s} {'procs':>5s} {'threads':>7s} {'precision':>9s} "
-              f"{'samples/s':>10s}")
-        print_row.header = True
-    print(f"{row['preset']:8s} {row['device']:6s} {row['processes']:5d} "
-          f"{row['threads_per_process']:7d} {'bf16' if row['bf16'] else 'fp32':>9s} "
-          f"{row['samples_per_s']:10,.0f}", flush=True)
+def run_end_to_end(args: argparse.Namespace) -> list[dict]:
+    cores = os.cpu_count() or 1
+    setups = ([("1x1", 1, 1, []), (f"1x{cores}", 1, cores, []), (f"{cores}x1 torchrun", cores, 1, [])]
+              if args.device == "cpu" else [("fp32", 1, 1, ["--set", "train.bf16=false"]),
+                                            ("bf16", 1, 1, ["--set", "train.bf16=true"])])
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for label, processes, threads, extra in setups:
+            rows.append(end_to_end(args.preset, args.batch, args.length, args.steps, processes,
+                                   threads, args.device, extra, Path(tmp), label))
+            print_rows(rows[-1:])
+    return rows
+
+
+def print_rows(rows: list[dict]) -> None:
+    for row in rows:
+        ratio = f"{row['x_reference']:5.2f}x" if "x_reference" in row else ""
+        print(f"{row['part']:10s} {row['preset']:8s} {row['device']:5s} {row['variant']:14s} "
+              f"batch {row['batch']} x {row['length']}: {row['targets_per_s']:10,.0f} targets/s "
+              f"{ratio}", flush=True)
 
 
 if __name__ == "__main__":
