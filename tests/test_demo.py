@@ -6,10 +6,12 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 import soundfile as sf
 from click.testing import CliRunner
 
 from wavenet.demo import pluck, write_demo_dataset
+from wavenet.features import spectral_flatness
 from wavenet_cli.main import main
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -27,6 +29,8 @@ def test_demo_end_to_end(tmp_path: Path) -> None:
         assert str(out / picture) in result.output
     records = [json.loads(l) for l in (out / "run" / "metrics.jsonl").read_text().splitlines()]
     assert records[-1]["step"] >= 1 and "val_bits" in records[-1]
+    assert "scheduled steps" in result.output and "xz -9e on the same validation codes" in result.output
+    assert "spectral flatness" in result.output and "after the one-time kernel compile" in result.output
     assert len(list((out / "data").glob("*.wav"))) == 12
     # A second run refuses to replace the folder unless told to.
     again = CliRunner().invoke(main, ["demo", "--out", str(out), "--minutes", "0.01"])
@@ -59,3 +63,31 @@ def test_plot_command(tmp_path: Path) -> None:
     assert (tmp_path / "c.png").read_bytes()[:8] == PNG_MAGIC
     missing = CliRunner().invoke(main, ["plot", str(tmp_path / "nothing")])
     assert missing.exit_code == 1 and "no metrics log" in missing.output
+
+
+def test_spectral_flatness_of_noise_and_of_a_tone() -> None:
+    rng = np.random.default_rng(0)
+    # Each bin of a noise frame's periodogram is exponential: flatness exp(-gamma) = 0.561.
+    assert spectral_flatness(rng.standard_normal(80_000)) == pytest.approx(0.5615, abs=0.01)
+    t = np.arange(80_000) / 8000
+    assert spectral_flatness(np.sin(2 * np.pi * 440 * t)) < 1e-6  # measured: 1e-10
+    # The demo's plucked strings are tonal: measured 0.03.
+    note = pluck(220.0, 1.0, 8000, rng)
+    assert spectral_flatness(note) < 0.1
+    with pytest.raises(ValueError, match="silent"):
+        spectral_flatness(np.zeros(8000))
+    with pytest.raises(ValueError, match="n_fft"):
+        spectral_flatness(np.zeros(100))
+
+
+@pytest.mark.slow
+def test_two_minute_demo_sounds_more_like_its_clips_than_noise(tmp_path: Path) -> None:
+    """The real demo (2 minutes of training): the generated audio's spectral flatness is
+    nearer the training clips' than white noise's."""
+    out = tmp_path / "demo"
+    result = CliRunner().invoke(main, ["demo", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    generated = spectral_flatness(sf.read(out / "generated.wav")[0])
+    clips = np.mean([spectral_flatness(sf.read(p)[0]) for p in (out / "data").glob("*.wav")])
+    noise = spectral_flatness(np.random.default_rng(0).standard_normal(32_000))
+    assert abs(generated - clips) < abs(generated - noise), result.output

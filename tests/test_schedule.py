@@ -48,14 +48,14 @@ def test_budget_schedule_fits_the_rest_of_the_budget(caplog: pytest.LogCaptureFi
 
 
 def test_calibration_skips_the_first_step_then_times_enough() -> None:
-    calibration = Calibration(budget_seconds=100.0)  # 2% of it: 2 s
+    calibration = Calibration(budget_seconds=100.0)  # 5% of it: 5 s
     calibration.step_done(50.0)  # the untimed first step (a compile, say)
     assert calibration.seconds_per_step is None
-    for now in (50.5, 51.0, 51.5):
+    for now in (51.0, 52.0, 53.0, 54.0):
         calibration.step_done(now)
-    assert not calibration.ready  # 3 steps but only 1.5 s
-    calibration.step_done(52.0)
-    assert calibration.ready and calibration.seconds_per_step == pytest.approx(0.5)
+    assert not calibration.ready  # 4 steps but only 4 s
+    calibration.step_done(55.0)
+    assert calibration.ready and calibration.seconds_per_step == pytest.approx(1.0)
 
 
 def test_minutes_stops_near_the_budget_with_a_stored_schedule(chord_dir: Path,

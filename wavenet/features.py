@@ -63,3 +63,26 @@ def log_mel_of_waveform(waveform: torch.Tensor, sample_rate: int, mel: MelConfig
     """Log-mel of a float waveform after mu-law quantization (as in training)."""
     codes = mu_law_encode(waveform, quantization_channels)
     return log_mel(mu_law_decode(codes, quantization_channels), sample_rate, mel)
+
+
+def spectral_flatness(waveform: np.ndarray, n_fft: int = 512, hop_length: int = 256) -> float:
+    """Mean over frames of the power spectrum's geometric mean / arithmetic mean.
+
+    waveform (T,) float -> a number in (0, 1]: near 0 for tones (power in a few bins),
+    exp(-Euler's gamma) = 0.56 for white noise (each bin of a frame's periodogram is
+    exponentially distributed). Hann-windowed frames of n_fft samples every hop_length,
+    DC bin left out; silent frames (mean power < 1e-12) are skipped.
+    """
+    waveform = np.asarray(waveform, dtype=np.float64)
+    if waveform.ndim != 1 or len(waveform) < n_fft:
+        raise ValueError(f"expected a 1-D waveform of at least n_fft={n_fft} samples, got "
+                         f"shape {waveform.shape}")
+    starts = np.arange(0, len(waveform) - n_fft + 1, hop_length)
+    frames = waveform[starts[:, None] + np.arange(n_fft)] * np.hanning(n_fft)
+    power = np.abs(np.fft.rfft(frames, axis=1)[:, 1:]) ** 2
+    power = power[power.mean(axis=1) >= 1e-12]
+    if len(power) == 0:
+        raise ValueError("the waveform is silent: its spectral flatness is undefined")
+    power = np.maximum(power, 1e-30)
+    flatness = np.exp(np.log(power).mean(axis=1)) / power.mean(axis=1)
+    return float(flatness.mean())
