@@ -91,7 +91,7 @@ def package_step(model: nn.Module, optimizer: torch.optim.Optimizer, codes: torc
                  bf16: bool) -> float:
     """What `wavenet train` runs per micro-batch: the package's loss, backward, AdamW."""
     from wavenet.train import next_code_loss
-    from wavenet.data import Batch
+    from wavenet.crops import Batch
 
     with torch.autocast(codes.device.type, dtype=torch.bfloat16, enabled=bf16):
         loss = next_code_loss(model, Batch(codes), context=0)
