@@ -90,7 +90,7 @@ def reference_step(model: nn.Module, optimizer: torch.optim.Optimizer, codes: to
 def package_step(model: nn.Module, optimizer: torch.optim.Optimizer, codes: torch.Tensor,
                  bf16: bool) -> float:
     """What `wavenet train` runs per micro-batch: the package's loss, backward, AdamW."""
-    from wavenet.train import next_code_loss
+    from wavenet.loss import next_code_loss
     from wavenet.crops import Batch
 
     with torch.autocast(codes.device.type, dtype=torch.bfloat16, enabled=bf16):
@@ -212,7 +212,8 @@ def main() -> None:
     print(f"cpu: {machine['cpu']} ({machine['cores']} cores), torch {torch.__version__}, "
           f"amx_bf16={'amx_bf16' in flags}, avx512_bf16={'avx512_bf16' in flags}")
     if not {"amx_bf16", "avx512_bf16"} & flags and args.device == "cpu":
-        print("note: this CPU has no bf16 matrix instructions; bf16 runs emulated and slow")
+        print("note: this CPU has no bf16 matrix instructions (avx512_bf16, amx_bf16): wavenet "
+              "train stays in float32 here; the bf16 row measures what bf16 would give")
     rows: list[dict] = []
     if not args.skip_model:
         rows += model_level(args.preset, args.batch, args.length, args.repeats, args.device,

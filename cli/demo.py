@@ -41,69 +41,91 @@ def demo_command(out: Path, minutes: float, seconds: float, config_name: str, fo
             raise click.ClickException(f"{out} exists and is not empty; pass --force to replace it")
         shutil.rmtree(out)
 
-    import numpy as np
-    import soundfile as sf
-    import torch
-
-    from wavenet.checkpoint import load_model
-    from wavenet.compression import compressed_bits_per_sample
     from wavenet.config import load_config
-    from wavenet.data import prepare_data
     from wavenet.demo import write_demo_dataset
-    from wavenet.features import spectral_flatness
-    from wavenet.generation import generate
-    from wavenet.mulaw import mu_law_decode
-    from wavenet.plots import plot_curves, plot_spectrograms, read_metrics
+
+    config = load_config(config_name)
+    check_length(round(seconds * config.data.sample_rate), 1)
+    click.echo(f"1/4 writing plucked-string melodies to {out / 'data'}")
+    paths = write_demo_dataset(out / "data", sample_rate=config.data.sample_rate)
+    click.echo(f"2/4 training for {minutes:g} minute(s) on the CPU")
+    summary = _train(config, out, minutes)
+    click.echo(f"3/4 generating {seconds:g} s of audio")
+    generated, rate, config = _generate(out, seconds)
+    click.echo("4/4 drawing pictures")
+    _draw(out, paths[0], generated, config.data.sample_rate)
+    click.echo(_report(out, config, summary, paths, generated, rate))
+
+
+def _train(config, out: Path, minutes: float):  # -> wavenet.train.TrainSummary
+    """`wavenet train --minutes` on the melodies, with a progress bar."""
     from wavenet.train import TrainOptions, train
 
     from .train import ProgressBar
 
-    config = load_config(config_name)
-    sample_rate = config.data.sample_rate
-    check_length(round(seconds * sample_rate), 1)
-    click.echo(f"1/4 writing plucked-string melodies to {out / 'data'}")
-    paths = write_demo_dataset(out / "data", sample_rate=sample_rate)
-
-    click.echo(f"2/4 training for {minutes:g} minute(s) on the CPU")
     options = TrainOptions(data=out / "data", out=out / "run", steps=None, device="cpu",
                            cache_dir=out / "cache", budget=60.0 * minutes)
     bar = ProgressBar(None, label="training", seconds=options.budget)
     try:
-        summary = train(config, options, progress=bar.update)
+        return train(config, options, progress=bar.update)
     finally:
         bar.close()
 
-    click.echo(f"3/4 generating {seconds:g} s of audio")
+
+def _generate(out: Path, seconds: float):  # -> (waveform, samples/s, config)
+    """Generate from the run into OUT/generated.wav; the speed leaves out the one-time
+    kernel compile (a few samples are generated first)."""
+    import soundfile as sf
+    import torch
+
+    from wavenet.checkpoint import load_model
+    from wavenet.generation import generate
+    from wavenet.mulaw import mu_law_decode
+
     model, config, _ = load_model(out / "run")
-    n = int(seconds * sample_rate)
-    # A few samples first, so that the speed leaves out the one-time kernel compile.
+    n = int(seconds * config.data.sample_rate)
     generate(model, 16, generator=torch.Generator().manual_seed(1))
-    generator = torch.Generator().manual_seed(0)
     started = time.perf_counter()
-    codes = generate(model, n, generator=generator)
+    codes = generate(model, n, generator=torch.Generator().manual_seed(0))
     rate = n / (time.perf_counter() - started)
     generated = mu_law_decode(codes[0], config.model.quantization_channels).numpy()
-    sf.write(out / "generated.wav", generated, sample_rate, subtype="PCM_16")
+    sf.write(out / "generated.wav", generated, config.data.sample_rate, subtype="PCM_16")
+    return generated, rate, config
 
-    click.echo("4/4 drawing pictures")
-    training_clip, _ = sf.read(paths[0], frames=n, dtype="float32")
+
+def _draw(out: Path, clip_path: Path, generated, sample_rate: int) -> None:
+    """Spectrograms of a training clip beside the generated audio; the training curves."""
+    import soundfile as sf
+
+    from wavenet.plots import plot_curves, plot_spectrograms, read_metrics
+
+    training_clip, _ = sf.read(clip_path, frames=len(generated), dtype="float32")
     plot_spectrograms([("training clip", training_clip), ("generated", generated)],
                       sample_rate, out / "spectrograms.png")
     plot_curves(read_metrics(out / "run"), out / "curves.png", title="demo run")
+
+
+def _report(out: Path, config, summary, paths: list[Path], generated, rate: float) -> str:
+    """The closing lines: validation bits beside xz -9e, speed, spectral flatness."""
+    import numpy as np
+    import soundfile as sf
+
+    from wavenet.compression import compressed_bits_per_sample
+    from wavenet.data import prepare_data
+    from wavenet.features import spectral_flatness
 
     val_files = prepare_data(config, out / "data", cache_dir=out / "cache").val.files
     xz = compressed_bits_per_sample([f.codes for f in val_files], "xz",
                                     config.model.quantization_channels)
     clips = np.mean([spectral_flatness(sf.read(path, dtype="float32")[0]) for path in paths])
-    noise = spectral_flatness(np.random.default_rng(0).standard_normal(max(n, 8000)))
+    noise = spectral_flatness(np.random.default_rng(0).standard_normal(max(len(generated), 8000)))
     try:
         flatness = f"{spectral_flatness(generated):.3f}"
     except ValueError:  # shorter than a frame, or silent
         flatness = "n/a"
-
-    best = summary.best_val_bits
+    best, sample_rate = summary.best_val_bits, config.data.sample_rate
     gap = xz - best
-    click.echo(
+    return (
         f"\ndone: {summary.step} of {summary.total_steps} scheduled steps, validation "
         f"{best:.3f} bits/sample, {abs(gap):.3f} {'below' if gap >= 0 else 'above'} "
         f"xz -9e on the same validation codes ({xz:.3f})\n"

@@ -98,18 +98,37 @@ def generate_command(run: Path, out: Path, seconds: float | None, samples: int |
         raise click.ClickException(f"{existing[0]} exists; pass --force to overwrite")
     check_writable(out)
 
-    import soundfile as sf
     import torch
 
-    from wavenet.audio import AudioDecodeError, decode_audio
     from wavenet.checkpoint import load_model
-    from wavenet.conditioning import mel_input, speaker_ids
-    from wavenet.generation import generate
-    from wavenet.mulaw import mu_law_decode, mu_law_encode
+    from wavenet.conditioning import speaker_ids
 
     model, config, payload = load_model(run, device=resolve_device(device))
-    sample_rate = config.data.sample_rate
     global_cond = speaker_ids(config, payload["extra"].get("speakers"), speaker, batch)
+    mel, n = _mel_and_length(config, model, mel_from, mel_file, seconds, samples, prime, batch)
+    prime_codes = _prime_codes(prime, config) if prime is not None else None
+    generator = torch.Generator(device=next(model.parameters()).device)
+    generator.manual_seed(seed if seed is not None else torch.seed())
+    started = time.perf_counter()
+    codes = _generate_with_progress(model, n, batch, temperature, prime_codes, generator,
+                                    global_cond, mel, config.data.sample_rate)
+    rate = n * batch / (time.perf_counter() - started)
+    _write(codes, config, paths, pictures)
+    sample_rate = config.data.sample_rate
+    if pictures:
+        click.echo(f"spectrogram{'s' if len(pictures) > 1 else ''}: {', '.join(map(str, pictures))}")
+    click.echo(f"wrote {len(paths)} file(s) of {n} samples ({n / sample_rate:.2f} s) to "
+               f"{paths[0] if batch == 1 else str(paths[0]) + ' ...'}; {rate:,.0f} samples/s "
+               f"({rate / sample_rate:.2f}x real time)")
+
+
+def _mel_and_length(config, model, mel_from: Path | None, mel_file: Path | None,
+                    seconds: float | None, samples: int | None, prime: Path | None,
+                    batch: int):  # -> (mel (B, n_mels, frames) or None, samples to generate)
+    """The mel to vocode, if any, and the number of samples: frames x hop with a mel, else
+    --samples or --seconds (2 s by default)."""
+    from wavenet.conditioning import mel_input
+
     mel = mel_input(config, audio=mel_from, mel_file=mel_file, batch_size=batch)
     if mel is not None:
         if seconds is not None or samples is not None or prime is not None:
@@ -118,19 +137,33 @@ def generate_command(run: Path, out: Path, seconds: float | None, samples: int |
         mel = mel.to(next(model.parameters()).device)
         n = mel.shape[2] * config.mel.hop_length
     else:
-        n = samples if samples is not None else round((2.0 if seconds is None else seconds) * sample_rate)
+        n = samples if samples is not None else round(
+            (2.0 if seconds is None else seconds) * config.data.sample_rate)
     check_length(n, batch)
-    q = config.model.quantization_channels
-    prime_codes = None
-    if prime is not None:
-        try:
-            prime_codes = mu_law_encode(torch.from_numpy(decode_audio(prime, sample_rate)), q)
-        except AudioDecodeError as error:
-            raise click.ClickException(f"cannot use --prime {prime}: {error}") from None
-        if prime_codes.numel() == 0:
-            raise click.ClickException(f"--prime {prime} holds no samples")
-    generator = torch.Generator(device=next(model.parameters()).device)
-    generator.manual_seed(seed if seed is not None else torch.seed())
+    return mel, n
+
+
+def _prime_codes(prime: Path, config):  # -> LongTensor (T,)
+    """The --prime file as codes at the model's sample rate."""
+    import torch
+
+    from wavenet.audio import AudioDecodeError, decode_audio
+    from wavenet.mulaw import mu_law_encode
+
+    try:
+        waveform = torch.from_numpy(decode_audio(prime, config.data.sample_rate))
+    except AudioDecodeError as error:
+        raise click.ClickException(f"cannot use --prime {prime}: {error}") from None
+    codes = mu_law_encode(waveform, config.model.quantization_channels)
+    if codes.numel() == 0:
+        raise click.ClickException(f"--prime {prime} holds no samples")
+    return codes
+
+
+def _generate_with_progress(model, n: int, batch: int, temperature: float, prime_codes,
+                            generator, global_cond, mel, sample_rate: int):  # -> codes (batch, n)
+    """`wavenet.generate` with a progress bar that shows the speed."""
+    from wavenet.generation import generate
 
     started = time.perf_counter()
     with click.progressbar(length=n, label="generating", show_pos=True,
@@ -139,21 +172,23 @@ def generate_command(run: Path, out: Path, seconds: float | None, samples: int |
             rate = done * batch / max(time.perf_counter() - started, 1e-9)
             bar.update(done - bar.pos, f"{rate:,.0f} samples/s, {rate / sample_rate:.2f}x real time")
 
-        codes = generate(model, n, batch_size=batch, temperature=temperature, prime=prime_codes,
-                         generator=generator, progress=progress, global_cond=global_cond, mel=mel)
-    elapsed = time.perf_counter() - started
-    audio = mu_law_decode(codes.cpu(), q).numpy()
+        return generate(model, n, batch_size=batch, temperature=temperature, prime=prime_codes,
+                        generator=generator, progress=progress, global_cond=global_cond, mel=mel)
+
+
+def _write(codes, config, paths: list[Path], pictures: list[Path]) -> None:
+    """Decode the codes to PCM_16 files (and spectrogram pictures when asked)."""
+    import soundfile as sf
+
+    from wavenet.mulaw import mu_law_decode
+
+    audio = mu_law_decode(codes.cpu(), config.model.quantization_channels).numpy()
     for path, stream in zip(paths, audio):
         path.parent.mkdir(parents=True, exist_ok=True)
-        sf.write(path, stream, sample_rate, subtype="PCM_16")
-    for picture, path, stream in zip(pictures, paths, audio):
+        sf.write(path, stream, config.data.sample_rate, subtype="PCM_16")
+    if pictures:
         from wavenet.plots import plot_spectrograms
 
-        plot_spectrograms([(path.name, stream)], sample_rate, picture)
-    rate = n * batch / elapsed
-    if pictures:
-        click.echo(f"spectrogram{'s' if len(pictures) > 1 else ''}: {', '.join(map(str, pictures))}")
-    click.echo(f"wrote {len(paths)} file(s) of {n} samples ({n / sample_rate:.2f} s) to "
-               f"{paths[0] if batch == 1 else str(paths[0]) + ' ...'}; {rate:,.0f} samples/s "
-               f"({rate / sample_rate:.2f}x real time)")
+        for picture, path, stream in zip(pictures, paths, audio):
+            plot_spectrograms([(path.name, stream)], config.data.sample_rate, picture)
 

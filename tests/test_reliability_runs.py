@@ -29,7 +29,7 @@ from wavenet.cache import ArrayCache
 from wavenet.checkpoint import CheckpointError, load_checkpoint, save_checkpoint, write_payload
 from wavenet.data import load_encoded
 from wavenet.runlock import RunLockedError, run_lock
-from wavenet.train import _truncate_metrics
+from wavenet.monitor import truncate_metrics
 from wavenet_cli.main import main
 
 FAST = ["train.log_every=1", "train.val_every=2", "train.checkpoint_every=2",
@@ -146,7 +146,7 @@ def test_a_torn_metrics_line_is_dropped_with_a_warning(tmp_path: Path, caplog) -
     log = tmp_path / "metrics.jsonl"
     log.write_text('{"step": 1}\n{"step": 2}\n\n{"step": 3}\n{"step": 4, "train_bi')
     with caplog.at_level(logging.WARNING, logger="wavenet"):
-        _truncate_metrics(log, 2)
+        truncate_metrics(log, 2)
     assert log.read_text() == '{"step": 1}\n{"step": 2}\n'
     assert "dropped 1 unreadable line(s)" in caplog.text
 

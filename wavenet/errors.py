@@ -13,3 +13,7 @@ from __future__ import annotations
 
 class WavenetError(Exception):
     """Base class of the errors raised by the wavenet library."""
+
+
+class TrainError(WavenetError, RuntimeError):
+    """A training run cannot start or continue; the message says why in one line."""

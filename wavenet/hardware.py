@@ -2,10 +2,11 @@
 
 `bf16_pays(device)`: whether bf16 autocast speeds training up there. Measured with
 benchmarks/train.py (docs/decisions.md has the figures): on a CPU whose cores have bf16
-matrix instructions (x86 `avx512_bf16`, or the `amx_bf16` tile units) the fused step runs
-about twice as fast in bf16 with the same held-out bits; without them bf16 products are
-emulated and slower than float32. On CUDA devices that support bf16 it is the usual
-mixed-precision choice.
+matrix instructions (x86 `avx512_bf16`; `amx_bf16` tile units are faster still) the fused
+step runs about twice as fast in bf16, with the same held-out bits. CPUs without them are
+left in float32: their bf16 products take slower conversion paths (not measured here).
+On CUDA devices that support bf16 it is the usual mixed-precision choice (not measured
+here either: no GPU figures exist yet).
 """
 
 from __future__ import annotations

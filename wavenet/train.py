@@ -7,12 +7,12 @@
               train_bits = train_step(state, setup, lr)   sample, forward/backward per
                                                           micro-batch, clip, AdamW, EMA
               after_step(state, monitor, train_bits, lr, ...)   validate, checkpoint, log,
-                                                          report, decide to stop
+                                                          report, decide to stop (monitor.py)
 
 One step: sample crops (`data.full_context`: receptive_field - 1 codes of unscored
 context before target_length scored positions; otherwise target_length positions, all
-scored), take the loss (`next_code_loss`: cross-entropy of each code given the ones
-before it), clip, AdamW step, EMA update; bf16 autocast where `train.bf16` (or its
+scored), take the loss (`loss.next_code_loss`: cross-entropy of each code given the
+ones before it), clip, AdamW step, EMA update; bf16 autocast where `train.bf16` (or its
 automatic choice, `wavenet.hardware`) says so. The learning rate warms up linearly, then
 decays by cosine to lr * min_lr_ratio at the last step (`wavenet.schedule`): --steps, or,
 with a time budget, the total fixed after timing the first steps and stored in the run.
@@ -39,35 +39,30 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel
 
 from . import checkpoint as ckpt
 from .checkpoint import TrainState
 from .config import (Config, TrainConfig, apply_overrides, check_fits, config_from_dict,
                      physical_memory)
-from .crops import Batch, CropSampler, inputs_and_targets, item_length
+from .crops import Batch, CropSampler, item_length
 from .data import FileSet, PreparedData, mel_statistics, prepare_data
 from .distributed import Distributed, init_distributed
-from .errors import WavenetError
-from .evaluate import at_least_float32
+from .errors import TrainError
 from .files import atomic_write_bytes
 from .hardware import use_bf16
+from .loss import LN2, LossFunction, loss_context, next_code_loss
 from .model import WaveNet
+from .monitor import (METRICS_FILE, Monitor, StepReport, after_step, tensorboard_writer,
+                      truncate_metrics)
 from .runlock import run_lock
 from .schedule import Calibration, Schedule, budget_schedule, learning_rate
 
 logger = logging.getLogger(__name__)
 
-LN2 = math.log(2.0)
-METRICS_FILE = "metrics.jsonl"
 CONFIG_FILE = "config.json"
 # A run given neither steps nor a budget (and no stored schedule to resume) trains this long.
 DEFAULT_STEPS = 1000
-
-
-class TrainError(WavenetError, RuntimeError):
-    """A training run cannot start or continue; the message says why in one line."""
 
 
 @dataclass
@@ -103,19 +98,6 @@ class TrainOptions:
 
 
 @dataclass
-class StepReport:
-    """What the progress callback receives after every optimizer step."""
-
-    step: int
-    total_steps: int | None  # None while a budgeted run times its first steps
-    train_bits: float
-    lr: float
-    samples_per_s: float
-    val_bits: float | None = None
-    checkpointed: bool = False
-
-
-@dataclass
 class TrainSummary:
     run_dir: Path
     start_step: int
@@ -128,46 +110,6 @@ class TrainSummary:
     skipped: list[tuple[Path, str]] = field(default_factory=list)
     world_size: int = 1
     total_steps: int | None = None  # the run's total: --steps or its stored schedule's
-
-
-# A loss function: (model as stepped, batch on the device, context) -> scalar loss in
-# nats, where the first `context` input positions of each item are not scored.
-# train_step takes it from StepSetup.loss, so another loss is one function.
-LossFunction = Callable[[torch.nn.Module, Batch, int], torch.Tensor]
-
-
-def next_code_loss(model: torch.nn.Module, batch: Batch, context: int) -> torch.Tensor:
-    """Mean cross-entropy (nats) of each code given those before it, on the scored positions.
-
-    batch.codes (B, context + N + 1): the model reads codes[:, :-1] and positions context
-    ... context + N - 1 predict codes[:, context + 1:] (B, N); see the layout in crops.py.
-    The logits are taken channels-last, as the fused forward makes them, so the
-    cross-entropy reads (B N, Q) rows without a transposed copy.
-    """
-    inputs, targets = inputs_and_targets(batch.codes, context)
-    logits = model(inputs, global_cond=batch.global_ids, mel=batch.mel)  # (B, Q, T)
-    scored = logits[:, :, context:].transpose(1, 2).reshape(-1, logits.shape[1])
-    return F.cross_entropy(at_least_float32(scored), targets.reshape(-1))
-
-
-def loss_context(config: Config) -> int:
-    """Unscored input positions per training crop: receptive_field - 1 with
-    data.full_context (every scored position sees a full receptive field of audio), else
-    0 (every computed position is scored; see crops.py)."""
-    return config.model.receptive_field - 1 if config.data.full_context else 0
-
-
-@torch.no_grad()
-def validation_bits(model: torch.nn.Module, batches: list[Batch], receptive_field: int,
-                    device: torch.device) -> float:
-    """Mean bits per sample over fixed validation crops, each scored position with a full
-    receptive field of context (as `wavenet eval` scores), whatever the training crops."""
-    was_training = model.training
-    model.eval()
-    total = sum(next_code_loss(model, b.to(device), receptive_field - 1).item()
-                for b in batches)
-    model.train(was_training)
-    return total / len(batches) / LN2
 
 
 @torch.no_grad()
@@ -239,118 +181,6 @@ def train_step(state: TrainState, setup: StepSetup, lr: float) -> float:
     return train_bits
 
 
-# ----------------------------------------------------------------------- after step
-
-@dataclass
-class Monitor:
-    """What after_step needs and keeps between steps: validation crops, the run folder,
-    the metrics interval, the clock."""
-
-    options: TrainOptions
-    val_batches: list[Batch]
-    eval_model: torch.nn.Module  # EMA weights are loaded into it for validation
-    samples_per_step: int  # scored samples per optimizer step, all ranks together
-    world: Distributed = field(default_factory=Distributed)
-    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
-    progress: Callable[[StepReport], None] | None = None
-    writer: Any = None  # a TensorBoard SummaryWriter, or None
-    wall_before: float = 0.0  # seconds trained in earlier sessions
-    started: float = field(default_factory=time.monotonic)
-    interval_bits: float = 0.0
-    interval_steps: int = 0
-    interval_start: float = field(default_factory=time.monotonic)
-    last_train_bits: float | None = None
-    interrupted: bool = False
-
-    @property
-    def run_dir(self) -> Path:
-        return Path(self.options.out)
-
-    def wall_time(self) -> float:
-        return self.wall_before + time.monotonic() - self.started
-
-    def save(self, state: TrainState, name: str) -> None:
-        """Write a checkpoint; a failed write (a full disk) is one TrainError line."""
-        state.wall_time = self.wall_time()
-        path = self.run_dir / ckpt.CHECKPOINT_DIR / name
-        try:
-            state.save(path)
-        except OSError as error:
-            raise TrainError(f"cannot write checkpoint {path} at step {state.step}: "
-                             f"{error.strerror or error}; the one saved before is kept: make "
-                             f"room, then continue with --resume") from None
-
-
-def after_step(state: TrainState, monitor: Monitor, train_bits: float, lr: float,
-               stop_requested: bool) -> bool:
-    """Validate, checkpoint, log and report after a step; -> True when the run stops here.
-
-    The run stops early (with a checkpoint) on `stop_requested` (Ctrl-C), the time limit
-    or `stop_at`, on every rank together; only rank 0 validates and writes.
-    """
-    options, tc, step = monitor.options, state.config.train, state.step
-    monitor.last_train_bits = train_bits
-    monitor.interval_bits += train_bits
-    monitor.interval_steps += 1
-    out_of_time = ((options.time_limit is not None
-                    and time.monotonic() - monitor.started > options.time_limit)
-                   or (options.stop_at is not None and step >= options.stop_at))
-    stop = (monitor.world.any(stop_requested or out_of_time, monitor.device)
-            and (options.steps is None or step < options.steps))
-    monitor.interrupted = stop and not out_of_time
-    if not monitor.world.is_main:
-        return stop
-    last = stop or step == options.steps
-    val_bits = None
-    if monitor.val_batches and (step % tc.val_every == 0 or last):
-        val_bits = _validate(state, monitor)
-    checkpointed = step % tc.checkpoint_every == 0 or last
-    if checkpointed:
-        monitor.save(state, ckpt.LAST)
-    elapsed = time.monotonic() - monitor.interval_start
-    rate = monitor.samples_per_step * monitor.interval_steps / max(elapsed, 1e-9)
-    if step % tc.log_every == 0 or val_bits is not None or last:
-        _log_metrics(monitor, step, lr, rate, val_bits)
-    if monitor.progress is not None:
-        monitor.progress(StepReport(step, options.steps, train_bits, lr, rate, val_bits,
-                                    checkpointed))
-    if monitor.interrupted:
-        logger.warning("stopped at step %d; resume with --resume", step)
-    elif stop:
-        logger.info("time limit reached at step %d", step)
-    return stop
-
-
-def _validate(state: TrainState, monitor: Monitor) -> float:
-    """Bits per sample on the validation crops (EMA weights when kept); saves `best`."""
-    model = state.model
-    if state.ema is not None:
-        monitor.eval_model.load_state_dict(state.ema)
-        model = monitor.eval_model
-    val_bits = validation_bits(model, monitor.val_batches,
-                               state.config.model.receptive_field, monitor.device)
-    if state.best_val_bits is None or val_bits < state.best_val_bits:
-        state.best_val_bits = val_bits
-        monitor.save(state, ckpt.BEST)
-    return val_bits
-
-
-def _log_metrics(monitor: Monitor, step: int, lr: float, rate: float,
-                 val_bits: float | None) -> None:
-    """One line of metrics.jsonl (and TensorBoard scalars) for the interval since the last."""
-    record = {"step": step, "train_bits": monitor.interval_bits / monitor.interval_steps,
-              "lr": lr, "samples_per_s": rate, "wall_time": monitor.wall_time()}
-    if val_bits is not None:
-        record["val_bits"] = val_bits
-    _append_metrics(monitor.run_dir / METRICS_FILE, record)
-    if monitor.writer is not None:
-        for key in ("train_bits", "val_bits", "lr", "samples_per_s"):
-            if key in record:
-                monitor.writer.add_scalar(key, record[key], step)
-    monitor.interval_bits, monitor.interval_steps = 0.0, 0
-    monitor.interval_start = time.monotonic()
-
-
 # ----------------------------------------------------------------------------- train
 
 def train(config: Config | None, options: TrainOptions,
@@ -387,7 +217,7 @@ def _train(config: Config | None, options: TrainOptions, world: Distributed,
     start_step = state.step
     if payload is not None:
         if world.is_main:
-            _truncate_metrics(Path(options.out) / METRICS_FILE, state.step)
+            truncate_metrics(Path(options.out) / METRICS_FILE, state.step)
         logger.info("resumed %s at step %d", options.out, state.step)
     setup = _step_setup(state, data, world, device)
     monitor = _monitor(state, data, options, world, device)
@@ -593,7 +423,7 @@ def _monitor(state: TrainState, data: PreparedData, options: TrainOptions,
         val_sampler = _sampler(data.val, config, torch.Generator().manual_seed(tc.seed + 1),
                                config.model.receptive_field - 1)
         val_batches = [val_sampler.batch(tc.batch_size) for _ in range(tc.val_batches)]
-    writer = (_tensorboard_writer(Path(options.out)) if options.tensorboard and world.is_main
+    writer = (tensorboard_writer(Path(options.out)) if options.tensorboard and world.is_main
               else None)
     # A copy to load EMA weights into, made without drawing from the global RNG.
     eval_model = copy.deepcopy(state.model) if state.ema is not None else state.model
@@ -623,32 +453,6 @@ def _stop_on_sigint() -> Iterator[Callable[[], bool]]:
         signal.signal(signal.SIGINT, previous)
 
 
-def _append_metrics(path: Path, record: dict[str, Any]) -> None:
-    with path.open("a", encoding="utf-8") as handle:
-        handle.write(json.dumps(record) + "\n")
-
-
-def _truncate_metrics(path: Path, after_step: int) -> None:
-    """Drop log lines past the checkpoint we resume from (their steps are redone), and
-    lines that are not a JSON object (a torn last line: a crash while writing it), with
-    a warning."""
-    if not path.exists():
-        return
-    kept, torn = [], 0
-    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
-        if not line.strip():
-            continue
-        try:
-            if json.loads(line).get("step", 0) <= after_step:
-                kept.append(line)
-        except (ValueError, AttributeError, TypeError):
-            torn += 1
-    if torn:
-        logger.warning("dropped %d unreadable line(s) of %s (cut short by a crash while "
-                       "writing)", torn, path)
-    atomic_write_bytes(path, lambda h: h.write("".join(l + "\n" for l in kept).encode()))
-
-
 def _with_speakers(config: Config, speakers: list[str] | None) -> Config:
     """Check global conditioning against the speaker folders; fill in global_classes."""
     classes = config.model.global_classes
@@ -663,12 +467,3 @@ def _with_speakers(config: Config, speakers: list[str] | None) -> Config:
     if len(speakers) > classes:
         raise TrainError(f"{len(speakers)} speaker folders but model.global_classes is {classes}")
     return config
-
-
-def _tensorboard_writer(run_dir: Path) -> Any:
-    try:
-        from torch.utils.tensorboard import SummaryWriter
-    except ImportError:
-        raise TrainError("--tensorboard needs the tensorboard package "
-                         "(pip install tensorboard)") from None
-    return SummaryWriter(log_dir=str(run_dir / "tensorboard"))

@@ -1,0 +1,195 @@
+"""After every training step: validate, checkpoint, log metrics, report, decide to stop.
+
+    after_step(state, monitor, train_bits, lr, stop_requested) -> stop?
+        stop decision (all ranks agree) -> [rank 0] validation bits on fixed crops (EMA
+        weights when kept; a new best is saved as `best`) -> `last` checkpoint ->
+        one line of metrics.jsonl (and TensorBoard) -> progress(StepReport)
+
+`Monitor` holds what this needs between steps. The run's metrics log is one JSON object
+a line; `truncate_metrics` cuts it back to a checkpoint's step when a run resumes.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import torch
+
+from . import checkpoint as ckpt
+from .checkpoint import TrainState
+from .crops import Batch
+from .distributed import Distributed
+from .errors import TrainError
+from .files import atomic_write_bytes
+from .loss import validation_bits
+
+if TYPE_CHECKING:  # train.py imports this module; the type is only for annotations
+    from .train import TrainOptions
+
+logger = logging.getLogger(__name__)
+
+METRICS_FILE = "metrics.jsonl"
+
+
+@dataclass
+class StepReport:
+    """What the progress callback receives after every optimizer step."""
+
+    step: int
+    total_steps: int | None  # None while a budgeted run times its first steps
+    train_bits: float
+    lr: float
+    samples_per_s: float
+    val_bits: float | None = None
+    checkpointed: bool = False
+
+
+@dataclass
+class Monitor:
+    """What after_step needs and keeps between steps: validation crops, the run folder,
+    the metrics interval, the clock."""
+
+    options: TrainOptions
+    val_batches: list[Batch]
+    eval_model: torch.nn.Module  # EMA weights are loaded into it for validation
+    samples_per_step: int  # scored samples per optimizer step, all ranks together
+    world: Distributed = field(default_factory=Distributed)
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+    progress: Callable[[StepReport], None] | None = None
+    writer: Any = None  # a TensorBoard SummaryWriter, or None
+    wall_before: float = 0.0  # seconds trained in earlier sessions
+    started: float = field(default_factory=time.monotonic)
+    interval_bits: float = 0.0
+    interval_steps: int = 0
+    interval_start: float = field(default_factory=time.monotonic)
+    last_train_bits: float | None = None
+    interrupted: bool = False
+
+    @property
+    def run_dir(self) -> Path:
+        return Path(self.options.out)
+
+    def wall_time(self) -> float:
+        return self.wall_before + time.monotonic() - self.started
+
+    def save(self, state: TrainState, name: str) -> None:
+        """Write a checkpoint; a failed write (a full disk) is one TrainError line."""
+        state.wall_time = self.wall_time()
+        path = self.run_dir / ckpt.CHECKPOINT_DIR / name
+        try:
+            state.save(path)
+        except OSError as error:
+            raise TrainError(f"cannot write checkpoint {path} at step {state.step}: "
+                             f"{error.strerror or error}; the one saved before is kept: make "
+                             f"room, then continue with --resume") from None
+
+
+def after_step(state: TrainState, monitor: Monitor, train_bits: float, lr: float,
+               stop_requested: bool) -> bool:
+    """Validate, checkpoint, log and report after a step; -> True when the run stops here.
+
+    The run stops early (with a checkpoint) on `stop_requested` (Ctrl-C), the time limit
+    or `stop_at`, on every rank together; only rank 0 validates and writes.
+    """
+    options, tc, step = monitor.options, state.config.train, state.step
+    monitor.last_train_bits = train_bits
+    monitor.interval_bits += train_bits
+    monitor.interval_steps += 1
+    out_of_time = ((options.time_limit is not None
+                    and time.monotonic() - monitor.started > options.time_limit)
+                   or (options.stop_at is not None and step >= options.stop_at))
+    stop = (monitor.world.any(stop_requested or out_of_time, monitor.device)
+            and (options.steps is None or step < options.steps))
+    monitor.interrupted = stop and not out_of_time
+    if not monitor.world.is_main:
+        return stop
+    last = stop or step == options.steps
+    val_bits = None
+    if monitor.val_batches and (step % tc.val_every == 0 or last):
+        val_bits = _validate(state, monitor)
+    checkpointed = step % tc.checkpoint_every == 0 or last
+    if checkpointed:
+        monitor.save(state, ckpt.LAST)
+    elapsed = time.monotonic() - monitor.interval_start
+    rate = monitor.samples_per_step * monitor.interval_steps / max(elapsed, 1e-9)
+    if step % tc.log_every == 0 or val_bits is not None or last:
+        _log_metrics(monitor, step, lr, rate, val_bits)
+    if monitor.progress is not None:
+        monitor.progress(StepReport(step, options.steps, train_bits, lr, rate, val_bits,
+                                    checkpointed))
+    if monitor.interrupted:
+        logger.warning("stopped at step %d; resume with --resume", step)
+    elif stop:
+        logger.info("time limit reached at step %d", step)
+    return stop
+
+
+def _validate(state: TrainState, monitor: Monitor) -> float:
+    """Bits per sample on the validation crops (EMA weights when kept); saves `best`."""
+    model = state.model
+    if state.ema is not None:
+        monitor.eval_model.load_state_dict(state.ema)
+        model = monitor.eval_model
+    val_bits = validation_bits(model, monitor.val_batches,
+                               state.config.model.receptive_field, monitor.device)
+    if state.best_val_bits is None or val_bits < state.best_val_bits:
+        state.best_val_bits = val_bits
+        monitor.save(state, ckpt.BEST)
+    return val_bits
+
+
+def _log_metrics(monitor: Monitor, step: int, lr: float, rate: float,
+                 val_bits: float | None) -> None:
+    """One line of metrics.jsonl (and TensorBoard scalars) for the interval since the last."""
+    record = {"step": step, "train_bits": monitor.interval_bits / monitor.interval_steps,
+              "lr": lr, "samples_per_s": rate, "wall_time": monitor.wall_time()}
+    if val_bits is not None:
+        record["val_bits"] = val_bits
+    append_metrics(monitor.run_dir / METRICS_FILE, record)
+    if monitor.writer is not None:
+        for key in ("train_bits", "val_bits", "lr", "samples_per_s"):
+            if key in record:
+                monitor.writer.add_scalar(key, record[key], step)
+    monitor.interval_bits, monitor.interval_steps = 0.0, 0
+    monitor.interval_start = time.monotonic()
+
+
+def append_metrics(path: Path, record: dict[str, Any]) -> None:
+    with path.open("a", encoding="utf-8") as handle:
+        handle.write(json.dumps(record) + "\n")
+
+
+def truncate_metrics(path: Path, after_step: int) -> None:
+    """Drop log lines past the checkpoint we resume from (their steps are redone), and
+    lines that are not a JSON object (a torn last line: a crash while writing it), with
+    a warning."""
+    if not path.exists():
+        return
+    kept, torn = [], 0
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        if not line.strip():
+            continue
+        try:
+            if json.loads(line).get("step", 0) <= after_step:
+                kept.append(line)
+        except (ValueError, AttributeError, TypeError):
+            torn += 1
+    if torn:
+        logger.warning("dropped %d unreadable line(s) of %s (cut short by a crash while "
+                       "writing)", torn, path)
+    atomic_write_bytes(path, lambda h: h.write("".join(l + "\n" for l in kept).encode()))
+
+
+def tensorboard_writer(run_dir: Path) -> Any:
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:
+        raise TrainError("--tensorboard needs the tensorboard package "
+                         "(pip install tensorboard)") from None
+    return SummaryWriter(log_dir=str(run_dir / "tensorboard"))
