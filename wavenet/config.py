@@ -483,10 +483,15 @@ def preset_names() -> list[str]:
 
 
 def read_config_dict(name_or_path: str | Path) -> dict[str, Any]:
-    """Read a preset by name, or a `.toml` / `.json` file by path, into a plain dict."""
+    """Read a preset by name, or a `.toml` / `.json` file by path, into a plain dict.
+
+    A preset's name wins over a file or folder of that name in the working directory
+    (a run folder called `demo` must not hide the `demo` preset).
+    """
     text_name = str(name_or_path)
     path = Path(text_name)
-    if path.suffix.lower() in (".toml", ".json") or path.exists():
+    is_preset_name = text_name in preset_names() and path.name == text_name
+    if path.suffix.lower() in (".toml", ".json") or (path.exists() and not is_preset_name):
         if not path.is_file():
             raise ConfigError(f"config file not found: {path}")
         try:
