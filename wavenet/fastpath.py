@@ -32,7 +32,10 @@ def _pack(model: WaveNet, dtype: np.dtype) -> tuple[np.ndarray, ...]:
         return np.ascontiguousarray(t.detach().cpu().numpy().astype(dtype, copy=False))
 
     blocks = list(model.blocks)
-    emb = arr(model.embedding.weight)                                  # (Q, R)
+    if model.config.output == "mol":  # the input 1x1 as (2, R): weight row, bias row
+        emb = arr(torch.stack([model.sample_input.weight[:, 0, 0], model.sample_input.bias]))
+    else:
+        emb = arr(model.embedding.weight)                              # (Q, R)
     # (L, k, R, G): tap j of block l is wd[l, j].T (tap k - 1 acts on the current input).
     wd = arr(torch.stack([b.dilated.weight.permute(2, 1, 0) for b in blocks]))
     bd = arr(torch.stack([b.dilated.bias for b in blocks]))            # (L, G)
@@ -89,18 +92,21 @@ def _kernel_layout(config: ModelConfig, batch_size: int
                    ) -> tuple[tuple, list[int], list[int]]:
     """The per-layer layout `kernel._step` reads, and each layer's ring and pending spans.
 
-    -> ((dilations, kernel_size, ring offsets, time blocks, pending offsets), spans,
+    -> ((dilations, kernel_size, ring offsets, time blocks, pending offsets, mixtures), spans,
     gathered): spans[l] = (kernel_size - 1) * dilation_l slots of ring; gathered[l] the
     same number of pending slots for a layer whose past taps are gathered (time block > 1),
     else 0. Offsets index the flat buffers that hold every layer's slots one after another.
+    mixtures: K for a "mol" model (its input is a value, its output mixture parameters),
+    0 for a categorical one.
     """
     spans = [(config.kernel_size - 1) * d for d in config.dilations]
     blocks = [time_block(d, batch_size) for d in config.dilations]
     offsets = np.concatenate([[0], np.cumsum(spans)[:-1]]).astype(np.int64)
     gathered = [s if m > 1 else 0 for s, m in zip(spans, blocks)]
     pending_offsets = np.concatenate([[0], np.cumsum(gathered)[:-1]]).astype(np.int64)
+    mixtures = config.mixtures if config.output == "mol" else 0
     layout = (np.array(config.dilations, dtype=np.int64), config.kernel_size, offsets,
-              np.array(blocks, dtype=np.int64), pending_offsets)
+              np.array(blocks, dtype=np.int64), pending_offsets, mixtures)
     return layout, spans, gathered
 
 
@@ -134,7 +140,7 @@ def _scratch(config: ModelConfig, batch_size: int, np_dtype: np.dtype) -> tuple[
             zeros(batch_size, c.residual_channels + c.skip_channels), # out
             zeros(batch_size, c.skip_channels),                       # skips
             zeros(batch_size, c.skip_channels),                       # hidden
-            zeros(batch_size, c.quantization_channels))               # logits
+            zeros(batch_size, c.output_channels))                     # logits
 
 
 class NumbaGenerator(CodeGenerator):
@@ -144,7 +150,7 @@ class NumbaGenerator(CodeGenerator):
     generator is built (later changes to the model are not seen). Teacher forcing::
 
         gen = NumbaGenerator(model, batch_size=B)
-        logits_t = gen.step(codes[:, t])   # (B,) -> (B, Q), close to model(codes)[:, :, t]
+        logits_t = gen.step(codes[:, t])   # (B,) -> (B, O), close to model(codes)[:, :, t]
     """
 
     state: NumbaState
@@ -152,7 +158,7 @@ class NumbaGenerator(CodeGenerator):
     def __init__(self, model: WaveNet, batch_size: int = 1,
                  conditioning: StepConditioning | None = None) -> None:
         super().__init__(model, batch_size, conditioning)
-        parameter = model.embedding.weight
+        parameter = model.head_out.weight
         if parameter.device.type != "cpu" or parameter.dtype not in (torch.float32, torch.float64):
             raise ValueError(f"NumbaGenerator needs a float32 or float64 model on the CPU, got "
                              f"{parameter.dtype} on {parameter.device}")
@@ -165,7 +171,7 @@ class NumbaGenerator(CodeGenerator):
         self.state, self._state_arrays = _zero_state(c, batch_size, self._layout, spans,
                                                      gathered, self.dtype)
         self._scratch = _scratch(c, batch_size, np_dtype)
-        self._cdf = np.zeros(c.quantization_channels, np.float64)
+        self._cdf = np.zeros(c.output_channels, np.float64)
         self._np_dtype = np_dtype
         self._no_conditioning = np.zeros((0, len(c.dilations), batch_size, c.gate_channels), np_dtype)
         # Steps per kernel call, so that a call's conditioning terms stay small.
@@ -204,7 +210,7 @@ class NumbaGenerator(CodeGenerator):
     def _checked_codes(self, codes: torch.Tensor) -> np.ndarray:
         """Codes (T, B) as a C-contiguous int64 array, checked to be in range."""
         array = np.ascontiguousarray(codes.detach().cpu().numpy().astype(np.int64, copy=False))
-        q = self.config.quantization_channels
+        q = self.config.classes
         if array.min() < 0 or array.max() >= q:
             raise ValueError(f"codes must be in [0, {q - 1}], found values in "
                              f"[{array.min()}, {array.max()}]")

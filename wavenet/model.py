@@ -1,5 +1,11 @@
 """The WaveNet model: code embedding, stacks of gated residual blocks, output head.
 
+The output (`model.output`) is a softmax over mu-law codes ("categorical", the input an
+embedding of each code) or a discretized mixture of logistics over 16-bit samples ("mol",
+wavenet/logistic.py; the input each sample's value through a 1x1 convolution, so the
+model sees its past at full 16-bit precision). Only the input and the head's last
+projection differ between the two.
+
 Optional conditioning adds, in every block, a projection to the dilated convolution's
 pre-activation (before the tanh/sigmoid split):
 - global: an embedding of one id per stream (speaker, class), the same at every step;
@@ -18,6 +24,7 @@ from torch import nn
 from .config import ModelConfig
 from .fused import stack_logits
 from .layers import ResidualBlock
+from .pcm import code_values
 
 
 class Upsampler(nn.Module):
@@ -51,10 +58,11 @@ class Upsampler(nn.Module):
 
 
 class WaveNet(nn.Module):
-    """Autoregressive model of mu-law codes.
+    """Autoregressive model of audio codes (mu-law codes, or 16-bit samples for "mol").
 
-    forward: codes (B, T) long in [0, Q) -> logits (B, Q, T), where logits[:, :, t] is
-    the distribution of code t + 1 and depends only on codes[:, :t + 1].
+    forward: codes (B, T) long in [0, classes) -> logits (B, O, T), where logits[:, :, t]
+    is the distribution of code t + 1 and depends only on codes[:, :t + 1]. O is
+    `config.output_channels`: Q logits, or the 3K mixture parameters of wavenet/logistic.py.
 
     Conditioning (when the config enables it):
     - global_cond: (B,) long ids in [0, global_classes).
@@ -67,7 +75,10 @@ class WaveNet(nn.Module):
         super().__init__()
         self.config = config if config is not None else ModelConfig()
         c = self.config
-        self.embedding = nn.Embedding(c.quantization_channels, c.residual_channels)
+        if c.output == "mol":
+            self.sample_input = nn.Conv1d(1, c.residual_channels, 1)
+        else:
+            self.embedding = nn.Embedding(c.quantization_channels, c.residual_channels)
         last = len(c.dilations) - 1
         self.blocks = nn.ModuleList(
             ResidualBlock(c.residual_channels, c.gate_channels, c.skip_channels,
@@ -75,7 +86,7 @@ class WaveNet(nn.Module):
             for layer, dilation in enumerate(c.dilations))
         # ReLU -> 1x1 -> ReLU -> 1x1 on the sum of skips.
         self.head_hidden = nn.Conv1d(c.skip_channels, c.skip_channels, 1)
-        self.head_out = nn.Conv1d(c.skip_channels, c.quantization_channels, 1)
+        self.head_out = nn.Conv1d(c.skip_channels, c.output_channels, 1)
         if c.global_classes is not None:
             self.global_embedding = nn.Embedding(c.global_classes, c.global_channels)
             self.global_projections = nn.ModuleList(
@@ -151,15 +162,25 @@ class WaveNet(nn.Module):
                        local_features: torch.Tensor | None = None) -> torch.Tensor:
         """The same function as `forward_features`, block by block through the layers'
         own `forward`: the readable definition that the fused path is tested against."""
-        x = self.embedding(codes).transpose(1, 2)  # (B, R, T)
+        x = self.embed(codes).transpose(1, 2)  # (B, R, T)
         skips = None
         for layer, block in enumerate(self.blocks):
             x, skip = block(x, self.layer_conditioning(layer, global_features, local_features))
             skips = skip if skips is None else skips + skip
         return self.head(skips)
 
+    def embed(self, codes: torch.Tensor) -> torch.Tensor:
+        """The first block's input, channels-last: codes (B, T) -> (B, T, R).
+
+        "mol": value v (pcm.code_values) -> v w + b, written as an elementwise product so
+        that it stays float32 under bf16 autocast."""
+        if self.config.output == "mol":
+            values = code_values(codes, self.sample_input.weight.dtype).unsqueeze(-1)
+            return values * self.sample_input.weight[:, 0, 0] + self.sample_input.bias
+        return self.embedding(codes)
+
     def head(self, skips: torch.Tensor) -> torch.Tensor:
-        """Output head: summed skips (B, S, T) -> logits (B, Q, T)."""
+        """Output head: summed skips (B, S, T) -> logits (B, O, T)."""
         hidden = torch.relu(self.head_hidden(torch.relu(skips)))
         return self.head_out(hidden)
 
@@ -177,7 +198,7 @@ class WaveNet(nn.Module):
             if global_cond is None:
                 raise ValueError(f"this model is conditioned on {c.global_classes} global ids; "
                                  f"pass global_cond (B,)")
-            global_cond = torch.as_tensor(global_cond, device=self.embedding.weight.device)
+            global_cond = torch.as_tensor(global_cond, device=self.head_out.weight.device)
             if global_cond.shape != (batch,):
                 raise ValueError(f"global_cond must have shape ({batch},), got {tuple(global_cond.shape)}")
             if global_cond.min() < 0 or global_cond.max() >= c.global_classes:
@@ -195,7 +216,7 @@ class WaveNet(nn.Module):
             if mel.shape[2] * c.upsample_factor < length:
                 raise ValueError(f"mel has {mel.shape[2]} frames, covering "
                                  f"{mel.shape[2] * c.upsample_factor} samples; {length} needed")
-            mel = mel.to(self.embedding.weight.dtype)
+            mel = mel.to(self.head_out.weight.dtype)
             standardized = (mel - self.mel_mean[:, None]) / self.mel_std[:, None]
             local_features = self.upsampler(standardized)[:, :, :length]
         return global_features, local_features
