@@ -12,8 +12,10 @@ silence (s = 0) is the code 32768 = 65536 // 2, as for mu-law codes Q // 2::
 
 On the model's scale the bins are 2 / 65535 wide and tile [-1 - 1/65535, 1 + 1/65535].
 
-`waveform_to_codes` / `codes_to_waveform` pick mu-law or 16-bit PCM by a config's
-`coding` ("mu-law" or "pcm16", see `ModelConfig.coding`).
+`waveform_to_codes` / `codes_to_waveform` / `file_samples` pick mu-law or 16-bit PCM by
+a config's `coding` ("mu-law" or "pcm16", see `ModelConfig.coding`). A 16-bit file is
+written from the int16 samples (soundfile scales float input to PCM_16 by 32767 but reads
+PCM_16 back divided by 32768, so a float round trip would not return the same samples).
 """
 
 from __future__ import annotations
@@ -72,6 +74,15 @@ def codes_to_waveform(codes: torch.Tensor, quantization_channels: int,
         return pcm16_decode(codes)
     _check_coding(coding)
     return mu_law_decode(codes, quantization_channels)
+
+
+def file_samples(codes: torch.Tensor, quantization_channels: int,
+                 coding: str = "mu-law") -> np.ndarray:
+    """codes (..., T) -> what a PCM_16 file is written from: for "pcm16" the int16 samples
+    themselves (written exactly), else the float32 waveform (soundfile converts it)."""
+    if coding == "pcm16":
+        return pcm16_samples(codes)
+    return codes_to_waveform(codes.cpu(), quantization_channels, coding).numpy()
 
 
 def _check_coding(coding: str) -> None:
