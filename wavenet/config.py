@@ -54,8 +54,9 @@ class ModelConfig:
     `output` is what the head predicts: "categorical", a softmax over the
     `quantization_channels` mu-law codes (the model reads an embedding of each code), or
     "mol", a discretized mixture of `mixtures` logistics over the 65,536 values of 16-bit
-    audio (the model reads the previous sample as a value; `quantization_channels` is not
-    used). See wavenet/logistic.py.
+    audio (the model reads an embedding of each past sample's mu-law code, of
+    `quantization_channels` codes, plus the sample's value through a 1x1). See
+    wavenet/logistic.py.
     """
 
     quantization_channels: int = 256
@@ -250,15 +251,14 @@ def _gib(n_bytes: int) -> str:
 def model_parameters(m: ModelConfig) -> int:
     """Exact number of parameters of `WaveNet(m)`, from the config alone (no torch).
 
-    embedding Q x R (for "mol" the 1 -> R input 1x1, 2R); per layer: dilated conv
+    embedding Q x R (for "mol" plus the value's 1x1, 2R); per layer: dilated conv
     R x G x K + G, residual 1x1 (G/2) x R + R (not in the last layer), skip 1x1
     (G/2) x S + S, conditioning projections; head S x S + S + S x O + O, O the output
     channels.
     """
     r, g, s, q = m.residual_channels, m.gate_channels, m.skip_channels, m.output_channels
     layers = m.stacks * m.layers_per_stack
-    embedding = 2 * r if m.output == "mol" else m.quantization_channels * r
-    count = embedding + layers * (r * g * m.kernel_size + g + (g // 2) * s + s)
+    count = m.quantization_channels * r + (2 * r if m.output == "mol" else 0) + layers * (r * g * m.kernel_size + g + (g // 2) * s + s)
     count += (layers - 1) * ((g // 2) * r + r) + s * s + s + s * q + q
     if m.global_classes is not None:
         count += m.global_classes * m.global_channels + layers * (m.global_channels * g + g)

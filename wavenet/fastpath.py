@@ -32,10 +32,15 @@ def _pack(model: WaveNet, dtype: np.dtype) -> tuple[np.ndarray, ...]:
         return np.ascontiguousarray(t.detach().cpu().numpy().astype(dtype, copy=False))
 
     blocks = list(model.blocks)
-    if model.config.output == "mol":  # the input 1x1 as (2, R): weight row, bias row
-        emb = arr(torch.stack([model.sample_input.weight[:, 0, 0], model.sample_input.bias]))
+    emb = arr(model.embedding.weight)                                  # (Q, R)
+    # The embedding row of each code: the code itself, or a 16-bit sample's mu-law code.
+    rows = model.embedding_index(torch.arange(model.config.classes))
+    code_rows = np.ascontiguousarray(rows.cpu().numpy().astype(np.int64))
+    # "mol": each sample's value also enters through a 1x1, as (2, R): weight row, bias row.
+    if model.config.output == "mol":
+        value_in = arr(torch.stack([model.sample_input.weight[:, 0, 0], model.sample_input.bias]))
     else:
-        emb = arr(model.embedding.weight)                              # (Q, R)
+        value_in = np.zeros((2, emb.shape[1]), dtype)
     # (L, k, R, G): tap j of block l is wd[l, j].T (tap k - 1 acts on the current input).
     wd = arr(torch.stack([b.dilated.weight.permute(2, 1, 0) for b in blocks]))
     bd = arr(torch.stack([b.dilated.bias for b in blocks]))            # (L, G)
@@ -54,7 +59,7 @@ def _pack(model: WaveNet, dtype: np.dtype) -> tuple[np.ndarray, ...]:
     b1 = arr(model.head_hidden.bias)
     w2 = arr(model.head_out.weight[:, :, 0].T)                         # (S, Q)
     b2 = arr(model.head_out.bias)
-    return emb, wd, bd, wrs, br, bs, w1, b1, w2, b2
+    return emb, code_rows, value_in, wd, bd, wrs, br, bs, w1, b1, w2, b2
 
 
 def time_block(dilation: int, batch_size: int) -> int:
@@ -96,8 +101,8 @@ def _kernel_layout(config: ModelConfig, batch_size: int
     gathered): spans[l] = (kernel_size - 1) * dilation_l slots of ring; gathered[l] the
     same number of pending slots for a layer whose past taps are gathered (time block > 1),
     else 0. Offsets index the flat buffers that hold every layer's slots one after another.
-    mixtures: K for a "mol" model (its input is a value, its output mixture parameters),
-    0 for a categorical one.
+    mixtures: K for a "mol" model (its input adds the sample's value, its output is
+    mixture parameters), 0 for a categorical one.
     """
     spans = [(config.kernel_size - 1) * d for d in config.dilations]
     blocks = [time_block(d, batch_size) for d in config.dilations]
@@ -158,7 +163,7 @@ class NumbaGenerator(CodeGenerator):
     def __init__(self, model: WaveNet, batch_size: int = 1,
                  conditioning: StepConditioning | None = None) -> None:
         super().__init__(model, batch_size, conditioning)
-        parameter = model.head_out.weight
+        parameter = model.embedding.weight
         if parameter.device.type != "cpu" or parameter.dtype not in (torch.float32, torch.float64):
             raise ValueError(f"NumbaGenerator needs a float32 or float64 model on the CPU, got "
                              f"{parameter.dtype} on {parameter.device}")

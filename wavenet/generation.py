@@ -71,7 +71,7 @@ def generate(model: WaveNet, n_samples: int, *, batch_size: int = 1, temperature
         raise ValueError("prime is not taken with mel: a vocoder starts from silence, its "
                          "first sample predicted with mel frame 0")
     codes_in = _prime_codes(prime, batch_size, model.config.classes,
-                            model.head_out.weight.device)
+                            model.embedding.weight.device)
     steps = codes_in.shape[1] + n_samples - 1  # every step that feeds a code
     conditioning = _conditioning(model, batch_size, steps, global_cond, mel)
     temperature = float(temperature)
@@ -94,7 +94,7 @@ def _conditioning(model: WaveNet, batch_size: int, steps: int, global_cond: torc
 
 
 def _pick_fast_method(model: WaveNet) -> str:
-    parameter = model.head_out.weight
+    parameter = model.embedding.weight
     if parameter.device.type == "cpu" and parameter.dtype in (torch.float32, torch.float64):
         return "fast-numba"
     return "fast-torch"

@@ -30,7 +30,6 @@ import torch.nn.functional as F
 from .config import ModelConfig
 from .layers import gated_activation
 from .model import WaveNet
-from .pcm import code_values
 from .sampling import Progress, Uniforms, sample_rule
 
 
@@ -279,14 +278,6 @@ def _block_step(w: _BlockWeights, x: torch.Tensor, ring: torch.Tensor, t: int,
     return x + F.linear(h, w.residual_weight, w.residual_bias), skip
 
 
-def _input(model: WaveNet, codes: torch.Tensor) -> torch.Tensor:
-    """The first block's input for one step: codes (B,) -> (B, R) (see `WaveNet.embed`)."""
-    if model.config.output == "mol":
-        weight = model.sample_input.weight[:, 0, 0]
-        return code_values(codes, weight.dtype).unsqueeze(-1) * weight + model.sample_input.bias
-    return F.embedding(codes, model.embedding.weight)
-
-
 class FastGenerator(CodeGenerator):
     """Incremental WaveNet with plain PyTorch ops: one code per stream in, logits out.
 
@@ -305,7 +296,7 @@ class FastGenerator(CodeGenerator):
                  conditioning: StepConditioning | None = None) -> None:
         super().__init__(model, batch_size, conditioning)
         self.model = model
-        parameter = model.head_out.weight
+        parameter = model.embedding.weight
         self.device, self.dtype = parameter.device, parameter.dtype
         self._blocks = _block_weights(model)
         self.state = IncrementalState.zeros(self.config, batch_size, device=self.device,
@@ -314,7 +305,7 @@ class FastGenerator(CodeGenerator):
     def _step(self, codes: torch.Tensor) -> torch.Tensor:
         model, state, t = self.model, self.state, self.state.position
         with torch.inference_mode():
-            x = _input(model, codes.to(self.device))
+            x = model.embed(codes.to(self.device))
             terms = self.conditioning.at(t) if self.conditioning is not None else None
             skips = None
             for layer, (w, ring) in enumerate(zip(self._blocks, state.rings)):

@@ -18,9 +18,10 @@ hold it to), rearranged for speed:
   "mol" model the mixture rule of `logistic.sample_mixture`) runs in the kernel from
   uniform numbers drawn beforehand by the caller, so a chunk of samples costs one call
   from Python;
-- a "mol" model (layout's `mixtures` > 0) reads each code as the value
-  k * (2 / 65535) - 1 through its input 1x1 (emb = [weight; bias]) instead of an
-  embedding row, and its head emits 3K mixture parameters instead of Q logits;
+- a code reads embedding row code_rows[code] (the code itself, or for a "mol" model the
+  mu-law code of its 16-bit sample); a "mol" model (layout's `mixtures` > 0) adds the
+  sample's value k * (2 / 65535) - 1 through its input 1x1 (value_in = [weight; bias]),
+  and its head emits 3K mixture parameters instead of Q logits;
 - in float32, tanh is a rational approximation (relative error < 4e-7, a few ulp) that
   vectorises, and sigmoid(g) = (1 + tanh(g / 2)) / 2; float64 uses libm.
 
@@ -231,7 +232,7 @@ def _step(weights, layout, state, scratch, codes, t, approximate, cond, ci):  # 
     product, adding the results to the pending slots of the times they are taps for (all
     later than t, since m <= dilation): the past-tap weights are read once per m steps.
     """
-    emb, wd, bd, wrs, br, bs, w1, b1, w2, b2 = weights
+    emb, code_rows, value_in, wd, bd, wrs, br, bs, w1, b1, w2, b2 = weights
     dilations, kernel_size, offsets, time_blocks, pending_offsets, mixtures = layout
     ring, pending = state
     x, xin, z, h, out, skips, hidden, logits = scratch
@@ -241,12 +242,11 @@ def _step(weights, layout, state, scratch, codes, t, approximate, cond, ci):  # 
     layers = wd.shape[0]
     taps = kernel_size - 1
     for b in range(batch):
+        x[b] = emb[code_rows[codes[b]]]
         if mixtures > 0:
             value = codes[b] * (2.0 / 65535.0) - 1.0
             for c in range(residual):
-                x[b, c] = value * emb[0, c] + emb[1, c]
-        else:
-            x[b] = emb[codes[b]]
+                x[b, c] = (x[b, c] + value * value_in[0, c]) + value_in[1, c]
         out[b, residual:] = bs
     for layer in range(layers):
         dilation = dilations[layer]

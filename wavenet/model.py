@@ -1,10 +1,12 @@
 """The WaveNet model: code embedding, stacks of gated residual blocks, output head.
 
-The output (`model.output`) is a softmax over mu-law codes ("categorical", the input an
-embedding of each code) or a discretized mixture of logistics over 16-bit samples ("mol",
-wavenet/logistic.py; the input each sample's value through a 1x1 convolution, so the
-model sees its past at full 16-bit precision). Only the input and the head's last
-projection differ between the two.
+The output (`model.output`) is a softmax over mu-law codes ("categorical") or a
+discretized mixture of logistics over 16-bit samples ("mol", wavenet/logistic.py). Both
+read an embedding of each past sample's mu-law code; a "mol" model's codes are 16-bit
+samples, mapped to their mu-law codes first (`WaveNet.embedding_index`), and it also reads
+each sample's exact value through a 1x1 (`sample_input`), so that it sees its past at 16
+bits (the embedding, the value and both were measured: docs/decisions.md). Only the input
+and the head's last projection differ between the two.
 
 Optional conditioning adds, in every block, a projection to the dilated convolution's
 pre-activation (before the tanh/sigmoid split):
@@ -24,7 +26,7 @@ from torch import nn
 from .config import ModelConfig
 from .fused import stack_logits
 from .layers import ResidualBlock
-from .pcm import code_values
+from .pcm import code_values, mu_law_of_pcm16
 
 
 class Upsampler(nn.Module):
@@ -75,10 +77,12 @@ class WaveNet(nn.Module):
         super().__init__()
         self.config = config if config is not None else ModelConfig()
         c = self.config
+        self.embedding = nn.Embedding(c.quantization_channels, c.residual_channels)
         if c.output == "mol":
+            # The mu-law code of each 16-bit sample (derived, so not in the state dict).
+            self.register_buffer("input_codes", mu_law_of_pcm16(c.quantization_channels),
+                                 persistent=False)
             self.sample_input = nn.Conv1d(1, c.residual_channels, 1)
-        else:
-            self.embedding = nn.Embedding(c.quantization_channels, c.residual_channels)
         last = len(c.dilations) - 1
         self.blocks = nn.ModuleList(
             ResidualBlock(c.residual_channels, c.gate_channels, c.skip_channels,
@@ -169,15 +173,21 @@ class WaveNet(nn.Module):
             skips = skip if skips is None else skips + skip
         return self.head(skips)
 
-    def embed(self, codes: torch.Tensor) -> torch.Tensor:
-        """The first block's input, channels-last: codes (B, T) -> (B, T, R).
+    def embedding_index(self, codes: torch.Tensor) -> torch.Tensor:
+        """The embedding rows codes (...) read: the codes themselves, or for "mol" the
+        mu-law code of each 16-bit sample."""
+        return self.input_codes[codes] if self.config.output == "mol" else codes
 
-        "mol": value v (pcm.code_values) -> v w + b, written as an elementwise product so
-        that it stays float32 under bf16 autocast."""
+    def embed(self, codes: torch.Tensor) -> torch.Tensor:
+        """The first block's input, channels-last: codes (..., T) -> (..., T, R).
+
+        "mol" adds v w + b for each sample's value v (pcm.code_values), written as
+        elementwise products (not a matrix product that autocast would run in bf16)."""
+        x = self.embedding(self.embedding_index(codes))
         if self.config.output == "mol":
-            values = code_values(codes, self.sample_input.weight.dtype).unsqueeze(-1)
-            return values * self.sample_input.weight[:, 0, 0] + self.sample_input.bias
-        return self.embedding(codes)
+            weight = self.sample_input.weight[:, 0, 0]
+            x = x + code_values(codes, weight.dtype).unsqueeze(-1) * weight + self.sample_input.bias
+        return x
 
     def head(self, skips: torch.Tensor) -> torch.Tensor:
         """Output head: summed skips (B, S, T) -> logits (B, O, T)."""
@@ -198,7 +208,7 @@ class WaveNet(nn.Module):
             if global_cond is None:
                 raise ValueError(f"this model is conditioned on {c.global_classes} global ids; "
                                  f"pass global_cond (B,)")
-            global_cond = torch.as_tensor(global_cond, device=self.head_out.weight.device)
+            global_cond = torch.as_tensor(global_cond, device=self.embedding.weight.device)
             if global_cond.shape != (batch,):
                 raise ValueError(f"global_cond must have shape ({batch},), got {tuple(global_cond.shape)}")
             if global_cond.min() < 0 or global_cond.max() >= c.global_classes:
@@ -216,7 +226,7 @@ class WaveNet(nn.Module):
             if mel.shape[2] * c.upsample_factor < length:
                 raise ValueError(f"mel has {mel.shape[2]} frames, covering "
                                  f"{mel.shape[2] * c.upsample_factor} samples; {length} needed")
-            mel = mel.to(self.head_out.weight.dtype)
+            mel = mel.to(self.embedding.weight.dtype)
             standardized = (mel - self.mel_mean[:, None]) / self.mel_std[:, None]
             local_features = self.upsampler(standardized)[:, :, :length]
         return global_features, local_features

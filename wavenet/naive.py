@@ -48,7 +48,7 @@ class NaiveGenerator(CodeGenerator):
                  conditioning: StepConditioning | None = None) -> None:
         super().__init__(model, batch_size, conditioning)
         self.model = model
-        device = model.head_out.weight.device
+        device = model.embedding.weight.device
         self.state = NaiveState(torch.empty(batch_size, 0, dtype=torch.long, device=device))
 
     def _feed(self, codes: torch.Tensor) -> torch.Tensor:

@@ -7,8 +7,10 @@ silence (s = 0) is the code 32768 = 65536 // 2, as for mu-law codes Q // 2::
 
     float waveform x  --pcm16_encode: s = clamp(round(32768 x))-->  code k = s + 32768
     code k  --pcm16_decode-->  x = (k - 32768) / 32768        (exact for 16-bit files)
-    code k  --code_values-->   v = -1 + 2k / 65535            (what the model reads and
-                                                               predicts, bin k's centre)
+    code k  --code_values-->   v = -1 + 2k / 65535            (the scale the model
+                                                               predicts on, bin k's centre)
+    code k  --mu_law_of_pcm16-->  the mu-law code whose embedding the model reads (beside
+                                  the value v through a 1x1)
 
 On the model's scale the bins are 2 / 65535 wide and tile [-1 - 1/65535, 1 + 1/65535].
 
@@ -53,8 +55,13 @@ def pcm16_samples(codes: torch.Tensor | np.ndarray) -> np.ndarray:
 
 def code_values(codes: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
     """codes (...) long -> values (...) of `dtype`, -1 + 2k / 65535: bin k's centre on the
-    model's scale (the generation kernel computes the same k * (2 / 65535) - 1)."""
+    scale of the mixture's means and of the value input."""
     return codes.to(dtype) * (2.0 / (PCM16_CLASSES - 1)) - 1.0
+
+
+def mu_law_of_pcm16(quantization_channels: int = 256) -> torch.Tensor:
+    """The mu-law code of every 16-bit sample code: (65536,) long in [0, Q)."""
+    return mu_law_encode(pcm16_decode(torch.arange(PCM16_CLASSES)), quantization_channels)
 
 
 def waveform_to_codes(waveform: torch.Tensor, quantization_channels: int,
