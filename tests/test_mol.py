@@ -4,7 +4,7 @@ data stay at 16 bits, and a tiny model trained on sines writes 16-bit audio."""
 
 from __future__ import annotations
 
-import math
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -286,10 +286,7 @@ def test_tiny_mol_model_trained_on_sines_writes_16_bit_audio(tmp_path: Path) -> 
     runner = CliRunner()
     result = runner.invoke(main, args)
     assert result.exit_code == 0, result.output
-    lines = [line for line in (run / "metrics.jsonl").read_text().splitlines()]
-    import json
-
-    records = [json.loads(line) for line in lines]
+    records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     train_bits = [r["train_bits"] for r in records if "train_bits" in r]
     assert train_bits[-1] < train_bits[0] - 2.0  # from ~17 bits at the start
     assert (tmp_path / "cache" / "pcm16-v1").is_dir()
