@@ -3,6 +3,7 @@
     python benchmarks/generate.py                      # default and tiny, one CPU thread
     python benchmarks/generate.py --presets default --repeats 5
     python benchmarks/generate.py --threads 2 --out /tmp/generate.json
+    python benchmarks/generate.py --presets default mol    # categorical vs mol, same body
 
 Methods: "fast-numba" (what method="fast" runs on the CPU), "fast-torch" (the plain
 per-layer PyTorch incremental loop: the baseline) and "naive" (model(codes) over the last
@@ -12,6 +13,10 @@ Each figure is the median of --repeats timed runs after a warm-up, with the meth
 interleaved in every repeat so that ratios compare runs made at the same time (the
 machine may be shared). The numba kernel always runs on one thread; --threads sets
 torch's threads (and the BLAS / OpenMP variables, before torch is imported).
+
+The `mol` preset is the `default` body with a mixture-of-logistics head (3 x 10 outputs
+instead of 256) and a value input; with both presets the table ends with mol's
+samples/s over default's for each method and batch ("mol_vs_categorical" in the JSON).
 
 Prints a table and writes JSON (default benchmarks/results/generate.json).
 """
@@ -36,6 +41,9 @@ PLAN = {
     "default": [("fast-numba", (1, 16, 64), (8000, 2000, 1000)),
                 ("fast-torch", (1, 16, 64), (800, 400, 200)),
                 ("naive", (1,), (30,))],
+    "mol": [("fast-numba", (1, 16, 64), (8000, 2000, 1000)),
+            ("fast-torch", (1, 16, 64), (800, 400, 200)),
+            ("naive", (1,), (30,))],
     "tiny": [("fast-numba", (1, 16, 64), (40000, 8000, 4000)),
              ("fast-torch", (1, 16, 64), (2000, 1000, 500)),
              ("naive", (1,), (400,))],
@@ -110,7 +118,7 @@ def main() -> None:
                 n = max(1, round(count * args.scale))
                 prime = None
                 if method == "naive":
-                    prime = torch.randint(0, config.model.quantization_channels, (rf,),
+                    prime = torch.randint(0, config.model.classes, (rf,),
                                           generator=torch.Generator().manual_seed(0))
                 runs.append({"method": method, "batch_size": batch, "n_samples": n,
                              "prime": prime, "times": []})
@@ -150,6 +158,14 @@ def main() -> None:
             "parameters": wavenet.parameter_count(model), "rows": list(rows.values()),
         }
 
+    presets = results["presets"]
+    if "default" in presets and "mol" in presets:
+        categorical = {(r["method"], r["batch_size"]): r["samples_per_s"]
+                       for r in presets["default"]["rows"]}
+        results["mol_vs_categorical"] = [
+            {"method": r["method"], "batch_size": r["batch_size"],
+             "ratio": round(r["samples_per_s"] / categorical[(r["method"], r["batch_size"])], 3)}
+            for r in presets["mol"]["rows"] if (r["method"], r["batch_size"]) in categorical]
     print_table(results)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2) + "\n")
@@ -175,6 +191,11 @@ def print_table(results: dict) -> None:
                   f"{row['samples_per_s']:>11,.0f} {row['real_time_factor']:>11.2f} "
                   f"{'' if ratio is None else f'{ratio:.1f}':>12} "
                   f"{'' if naive is None else f'{naive:.0f}':>8}")
+    if "mol_vs_categorical" in results:
+        print("\nmol / default samples/s (same body; 3 x 10 mixture head, embedding + value "
+              "input, vs a 256-way head and embedding):")
+        for row in results["mol_vs_categorical"]:
+            print(f"  {row['method']:11} batch {row['batch_size']:>3}: {row['ratio']:.2f}")
 
 
 if __name__ == "__main__":

@@ -3,6 +3,8 @@
     python benchmarks/quality.py                          # `cpu` preset (else `default`), 15 min a set
     python benchmarks/quality.py --preset cpu --preset default --datasets speech
     python benchmarks/quality.py --preset tiny --steps 20  # smoke test, ~2 min with the sets built
+    python benchmarks/quality.py --preset mol --datasets speech  # 16-bit output beside flac
+    python benchmarks/quality.py --output mol              # the default preset with a mol head
 
 Data sets, written by programs nobody here wrote and cached under --data-dir (built once,
 in a folder named by a hash of their recipe, so a changed recipe builds afresh):
@@ -20,6 +22,12 @@ entropy of the codes, and `xz -9e` and `bzip2 -9` of the codes as one byte strea
 but the first receptive field of each (its context), so the comparison, if anything,
 favours the compressors. Prints a table per data set and writes JSON
 (default benchmarks/results/quality.json).
+
+A run whose model predicts 16-bit audio (`model.output = "mol"`: a mol preset, or
+`--output mol`) is scored in bits per 16-bit sample, and its baselines are taken on the
+16-bit samples eval scores: `flac --best` of each file written as a 16-bit mono WAV
+(compressed bytes x 8 / samples, headers included), and the unigram entropy and xz -9e /
+bzip2 -9 of the samples as little-endian 16-bit words.
 """
 
 from __future__ import annotations
@@ -30,6 +38,7 @@ import hashlib
 import json
 import os
 import platform
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -155,12 +164,34 @@ _baselines: dict[tuple[str, str], dict[str, float | int]] = {}
 def baselines(config: Config, folder: Path, cache_dir: Path) -> dict[str, float | int]:
     """Unigram, xz -9e and bzip2 -9 bits/sample of the codes `wavenet eval` scores for
     `config` (same decode, resampling, trimming, skipped files and cache)."""
-    key = (str(folder), json.dumps([config.model.quantization_channels,
+    key = (str(folder), json.dumps([config.model.classes, config.model.coding,
                                     dataclasses.asdict(config.data)], sort_keys=True))
     if key not in _baselines:
         files = prepare_data(config, folder, cache_dir=cache_dir, purpose="eval").val.files
-        _baselines[key] = baseline_bits([f.codes for f in files], config.model.quantization_channels)
+        _baselines[key] = baseline_bits([f.codes for f in files], config.model.classes)
+        if config.model.output == "mol":
+            _baselines[key]["flac"] = flac_bits(config, folder, cache_dir)
     return _baselines[key]
+
+
+def flac_bits(config: Config, folder: Path, cache_dir: Path) -> float:
+    """`flac --best` bits per sample of the 16-bit samples that `wavenet eval` scores for a
+    mol `config`: each file written as a 16-bit mono WAV at the run's sample rate and
+    compressed; total compressed bytes x 8 / total samples."""
+    from wavenet.pcm import pcm16_samples
+
+    files = prepare_data(config, folder, cache_dir=cache_dir, purpose="eval").val.files
+    total_bytes = total_samples = 0
+    with tempfile.TemporaryDirectory(prefix="wavenet-flac-") as tmp:
+        for i, file in enumerate(files):
+            wav, flac = Path(tmp) / f"{i}.wav", Path(tmp) / f"{i}.flac"
+            samples = pcm16_samples(torch.from_numpy(file.codes.astype("int64")))
+            sf.write(wav, samples, config.data.sample_rate, subtype="PCM_16")
+            subprocess.run(["flac", "--best", "--silent", "--force", "-o", str(flac), str(wav)],
+                           check=True)
+            total_bytes += flac.stat().st_size
+            total_samples += len(samples)
+    return total_bytes * 8 / total_samples
 
 
 def measure(data: DataSet, preset: str, runs: Path, args: argparse.Namespace) -> list[dict[str, Any]]:
@@ -179,7 +210,10 @@ def measure(data: DataSet, preset: str, runs: Path, args: argparse.Namespace) ->
                      "model_bits": model["bits_per_sample"], "scored_samples": model["samples"],
                      "unigram_bits": base["unigram"], "xz_bits": base["xz"],
                      "bzip2_bits": base["bzip2"], "baseline_samples": base["samples"],
-                     "below_xz": base["xz"] - model["bits_per_sample"]})
+                     "below_xz": base["xz"] - model["bits_per_sample"],
+                     "output": config.model.output})
+        if "flac" in base:
+            rows[-1].update(flac_bits=base["flac"], below_flac=base["flac"] - model["bits_per_sample"])
     return rows
 
 
@@ -196,15 +230,21 @@ def print_table(name: str, sizes: dict[str, Any], rows: list[dict[str, Any]]) ->
                       for label, s in sizes["tests"].items())
     print(f"\n{name}: train {sizes['train']['seconds']:.0f} s ({sizes['train']['files']} files); "
           f"test {tests}")
-    header = (f"{'test set':18s} {'preset':8s} {'budget':14s} {'steps':>6s} {'model':>7s} "
-              f"{'unigram':>8s} {'xz -9e':>7s} {'bzip2 -9':>8s} {'below xz':>8s}")
+    header = (f"{'test set':18s} {'preset':8s} {'output':11s} {'budget':14s} {'steps':>6s} "
+              f"{'model':>7s} {'unigram':>8s} {'xz -9e':>7s} {'bzip2 -9':>8s} {'below xz':>8s} "
+              f"{'flac':>7s} {'below flac':>10s}")
     print(header)
     print("-" * len(header))
     for r in rows:
-        print(f"{r['test']:18s} {r['preset']:8s} {r['budget']:14s} {r['steps']:6d} "
+        flac = (f"{r['flac_bits']:7.3f} {r['below_flac']:10.3f}" if "flac_bits" in r
+                else f"{'':7s} {'':10s}")
+        print(f"{r['test']:18s} {r['preset']:8s} {r.get('output', 'categorical'):11s} "
+              f"{r['budget']:14s} {r['steps']:6d} "
               f"{r['model_bits']:7.3f} {r['unigram_bits']:8.3f} {r['xz_bits']:7.3f} "
-              f"{r['bzip2_bits']:8.3f} {r['below_xz']:8.3f}")
-    print("(bits/sample of the held-out mu-law codes; below xz > 0: the model beats xz -9e)")
+              f"{r['bzip2_bits']:8.3f} {r['below_xz']:8.3f} {flac}")
+    print("(bits/sample of the held-out codes: mu-law codes for categorical runs, 16-bit "
+          "samples for mol runs, where flac --best is the lossless baseline; below > 0: the "
+          "model beats that coder)")
 
 
 def main() -> None:
@@ -220,6 +260,10 @@ def main() -> None:
                         help="training steps per run, passed to `wavenet train --steps`")
     parser.add_argument("--set", dest="overrides", action="append", default=[],
                         metavar="SECTION.KEY=VALUE", help="config override for every run")
+    parser.add_argument("--output", choices=("categorical", "mol"), default=None,
+                        help="the model's output for every run (--set model.output=...): mol "
+                             "scores bits per 16-bit sample beside flac --best "
+                             "[default: each preset's own]")
     parser.add_argument("--device", default=None, help="passed to train and eval")
     parser.add_argument("--data-dir", type=Path,
                         default=Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
@@ -233,6 +277,10 @@ def main() -> None:
                         default=Path(__file__).parent / "results" / "quality.json")
     args = parser.parse_args()
     args.presets = args.presets or [default_preset]
+    if args.output is not None:
+        args.overrides = [f"model.output={args.output}", *args.overrides]
+        if args.output == "mol" and shutil.which("flac") is None:
+            parser.error("--output mol compares with flac --best: install flac (Debian: apt install flac)")
     args.cache_dir = args.cache_dir or args.data_dir / "wavenet-cache"
     has_minutes = train_has_minutes()
     if args.minutes is None and args.steps is None:

@@ -80,7 +80,7 @@ def _generate(out: Path, seconds: float):  # -> (waveform, samples/s, config)
 
     from wavenet.checkpoint import load_model
     from wavenet.generation import generate
-    from wavenet.mulaw import mu_law_decode
+    from wavenet.pcm import codes_to_waveform, file_samples
 
     model, config, _ = load_model(out / "run")
     n = int(seconds * config.data.sample_rate)
@@ -88,8 +88,10 @@ def _generate(out: Path, seconds: float):  # -> (waveform, samples/s, config)
     started = time.perf_counter()
     codes = generate(model, n, generator=torch.Generator().manual_seed(0))
     rate = n / (time.perf_counter() - started)
-    generated = mu_law_decode(codes[0], config.model.quantization_channels).numpy()
-    sf.write(out / "generated.wav", generated, config.data.sample_rate, subtype="PCM_16")
+    m = config.model
+    generated = codes_to_waveform(codes[0], m.classes, m.coding).numpy()
+    sf.write(out / "generated.wav", file_samples(codes[0], m.classes, m.coding),
+             config.data.sample_rate, subtype="PCM_16")
     return generated, rate, config
 
 
@@ -115,8 +117,7 @@ def _report(out: Path, config, summary, paths: list[Path], generated, rate: floa
     from wavenet.features import spectral_flatness
 
     val_files = prepare_data(config, out / "data", cache_dir=out / "cache").val.files
-    xz = compressed_bits_per_sample([f.codes for f in val_files], "xz",
-                                    config.model.quantization_channels)
+    xz = compressed_bits_per_sample([f.codes for f in val_files], "xz", config.model.classes)
     clips = np.mean([spectral_flatness(sf.read(path, dtype="float32")[0]) for path in paths])
     noise = spectral_flatness(np.random.default_rng(0).standard_normal(max(len(generated), 8000)))
     try:

@@ -67,7 +67,9 @@ def check_length(n: int, batch: int) -> None:
 @click.option("--samples", type=int, default=None, help="Length in samples (instead of --seconds).")
 @click.option("--batch", type=int, default=1, show_default=True, help="Independent streams.")
 @click.option("--temperature", type=float, default=1.0, show_default=True,
-              help="Scales the logits; 0 picks the most likely code.")
+              help="Scales the logits; 0 picks the most likely code (mol: divides the "
+                   "mixture logits and multiplies the scales; 0 takes the heaviest "
+                   "component's mean).")
 @click.option("--prime", type=click.Path(path_type=Path, dir_okay=False), default=None,
               help="Audio file whose samples prime the model before generation.")
 @click.option("--seed", type=int, default=None, help="Seed for reproducible sampling.")
@@ -148,13 +150,13 @@ def _prime_codes(prime: Path, config):  # -> LongTensor (T,)
     import torch
 
     from wavenet.audio import AudioDecodeError, decode_audio
-    from wavenet.mulaw import mu_law_encode
+    from wavenet.pcm import waveform_to_codes
 
     try:
         waveform = torch.from_numpy(decode_audio(prime, config.data.sample_rate))
     except AudioDecodeError as error:
         raise click.ClickException(f"cannot use --prime {prime}: {error}") from None
-    codes = mu_law_encode(waveform, config.model.quantization_channels)
+    codes = waveform_to_codes(waveform, config.model.classes, config.model.coding)
     if codes.numel() == 0:
         raise click.ClickException(f"--prime {prime} holds no samples")
     return codes
@@ -180,15 +182,17 @@ def _write(codes, config, paths: list[Path], pictures: list[Path]) -> None:
     """Decode the codes to PCM_16 files (and spectrogram pictures when asked)."""
     import soundfile as sf
 
-    from wavenet.mulaw import mu_law_decode
+    from wavenet.pcm import codes_to_waveform, file_samples
 
-    audio = mu_law_decode(codes.cpu(), config.model.quantization_channels).numpy()
-    for path, stream in zip(paths, audio):
+    m = config.model
+    samples = file_samples(codes.cpu(), m.classes, m.coding)
+    for path, stream in zip(paths, samples):
         path.parent.mkdir(parents=True, exist_ok=True)
         sf.write(path, stream, config.data.sample_rate, subtype="PCM_16")
     if pictures:
         from wavenet.plots import plot_spectrograms
 
+        audio = codes_to_waveform(codes.cpu(), m.classes, m.coding).numpy()
         for picture, path, stream in zip(pictures, paths, audio):
             plot_spectrograms([(path.name, stream)], config.data.sample_rate, picture)
 

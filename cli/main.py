@@ -27,7 +27,8 @@ def presets_command() -> None:
     for name in wavenet.preset_names():
         config = wavenet.load_config(name)
         m = config.model
-        click.echo(f"{name:10s} {m.stacks} x {m.layers_per_stack} layers, residual "
+        output = f"mol x {m.mixtures}" if m.output == "mol" else f"categorical {m.quantization_channels}"
+        click.echo(f"{name:10s} {output}, {m.stacks} x {m.layers_per_stack} layers, residual "
                    f"{m.residual_channels}, receptive field {m.receptive_field} samples "
                    f"({1000 * m.receptive_field / config.data.sample_rate:.1f} ms at "
                    f"{config.data.sample_rate} Hz)")

@@ -1,4 +1,6 @@
-"""The on-disk cache of decoded audio codes and mel features: one scheme for both kinds.
+"""The on-disk cache of decoded audio codes and mel features: one scheme for every kind
+("codes": mu-law codes; "pcm16": 16-bit samples as uint16 offset-binary codes, for "mol"
+models; "mel": log-mel features).
 
     cache_dir/<kind>-v<version>/<digest>.npy    the array (codes or features)
     cache_dir/<kind>-v<version>/<digest>.json   {"key": {...}, "sha256": ..., ...metadata}
@@ -43,8 +45,9 @@ logger = logging.getLogger(__name__)
 # kind -> version. codes: mu-law codes of one audio file (uint8/uint16), with its length
 # before and after trimming; mel: the scaled log-mel of one file's codes (float32). mel
 # moved to this scheme at 3 (v2 entries had no .json); both went up by one when entries
-# gained their checksum.
-CACHE_VERSIONS: dict[str, int] = {"codes": 2, "mel": 4}
+# gained their checksum. pcm16: like codes, 16-bit samples + 32768 (uint16).
+AUDIO_KINDS = ("codes", "pcm16")
+CACHE_VERSIONS: dict[str, int] = {"codes": 2, "pcm16": 1, "mel": 4}
 
 
 def default_cache_dir() -> Path:
@@ -74,7 +77,7 @@ def _open_budget() -> int | None:
 
 
 class ArrayCache:
-    """The entries of one kind ("codes" or "mel") under `cache_dir` (None: the default).
+    """The entries of one kind ("codes", "pcm16" or "mel") under `cache_dir` (None: the default).
 
     When the folder cannot be written, one WARNING is logged and `store` keeps returning
     None, so callers keep their arrays in memory.
@@ -133,8 +136,8 @@ class ArrayCache:
         except OSError as error:
             self.writable = False
             logger.warning("cannot write the %s cache in %s (%s); keeping %s in memory",
-                           "audio" if self.kind == "codes" else self.kind, self.folder, error,
-                           "decoded audio" if self.kind == "codes" else "the arrays")
+                           "audio" if self.kind in AUDIO_KINDS else self.kind, self.folder, error,
+                           "decoded audio" if self.kind in AUDIO_KINDS else "the arrays")
             return None
         return npy
 

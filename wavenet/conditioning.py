@@ -2,7 +2,7 @@
 audio file to resynthesize, or a saved log-mel tensor.
 
     speaker name --(the run's speaker list)--> global ids (B,)
-    audio file --(decode, mu-law, log-mel)--+
+    audio file --(decode, codes, log-mel)---+
     .npy / .pt tensor file -----------------+--> checked mel (B, n_mels, frames)
 
 Every refusal is a `ConditioningError` (a `WavenetError` and a `ValueError`) with one
@@ -71,7 +71,7 @@ def mel_of_audio(path: str | os.PathLike[str], config: Config) -> torch.Tensor:
     AudioDecodeError for a file that cannot be decoded."""
     waveform = torch.from_numpy(decode_audio(path, config.data.sample_rate))
     return log_mel_of_waveform(waveform, config.data.sample_rate, config.mel,
-                               config.model.quantization_channels)
+                               config.model.classes, config.model.coding)
 
 
 def check_mel(mel: torch.Tensor, config: Config, batch_size: int) -> torch.Tensor:

@@ -39,6 +39,9 @@ MAX_SAMPLE_RATE = 768_000
 MAX_SEED = 2**63 - 1
 MAX_N_FFT = 1 << 16
 MAX_BYTES = 1 << 40
+# What the head can predict (ModelConfig.output), and the values of a 16-bit sample.
+OUTPUTS = ("categorical", "mol")
+PCM16_CLASSES = 1 << 16
 
 
 @dataclass(frozen=True)
@@ -47,6 +50,13 @@ class ModelConfig:
 
     Dilations run 1, 2, 4 ... 2**(layers_per_stack - 1), repeated `stacks` times.
     `gate_channels` is split in halves: one for tanh (filter), one for sigmoid (gate).
+
+    `output` is what the head predicts: "categorical", a softmax over the
+    `quantization_channels` mu-law codes (the model reads an embedding of each code), or
+    "mol", a discretized mixture of `mixtures` logistics over the 65,536 values of 16-bit
+    audio (the model reads an embedding of each past sample's mu-law code, of
+    `quantization_channels` codes, plus the sample's value through a 1x1). See
+    wavenet/logistic.py.
     """
 
     quantization_channels: int = 256
@@ -63,8 +73,14 @@ class ModelConfig:
     # upsampled by these factors in turn, whose product must equal mel.hop_length.
     local_channels: int | None = None
     upsample_scales: tuple[int, ...] = ()
+    output: str = "categorical"
+    mixtures: int = 10
 
     def __post_init__(self) -> None:
+        if self.output not in OUTPUTS:
+            raise ConfigError(f"model.output must be one of {', '.join(OUTPUTS)}, got {self.output!r}")
+        if self.mixtures < 1:
+            raise ConfigError(f"model.mixtures must be >= 1, got {self.mixtures}")
         if self.global_classes is not None and self.global_classes < 1:
             raise ConfigError(f"model.global_classes must be >= 1 or none, got {self.global_classes}")
         if self.local_channels is not None and self.local_channels < 1:
@@ -101,6 +117,23 @@ class ModelConfig:
     @property
     def upsample_factor(self) -> int:
         return math.prod(self.upsample_scales)
+
+    @property
+    def classes(self) -> int:
+        """How many values a code takes: quantization_channels (mu-law codes), or 65,536
+        for "mol" (16-bit samples, see wavenet/pcm.py)."""
+        return PCM16_CLASSES if self.output == "mol" else self.quantization_channels
+
+    @property
+    def coding(self) -> str:
+        """How audio becomes codes: "mu-law" (categorical) or "pcm16" (mol)."""
+        return "pcm16" if self.output == "mol" else "mu-law"
+
+    @property
+    def output_channels(self) -> int:
+        """Channels the head emits per position: Q logits, or 3 x mixtures for "mol"
+        (weights, means and log-scales)."""
+        return 3 * self.mixtures if self.output == "mol" else self.quantization_channels
 
 
 @dataclass(frozen=True)
@@ -218,13 +251,14 @@ def _gib(n_bytes: int) -> str:
 def model_parameters(m: ModelConfig) -> int:
     """Exact number of parameters of `WaveNet(m)`, from the config alone (no torch).
 
-    embedding Q x R; per layer: dilated conv R x G x K + G, residual 1x1 (G/2) x R + R
-    (not in the last layer), skip 1x1 (G/2) x S + S, conditioning projections; head
-    S x S + S + S x Q + Q.
+    embedding Q x R (for "mol" plus the value's 1x1, 2R); per layer: dilated conv
+    R x G x K + G, residual 1x1 (G/2) x R + R (not in the last layer), skip 1x1
+    (G/2) x S + S, conditioning projections; head S x S + S + S x O + O, O the output
+    channels.
     """
-    r, g, s, q = m.residual_channels, m.gate_channels, m.skip_channels, m.quantization_channels
+    r, g, s, q = m.residual_channels, m.gate_channels, m.skip_channels, m.output_channels
     layers = m.stacks * m.layers_per_stack
-    count = q * r + layers * (r * g * m.kernel_size + g + (g // 2) * s + s)
+    count = m.quantization_channels * r + (2 * r if m.output == "mol" else 0) + layers * (r * g * m.kernel_size + g + (g // 2) * s + s)
     count += (layers - 1) * ((g // 2) * r + r) + s * s + s + s * q + q
     if m.global_classes is not None:
         count += m.global_classes * m.global_channels + layers * (m.global_channels * g + g)
@@ -257,7 +291,8 @@ def training_memory(config: Config) -> MemoryEstimate:
     Activations: batch_size x (receptive_field + target_length) samples, each keeping per
     layer its input (R), the gate pre-activation and tanh/sigmoid halves (2G), the gated
     output (G/2), residual and skip outputs (R + S); plus the embedding (R) and the head
-    (2S + 2Q). float32 throughout; a lower bound (no workspace, no framework overhead).
+    (2S + 2Q, Q the output channels). float32 throughout; a lower bound (no workspace,
+    no framework overhead).
     """
     m, tc = config.model, config.train
     parameters = model_parameters(m)
@@ -265,7 +300,7 @@ def training_memory(config: Config) -> MemoryEstimate:
     layers = m.stacks * m.layers_per_stack
     receptive_field = 1 + (m.kernel_size - 1) * m.stacks * (2**m.layers_per_stack - 1)
     samples = tc.batch_size * (receptive_field + config.data.target_length)
-    r, g, s, q = m.residual_channels, m.gate_channels, m.skip_channels, m.quantization_channels
+    r, g, s, q = m.residual_channels, m.gate_channels, m.skip_channels, m.output_channels
     per_sample = layers * (2 * r + 2 * g + g // 2 + s) + r + 2 * s + 2 * q
     return MemoryEstimate(parameters, 4 * copies * parameters, 4 * samples * per_sample)
 
@@ -301,6 +336,10 @@ class Config:
                               f"{_gib(MAX_BYTES)} this package allows: lower "
                               f"train.batch_size, data.target_length or the model size")
         m = self.model
+        if m.output == "mol" and self.train.bf16:
+            raise ConfigError("train.bf16 = true does not suit model.output = \"mol\": bf16 keeps "
+                              "8 bits of mantissa, too few for the input samples and the "
+                              "means of 16-bit audio; leave train.bf16 unset or false")
         if m.local_channels is None:
             return
         if m.local_channels != self.mel.n_mels:

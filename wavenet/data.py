@@ -16,6 +16,10 @@ whole item plus two hops, for its hop-aligned crops).
 Cache. Codes are cached per file, keyed by the resolved path, size and mtime_ns of the
 file, the sample rate, quantization_channels and the trim settings, so a changed file or
 setting is decoded afresh (cache.py describes the folder layout and versions).
+
+Coding. A categorical model's codes are mu-law codes ("mu-law", cache kind "codes"); a
+"mol" model's are its 16-bit samples ("pcm16", cache kind "pcm16": uint16 offset-binary
+codes, sample + 32768, see wavenet/pcm.py), so its audio stays at 16 bits.
 """
 
 from __future__ import annotations
@@ -36,12 +40,12 @@ import torch
 from .audio import (AUDIO_EXTENSIONS, AudioDecodeError, DataError, decode_audio,
                     find_audio_files, trim_silent_edges)
 from .cache import ArrayCache, default_cache_dir
-from .config import Config, MelConfig
-from .mulaw import mu_law_encode
+from .config import PCM16_CLASSES, Config, MelConfig
+from .pcm import codes_to_waveform, waveform_to_codes
 
 __all__ = [
     "AUDIO_EXTENSIONS", "AudioDecodeError", "DataError", "EncodedFile", "EncodedSet",
-    "FileSet", "PreparedData", "codes_dtype", "decode_audio", "default_cache_dir",
+    "FileSet", "PreparedData", "codes_dtype", "decode_audio", "decode_codes", "default_cache_dir",
     "encode_waveform", "find_audio_files", "load_encoded", "mel_features", "mel_statistics",
     "prepare_data", "silence_code", "speaker_ids_from_folders", "split_by_file",
 ]
@@ -69,10 +73,20 @@ def silence_code(quantization_channels: int) -> int:
     return quantization_channels // 2
 
 
-def encode_waveform(waveform: np.ndarray, quantization_channels: int) -> np.ndarray:
-    """float (T,) in [-1, 1] (clipped beyond) -> codes (T,) of `codes_dtype`."""
-    codes = mu_law_encode(torch.from_numpy(np.ascontiguousarray(waveform)), quantization_channels)
+def encode_waveform(waveform: np.ndarray, quantization_channels: int,
+                    coding: str = "mu-law") -> np.ndarray:
+    """float (T,) in [-1, 1] (clipped beyond) -> codes (T,) of `codes_dtype`: mu-law codes,
+    or for "pcm16" 16-bit sample codes (quantization_channels must then be 65,536)."""
+    codes = waveform_to_codes(torch.from_numpy(np.ascontiguousarray(waveform)),
+                              quantization_channels, coding)
     return codes.numpy().astype(codes_dtype(quantization_channels))
+
+
+def decode_codes(codes: np.ndarray | torch.Tensor, quantization_channels: int,
+                 coding: str = "mu-law") -> torch.Tensor:
+    """codes (T,) -> the float32 waveform (T,) they stand for."""
+    return codes_to_waveform(torch.as_tensor(np.asarray(codes, dtype=np.int64)),
+                             quantization_channels, coding)
 
 
 # ----------------------------------------------------------------------- data sets
@@ -82,13 +96,15 @@ class EncodedFile:
     """Codes of one file (or of a time slice of it, starting at code `start`).
 
     `codes` is 1-D, uint8/uint16, usually a read-only memory map of the cache entry,
-    with values in [0, quantization_channels).
+    with values in [0, quantization_channels); `coding` says what they stand for
+    ("mu-law", or "pcm16" with quantization_channels 65,536).
     """
 
     path: Path
     codes: np.ndarray
     start: int = 0
     quantization_channels: int = 256
+    coding: str = "mu-law"
 
     def __len__(self) -> int:
         return len(self.codes)
@@ -108,6 +124,7 @@ class EncodedSet:
     skipped: tuple[tuple[Path, str], ...] = ()
     root: Path | None = None
     min_length: int = 1
+    coding: str = "mu-law"
 
     def __len__(self) -> int:
         return len(self.files)
@@ -144,8 +161,12 @@ def load_encoded(
     silence_threshold_db: float = -50.0,
     cache_dir: str | os.PathLike[str] | None = None,
     progress: Callable[[int, int], None] | None = None,
+    coding: str = "mu-law",
 ) -> EncodedSet:
     """Decode, resample, mu-law encode and cache every audio file of a folder (or list).
+
+    coding="pcm16" keeps 16-bit samples instead (codes sample + 32768, uint16;
+    quantization_channels is then not used, and is 65,536 in the result).
 
     source: a folder (searched recursively, see `find_audio_files`) or a list of files.
     min_length: fewest codes a file must have after resampling and trimming (>= 1).
@@ -160,9 +181,13 @@ def load_encoded(
     """
     if min_length < 1:
         raise ValueError(f"min_length must be >= 1, got {min_length}")
+    if coding == "pcm16":
+        quantization_channels = PCM16_CLASSES
+    elif coding != "mu-law":
+        raise ValueError(f"coding must be \"mu-law\" or \"pcm16\", got {coding!r}")
     paths, root, where = _source_paths(source)
     encoder = _Encoder(sample_rate, quantization_channels, trim_silence, silence_threshold_db,
-                       ArrayCache(cache_dir, "codes"))
+                       ArrayCache(cache_dir, "pcm16" if coding == "pcm16" else "codes"), coding)
     entries: list[tuple[Path, np.ndarray | Path, int]] = []  # (path, codes or .npy, length)
     skipped: list[tuple[Path, str]] = []
     for done, path in enumerate(paths, 1):
@@ -179,12 +204,13 @@ def load_encoded(
         raise DataError(f"no usable audio in {where} ({len(skipped)} files skipped{first})")
     arrays = encoder.cache.open_arrays([(codes, length) for _, codes, length in entries],
                                        lambda i: encoder.encode(entries[i][0])[0])
-    files = tuple(EncodedFile(path, codes, quantization_channels=quantization_channels)
+    files = tuple(EncodedFile(path, codes, quantization_channels=quantization_channels,
+                              coding=coding)
                   for (path, _, _), codes in zip(entries, arrays))
     encoded = EncodedSet(files=files, sample_rate=sample_rate,
                          quantization_channels=quantization_channels, skipped=tuple(skipped),
                          root=root if root is not None else _common_folder([f.path for f in files]),
-                         min_length=min_length)
+                         min_length=min_length, coding=coding)
     logger.info("audio: %d files, %.1f s at %d Hz (%d from cache), %d skipped",
                 len(files), encoded.duration, sample_rate, encoder.from_cache, len(skipped))
     return encoded
@@ -215,6 +241,7 @@ class _Encoder:
     trim_silence: bool
     silence_threshold_db: float
     cache: ArrayCache
+    coding: str = "mu-law"
     from_cache: int = 0
 
     def encode(self, path: Path) -> tuple[np.ndarray, int]:
@@ -223,14 +250,17 @@ class _Encoder:
         untrimmed = len(waveform)
         if self.trim_silence:
             waveform = trim_silent_edges(waveform, self.silence_threshold_db)
-        return encode_waveform(waveform, self.quantization_channels), untrimmed
+        return encode_waveform(waveform, self.quantization_channels, self.coding), untrimmed
 
     def key(self, resolved: Path, stat: os.stat_result) -> dict[str, Any]:
-        return {"path": str(resolved), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns,
-                "sample_rate": self.sample_rate,
-                "quantization_channels": self.quantization_channels,
-                "trim_silence": self.trim_silence,
-                "silence_threshold_db": self.silence_threshold_db if self.trim_silence else None}
+        key = {"path": str(resolved), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns,
+               "sample_rate": self.sample_rate,
+               "quantization_channels": self.quantization_channels,
+               "trim_silence": self.trim_silence,
+               "silence_threshold_db": self.silence_threshold_db if self.trim_silence else None}
+        if self.coding == "pcm16":  # its own cache kind; mu-law keys stay as they were
+            del key["quantization_channels"]
+        return key
 
     def load(self, path: Path, min_length: int) -> tuple[np.ndarray | Path, int] | str:
         """-> (codes or their cache file, length), or the reason to skip the file."""
@@ -365,8 +395,10 @@ def mel_features(files: Sequence[EncodedFile], *, sample_rate: int, mel: MelConf
         digest = hashlib.sha256(np.ascontiguousarray(file.codes).tobytes()).hexdigest()
         key = {**settings, "quantization_channels": file.quantization_channels,
                "codes_sha256": digest}
+        if file.coding != "mu-law":  # mu-law keys stay as they were
+            key["coding"] = file.coding
         result.append(cache.load_or_compute(key, lambda file=file: log_mel_of_codes(
-            file.codes, sample_rate, mel, file.quantization_channels).numpy()))
+            file.codes, sample_rate, mel, file.quantization_channels, file.coding).numpy()))
     return result
 
 
@@ -436,8 +468,8 @@ def prepare_data(config: Config, data: str | os.PathLike[str], *,
     min_length = rf + 1
     if purpose == "train" and config.model.local_channels is not None:
         min_length = rf + config.data.target_length + 2 * config.mel.hop_length
-    encode = dict(sample_rate=config.data.sample_rate,
-                  quantization_channels=config.model.quantization_channels,
+    encode = dict(sample_rate=config.data.sample_rate, coding=config.model.coding,
+                  quantization_channels=config.model.classes,
                   min_length=min_length, trim_silence=config.data.trim_silence,
                   silence_threshold_db=config.data.silence_threshold_db, cache_dir=cache_dir)
     encoded = load_encoded(data, **encode)

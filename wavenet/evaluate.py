@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from .data import silence_code
+from .logistic import mixture_log_prob
 from .model import WaveNet
 
 
@@ -49,7 +50,7 @@ def _windows(model: WaveNet, codes: torch.Tensor, chunk: int, global_id: int | N
         n = min(len(codes), mel.shape[1] * model.config.upsample_factor)
         if n <= rf:
             return []
-        pad = torch.tensor([silence_code(model.config.quantization_channels)])
+        pad = torch.tensor([silence_code(model.config.classes)])
         return [_Window(torch.cat([pad, codes[:n - 1]]), codes[rf:n], rf, global_id, mel)]
     return [_Window(codes[start - rf:end - 1], codes[start:end], rf - 1, global_id)
             for start in range(rf, len(codes), chunk)
@@ -62,7 +63,8 @@ def evaluate_codes(model: WaveNet, files: Sequence[np.ndarray | torch.Tensor], *
                    mels: Sequence[np.ndarray | torch.Tensor] | None = None,
                    chunk: int = 16384, batch_size: int = 8,
                    progress: Callable[[int, int], None] | None = None) -> EvalResult:
-    """Bits per sample of `model` over full code sequences (one array per file).
+    """Bits per sample of `model` over full code sequences (one array per file): per
+    16-bit sample for a "mol" model (its codes are 16-bit samples, wavenet/pcm.py).
 
     global_ids: one id per file for a globally conditioned model; mels: one log-mel
     (n_mels, frames) per file for a vocoder.
@@ -96,13 +98,22 @@ def evaluate_codes(model: WaveNet, files: Sequence[np.ndarray | torch.Tensor], *
             mel = torch.stack([w.mel for w in same]).to(device) if same[0].mel is not None else None
             start = same[0].first
             logits = model(inputs, global_cond=ids, mel=mel)[:, :, start:start + targets.shape[1]]
-            total_nats += F.cross_entropy(at_least_float32(logits), targets, reduction="sum").item()
+            total_nats += _nats(model, at_least_float32(logits), targets)
             total_samples += targets.numel()
         if progress is not None:
             progress(min(first + batch_size, len(windows)), len(windows))
     if total_samples == 0:
         raise ValueError(f"no file is longer than the receptive field ({model.receptive_field} samples)")
     return EvalResult(total_nats / total_samples / math.log(2.0), total_samples, scored_files)
+
+
+def _nats(model: WaveNet, logits: torch.Tensor, targets: torch.Tensor) -> float:
+    """Summed -log P (nats) of targets (B, N) under logits (B, O, N): softmax
+    cross-entropy, or the logistic mixture's for a "mol" model (bits per 16-bit sample)."""
+    if model.config.output == "mol":
+        rows = logits.transpose(1, 2).reshape(-1, logits.shape[1])
+        return -mixture_log_prob(rows, targets.reshape(-1)).sum().item()
+    return F.cross_entropy(logits, targets, reduction="sum").item()
 
 
 def at_least_float32(logits: torch.Tensor) -> torch.Tensor:

@@ -33,6 +33,14 @@ def _pack(model: WaveNet, dtype: np.dtype) -> tuple[np.ndarray, ...]:
 
     blocks = list(model.blocks)
     emb = arr(model.embedding.weight)                                  # (Q, R)
+    # The embedding row of each code: the code itself, or a 16-bit sample's mu-law code.
+    rows = model.embedding_index(torch.arange(model.config.classes))
+    code_rows = np.ascontiguousarray(rows.cpu().numpy().astype(np.int64))
+    # "mol": each sample's value also enters through a 1x1, as (2, R): weight row, bias row.
+    if model.config.output == "mol":
+        value_in = arr(torch.stack([model.sample_input.weight[:, 0, 0], model.sample_input.bias]))
+    else:
+        value_in = np.zeros((2, emb.shape[1]), dtype)
     # (L, k, R, G): tap j of block l is wd[l, j].T (tap k - 1 acts on the current input).
     wd = arr(torch.stack([b.dilated.weight.permute(2, 1, 0) for b in blocks]))
     bd = arr(torch.stack([b.dilated.bias for b in blocks]))            # (L, G)
@@ -51,7 +59,7 @@ def _pack(model: WaveNet, dtype: np.dtype) -> tuple[np.ndarray, ...]:
     b1 = arr(model.head_hidden.bias)
     w2 = arr(model.head_out.weight[:, :, 0].T)                         # (S, Q)
     b2 = arr(model.head_out.bias)
-    return emb, wd, bd, wrs, br, bs, w1, b1, w2, b2
+    return emb, code_rows, value_in, wd, bd, wrs, br, bs, w1, b1, w2, b2
 
 
 def time_block(dilation: int, batch_size: int) -> int:
@@ -89,18 +97,21 @@ def _kernel_layout(config: ModelConfig, batch_size: int
                    ) -> tuple[tuple, list[int], list[int]]:
     """The per-layer layout `kernel._step` reads, and each layer's ring and pending spans.
 
-    -> ((dilations, kernel_size, ring offsets, time blocks, pending offsets), spans,
+    -> ((dilations, kernel_size, ring offsets, time blocks, pending offsets, mixtures), spans,
     gathered): spans[l] = (kernel_size - 1) * dilation_l slots of ring; gathered[l] the
     same number of pending slots for a layer whose past taps are gathered (time block > 1),
     else 0. Offsets index the flat buffers that hold every layer's slots one after another.
+    mixtures: K for a "mol" model (its input adds the sample's value, its output is
+    mixture parameters), 0 for a categorical one.
     """
     spans = [(config.kernel_size - 1) * d for d in config.dilations]
     blocks = [time_block(d, batch_size) for d in config.dilations]
     offsets = np.concatenate([[0], np.cumsum(spans)[:-1]]).astype(np.int64)
     gathered = [s if m > 1 else 0 for s, m in zip(spans, blocks)]
     pending_offsets = np.concatenate([[0], np.cumsum(gathered)[:-1]]).astype(np.int64)
+    mixtures = config.mixtures if config.output == "mol" else 0
     layout = (np.array(config.dilations, dtype=np.int64), config.kernel_size, offsets,
-              np.array(blocks, dtype=np.int64), pending_offsets)
+              np.array(blocks, dtype=np.int64), pending_offsets, mixtures)
     return layout, spans, gathered
 
 
@@ -134,7 +145,7 @@ def _scratch(config: ModelConfig, batch_size: int, np_dtype: np.dtype) -> tuple[
             zeros(batch_size, c.residual_channels + c.skip_channels), # out
             zeros(batch_size, c.skip_channels),                       # skips
             zeros(batch_size, c.skip_channels),                       # hidden
-            zeros(batch_size, c.quantization_channels))               # logits
+            zeros(batch_size, c.output_channels))                     # logits
 
 
 class NumbaGenerator(CodeGenerator):
@@ -144,7 +155,7 @@ class NumbaGenerator(CodeGenerator):
     generator is built (later changes to the model are not seen). Teacher forcing::
 
         gen = NumbaGenerator(model, batch_size=B)
-        logits_t = gen.step(codes[:, t])   # (B,) -> (B, Q), close to model(codes)[:, :, t]
+        logits_t = gen.step(codes[:, t])   # (B,) -> (B, O), close to model(codes)[:, :, t]
     """
 
     state: NumbaState
@@ -165,7 +176,7 @@ class NumbaGenerator(CodeGenerator):
         self.state, self._state_arrays = _zero_state(c, batch_size, self._layout, spans,
                                                      gathered, self.dtype)
         self._scratch = _scratch(c, batch_size, np_dtype)
-        self._cdf = np.zeros(c.quantization_channels, np.float64)
+        self._cdf = np.zeros(c.output_channels, np.float64)
         self._np_dtype = np_dtype
         self._no_conditioning = np.zeros((0, len(c.dilations), batch_size, c.gate_channels), np_dtype)
         # Steps per kernel call, so that a call's conditioning terms stay small.
@@ -204,7 +215,7 @@ class NumbaGenerator(CodeGenerator):
     def _checked_codes(self, codes: torch.Tensor) -> np.ndarray:
         """Codes (T, B) as a C-contiguous int64 array, checked to be in range."""
         array = np.ascontiguousarray(codes.detach().cpu().numpy().astype(np.int64, copy=False))
-        q = self.config.quantization_channels
+        q = self.config.classes
         if array.min() < 0 or array.max() >= q:
             raise ValueError(f"codes must be in [0, {q - 1}], found values in "
                              f"[{array.min()}, {array.max()}]")

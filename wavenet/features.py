@@ -3,8 +3,8 @@
 Frame i describes samples [i * hop, (i + 1) * hop): the waveform is padded by
 (n_fft - hop) / 2 on each side and framed without centring, so frame i's window is
 centred on the middle of its hop block and a signal of T samples gives T // hop frames.
-Features are computed from the mu-law quantized audio, the very signal the model
-learns to produce, and scaled so that the floor (1e-5, -100 dB) maps to 0 and a
+Features are computed from the quantized audio (mu-law, or 16-bit for "mol"), the very
+signal the model learns to produce, and scaled so that the floor (1e-5, -100 dB) maps to 0 and a
 magnitude of 1 to 1: raw log-mels reach -11.5, which would saturate the gates.
 """
 
@@ -19,7 +19,7 @@ import torch.nn.functional as F
 import torchaudio
 
 from .config import MelConfig
-from .mulaw import mu_law_decode, mu_law_encode
+from .pcm import codes_to_waveform, waveform_to_codes
 
 LOG_FLOOR = 1e-5
 
@@ -52,17 +52,17 @@ def log_mel(waveform: torch.Tensor, sample_rate: int, mel: MelConfig) -> torch.T
 
 
 def log_mel_of_codes(codes: np.ndarray | torch.Tensor, sample_rate: int, mel: MelConfig,
-                     quantization_channels: int) -> torch.Tensor:
-    """Log-mel of the audio that mu-law `codes` decode to: (n_mels, len // hop)."""
+                     quantization_channels: int, coding: str = "mu-law") -> torch.Tensor:
+    """Log-mel of the audio that `codes` (mu-law, or "pcm16") decode to: (n_mels, len // hop)."""
     codes = torch.as_tensor(np.asarray(codes, dtype=np.int64))
-    return log_mel(mu_law_decode(codes, quantization_channels), sample_rate, mel)
+    return log_mel(codes_to_waveform(codes, quantization_channels, coding), sample_rate, mel)
 
 
 def log_mel_of_waveform(waveform: torch.Tensor, sample_rate: int, mel: MelConfig,
-                        quantization_channels: int) -> torch.Tensor:
-    """Log-mel of a float waveform after mu-law quantization (as in training)."""
-    codes = mu_law_encode(waveform, quantization_channels)
-    return log_mel(mu_law_decode(codes, quantization_channels), sample_rate, mel)
+                        quantization_channels: int, coding: str = "mu-law") -> torch.Tensor:
+    """Log-mel of a float waveform after quantization to codes (as in training)."""
+    codes = waveform_to_codes(waveform, quantization_channels, coding)
+    return log_mel(codes_to_waveform(codes, quantization_channels, coding), sample_rate, mel)
 
 
 def spectral_flatness(waveform: np.ndarray, n_fft: int = 512, hop_length: int = 256) -> float:

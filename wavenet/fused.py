@@ -58,13 +58,13 @@ def _gate_input(block: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
 def stack_logits(model: WaveNet, codes: torch.Tensor,
                  global_features: torch.Tensor | None = None,
                  local_features: torch.Tensor | None = None) -> torch.Tensor:
-    """codes (B, T) -> logits (B, T, Q), channels-last; see `WaveNet.forward_features`.
+    """codes (B, T) -> logits (B, T, O), channels-last; see `WaveNet.forward_features`.
 
     Conditioning: global (B, Cg), local (B, Cl, T), as `WaveNet.conditioning_features`
     returns them.
     """
     batch, length = codes.shape
-    x = model.embedding(codes)                                    # (B, T, R)
+    x = model.embed(codes)                                        # (B, T, R)
     local_rows = (local_features.transpose(1, 2).reshape(batch * length, -1)
                   if local_features is not None else None)        # (B*T, Cl)
     gated = []

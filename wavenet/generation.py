@@ -38,14 +38,18 @@ def generate(model: WaveNet, n_samples: int, *, batch_size: int = 1, temperature
     """Sample `n_samples` codes for each of `batch_size` independent streams.
 
     Returns codes (batch_size, n_samples) long on the model's device; decode them with
-    `mu_law_decode`. The model is only read; it runs in its own device and dtype, under
+    `mu_law_decode` (a "mol" model's codes are 16-bit samples + 32768: `pcm.pcm16_decode`,
+    or `pcm.pcm16_samples` for the int16 values themselves). The model is only read; it runs in its own device and dtype, under
     `torch.inference_mode()`.
 
     prime: codes fed before sampling starts, (T,) for the same prime in every stream or
-      (batch_size, T), long in [0, Q). The first returned code follows the prime's last
-      code; the prime itself is not returned. Without a prime every stream starts from one
-      silent code (Q // 2, the mu-law code of 0.0), which is not returned either.
+      (batch_size, T), long in [0, Q) (Q = config.classes). The first returned code follows
+      the prime's last code; the prime itself is not returned. Without a prime every stream
+      starts from one silent code (Q // 2: the mu-law code of 0.0, or the 16-bit sample 0),
+      which is not returned either.
     temperature: logits are divided by it before sampling; 0 takes the most likely code.
+      For "mol", mixture logits are divided by it and the logistics' scales multiplied by
+      it; 0 takes the mean of the heaviest component (wavenet/logistic.py).
     generator: the source of randomness (one uniform number per stream per sample); the
       same generator state gives the same codes, whatever the method. None uses torch's
       global generator.
@@ -66,7 +70,7 @@ def generate(model: WaveNet, n_samples: int, *, batch_size: int = 1, temperature
     if mel is not None and prime is not None:
         raise ValueError("prime is not taken with mel: a vocoder starts from silence, its "
                          "first sample predicted with mel frame 0")
-    codes_in = _prime_codes(prime, batch_size, model.config.quantization_channels,
+    codes_in = _prime_codes(prime, batch_size, model.config.classes,
                             model.embedding.weight.device)
     steps = codes_in.shape[1] + n_samples - 1  # every step that feeds a code
     conditioning = _conditioning(model, batch_size, steps, global_cond, mel)
@@ -106,12 +110,12 @@ def _generator_class(method: str) -> type[CodeGenerator]:
     return {"fast-torch": FastGenerator, "naive": NaiveGenerator}[method]
 
 
-def _prime_codes(prime: torch.Tensor | None, batch_size: int, quantization_channels: int,
+def _prime_codes(prime: torch.Tensor | None, batch_size: int, classes: int,
                  device: torch.device) -> torch.Tensor:
     """The codes fed before sampling, as (batch_size, T) long: the prime or one silent code."""
     if prime is None:
-        # mu-law code of 0.0 is Q // 2.
-        return torch.full((batch_size, 1), quantization_channels // 2, dtype=torch.long,
+        # Q // 2: the mu-law code of 0.0, or the 16-bit sample 0.
+        return torch.full((batch_size, 1), classes // 2, dtype=torch.long,
                           device=device)
     if not isinstance(prime, torch.Tensor):
         raise ValueError(f"prime must be a LongTensor of codes, got {type(prime).__name__}")
@@ -125,8 +129,8 @@ def _prime_codes(prime: torch.Tensor | None, batch_size: int, quantization_chann
     if prime.shape[1] < 1:
         raise ValueError("prime must hold at least one code (leave it None to start from silence)")
     low, high = int(prime.min()), int(prime.max())
-    if low < 0 or high >= quantization_channels:
-        raise ValueError(f"prime codes must be in [0, {quantization_channels - 1}], "
+    if low < 0 or high >= classes:
+        raise ValueError(f"prime codes must be in [0, {classes - 1}], "
                          f"found values in [{low}, {high}]")
     return prime.to(device=device, dtype=torch.long).contiguous()
 

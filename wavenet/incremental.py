@@ -30,7 +30,7 @@ import torch.nn.functional as F
 from .config import ModelConfig
 from .layers import gated_activation
 from .model import WaveNet
-from .sampling import Progress, Uniforms, sample_codes
+from .sampling import Progress, Uniforms, sample_rule
 
 
 def takes_conditioning(config: ModelConfig) -> bool:
@@ -118,8 +118,8 @@ class CodeGenerator(ABC):
     `wavenet.fastpath.NumbaGenerator`), and `generate` only builds one and calls `sample`::
 
         gen.reset()                        # back to time 0, nothing fed
-        logits = gen.feed(codes)           # teacher forcing: (B, T) -> logits (B, Q) after the last
-        logits = gen.step(codes)           # (B,) -> logits (B, Q) for the next code
+        logits = gen.feed(codes)           # teacher forcing: (B, T) -> logits (B, O) after the last
+        logits = gen.step(codes)           # (B,) -> logits (B, O) for the next code
         out = gen.sample(prime, n, temperature, uniforms, progress)   # (B, T) -> (B, n)
 
     A subclass builds `state` (a `GeneratorState`, owned by the generator; nothing is kept
@@ -136,6 +136,7 @@ class CodeGenerator(ABC):
         check_conditioning(model.config, given=conditioning is not None)
         self.config = model.config
         self.conditioning = conditioning
+        self._sample_rule = sample_rule(model.config)
 
     @property
     def batch_size(self) -> int:
@@ -183,7 +184,8 @@ class CodeGenerator(ABC):
         out = torch.empty(self.batch_size, n_samples, dtype=torch.long, device=prime.device)
         for start, stop, chunk in uniforms:
             for i in range(start, stop):
-                codes = sample_codes(logits, temperature, None if chunk is None else chunk[i - start])
+                codes = self._sample_rule(logits, temperature,
+                                          None if chunk is None else chunk[i - start])
                 out[:, i] = codes
                 if i + 1 < n_samples:
                     logits = self._step(codes)
@@ -303,7 +305,7 @@ class FastGenerator(CodeGenerator):
     def _step(self, codes: torch.Tensor) -> torch.Tensor:
         model, state, t = self.model, self.state, self.state.position
         with torch.inference_mode():
-            x = F.embedding(codes.to(self.device), model.embedding.weight)
+            x = model.embed(codes.to(self.device))
             terms = self.conditioning.at(t) if self.conditioning is not None else None
             skips = None
             for layer, (w, ring) in enumerate(zip(self._blocks, state.rings)):

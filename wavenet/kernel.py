@@ -14,9 +14,14 @@ hold it to), rearranged for speed:
   at small batches the past taps, whose inputs are known `dilation` steps ahead, are
   gathered: every m steps one product applies the past-tap weights to the last m inputs
   and parks the results in `pending` for the steps that need them (`fastpath.time_block`);
-- sampling (the same inverse-CDF rule as `sampling.sample_codes`, in float64) runs in
-  the kernel from uniform numbers drawn beforehand by the caller, so a chunk of samples
-  costs one call from Python;
+- sampling (the same inverse-CDF rule as `sampling.sample_codes`, in float64, or for a
+  "mol" model the mixture rule of `logistic.sample_mixture`) runs in the kernel from
+  uniform numbers drawn beforehand by the caller, so a chunk of samples costs one call
+  from Python;
+- a code reads embedding row code_rows[code] (the code itself, or for a "mol" model the
+  mu-law code of its 16-bit sample); a "mol" model (layout's `mixtures` > 0) adds the
+  sample's value k * (2 / 65535) - 1 through its input 1x1 (value_in = [weight; bias]),
+  and its head emits 3K mixture parameters instead of Q logits;
 - in float32, tanh is a rational approximation (relative error < 4e-7, a few ulp) that
   vectorises, and sigmoid(g) = (1 + tanh(g / 2)) / 2; float64 uses libm.
 
@@ -128,6 +133,9 @@ def _tile_code(rows, context, builder, signature, args):  # noqa: ANN001, ANN202
     return builder.mul(count, ir.Constant(i64, lanes))
 
 
+# logistic.LOG_SCALE_MIN (this module imports no torch).
+_LOG_SCALE_MIN = -14.0
+
 _tile4 = _make_tile(4)
 _tile1 = _make_tile(1)
 
@@ -214,17 +222,18 @@ def _relu(y):  # pragma: no cover - compiled
 
 @njit(cache=True, fastmath=_FASTMATH, error_model="numpy")
 def _step(weights, layout, state, scratch, codes, t, approximate, cond, ci):  # pragma: no cover - compiled
-    """One step for every stream: codes (B,) at time t -> scratch logits (B, Q); state updated.
+    """One step for every stream: codes (B,) at time t -> scratch logits (B, O); state updated.
 
-    layout = (dilations, kernel_size, ring offsets, time blocks, pending offsets), per layer.
+    layout = (dilations, kernel_size, ring offsets, time blocks, pending offsets, mixtures):
+    per layer, then K for a "mol" model (0 for categorical).
     A layer whose time block m is 1 multiplies all its taps at once, [past taps, x] @ W. A
     layer with m > 1 finds its past taps' product already summed in `pending` (the slot of
     time t), and every m steps multiplies the last m inputs by the past-tap weights in one
     product, adding the results to the pending slots of the times they are taps for (all
     later than t, since m <= dilation): the past-tap weights are read once per m steps.
     """
-    emb, wd, bd, wrs, br, bs, w1, b1, w2, b2 = weights
-    dilations, kernel_size, offsets, time_blocks, pending_offsets = layout
+    emb, code_rows, value_in, wd, bd, wrs, br, bs, w1, b1, w2, b2 = weights
+    dilations, kernel_size, offsets, time_blocks, pending_offsets, mixtures = layout
     ring, pending = state
     x, xin, z, h, out, skips, hidden, logits = scratch
     batch, residual = x.shape
@@ -233,7 +242,11 @@ def _step(weights, layout, state, scratch, codes, t, approximate, cond, ci):  # 
     layers = wd.shape[0]
     taps = kernel_size - 1
     for b in range(batch):
-        x[b] = emb[codes[b]]
+        x[b] = emb[code_rows[codes[b]]]
+        if mixtures > 0:
+            value = codes[b] * (2.0 / 65535.0) - 1.0
+            for c in range(residual):
+                x[b, c] = (x[b, c] + value * value_in[0, c]) + value_in[1, c]
         out[b, residual:] = bs
     for layer in range(layers):
         dilation = dilations[layer]
@@ -309,6 +322,37 @@ def _sample_row(row, uniform, temperature, cdf):  # pragma: no cover - compiled
     return count - 1
 
 
+@njit(cache=True, error_model="numpy")
+def _sample_mixture_row(row, uniform, temperature, mixtures, cdf):  # pragma: no cover - compiled
+    """The code `logistic.sample_mixture` picks for one row of 3K mixture parameters."""
+    best = 0
+    for i in range(1, mixtures):
+        if row[i] > row[best]:
+            best = i
+    if temperature == 0.0:
+        value = np.float64(row[mixtures + best])
+    else:
+        top = np.float64(row[best]) / temperature
+        total = 0.0
+        for i in range(mixtures):
+            total += math.exp(np.float64(row[i]) / temperature - top)
+            cdf[i] = total
+        target = uniform * total
+        index = mixtures - 1
+        for i in range(mixtures):
+            if cdf[i] > target:
+                index = i
+                break
+        low = cdf[index - 1] if index > 0 else 0.0
+        inner = min(max((target - low) / (cdf[index] - low), 0.0), 1.0)
+        log_scale = max(np.float64(row[2 * mixtures + index]), _LOG_SCALE_MIN)
+        scale = math.exp(log_scale) * temperature
+        value = np.float64(row[mixtures + index]) + scale * (
+            math.log(inner) - math.log1p(-inner))
+    position = (value + 1.0) * (65535.0 / 2.0) + 0.5
+    return int(math.floor(min(max(position, 0.0), 65535.0)))
+
+
 @njit(cache=True, error_model="numpy", nogil=True)
 def run(weights, layout, state, scratch, t0, approximate, fed, cdf, uniforms, temperature,
         out, step_after_last, cond, cond_constant):  # pragma: no cover - compiled
@@ -316,7 +360,7 @@ def run(weights, layout, state, scratch, t0, approximate, fed, cdf, uniforms, te
     feeding each sample back except the last one (unless step_after_last).
 
     weights, layout, state, scratch: the tuples `_step` unpacks (`fastpath` builds them);
-    cdf: (Q,) float64 scratch; uniforms: (n, B) float64 (unused at temperature 0).
+    cdf: (O,) float64 scratch; uniforms: (n, B) float64 (unused at temperature 0).
     cond: (steps, layers, B, gate) conditioning for the steps of this call, in order
     (empty when the model has none), or (1, ...) for all of them when cond_constant."""
     steps = 0
@@ -326,11 +370,15 @@ def run(weights, layout, state, scratch, t0, approximate, fed, cdf, uniforms, te
         steps += 1
     t = t0 + fed.shape[0]
     logits = scratch[-1]
+    mixtures = layout[5]
     count, batch = out.shape
     for i in range(count):
         for b in range(batch):
             uniform = uniforms[i, b] if temperature > 0.0 else 0.0
-            out[i, b] = _sample_row(logits[b], uniform, temperature, cdf)
+            if mixtures > 0:
+                out[i, b] = _sample_mixture_row(logits[b], uniform, temperature, mixtures, cdf)
+            else:
+                out[i, b] = _sample_row(logits[b], uniform, temperature, cdf)
         if i + 1 < count or step_after_last:
             ci = -1 if cond.shape[0] == 0 else (0 if cond_constant else steps)
             _step(weights, layout, state, scratch, out[i], t + i, approximate, cond, ci)

@@ -1,6 +1,11 @@
 """The training objective: cross-entropy of each code given the codes before it.
 
     next_code_loss(model, batch, context)   what a training step minimises (nats)
+    next_sample_loss(model, batch, context) the same for a "mol" model: -log P of each
+                                            16-bit sample under the logistic mixture
+                                            (wavenet/logistic.py), so its bits are bits per
+                                            16-bit sample, comparable with lossless coders
+    loss_function(model_config)             which of the two a model trains with
     loss_context(config)                    how many leading positions of a crop it skips
     validation_bits(model, batches, R)      the same loss on full-context crops, in bits
 
@@ -15,9 +20,11 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 
-from .config import Config
+from .config import Config, ModelConfig
 from .crops import Batch, inputs_and_targets
 from .evaluate import at_least_float32
+from .logistic import mixture_log_prob
+from .model import WaveNet
 
 LN2 = math.log(2.0)
 
@@ -35,10 +42,29 @@ def next_code_loss(model: torch.nn.Module, batch: Batch, context: int) -> torch.
     The logits are taken channels-last, as the fused forward makes them, so the
     cross-entropy reads (B N, Q) rows without a transposed copy.
     """
+    scored, targets = _scored_rows(model, batch, context)
+    return F.cross_entropy(scored, targets)
+
+
+def next_sample_loss(model: torch.nn.Module, batch: Batch, context: int) -> torch.Tensor:
+    """Mean -log P (nats) of each 16-bit sample code given those before it, for a "mol"
+    model: `next_code_loss` with the mixture's likelihood in place of the softmax's."""
+    scored, targets = _scored_rows(model, batch, context)
+    return -mixture_log_prob(scored, targets).mean()
+
+
+def _scored_rows(model: torch.nn.Module, batch: Batch, context: int
+                 ) -> tuple[torch.Tensor, torch.Tensor]:
+    """-> (outputs of the scored positions (B N, O), at least float32; their targets (B N,))."""
     inputs, targets = inputs_and_targets(batch.codes, context)
-    logits = model(inputs, global_cond=batch.global_ids, mel=batch.mel)  # (B, Q, T)
+    logits = model(inputs, global_cond=batch.global_ids, mel=batch.mel)  # (B, O, T)
     scored = logits[:, :, context:].transpose(1, 2).reshape(-1, logits.shape[1])
-    return F.cross_entropy(at_least_float32(scored), targets.reshape(-1))
+    return at_least_float32(scored), targets.reshape(-1)
+
+
+def loss_function(config: ModelConfig) -> LossFunction:
+    """The loss a model trains with, by its output."""
+    return next_sample_loss if config.output == "mol" else next_code_loss
 
 
 def loss_context(config: Config) -> int:
@@ -49,13 +75,13 @@ def loss_context(config: Config) -> int:
 
 
 @torch.no_grad()
-def validation_bits(model: torch.nn.Module, batches: list[Batch], receptive_field: int,
+def validation_bits(model: WaveNet, batches: list[Batch], receptive_field: int,
                     device: torch.device) -> float:
     """Mean bits per sample over fixed validation crops, each scored position with a full
     receptive field of context (as `wavenet eval` scores), whatever the training crops."""
     was_training = model.training
     model.eval()
-    total = sum(next_code_loss(model, b.to(device), receptive_field - 1).item()
-                for b in batches)
+    loss = loss_function(model.config)
+    total = sum(loss(model, b.to(device), receptive_field - 1).item() for b in batches)
     model.train(was_training)
     return total / len(batches) / LN2

@@ -1,5 +1,13 @@
 """The WaveNet model: code embedding, stacks of gated residual blocks, output head.
 
+The output (`model.output`) is a softmax over mu-law codes ("categorical") or a
+discretized mixture of logistics over 16-bit samples ("mol", wavenet/logistic.py). Both
+read an embedding of each past sample's mu-law code; a "mol" model's codes are 16-bit
+samples, mapped to their mu-law codes first (`WaveNet.embedding_index`), and it also reads
+each sample's exact value through a 1x1 (`sample_input`), so that it sees its past at 16
+bits (the embedding, the value and both were measured: docs/decisions.md). Only the input
+and the head's last projection differ between the two.
+
 Optional conditioning adds, in every block, a projection to the dilated convolution's
 pre-activation (before the tanh/sigmoid split):
 - global: an embedding of one id per stream (speaker, class), the same at every step;
@@ -18,6 +26,7 @@ from torch import nn
 from .config import ModelConfig
 from .fused import stack_logits
 from .layers import ResidualBlock
+from .pcm import code_values, mu_law_of_pcm16
 
 
 class Upsampler(nn.Module):
@@ -51,10 +60,11 @@ class Upsampler(nn.Module):
 
 
 class WaveNet(nn.Module):
-    """Autoregressive model of mu-law codes.
+    """Autoregressive model of audio codes (mu-law codes, or 16-bit samples for "mol").
 
-    forward: codes (B, T) long in [0, Q) -> logits (B, Q, T), where logits[:, :, t] is
-    the distribution of code t + 1 and depends only on codes[:, :t + 1].
+    forward: codes (B, T) long in [0, classes) -> logits (B, O, T), where logits[:, :, t]
+    is the distribution of code t + 1 and depends only on codes[:, :t + 1]. O is
+    `config.output_channels`: Q logits, or the 3K mixture parameters of wavenet/logistic.py.
 
     Conditioning (when the config enables it):
     - global_cond: (B,) long ids in [0, global_classes).
@@ -68,6 +78,11 @@ class WaveNet(nn.Module):
         self.config = config if config is not None else ModelConfig()
         c = self.config
         self.embedding = nn.Embedding(c.quantization_channels, c.residual_channels)
+        if c.output == "mol":
+            # The mu-law code of each 16-bit sample (derived, so not in the state dict).
+            self.register_buffer("input_codes", mu_law_of_pcm16(c.quantization_channels),
+                                 persistent=False)
+            self.sample_input = nn.Conv1d(1, c.residual_channels, 1)
         last = len(c.dilations) - 1
         self.blocks = nn.ModuleList(
             ResidualBlock(c.residual_channels, c.gate_channels, c.skip_channels,
@@ -75,7 +90,7 @@ class WaveNet(nn.Module):
             for layer, dilation in enumerate(c.dilations))
         # ReLU -> 1x1 -> ReLU -> 1x1 on the sum of skips.
         self.head_hidden = nn.Conv1d(c.skip_channels, c.skip_channels, 1)
-        self.head_out = nn.Conv1d(c.skip_channels, c.quantization_channels, 1)
+        self.head_out = nn.Conv1d(c.skip_channels, c.output_channels, 1)
         if c.global_classes is not None:
             self.global_embedding = nn.Embedding(c.global_classes, c.global_channels)
             self.global_projections = nn.ModuleList(
@@ -151,15 +166,31 @@ class WaveNet(nn.Module):
                        local_features: torch.Tensor | None = None) -> torch.Tensor:
         """The same function as `forward_features`, block by block through the layers'
         own `forward`: the readable definition that the fused path is tested against."""
-        x = self.embedding(codes).transpose(1, 2)  # (B, R, T)
+        x = self.embed(codes).transpose(1, 2)  # (B, R, T)
         skips = None
         for layer, block in enumerate(self.blocks):
             x, skip = block(x, self.layer_conditioning(layer, global_features, local_features))
             skips = skip if skips is None else skips + skip
         return self.head(skips)
 
+    def embedding_index(self, codes: torch.Tensor) -> torch.Tensor:
+        """The embedding rows codes (...) read: the codes themselves, or for "mol" the
+        mu-law code of each 16-bit sample."""
+        return self.input_codes[codes] if self.config.output == "mol" else codes
+
+    def embed(self, codes: torch.Tensor) -> torch.Tensor:
+        """The first block's input, channels-last: codes (..., T) -> (..., T, R).
+
+        "mol" adds v w + b for each sample's value v (pcm.code_values), written as
+        elementwise products (not a matrix product that autocast would run in bf16)."""
+        x = self.embedding(self.embedding_index(codes))
+        if self.config.output == "mol":
+            weight = self.sample_input.weight[:, 0, 0]
+            x = x + code_values(codes, weight.dtype).unsqueeze(-1) * weight + self.sample_input.bias
+        return x
+
     def head(self, skips: torch.Tensor) -> torch.Tensor:
-        """Output head: summed skips (B, S, T) -> logits (B, Q, T)."""
+        """Output head: summed skips (B, S, T) -> logits (B, O, T)."""
         hidden = torch.relu(self.head_hidden(torch.relu(skips)))
         return self.head_out(hidden)
 

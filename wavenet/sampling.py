@@ -4,7 +4,9 @@ Sampling is inverse-CDF sampling from one uniform number per stream per step, dr
 the caller's generator in the same chunks by every method (`uniform_chunks`), so two
 methods whose logits agree draw the same codes (in float64 they agree to ~1e-12).
 
-This module knows nothing of the model; the generators that use it are in
+A "mol" model's outputs are mixture parameters, drawn from by
+`wavenet.logistic.sample_mixture` from the same one uniform per stream per step;
+`sample_rule(config)` gives the rule for a model. This module knows nothing of the model; the generators that use it are in
 `wavenet.incremental` (the interface and the PyTorch loop), `wavenet.naive` and
 `wavenet.fastpath`.
 """
@@ -15,11 +17,17 @@ from collections.abc import Callable, Iterable, Iterator
 
 import torch
 
+from .config import ModelConfig
+from .logistic import sample_mixture
+
 # Uniform numbers are drawn this many steps at a time (one per stream per step), and
 # `progress` is called after each such chunk of samples.
 UNIFORM_CHUNK = 1024
 
 Progress = Callable[[int, int], object]
+
+# A sampling rule: (outputs (B, O), temperature, uniforms (B,) float64 or None) -> codes (B,).
+SampleRule = Callable[[torch.Tensor, float, torch.Tensor | None], torch.Tensor]
 
 # What `uniform_chunks` yields: (start, stop, uniforms (stop - start, B) float64 or None).
 Uniforms = Iterable[tuple[int, int, torch.Tensor | None]]
@@ -42,6 +50,12 @@ def sample_codes(logits: torch.Tensor, temperature: float, uniforms: torch.Tenso
     target = uniforms.to(cdf.device).unsqueeze(-1) * cdf[:, -1:]
     codes = torch.searchsorted(cdf, target, right=True).squeeze(-1)
     return codes.clamp_(max=logits.shape[-1] - 1)
+
+
+def sample_rule(config: ModelConfig) -> SampleRule:
+    """How codes are drawn from a model's outputs: `sample_codes` for a categorical
+    model, `logistic.sample_mixture` for "mol"."""
+    return sample_mixture if config.output == "mol" else sample_codes
 
 
 def uniform_chunks(n_samples: int, batch_size: int, temperature: float,

@@ -51,7 +51,7 @@ from .distributed import Distributed, init_distributed
 from .errors import TrainError
 from .files import atomic_write_bytes
 from .hardware import use_bf16
-from .loss import LN2, LossFunction, loss_context, next_code_loss
+from .loss import LN2, LossFunction, loss_context, loss_function, next_code_loss
 from .model import WaveNet
 from .monitor import (METRICS_FILE, Monitor, StepReport, after_step, tensorboard_writer,
                       truncate_metrics)
@@ -153,8 +153,11 @@ def train_step(state: TrainState, setup: StepSetup, lr: float) -> float:
     for group in state.optimizer.param_groups:
         group["lr"] = lr
     global_batch = setup.sampler.batch(tc.batch_size * world.world_size * tc.grad_accum)
+    # A mixture-of-logistics model stays in float32: bf16's 8-bit mantissa cannot carry
+    # its 16-bit input samples and means (the config refuses train.bf16 = true for it).
+    bf16 = use_bf16(tc.bf16, setup.device) and state.config.model.output != "mol"
     autocast = (torch.autocast(device_type=setup.device.type, dtype=torch.bfloat16)
-                if use_bf16(tc.bf16, setup.device) else nullcontext())
+                if bf16 else nullcontext())
     loss_sum = 0.0
     for k in range(tc.grad_accum):
         first = (k * world.world_size + world.rank) * tc.batch_size
@@ -411,7 +414,7 @@ def _step_setup(state: TrainState, data: PreparedData, world: Distributed,
                     tc.batch_size, world.world_size, tc.grad_accum)
     context = loss_context(state.config)
     return StepSetup(trained, _sampler(data.train, state.config, state.crop_generator, context),
-                     tc, context, world, device)
+                     tc, context, world, device, loss_function(state.config.model))
 
 
 def _monitor(state: TrainState, data: PreparedData, options: TrainOptions,
