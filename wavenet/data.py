@@ -350,23 +350,47 @@ def speaker_ids_from_folders(encoded: EncodedSet, root: str | os.PathLike[str],
 
 
 def mel_features(files: Sequence[EncodedFile], *, sample_rate: int, mel: MelConfig,
-                 cache_dir: str | os.PathLike[str] | None = None) -> list[np.ndarray]:
-    """Log-mel (n_mels, len // hop) of each file's codes, cached beside the codes.
+                 cache_dir: str | os.PathLike[str] | None = None, trim_silence: bool = False,
+                 silence_threshold_db: float = -50.0) -> list[np.ndarray]:
+    """Log-mel (n_mels, len // hop) of each file, cached beside the codes.
 
-    The cache key holds a hash of the codes themselves with the mel settings, so features
-    follow any change of the audio or of its decoding.
+    mel.format "wavenet": of the file's codes; the cache key holds a hash of the codes with
+    the mel settings, so features follow any change of the audio or of its decoding.
+    "hifigan": of the float audio, decoded again (and trimmed with the same settings as
+    its codes); the key holds the file's path, size and mtime, the decoding settings, and
+    the slice of the file (`start`, length) that the codes hold.
     """
-    from .features import log_mel_of_codes  # torchaudio transforms: only when needed
+    from .features import hifigan_log_mel, log_mel_of_codes  # torchaudio: only when needed
 
     cache = ArrayCache(cache_dir, "mel")
     settings = {"sample_rate": sample_rate, **dataclasses.asdict(mel)}
     result = []
     for file in files:
-        digest = hashlib.sha256(np.ascontiguousarray(file.codes).tobytes()).hexdigest()
-        key = {**settings, "quantization_channels": file.quantization_channels,
-               "codes_sha256": digest}
-        result.append(cache.load_or_compute(key, lambda file=file: log_mel_of_codes(
-            file.codes, sample_rate, mel, file.quantization_channels).numpy()))
+        if mel.format == "hifigan":
+            stat = file.path.resolve().stat()
+            key = {**settings, "path": str(file.path.resolve()), "size": stat.st_size,
+                   "mtime_ns": stat.st_mtime_ns, "trim_silence": trim_silence,
+                   "silence_threshold_db": silence_threshold_db if trim_silence else None,
+                   "start": file.start, "length": len(file)}
+
+            def compute(file: EncodedFile = file) -> np.ndarray:
+                audio = decode_audio(file.path, sample_rate)
+                if trim_silence:
+                    audio = trim_silent_edges(audio, silence_threshold_db)
+                audio = audio[file.start:file.start + len(file)]
+                if len(audio) != len(file):
+                    raise DataError(f"{file.path} changed while it was read: {len(audio)} "
+                                    f"samples where its codes have {len(file)}")
+                return hifigan_log_mel(torch.from_numpy(audio), sample_rate, mel).numpy()
+        else:
+            digest = hashlib.sha256(np.ascontiguousarray(file.codes).tobytes()).hexdigest()
+            key = {**settings, "quantization_channels": file.quantization_channels,
+                   "codes_sha256": digest}
+
+            def compute(file: EncodedFile = file) -> np.ndarray:
+                return log_mel_of_codes(file.codes, sample_rate, mel,
+                                        file.quantization_channels).numpy()
+        result.append(cache.load_or_compute(key, compute))
     return result
 
 
@@ -466,5 +490,7 @@ def _file_set(encoded: EncodedSet, ids: tuple[int, ...] | None, config: Config,
     mels = None
     if config.model.local_channels is not None:
         mels = tuple(mel_features(encoded.files, sample_rate=config.data.sample_rate,
-                                  mel=config.mel, cache_dir=cache_dir))
+                                  mel=config.mel, cache_dir=cache_dir,
+                                  trim_silence=config.data.trim_silence,
+                                  silence_threshold_db=config.data.silence_threshold_db))
     return FileSet(encoded.files, ids, mels)
