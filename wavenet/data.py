@@ -445,7 +445,8 @@ def prepare_data(config: Config, data: str | os.PathLike[str], *,
                  val_data: str | os.PathLike[str] | None = None,
                  speakers_from_folders: bool = False, speakers: Sequence[str] | None = None,
                  cache_dir: str | os.PathLike[str] | None = None,
-                 purpose: Literal["train", "eval"] = "train") -> PreparedData:
+                 purpose: Literal["train", "eval"] = "train",
+                 mel_dir: str | os.PathLike[str] | None = None) -> PreparedData:
     """Files, split, speaker ids and mels for `config`: one call for training and for eval.
 
     data: the audio folder. val_data: a folder of held-out audio (default: hold out
@@ -455,6 +456,9 @@ def prepare_data(config: Config, data: str | os.PathLike[str], *,
     in it is an error). Mels are computed when config.model.local_channels is set.
     purpose="eval": every file of `data` is scored whole, so all go to `.val` (`.train` is
     empty) and a file needs only receptive_field + 1 samples.
+    mel_dir: a vocoder's mels come from this folder (an acoustic model's output: x.npy or
+    x.pt for audio x.wav, `melfiles.paired_mel` checks its length) instead of being
+    computed; each file is cut to the whole hops its mel covers.
     """
     rf = config.model.receptive_field
     min_length = rf + 1
@@ -480,14 +484,46 @@ def prepare_data(config: Config, data: str | os.PathLike[str], *,
         val_ids = (tuple(speaker_ids_from_folders(val, val_root, names)[0])
                    if val_data is not None else tuple(by_path[f.path] for f in val))
     skipped = encoded.skipped + (val.skipped if val_data is not None else ())
-    return PreparedData(_file_set(train, train_ids, config, cache_dir),
-                        _file_set(val, val_ids, config, cache_dir), names, skipped)
+    given = None
+    if mel_dir is not None:
+        given = _paired_mels(config, Path(mel_dir),
+                             encoded.files + (val.files if val_data is not None else ()))
+    return PreparedData(_file_set(train, train_ids, config, cache_dir, given),
+                        _file_set(val, val_ids, config, cache_dir, given), names, skipped)
+
+
+def _paired_mels(config: Config, mel_dir: Path, files: Sequence[EncodedFile]
+                 ) -> dict[Path, np.ndarray]:
+    """The mel of each whole file from `mel_dir`, by path (see `melfiles.paired_mel`)."""
+    from .melfiles import paired_mel
+
+    if config.model.local_channels is None:
+        raise DataError("--mel-dir gives a vocoder its mels; this model has no mel input "
+                        "(model.local_channels is unset)")
+    if config.data.trim_silence:
+        raise DataError("--mel-dir needs data.trim_silence = false: trimming the audio would "
+                        "move it against its mel")
+    return {f.path: paired_mel(f.path, len(f), mel_dir, config.mel.n_mels,
+                               config.mel.hop_length) for f in files}
 
 
 def _file_set(encoded: EncodedSet, ids: tuple[int, ...] | None, config: Config,
-              cache_dir: str | os.PathLike[str] | None) -> FileSet:
-    """The files with their ids, and their mels when the model reads a mel."""
+              cache_dir: str | os.PathLike[str] | None,
+              given: dict[Path, np.ndarray] | None = None) -> FileSet:
+    """The files with their ids, and their mels when the model reads a mel: computed, or
+    the `given` mels of whole files, each file cut to the whole hops its mel covers."""
     mels = None
+    if given is not None:
+        from .melfiles import aligned_slice
+
+        files, mels_list, hop = [], [], config.mel.hop_length
+        for file in encoded.files:
+            whole = given[file.path]
+            first, skip, kept = aligned_slice(file.start, len(file), whole.shape[1], hop)
+            files.append(dataclasses.replace(file, codes=file.codes[skip:skip + kept * hop],
+                                             start=file.start + skip))
+            mels_list.append(whole[:, first:first + kept])
+        return FileSet(tuple(files), ids, tuple(mels_list))
     if config.model.local_channels is not None:
         mels = tuple(mel_features(encoded.files, sample_rate=config.data.sample_rate,
                                   mel=config.mel, cache_dir=cache_dir,
