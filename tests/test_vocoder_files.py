@@ -3,6 +3,7 @@ bad files skipped with one line each) and `train --mel-dir` (paired, length chec
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -167,3 +168,22 @@ def test_train_mel_dir_refuses_a_length_mismatch_in_one_line(chords: Path, tmp_p
     (mels / "chord 1.npy").unlink()
     line = one_error_line(CliRunner().invoke(main, args))
     assert "no mel for chord 1.wav" in line
+
+
+def test_eval_reports_copy_synthesis_beside_griffin_lim(chords: Path, run: Path) -> None:
+    result = CliRunner().invoke(main, ["eval", str(run), "--data", str(chords), "--json",
+                                       "--resynth-seconds", "0.25"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    copy = report["copy_synthesis"]
+    assert [f["file"] for f in copy["files"]] == ["chord 0.wav", "chord 1.wav", "chord 2.wav"]
+    assert all(f["seconds"] == 31 * 64 / SAMPLE_RATE for f in copy["files"])
+    # Two steps of training: the vocoder is still noise, Griffin-Lim already close.
+    assert copy["griffin_lim_db"] < 10.0 < copy["vocoder_db"] < 80.0
+    assert copy["vocoder_db"] == pytest.approx(np.mean([f["vocoder_db"] for f in copy["files"]]))
+    plain = CliRunner().invoke(main, ["eval", str(run), "--data", str(chords),
+                                      "--resynth-seconds", "0.1"])
+    assert plain.exit_code == 0 and "Griffin-Lim" in plain.output
+    skipped = CliRunner().invoke(main, ["eval", str(run), "--data", str(chords), "--json",
+                                        "--resynth-seconds", "0"])
+    assert "copy_synthesis" not in json.loads(skipped.stdout.strip().splitlines()[-1])

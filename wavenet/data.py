@@ -42,7 +42,7 @@ from .mulaw import mu_law_encode
 __all__ = [
     "AUDIO_EXTENSIONS", "AudioDecodeError", "DataError", "EncodedFile", "EncodedSet",
     "FileSet", "PreparedData", "codes_dtype", "decode_audio", "default_cache_dir",
-    "encode_waveform", "find_audio_files", "load_encoded", "mel_features", "mel_statistics",
+    "encode_waveform", "file_waveform", "find_audio_files", "load_encoded", "mel_features", "mel_statistics",
     "prepare_data", "silence_code", "speaker_ids_from_folders", "split_by_file",
 ]
 
@@ -349,6 +349,20 @@ def speaker_ids_from_folders(encoded: EncodedSet, root: str | os.PathLike[str],
     return [index[name] for name in folders], known
 
 
+def file_waveform(file: EncodedFile, *, sample_rate: int, trim_silence: bool = False,
+                  silence_threshold_db: float = -50.0) -> np.ndarray:
+    """The float audio (len(file),) whose mu-law codes `file` holds: decoded again,
+    trimmed with the same settings, the same slice; DataError when the file changed."""
+    audio = decode_audio(file.path, sample_rate)
+    if trim_silence:
+        audio = trim_silent_edges(audio, silence_threshold_db)
+    audio = audio[file.start:file.start + len(file)]
+    if len(audio) != len(file):
+        raise DataError(f"{file.path} changed while it was read: {len(audio)} samples where "
+                        f"its codes have {len(file)}")
+    return audio
+
+
 def mel_features(files: Sequence[EncodedFile], *, sample_rate: int, mel: MelConfig,
                  cache_dir: str | os.PathLike[str] | None = None, trim_silence: bool = False,
                  silence_threshold_db: float = -50.0) -> list[np.ndarray]:
@@ -374,13 +388,8 @@ def mel_features(files: Sequence[EncodedFile], *, sample_rate: int, mel: MelConf
                    "start": file.start, "length": len(file)}
 
             def compute(file: EncodedFile = file) -> np.ndarray:
-                audio = decode_audio(file.path, sample_rate)
-                if trim_silence:
-                    audio = trim_silent_edges(audio, silence_threshold_db)
-                audio = audio[file.start:file.start + len(file)]
-                if len(audio) != len(file):
-                    raise DataError(f"{file.path} changed while it was read: {len(audio)} "
-                                    f"samples where its codes have {len(file)}")
+                audio = file_waveform(file, sample_rate=sample_rate, trim_silence=trim_silence,
+                                      silence_threshold_db=silence_threshold_db)
                 return hifigan_log_mel(torch.from_numpy(audio), sample_rate, mel).numpy()
         else:
             digest = hashlib.sha256(np.ascontiguousarray(file.codes).tobytes()).hexdigest()
