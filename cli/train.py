@@ -86,6 +86,8 @@ def train_command(data: Path, out: Path, config_name: str | None, overrides: tup
     if summary.interrupted:
         length = "".join(f" --{name} {value:g}" for name, value in
                          (("steps", steps), ("minutes", minutes)) if value is not None)
+        if mel_dir is not None:
+            length += f" --mel-dir {mel_dir}"
         click.echo(f"interrupted at step {summary.step}; checkpoint saved. Continue with: "
                    f"wavenet train --data {data} --out {out}{length} --resume", err=True)
         raise SystemExit(130)
