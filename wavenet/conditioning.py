@@ -13,9 +13,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from pathlib import Path
 
-import numpy as np
 import torch
 
 from .audio import decode_audio
