@@ -187,3 +187,17 @@ def test_eval_reports_copy_synthesis_beside_griffin_lim(chords: Path, run: Path)
     skipped = CliRunner().invoke(main, ["eval", str(run), "--data", str(chords), "--json",
                                         "--resynth-seconds", "0"])
     assert "copy_synthesis" not in json.loads(skipped.stdout.strip().splitlines()[-1])
+
+
+def test_generate_mel_dir_refuses_wrong_combinations(run: Path, tmp_path: Path) -> None:
+    base = ["generate", str(run)]
+    alone = CliRunner().invoke(main, base + ["--mel-dir", str(tmp_path)])
+    assert "--mel-dir and --out-dir go together" in one_error_line(alone)
+    both = CliRunner().invoke(main, base + ["--mel-dir", str(tmp_path), "--out-dir",
+                                            str(tmp_path / "o"), "--seconds", "1"])
+    assert "drop --seconds" in one_error_line(both)
+    empty = CliRunner().invoke(main, base + ["--mel-dir", str(tmp_path), "--out-dir",
+                                             str(tmp_path / "o")])
+    assert "no .npy or .pt files in" in one_error_line(empty)
+    nothing = CliRunner().invoke(main, base)
+    assert "give --out FILE.wav" in one_error_line(nothing)
