@@ -2,6 +2,10 @@
 
     python benchmarks/vocoder.py                 # 400 steps each, ~2 min on 2 cores
     python benchmarks/vocoder.py --steps 800 --set model.layers_per_stack=2
+    # Copy synthesis of held-out speech against Griffin-Lim, a vocoder-22k run of 60 CPU
+    # minutes (espeak-ng's 22,050 Hz speech from benchmarks/speech_data.py):
+    python benchmarks/vocoder.py --preset vocoder-22k --vocoder-only --minutes 60 \
+        --copy-synthesis 2 --train-data SPEECH/train --held-out-data SPEECH/held-out
 
 Both runs train the same network (the `tiny` preset) on the same 8 kHz data for the same steps with the same seed; one adds log-mel
 conditioning (20 bands, hop 64, upsampled 8 x 8). Data (--data): band-passed noise
@@ -10,6 +14,12 @@ melodies, whose noisy excitation the mel cannot predict; or any folders of audio
 --train-data and --held-out-data. Both are scored with `wavenet eval`'s
 code on held-out melodies: every sample predicted from a full receptive field. Prints a
 table and writes JSON (default benchmarks/results/vocoder.json).
+
+--preset takes another network (a vocoder preset such as `vocoder-22k` keeps its own mel,
+and its run without mel drops it); --minutes trains each run for a CPU budget instead of
+--steps; --copy-synthesis S adds `wavenet eval`'s copy-synthesis figure for the run with
+mel: the log-mel distance (dB) of its resynthesis of the first S seconds of each held-out
+file, beside Griffin-Lim's from the same mel (wavenet/copysynth.py).
 """
 
 from __future__ import annotations
@@ -22,10 +32,12 @@ from pathlib import Path
 
 import numpy as np
 import soundfile as sf
+import torch
 
 import wavenet
 from wavenet.checkpoint import load_model
-from wavenet.data import load_encoded, mel_features
+from wavenet.copysynth import copy_synthesis
+from wavenet.data import load_encoded, mel_features, prepare_data
 from wavenet.demo import write_demo_dataset
 from wavenet.evaluate import evaluate_codes
 from wavenet.train import TrainOptions, train
@@ -83,6 +95,14 @@ def main() -> None:
                         help="a folder of audio to train on instead of --data's synthetic set")
     parser.add_argument("--held-out-data", type=Path, default=None,
                         help="a folder of audio to score (with --train-data)")
+    parser.add_argument("--preset", default="tiny", help="the network of both runs")
+    parser.add_argument("--minutes", type=float, default=None,
+                        help="train each run for this CPU budget instead of --steps")
+    parser.add_argument("--vocoder-only", action="store_true",
+                        help="train only the run with mel")
+    parser.add_argument("--copy-synthesis", type=float, default=0.0, metavar="SECONDS",
+                        help="also resynthesize this much of each held-out file with the "
+                             "vocoder and with Griffin-Lim and report their log-mel distances")
     parser.add_argument("--set", dest="overrides", action="append", default=[],
                         metavar="SECTION.KEY=VALUE", help="config override for both runs")
     parser.add_argument("--json", type=Path,
@@ -98,14 +118,20 @@ def main() -> None:
             train_data, held_out_data = work / "train", work / "held-out"
             write(train_data, files=10, seconds=6.0, seed=0)
             write(held_out_data, files=4, seconds=6.0, seed=1)
-        for name, extra in (("without mel", []), ("with mel", MEL)):
-            config = wavenet.load_config("tiny", ["data.val_fraction=0", "train.log_every=50",
-                                                  "data.target_length=1000", *args.overrides,
-                                                  *extra])
+        own_mel = wavenet.load_config(args.preset).model.local_channels is not None
+        runs = [("without mel", ["model.local_channels=none", "model.upsample_scales="]
+                 if own_mel else []), ("with mel", [] if own_mel else MEL)]
+        common = ["data.val_fraction=0", "train.log_every=50", "train.sample_every=0"]
+        if args.preset == "tiny":
+            common.append("data.target_length=1000")
+        for name, extra in runs[1:] if args.vocoder_only else runs:
+            config = wavenet.load_config(args.preset, [*common, *args.overrides, *extra])
             run = work / name.replace(" ", "-")
             started = time.perf_counter()
-            summary = train(config, TrainOptions(data=train_data, out=run, steps=args.steps,
-                                       cache_dir=work / "cache"))
+            budget = None if args.minutes is None else 60.0 * args.minutes
+            summary = train(config, TrainOptions(data=train_data, out=run,
+                                                 steps=None if budget else args.steps,
+                                                 budget=budget, cache_dir=work / "cache"))
             seconds = time.perf_counter() - started
             model, config, _ = load_model(run)
             held_out = load_encoded(held_out_data, sample_rate=config.data.sample_rate,
@@ -114,20 +140,41 @@ def main() -> None:
                                  mel=config.mel, cache_dir=work / "cache")
                     if config.model.local_channels is not None else None)
             result = evaluate_codes(model, [f.codes for f in held_out.files], mels=mels)
-            rows.append({"run": name, "data": str(args.train_data or args.data), "steps": args.steps, "overrides": args.overrides,
+            rows.append({"run": name, "data": str(args.train_data or args.data),
+                         "preset": args.preset, "steps": summary.step,
+                         "minutes": args.minutes, "overrides": args.overrides,
                          "receptive_field": model.receptive_field, "train_seconds": seconds,
                          "last_train_bits": summary.last_train_bits,
                          **result.to_dict()})
-            print(f"{name:12s} {args.steps} steps ({seconds:.0f} s, last train loss "
+            print(f"{name:12s} {summary.step} steps ({seconds:.0f} s, last train loss "
                   f"{summary.last_train_bits:.3f}): "
                   f"{result.bits_per_sample:.3f} bits/sample over {result.samples:,} "
                   f"held-out samples", flush=True)
-    gain = rows[0]["bits_per_sample"] - rows[1]["bits_per_sample"]
-    print(f"the mel lowers held-out bits/sample by {gain:.3f} "
-          f"({100 * gain / rows[0]['bits_per_sample']:.1f}%)")
+            if args.copy_synthesis > 0 and mels is not None:
+                rows[-1]["copy_synthesis"] = _copy_synthesis(model, config, held_out_data,
+                                                             work / "cache", args.copy_synthesis)
+    report: dict = {"rows": rows}
+    if len(rows) == 2:
+        gain = rows[0]["bits_per_sample"] - rows[1]["bits_per_sample"]
+        report["gain_bits"] = gain
+        print(f"the mel lowers held-out bits/sample by {gain:.3f} "
+              f"({100 * gain / rows[0]['bits_per_sample']:.1f}%)")
     args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps({"rows": rows, "gain_bits": gain}, indent=2))
+    args.json.write_text(json.dumps(report, indent=2))
     print(f"wrote {args.json}")
+
+
+def _copy_synthesis(model, config, held_out: Path, cache: Path, seconds: float) -> dict:
+    """`wavenet eval`'s copy-synthesis figure on the held-out files, printed."""
+    files = prepare_data(config, held_out, cache_dir=cache, purpose="eval").val
+    started = time.perf_counter()
+    result = copy_synthesis(model, config, files, seconds=seconds,
+                            generator=torch.Generator().manual_seed(0))
+    elapsed = time.perf_counter() - started
+    print(f"copy synthesis of {len(result.files)} held-out file(s), {seconds:g} s each "
+          f"({elapsed:.0f} s): log-mel distance vocoder {result.mean_vocoder_db:.2f} dB, "
+          f"Griffin-Lim {result.mean_griffin_lim_db:.2f} dB", flush=True)
+    return {**result.to_dict(), "seconds": elapsed}
 
 
 if __name__ == "__main__":

@@ -1,8 +1,10 @@
-"""`wavenet eval`: bits per sample of a model over a folder of audio."""
+"""`wavenet eval`: bits per sample of a model over a folder of audio; for a vocoder also
+copy synthesis (log-mel distance of its resynthesis, beside Griffin-Lim's)."""
 
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import click
@@ -17,27 +19,71 @@ from .common import resolve_device, setup_logging
 @click.option("--device", default=None, help="cpu or cuda [default: cuda if present, else cpu]")
 @click.option("--cache-dir", type=click.Path(path_type=Path), default=None,
               help="Where decoded audio is cached.")
+@click.option("--resynth-seconds", type=float, default=2.0, show_default=True,
+              help="Vocoder: resynthesize this much of each file (its start) from its mel "
+                   "for the log-mel distance; 0 skips it.")
+@click.option("--temperature", type=float, default=1.0, show_default=True,
+              help="Vocoder: sampling temperature of the resynthesis.")
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="Vocoder: seed of the resynthesis.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def eval_command(run: Path, data: Path, device: str | None, cache_dir: Path | None,
-                 as_json: bool) -> None:
+                 resynth_seconds: float, temperature: float, seed: int, as_json: bool) -> None:
     """Negative log-likelihood in bits/sample over every file in --data.
 
     RUN is a run folder (its best checkpoint, else last) or a checkpoint file. Every
     sample is predicted from a full receptive field of context; the first
-    receptive_field samples of each file are context only.
+    receptive_field samples of each file are context only. A vocoder also resynthesizes
+    the first --resynth-seconds of each file from its mel and reports the log-mel
+    distance (dB) to the file, beside that of Griffin-Lim from the same mel.
     """
     setup_logging()
     from wavenet.checkpoint import load_model, speakers_from_checkpoint
+    from wavenet.config import MAX_SEED
     from wavenet.data import prepare_data
     from wavenet.evaluate import evaluate_codes
 
+    if not (0 <= resynth_seconds <= 3600):
+        raise click.ClickException(f"--resynth-seconds must be in [0, 3600], got {resynth_seconds}")
+    if not (temperature >= 0 and temperature != float("inf")):
+        raise click.ClickException(f"--temperature must be a finite number >= 0, got {temperature}")
+    if not 0 <= seed < MAX_SEED:
+        raise click.ClickException(f"--seed must be in [0, 2**63 - 1), got {seed}")
     model, config, payload = load_model(run, device=resolve_device(device))
     files = prepare_data(config, data, speakers=speakers_from_checkpoint(payload),
                          cache_dir=cache_dir, purpose="eval").val
     result = evaluate_codes(model, [f.codes for f in files.files],
                             global_ids=files.global_ids, mels=files.mels)
+    report = result.to_dict()
+    copy = None
+    if files.mels is not None and files.global_ids is None and resynth_seconds > 0:
+        copy = _copy_synthesis(model, config, files, resynth_seconds, temperature, seed)
+        report["copy_synthesis"] = copy.to_dict()
     if as_json:
-        click.echo(json.dumps(result.to_dict()))
-    else:
-        click.echo(f"{result.bits_per_sample:.4f} bits/sample over {result.samples:,} samples "
-                   f"in {result.files} file(s)")
+        click.echo(json.dumps(report))
+        return
+    click.echo(f"{result.bits_per_sample:.4f} bits/sample over {result.samples:,} samples "
+               f"in {result.files} file(s)")
+    if copy is not None:
+        click.echo(f"copy synthesis, log-mel distance over the first {resynth_seconds:g} s of "
+                   f"{len(copy.files)} file(s): vocoder {copy.mean_vocoder_db:.2f} dB, "
+                   f"Griffin-Lim {copy.mean_griffin_lim_db:.2f} dB")
+
+
+def _copy_synthesis(model, config, files, seconds: float, temperature: float, seed: int):
+    """wavenet.copysynth.copy_synthesis with a progress bar (on stderr)."""
+    import torch
+
+    from wavenet.copysynth import copy_synthesis
+
+    generator = torch.Generator(device=next(model.parameters()).device).manual_seed(seed)
+    started = time.perf_counter()
+    with click.progressbar(length=1, label="resynthesizing", file=click.get_text_stream("stderr"),
+                           item_show_func=lambda text: text) as bar:
+        def progress(done: int, total: int) -> None:
+            bar.length = total
+            rate = done / max(time.perf_counter() - started, 1e-9)
+            bar.update(done - bar.pos, f"{rate:,.0f} steps/s")
+
+        return copy_synthesis(model, config, files, seconds=seconds, temperature=temperature,
+                              generator=generator, progress=progress)

@@ -61,11 +61,13 @@ def check_length(n: int, batch: int) -> None:
 
 @click.command("generate")
 @click.argument("run", type=click.Path(path_type=Path))
-@click.option("--out", required=True, type=click.Path(path_type=Path, dir_okay=False),
+@click.option("--out", type=click.Path(path_type=Path, dir_okay=False), default=None,
               help="Output wav file (a batch writes FILE_0.wav, FILE_1.wav, ...).")
 @click.option("--seconds", type=float, default=None, help="Length in seconds [default: 2].")
 @click.option("--samples", type=int, default=None, help="Length in samples (instead of --seconds).")
-@click.option("--batch", type=int, default=1, show_default=True, help="Independent streams.")
+@click.option("--batch", type=int, default=None,
+              help="Independent streams; with --mel-dir, mels vocoded at once. "
+                   "[default: 1; 8 with --mel-dir]")
 @click.option("--temperature", type=float, default=1.0, show_default=True,
               help="Scales the logits; 0 picks the most likely code (mol: divides the "
                    "mixture logits and multiplies the scales; 0 takes the heaviest "
@@ -78,20 +80,49 @@ def check_length(n: int, batch: int) -> None:
               help="Vocoder: resynthesize this audio file from its mel spectrogram.")
 @click.option("--mel", "mel_file", type=click.Path(path_type=Path, dir_okay=False), default=None,
               help="Vocoder: a saved log-mel tensor (.pt or .npy), (n_mels, frames).")
+@click.option("--mel-dir", type=click.Path(path_type=Path, file_okay=False), default=None,
+              help="Vocoder: vocode every .npy/.pt mel in this folder, (n_mels, frames) or "
+                   "(frames, n_mels), to --out-dir/NAME.wav.")
+@click.option("--out-dir", type=click.Path(path_type=Path, file_okay=False), default=None,
+              help="Output folder for --mel-dir.")
 @click.option("--device", default=None, help="cpu or cuda [default: cuda if present, else cpu]")
 @click.option("--spectrogram", is_flag=True,
               help="Also write FILE.png, the spectrogram of each generated file.")
 @click.option("--force", is_flag=True, help="Overwrite existing output files.")
-def generate_command(run: Path, out: Path, seconds: float | None, samples: int | None, batch: int,
-                     temperature: float, prime: Path | None, seed: int | None,
-                     speaker: str | None, mel_from: Path | None, mel_file: Path | None,
+def generate_command(run: Path, out: Path | None, seconds: float | None, samples: int | None,
+                     batch: int | None, temperature: float, prime: Path | None,
+                     seed: int | None, speaker: str | None, mel_from: Path | None,
+                     mel_file: Path | None, mel_dir: Path | None, out_dir: Path | None,
                      device: str | None, spectrogram: bool, force: bool) -> None:
     """Generate audio with the model in RUN (a run folder or a checkpoint file).
 
     Exactly the requested number of samples is written, at the model's sample rate; a
-    prime is not included in the output.
+    prime is not included in the output. A vocoder writes frames x hop_length samples
+    per mel; --mel-dir vocodes a folder of mels, many at once.
     """
     setup_logging()
+    if mel_dir is not None or out_dir is not None:
+        if mel_dir is None or out_dir is None:
+            raise click.ClickException("--mel-dir and --out-dir go together")
+        given = [name for name, value in (("--out", out), ("--seconds", seconds),
+                                          ("--samples", samples), ("--prime", prime),
+                                          ("--mel-from", mel_from), ("--mel", mel_file))
+                 if value is not None]
+        if given:
+            raise click.ClickException(f"--mel-dir vocodes each mel at its own length into "
+                                       f"--out-dir: drop {given[0]}")
+        check_arguments(None, None, 8 if batch is None else batch, temperature, seed)
+        from .vocode import vocode_folder
+
+        if speaker is not None:
+            raise click.ClickException("--mel-dir vocodes without speakers: drop --speaker")
+        vocode_folder(run, mel_dir, out_dir, batch=8 if batch is None else batch,
+                      temperature=temperature, seed=seed, device=resolve_device(device),
+                      spectrogram=spectrogram, force=force)
+        return
+    if out is None:
+        raise click.ClickException("give --out FILE.wav (or --mel-dir DIR --out-dir DIR)")
+    batch = 1 if batch is None else batch
     check_arguments(seconds, samples, batch, temperature, seed)
     paths = output_paths(out, batch)
     pictures = [p.with_suffix(".png") for p in paths] if spectrogram else []

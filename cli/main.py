@@ -11,6 +11,7 @@ from .demo import demo_command
 from .evaluate import eval_command
 from .generate import generate_command
 from .info import info_command
+from .mel import mel_command
 from .plot import plot_command
 from .train import train_command
 
@@ -40,3 +41,4 @@ main.add_command(eval_command)
 main.add_command(info_command)
 main.add_command(generate_command)
 main.add_command(plot_command)
+main.add_command(mel_command)

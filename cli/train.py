@@ -38,13 +38,18 @@ from .common import resolve_device, setup_logging
               help="Where decoded audio is cached [default: $WAVENET_CACHE_DIR or ~/.cache/wavenet].")
 @click.option("--speakers-from-folders", is_flag=True,
               help="Condition on speaker: each file's first sub-folder under --data is its id.")
-@click.option("--tensorboard", is_flag=True, help="Also write TensorBoard scalars to RUN/tensorboard.")
+@click.option("--mel-dir", type=click.Path(path_type=Path, file_okay=False), default=None,
+              help="Vocoder: train on these mels (x.npy or x.pt for audio x.wav, e.g. an "
+                   "acoustic model's), not mels computed from the audio.")
+@click.option("--tensorboard", is_flag=True,
+              help="Also write TensorBoard scalars, audio samples and spectrograms to "
+                   "RUN/tensorboard.")
 @click.option("-v", "--verbose", is_flag=True, help="More log output.")
 def train_command(data: Path, out: Path, config_name: str | None, overrides: tuple[str, ...],
                   steps: int | None, minutes: float | None, stop_at: int | None, resume: bool,
                   device: str | None, val_data: Path | None,
-                  cache_dir: Path | None, speakers_from_folders: bool, tensorboard: bool,
-                  verbose: bool) -> None:
+                  cache_dir: Path | None, speakers_from_folders: bool, mel_dir: Path | None,
+                  tensorboard: bool, verbose: bool) -> None:
     """Train a WaveNet on a folder of audio (wav, flac, ogg, aiff, mp3)."""
     setup_logging(verbose)
     from wavenet.config import load_config
@@ -64,7 +69,8 @@ def train_command(data: Path, out: Path, config_name: str | None, overrides: tup
                            cache_dir=cache_dir, tensorboard=tensorboard,
                            speakers_from_folders=speakers_from_folders,
                            resume_overrides=overrides if config is None else (), stop_at=stop_at,
-                           budget=60.0 * minutes if minutes is not None else None)
+                           budget=60.0 * minutes if minutes is not None else None,
+                           mel_dir=mel_dir)
     bar = ProgressBar(steps, seconds=options.budget)
     try:
         summary = train(config, options, progress=bar.update)
@@ -80,6 +86,8 @@ def train_command(data: Path, out: Path, config_name: str | None, overrides: tup
     if summary.interrupted:
         length = "".join(f" --{name} {value:g}" for name, value in
                          (("steps", steps), ("minutes", minutes)) if value is not None)
+        if mel_dir is not None:
+            length += f" --mel-dir {mel_dir}"
         click.echo(f"interrupted at step {summary.step}; checkpoint saved. Continue with: "
                    f"wavenet train --data {data} --out {out}{length} --resume", err=True)
         raise SystemExit(130)

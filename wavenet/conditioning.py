@@ -13,19 +13,17 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from pathlib import Path
 
-import numpy as np
 import torch
 
 from .audio import decode_audio
 from .config import Config
-from .errors import WavenetError
+from .errors import ConditioningError
 from .features import log_mel_of_waveform
+from .melfiles import orient_mel, read_mel_file
 
-
-class ConditioningError(WavenetError, ValueError):
-    """A speaker or mel given for generation does not suit the model."""
+__all__ = ["ConditioningError", "check_mel", "mel_input", "mel_of_audio", "read_mel_file",
+           "speaker_ids"]
 
 
 def speaker_ids(config: Config, speakers: Sequence[str] | None, speaker: str | None,
@@ -48,24 +46,6 @@ def speaker_ids(config: Config, speakers: Sequence[str] | None, speaker: str | N
     return torch.full((batch_size,), known.index(speaker), dtype=torch.long)
 
 
-def read_mel_file(path: str | os.PathLike[str]) -> torch.Tensor:
-    """A saved mel tensor: `.npy` (numpy, no pickle) or anything else as a `torch.save`
-    file (weights only). -> the tensor as stored; ConditioningError when unreadable or
-    not one tensor."""
-    path = Path(path)
-    try:
-        if path.suffix.lower() == ".npy":
-            mel = torch.from_numpy(np.load(path, allow_pickle=False))
-        else:
-            mel = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # a user's file: any failure to read it is their error
-        first = (str(error).strip().splitlines() or [type(error).__name__])[0]
-        raise ConditioningError(f"cannot read mel file {path}: {first}") from None
-    if not isinstance(mel, torch.Tensor):
-        raise ConditioningError(f"mel file {path} holds no tensor")
-    return mel
-
-
 def mel_of_audio(path: str | os.PathLike[str], config: Config) -> torch.Tensor:
     """Log-mel (n_mels, frames) of an audio file, computed as in training; raises
     AudioDecodeError for a file that cannot be decoded."""
@@ -75,26 +55,17 @@ def mel_of_audio(path: str | os.PathLike[str], config: Config) -> torch.Tensor:
 
 
 def check_mel(mel: torch.Tensor, config: Config, batch_size: int) -> torch.Tensor:
-    """A real, finite log-mel (n_mels, frames) or (1 or batch_size, n_mels, frames)
+    """A real, finite log-mel (n_mels, frames) or (1 or batch_size, n_mels, frames), or
+    the same with (frames, n_mels) (`melfiles.orient_mel` tells them apart)
     -> float32 (batch_size, n_mels, frames), the one mel repeated for every stream."""
-    if mel.is_complex():
-        raise ConditioningError(f"the mel must be real, got a {mel.dtype} tensor")
-    if not (mel.is_floating_point() or mel.dtype in (torch.int8, torch.int16, torch.int32,
-                                                     torch.int64, torch.uint8)):
-        raise ConditioningError(f"the mel must hold numbers, got a {mel.dtype} tensor")
     n_mels = config.mel.n_mels
-    mel = mel.float()
-    if mel.dim() == 2:
-        mel = mel.unsqueeze(0)
-    if mel.dim() != 3 or mel.shape[1] != n_mels or mel.shape[0] not in (1, batch_size):
+    if mel.dim() == 3 and mel.shape[0] in (1, batch_size):
+        mel = torch.stack([orient_mel(m, n_mels) for m in mel])
+    elif mel.dim() == 2:
+        mel = orient_mel(mel, n_mels).unsqueeze(0)
+    else:
         raise ConditioningError(f"the mel must be (n_mels={n_mels}, frames) or "
                                 f"({batch_size}, {n_mels}, frames), got {tuple(mel.shape)}")
-    if mel.shape[2] == 0:
-        raise ConditioningError("the mel has no frames (audio shorter than one hop?)")
-    if not torch.isfinite(mel).all():
-        bad = int((~torch.isfinite(mel)).sum())
-        raise ConditioningError(f"the mel holds {bad} NaN or infinite value(s) out of "
-                                f"{mel.numel()}")
     return mel.expand(batch_size, -1, -1).contiguous()
 
 

@@ -42,6 +42,8 @@ MAX_BYTES = 1 << 40
 # What the head can predict (ModelConfig.output), and the values of a 16-bit sample.
 OUTPUTS = ("categorical", "mol")
 PCM16_CLASSES = 1 << 16
+# Mel feature definitions (MelConfig.format), see wavenet/features.py.
+MEL_FORMATS = ("wavenet", "hifigan")
 
 
 @dataclass(frozen=True)
@@ -185,6 +187,11 @@ class TrainConfig:
     val_batches: int = 8
     log_every: int = 10
     grad_accum: int = 1
+    # Audio samples while training (RUN/samples/step-NNNNNNN.wav + .png, wavenet.samples):
+    # every this many steps, 0 = never; each is sample_seconds long (a vocoder's: that
+    # much of a held-out clip resynthesized from its mel).
+    sample_every: int = 500
+    sample_seconds: float = 2.0
     # bf16 autocast for the matrix products: None chooses by hardware, on where it was
     # measured to pay (wavenet.hardware.bf16_pays: CUDA with bf16, CPUs with bf16
     # matrix instructions); true or false forces it.
@@ -196,6 +203,10 @@ class TrainConfig:
                      "log_every", "grad_accum"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"train.{name} must be >= 1, got {getattr(self, name)}")
+        if self.sample_every < 0:
+            raise ConfigError(f"train.sample_every must be >= 0 (0 = no samples), got {self.sample_every}")
+        if not (math.isfinite(self.sample_seconds) and 0 < self.sample_seconds <= 600):
+            raise ConfigError(f"train.sample_seconds must be in (0, 600], got {self.sample_seconds}")
         if not (math.isfinite(self.lr) and self.lr > 0):
             raise ConfigError(f"train.lr must be a finite number > 0, got {self.lr}")
         if not (math.isfinite(self.weight_decay) and self.weight_decay >= 0):
@@ -219,6 +230,10 @@ class MelConfig:
     """Log-mel features for local conditioning (used when model.local_channels is set).
 
     Frame i covers samples [i * hop_length, (i + 1) * hop_length).
+    format: "wavenet" (this package's own: log-mel of the mu-law audio, HTK mel scale,
+    scaled to [0, ~1]) or "hifigan" (the mel of the HiFi-GAN family and the TTS models that
+    feed it: from the float audio, Slaney mel filterbank, natural log of the magnitude
+    clamped at 1e-5); wavenet/features.py holds both definitions.
     """
 
     n_mels: int = 80
@@ -227,8 +242,12 @@ class MelConfig:
     win_length: int = 1024
     f_min: float = 0.0
     f_max: float | None = None
+    format: str = "wavenet"
 
     def __post_init__(self) -> None:
+        if self.format not in MEL_FORMATS:
+            raise ConfigError(f"mel.format must be one of {', '.join(MEL_FORMATS)}, "
+                              f"got {self.format!r}")
         for name in ("n_mels", "n_fft", "hop_length", "win_length"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"mel.{name} must be >= 1, got {getattr(self, name)}")

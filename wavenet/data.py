@@ -46,7 +46,7 @@ from .pcm import codes_to_waveform, waveform_to_codes
 __all__ = [
     "AUDIO_EXTENSIONS", "AudioDecodeError", "DataError", "EncodedFile", "EncodedSet",
     "FileSet", "PreparedData", "codes_dtype", "decode_audio", "decode_codes", "default_cache_dir",
-    "encode_waveform", "find_audio_files", "load_encoded", "mel_features", "mel_statistics",
+    "encode_waveform", "file_waveform", "find_audio_files", "load_encoded", "mel_features", "mel_statistics",
     "prepare_data", "silence_code", "speaker_ids_from_folders", "split_by_file",
 ]
 
@@ -379,26 +379,59 @@ def speaker_ids_from_folders(encoded: EncodedSet, root: str | os.PathLike[str],
     return [index[name] for name in folders], known
 
 
-def mel_features(files: Sequence[EncodedFile], *, sample_rate: int, mel: MelConfig,
-                 cache_dir: str | os.PathLike[str] | None = None) -> list[np.ndarray]:
-    """Log-mel (n_mels, len // hop) of each file's codes, cached beside the codes.
+def file_waveform(file: EncodedFile, *, sample_rate: int, trim_silence: bool = False,
+                  silence_threshold_db: float = -50.0) -> np.ndarray:
+    """The float audio (len(file),) whose mu-law codes `file` holds: decoded again,
+    trimmed with the same settings, the same slice; DataError when the file changed."""
+    audio = decode_audio(file.path, sample_rate)
+    if trim_silence:
+        audio = trim_silent_edges(audio, silence_threshold_db)
+    audio = audio[file.start:file.start + len(file)]
+    if len(audio) != len(file):
+        raise DataError(f"{file.path} changed while it was read: {len(audio)} samples where "
+                        f"its codes have {len(file)}")
+    return audio
 
-    The cache key holds a hash of the codes themselves with the mel settings, so features
-    follow any change of the audio or of its decoding.
+
+def mel_features(files: Sequence[EncodedFile], *, sample_rate: int, mel: MelConfig,
+                 cache_dir: str | os.PathLike[str] | None = None, trim_silence: bool = False,
+                 silence_threshold_db: float = -50.0) -> list[np.ndarray]:
+    """Log-mel (n_mels, len // hop) of each file, cached beside the codes.
+
+    mel.format "wavenet": of the file's codes; the cache key holds a hash of the codes with
+    the mel settings, so features follow any change of the audio or of its decoding.
+    "hifigan": of the float audio, decoded again (and trimmed with the same settings as
+    its codes); the key holds the file's path, size and mtime, the decoding settings, and
+    the slice of the file (`start`, length) that the codes hold.
     """
-    from .features import log_mel_of_codes  # torchaudio transforms: only when needed
+    from .features import hifigan_log_mel, log_mel_of_codes  # torchaudio: only when needed
 
     cache = ArrayCache(cache_dir, "mel")
     settings = {"sample_rate": sample_rate, **dataclasses.asdict(mel)}
     result = []
     for file in files:
-        digest = hashlib.sha256(np.ascontiguousarray(file.codes).tobytes()).hexdigest()
-        key = {**settings, "quantization_channels": file.quantization_channels,
-               "codes_sha256": digest}
-        if file.coding != "mu-law":  # mu-law keys stay as they were
-            key["coding"] = file.coding
-        result.append(cache.load_or_compute(key, lambda file=file: log_mel_of_codes(
-            file.codes, sample_rate, mel, file.quantization_channels, file.coding).numpy()))
+        if mel.format == "hifigan":
+            stat = file.path.resolve().stat()
+            key = {**settings, "path": str(file.path.resolve()), "size": stat.st_size,
+                   "mtime_ns": stat.st_mtime_ns, "trim_silence": trim_silence,
+                   "silence_threshold_db": silence_threshold_db if trim_silence else None,
+                   "start": file.start, "length": len(file)}
+
+            def compute(file: EncodedFile = file) -> np.ndarray:
+                audio = file_waveform(file, sample_rate=sample_rate, trim_silence=trim_silence,
+                                      silence_threshold_db=silence_threshold_db)
+                return hifigan_log_mel(torch.from_numpy(audio), sample_rate, mel).numpy()
+        else:
+            digest = hashlib.sha256(np.ascontiguousarray(file.codes).tobytes()).hexdigest()
+            key = {**settings, "quantization_channels": file.quantization_channels,
+                   "codes_sha256": digest}
+            if file.coding != "mu-law":  # mu-law keys stay as they were
+                key["coding"] = file.coding
+
+            def compute(file: EncodedFile = file) -> np.ndarray:
+                return log_mel_of_codes(file.codes, sample_rate, mel,
+                                        file.quantization_channels, file.coding).numpy()
+        result.append(cache.load_or_compute(key, compute))
     return result
 
 
@@ -453,7 +486,8 @@ def prepare_data(config: Config, data: str | os.PathLike[str], *,
                  val_data: str | os.PathLike[str] | None = None,
                  speakers_from_folders: bool = False, speakers: Sequence[str] | None = None,
                  cache_dir: str | os.PathLike[str] | None = None,
-                 purpose: Literal["train", "eval"] = "train") -> PreparedData:
+                 purpose: Literal["train", "eval"] = "train",
+                 mel_dir: str | os.PathLike[str] | None = None) -> PreparedData:
     """Files, split, speaker ids and mels for `config`: one call for training and for eval.
 
     data: the audio folder. val_data: a folder of held-out audio (default: hold out
@@ -463,6 +497,9 @@ def prepare_data(config: Config, data: str | os.PathLike[str], *,
     in it is an error). Mels are computed when config.model.local_channels is set.
     purpose="eval": every file of `data` is scored whole, so all go to `.val` (`.train` is
     empty) and a file needs only receptive_field + 1 samples.
+    mel_dir: a vocoder's mels come from this folder (an acoustic model's output: x.npy or
+    x.pt for audio x.wav, `melfiles.paired_mel` checks its length) instead of being
+    computed; each file is cut to the whole hops its mel covers.
     """
     rf = config.model.receptive_field
     min_length = rf + 1
@@ -488,15 +525,49 @@ def prepare_data(config: Config, data: str | os.PathLike[str], *,
         val_ids = (tuple(speaker_ids_from_folders(val, val_root, names)[0])
                    if val_data is not None else tuple(by_path[f.path] for f in val))
     skipped = encoded.skipped + (val.skipped if val_data is not None else ())
-    return PreparedData(_file_set(train, train_ids, config, cache_dir),
-                        _file_set(val, val_ids, config, cache_dir), names, skipped)
+    given = None
+    if mel_dir is not None:
+        given = _paired_mels(config, Path(mel_dir),
+                             encoded.files + (val.files if val_data is not None else ()))
+    return PreparedData(_file_set(train, train_ids, config, cache_dir, given),
+                        _file_set(val, val_ids, config, cache_dir, given), names, skipped)
+
+
+def _paired_mels(config: Config, mel_dir: Path, files: Sequence[EncodedFile]
+                 ) -> dict[Path, np.ndarray]:
+    """The mel of each whole file from `mel_dir`, by path (see `melfiles.paired_mel`)."""
+    from .melfiles import paired_mel
+
+    if config.model.local_channels is None:
+        raise DataError("--mel-dir gives a vocoder its mels; this model has no mel input "
+                        "(model.local_channels is unset)")
+    if config.data.trim_silence:
+        raise DataError("--mel-dir needs data.trim_silence = false: trimming the audio would "
+                        "move it against its mel")
+    return {f.path: paired_mel(f.path, len(f), mel_dir, config.mel.n_mels,
+                               config.mel.hop_length) for f in files}
 
 
 def _file_set(encoded: EncodedSet, ids: tuple[int, ...] | None, config: Config,
-              cache_dir: str | os.PathLike[str] | None) -> FileSet:
-    """The files with their ids, and their mels when the model reads a mel."""
+              cache_dir: str | os.PathLike[str] | None,
+              given: dict[Path, np.ndarray] | None = None) -> FileSet:
+    """The files with their ids, and their mels when the model reads a mel: computed, or
+    the `given` mels of whole files, each file cut to the whole hops its mel covers."""
     mels = None
+    if given is not None:
+        from .melfiles import aligned_slice
+
+        files, mels_list, hop = [], [], config.mel.hop_length
+        for file in encoded.files:
+            whole = given[file.path]
+            first, skip, kept = aligned_slice(file.start, len(file), whole.shape[1], hop)
+            files.append(dataclasses.replace(file, codes=file.codes[skip:skip + kept * hop],
+                                             start=file.start + skip))
+            mels_list.append(whole[:, first:first + kept])
+        return FileSet(tuple(files), ids, tuple(mels_list))
     if config.model.local_channels is not None:
         mels = tuple(mel_features(encoded.files, sample_rate=config.data.sample_rate,
-                                  mel=config.mel, cache_dir=cache_dir))
+                                  mel=config.mel, cache_dir=cache_dir,
+                                  trim_silence=config.data.trim_silence,
+                                  silence_threshold_db=config.data.silence_threshold_db))
     return FileSet(encoded.files, ids, mels)

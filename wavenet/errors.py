@@ -17,3 +17,8 @@ class WavenetError(Exception):
 
 class TrainError(WavenetError, RuntimeError):
     """A training run cannot start or continue; the message says why in one line."""
+
+
+class ConditioningError(WavenetError, ValueError):
+    """A speaker or mel given to a model does not suit it (wavenet.conditioning,
+    wavenet.melfiles); the message says what was expected and what was found."""

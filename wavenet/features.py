@@ -3,9 +3,17 @@
 Frame i describes samples [i * hop, (i + 1) * hop): the waveform is padded by
 (n_fft - hop) / 2 on each side and framed without centring, so frame i's window is
 centred on the middle of its hop block and a signal of T samples gives T // hop frames.
-Features are computed from the quantized audio (mu-law, or 16-bit for "mol"), the very
-signal the model learns to produce, and scaled so that the floor (1e-5, -100 dB) maps to 0 and a
-magnitude of 1 to 1: raw log-mels reach -11.5, which would saturate the gates.
+
+Two definitions (`MelConfig.format`):
+- "wavenet" (`log_mel`): computed from the quantized audio (mu-law, or 16-bit for
+  "mol"), the very signal the model learns to produce, HTK mel scale without normalisation, and scaled so that the
+  floor (1e-5, -100 dB) maps to 0 and a magnitude of 1 to 1: raw log-mels reach -11.5.
+- "hifigan" (`hifigan_log_mel`): what HiFi-GAN's `mel_spectrogram` and the TTS models
+  trained on its features emit: from the float audio, a Hann window of win_length,
+  reflect padding, Slaney mel scale with area-normalised (Slaney) filters, magnitude
+  (not power), natural log of values clamped at 1e-5, no scaling.
+The model standardizes either with its training set's statistics, so the scale of the
+values does not matter to it.
 """
 
 from __future__ import annotations
@@ -22,14 +30,28 @@ from .config import MelConfig
 from .pcm import codes_to_waveform, waveform_to_codes
 
 LOG_FLOOR = 1e-5
+# mel.format -> torchaudio's (norm, mel_scale) of the filterbank.
+_FILTERBANKS = {"wavenet": (None, "htk"), "hifigan": ("slaney", "slaney")}
 
 
 @functools.lru_cache(maxsize=8)
 def _transform(sample_rate: int, mel: MelConfig) -> torchaudio.transforms.MelSpectrogram:
+    norm, mel_scale = _FILTERBANKS[mel.format]
     return torchaudio.transforms.MelSpectrogram(
         sample_rate=sample_rate, n_fft=mel.n_fft, win_length=mel.win_length,
         hop_length=mel.hop_length, f_min=mel.f_min, f_max=mel.f_max, n_mels=mel.n_mels,
-        power=1.0, center=False)
+        power=1.0, center=False, norm=norm, mel_scale=mel_scale)
+
+
+def _padded_magnitude_mel(signal: torch.Tensor, sample_rate: int, mel: MelConfig
+                          ) -> torch.Tensor:
+    """float (T,) -> magnitude mel (n_mels, frames) of the signal padded by
+    (n_fft - hop) / 2 each side (reflect; zeros when the signal is too short to reflect)."""
+    extra = mel.n_fft - mel.hop_length
+    left, right = extra // 2, extra - extra // 2
+    mode = "reflect" if signal.shape[0] > max(left, right) else "constant"
+    padded = F.pad(signal.float()[None, None], (left, right), mode=mode)[0]
+    return _transform(sample_rate, mel)(padded)[0]
 
 
 def log_mel(waveform: torch.Tensor, sample_rate: int, mel: MelConfig) -> torch.Tensor:
@@ -41,14 +63,40 @@ def log_mel(waveform: torch.Tensor, sample_rate: int, mel: MelConfig) -> torch.T
     frames = waveform.shape[0] // mel.hop_length
     if frames == 0:
         return torch.zeros(mel.n_mels, 0)
-    extra = mel.n_fft - mel.hop_length
-    left, right = extra // 2, extra - extra // 2
-    signal = waveform[: frames * mel.hop_length].float().unsqueeze(0)
-    mode = "reflect" if signal.shape[1] > max(left, right) else "constant"
-    padded = F.pad(signal.unsqueeze(0), (left, right), mode=mode).squeeze(0)
-    spectrum = _transform(sample_rate, mel)(padded)[0]
+    spectrum = _padded_magnitude_mel(waveform[: frames * mel.hop_length], sample_rate, mel)
     scale = -math.log(LOG_FLOOR)
     return (1.0 + torch.log(spectrum.clamp(min=LOG_FLOOR)) / scale)[:, :frames]
+
+
+def hifigan_log_mel(waveform: torch.Tensor, sample_rate: int, mel: MelConfig) -> torch.Tensor:
+    """float waveform (T,) -> ln(max(mel magnitude, 1e-5)) (n_mels, T // hop_length), float32.
+
+    HiFi-GAN's definition (module docstring), with `mel`'s sizes; `mel.format` must be
+    "hifigan". The whole signal is framed (the last frame's window reaches past sample
+    frames * hop when T is not a multiple of the hop, as in HiFi-GAN).
+    """
+    if waveform.dim() != 1:
+        raise ValueError(f"expected a 1-D waveform, got shape {tuple(waveform.shape)}")
+    if mel.format != "hifigan":
+        raise ValueError(f"hifigan_log_mel needs mel.format = 'hifigan', got {mel.format!r}")
+    frames = waveform.shape[0] // mel.hop_length
+    if frames == 0:
+        return torch.zeros(mel.n_mels, 0)
+    spectrum = _padded_magnitude_mel(waveform, sample_rate, mel)
+    return torch.log(spectrum.clamp(min=LOG_FLOOR))[:, :frames]
+
+
+def mel_magnitude(features: torch.Tensor, mel: MelConfig) -> torch.Tensor:
+    """Undo the log of either format: features (..., n_mels, frames) -> mel magnitudes
+    (values at the 1e-5 floor stay there)."""
+    if mel.format == "hifigan":
+        return torch.exp(features)
+    return torch.exp((features - 1.0) * -math.log(LOG_FLOOR))
+
+
+def mel_filterbank(sample_rate: int, mel: MelConfig) -> torch.Tensor:
+    """The format's filterbank, (n_fft // 2 + 1, n_mels): magnitude spectrum @ it = mel."""
+    return _transform(sample_rate, mel).mel_scale.fb
 
 
 def log_mel_of_codes(codes: np.ndarray | torch.Tensor, sample_rate: int, mel: MelConfig,
@@ -60,7 +108,11 @@ def log_mel_of_codes(codes: np.ndarray | torch.Tensor, sample_rate: int, mel: Me
 
 def log_mel_of_waveform(waveform: torch.Tensor, sample_rate: int, mel: MelConfig,
                         quantization_channels: int, coding: str = "mu-law") -> torch.Tensor:
-    """Log-mel of a float waveform after quantization to codes (as in training)."""
+    """The features of a float waveform (T,) as training computes them: (n_mels, T // hop).
+
+    "wavenet": after quantization to codes (`coding`); "hifigan": of the waveform itself."""
+    if mel.format == "hifigan":
+        return hifigan_log_mel(waveform, sample_rate, mel)
     codes = waveform_to_codes(waveform, quantization_channels, coding)
     return log_mel(codes_to_waveform(codes, quantization_channels, coding), sample_rate, mel)
 

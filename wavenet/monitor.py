@@ -1,8 +1,10 @@
-"""After every training step: validate, checkpoint, log metrics, report, decide to stop.
+"""After every training step: validate, checkpoint, sample, log metrics, report, decide
+to stop.
 
     after_step(state, monitor, train_bits, lr, stop_requested) -> stop?
         stop decision (all ranks agree) -> [rank 0] validation bits on fixed crops (EMA
-        weights when kept; a new best is saved as `best`) -> `last` checkpoint ->
+        weights when kept; a new best is saved as `best`) -> `last` checkpoint -> every
+        train.sample_every steps an audio sample (wavenet.samples, same weights) ->
         one line of metrics.jsonl (and TensorBoard) -> progress(StepReport)
 
 `Monitor` holds what this needs between steps. The run's metrics log is one JSON object
@@ -28,8 +30,10 @@ from .distributed import Distributed
 from .errors import TrainError
 from .files import atomic_write_bytes
 from .loss import validation_bits
+from .model import WaveNet
 
 if TYPE_CHECKING:  # train.py imports this module; the type is only for annotations
+    from .samples import SampleWriter
     from .train import TrainOptions
 
 logger = logging.getLogger(__name__)
@@ -70,6 +74,7 @@ class Monitor:
     interval_start: float = field(default_factory=time.monotonic)
     last_train_bits: float | None = None
     interrupted: bool = False
+    samples: SampleWriter | None = None  # None: train.sample_every = 0
 
     @property
     def run_dir(self) -> Path:
@@ -116,10 +121,13 @@ def after_step(state: TrainState, monitor: Monitor, train_bits: float, lr: float
     checkpointed = step % tc.checkpoint_every == 0 or last
     if checkpointed:
         monitor.save(state, ckpt.LAST)
+    extra = {}
+    if monitor.samples is not None and tc.sample_every and step % tc.sample_every == 0:
+        extra["sample_time_s"] = _sample(state, monitor)
     elapsed = time.monotonic() - monitor.interval_start
     rate = monitor.samples_per_step * monitor.interval_steps / max(elapsed, 1e-9)
-    if step % tc.log_every == 0 or val_bits is not None or last:
-        _log_metrics(monitor, step, lr, rate, val_bits)
+    if step % tc.log_every == 0 or val_bits is not None or last or extra:
+        _log_metrics(monitor, step, lr, rate, val_bits, extra)
     if monitor.progress is not None:
         monitor.progress(StepReport(step, options.steps, train_bits, lr, rate, val_bits,
                                     checkpointed))
@@ -130,12 +138,31 @@ def after_step(state: TrainState, monitor: Monitor, train_bits: float, lr: float
     return stop
 
 
+def _evaluated_model(state: TrainState, monitor: Monitor) -> WaveNet:
+    """The weights that validation and samples use: the EMA's when kept."""
+    if state.ema is None:
+        return state.model
+    monitor.eval_model.load_state_dict(state.ema)
+    return monitor.eval_model  # type: ignore[return-value]
+
+
+def _sample(state: TrainState, monitor: Monitor) -> float:
+    """Write this step's audio sample; -> its seconds. A sample that cannot be written
+    (a full disk) is a warning: the run goes on."""
+    assert monitor.samples is not None
+    started = time.monotonic()
+    try:
+        seconds = monitor.samples.write(_evaluated_model(state, monitor), state.step)
+    except OSError as error:
+        logger.warning("no sample at step %d: %s", state.step, error.strerror or error)
+        return time.monotonic() - started
+    logger.info("sample of step %d written in %.2f s", state.step, seconds)
+    return seconds
+
+
 def _validate(state: TrainState, monitor: Monitor) -> float:
     """Bits per sample on the validation crops (EMA weights when kept); saves `best`."""
-    model = state.model
-    if state.ema is not None:
-        monitor.eval_model.load_state_dict(state.ema)
-        model = monitor.eval_model
+    model = _evaluated_model(state, monitor)
     val_bits = validation_bits(model, monitor.val_batches,
                                state.config.model.receptive_field, monitor.device)
     if state.best_val_bits is None or val_bits < state.best_val_bits:
@@ -145,15 +172,17 @@ def _validate(state: TrainState, monitor: Monitor) -> float:
 
 
 def _log_metrics(monitor: Monitor, step: int, lr: float, rate: float,
-                 val_bits: float | None) -> None:
-    """One line of metrics.jsonl (and TensorBoard scalars) for the interval since the last."""
+                 val_bits: float | None, extra: dict[str, float] | None = None) -> None:
+    """One line of metrics.jsonl (and TensorBoard scalars) for the interval since the
+    last; `extra` (the seconds a sample took) is added to it."""
     record = {"step": step, "train_bits": monitor.interval_bits / monitor.interval_steps,
               "lr": lr, "samples_per_s": rate, "wall_time": monitor.wall_time()}
     if val_bits is not None:
         record["val_bits"] = val_bits
+    record.update(extra or {})
     append_metrics(monitor.run_dir / METRICS_FILE, record)
     if monitor.writer is not None:
-        for key in ("train_bits", "val_bits", "lr", "samples_per_s"):
+        for key in ("train_bits", "val_bits", "lr", "samples_per_s", "sample_time_s"):
             if key in record:
                 monitor.writer.add_scalar(key, record[key], step)
     monitor.interval_bits, monitor.interval_steps = 0.0, 0

@@ -56,6 +56,7 @@ from .model import WaveNet
 from .monitor import (METRICS_FILE, Monitor, StepReport, after_step, tensorboard_writer,
                       truncate_metrics)
 from .runlock import run_lock
+from .samples import sample_writer
 from .schedule import Calibration, Schedule, budget_schedule, learning_rate
 
 logger = logging.getLogger(__name__)
@@ -95,6 +96,8 @@ class TrainOptions:
     budget: float | None = None
     # Skip the budget's calibration and take this figure (tests, a speed measured before).
     seconds_per_step: float | None = None
+    # A vocoder's mels from this folder (x.npy or x.pt for audio x.wav), not computed.
+    mel_dir: Path | None = None
 
 
 @dataclass
@@ -225,6 +228,8 @@ def _train(config: Config | None, options: TrainOptions, world: Distributed,
     setup = _step_setup(state, data, world, device)
     monitor = _monitor(state, data, options, world, device)
     monitor.progress = progress
+    if world.is_main:
+        monitor.samples = sample_writer(config, data, Path(options.out), monitor.writer)
     calibration = _start_schedule(state, monitor, payload is not None)
     with _stop_on_sigint() as stop_requested:
         while monitor.options.steps is None or state.step < monitor.options.steps:
@@ -359,7 +364,8 @@ def _prepare_run(config: Config, options: TrainOptions, world: Distributed,
         world.barrier()
     data = prepare_data(config, options.data, val_data=options.val_data,
                         speakers_from_folders=options.speakers_from_folders,
-                        speakers=speakers, cache_dir=options.cache_dir)
+                        speakers=speakers, cache_dir=options.cache_dir,
+                        mel_dir=options.mel_dir)
     config = _with_speakers(config, data.speakers)
     if world.is_main:
         world.barrier()

@@ -1,0 +1,63 @@
+"""`wavenet mel AUDIO_OR_FOLDER --run RUN --out-dir DIR`: a run's mel features as .npy
+files, (n_mels, frames) each, to check an acoustic model's output against real ones or
+to train an acoustic model on them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from .common import check_writable, setup_logging
+
+
+@click.command("mel")
+@click.argument("source", type=click.Path(path_type=Path))
+@click.option("--run", required=True, type=click.Path(path_type=Path),
+              help="Vocoder run folder or checkpoint whose mel settings are used.")
+@click.option("--out-dir", required=True, type=click.Path(path_type=Path, file_okay=False),
+              help="Output folder: NAME.npy per audio file (sub-folders kept).")
+@click.option("--force", is_flag=True, help="Overwrite existing .npy files.")
+def mel_command(source: Path, run: Path, out_dir: Path, force: bool) -> None:
+    """Write the mel of every audio file in SOURCE (a file or a folder, searched
+    recursively) as the vocoder in RUN computes it: float32 (n_mels, frames)."""
+    setup_logging()
+    import numpy as np
+
+    from wavenet.audio import AudioDecodeError, DataError, find_audio_files
+    from wavenet.checkpoint import config_from_checkpoint, load_checkpoint, resolve_checkpoint
+    from wavenet.conditioning import mel_of_audio
+
+    config = config_from_checkpoint(load_checkpoint(resolve_checkpoint(run)))
+    if config.model.local_channels is None:
+        raise click.ClickException(f"{run} is not a vocoder (model.local_channels is unset): "
+                                   f"it has no mel features")
+    if source.is_dir():
+        paths = find_audio_files(source)
+        targets = [out_dir / p.relative_to(source).with_suffix(".npy") for p in paths]
+    elif source.is_file():
+        paths, targets = [source], [out_dir / f"{source.stem}.npy"]
+    else:
+        raise DataError(f"{source} does not exist")
+    if not paths:
+        raise DataError(f"no audio files in {source}")
+    existing = [str(t) for t in targets if t.exists()]
+    if existing and not force:
+        raise click.ClickException(f"{existing[0]} exists; pass --force to overwrite")
+    check_writable(out_dir / "probe.npy")
+    written = 0
+    with click.progressbar(list(zip(paths, targets)), label="mels") as items:
+        for path, target in items:
+            try:
+                mel = mel_of_audio(path, config)
+            except AudioDecodeError as error:
+                click.echo(f"\nskipping {path}: {error.reason}", err=True)
+                continue
+            target.parent.mkdir(parents=True, exist_ok=True)
+            np.save(target, mel.numpy().astype(np.float32))
+            written += 1
+    if written == 0:
+        raise click.ClickException(f"no audio in {source} could be decoded")
+    m = config.mel
+    click.echo(f"wrote {written} mel(s) of {m.n_mels} bands ({m.format} format, hop "
+               f"{m.hop_length} at {config.data.sample_rate} Hz) to {out_dir}")
