@@ -4,6 +4,7 @@ copy synthesis (log-mel distance of its resynthesis, beside Griffin-Lim's)."""
 from __future__ import annotations
 
 import json
+import sys
 import time
 from pathlib import Path
 
@@ -78,7 +79,7 @@ def _copy_synthesis(model, config, files, seconds: float, temperature: float, se
 
     generator = torch.Generator(device=next(model.parameters()).device).manual_seed(seed)
     started = time.perf_counter()
-    with click.progressbar(length=1, label="resynthesizing", file=click.get_text_stream("stderr"),
+    with click.progressbar(length=1, label="resynthesizing", file=sys.stderr,
                            item_show_func=lambda text: text) as bar:
         def progress(done: int, total: int) -> None:
             bar.length = total

@@ -1,4 +1,4 @@
-"""Copy synthesis: how close a vocoder's resynthesis of held-out audio comes to it, beside
+r"""Copy synthesis: how close a vocoder's resynthesis of held-out audio comes to it, beside
 Griffin-Lim from the same mel as a baseline.
 
     held-out file --its mel (as training computes it)--> vocoder (wavenet.vocode) -> audio

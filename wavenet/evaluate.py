@@ -77,7 +77,7 @@ def evaluate_codes(model: WaveNet, files: Sequence[np.ndarray | torch.Tensor], *
     scored_files = 0
     for i, codes in enumerate(files):
         codes = torch.from_numpy(np.array(codes, dtype=np.int64))
-        mel = None if mels is None else torch.as_tensor(np.asarray(mels[i]), dtype=torch.float32)
+        mel = None if mels is None else torch.from_numpy(np.array(mels[i], dtype=np.float32))
         found = _windows(model, codes, chunk, None if global_ids is None else global_ids[i], mel)
         scored_files += bool(found)
         windows.extend(found)
