@@ -9,9 +9,9 @@ Methods: "fast-numba" (what method="fast" runs on the CPU), "fast-torch" (the pl
 per-layer PyTorch incremental loop: the baseline) and "naive" (model(codes) over the last
 receptive_field codes per sample, primed with a full receptive field so every window is
 full). Models have random weights (the speed does not depend on them), float32, CPU.
-Each figure is the median of --repeats timed runs after a warm-up, with the methods
-interleaved in every repeat so that ratios compare runs made at the same time (the
-machine may be shared). The numba kernel always runs on one thread; --threads sets
+Each figure is the median of --repeats timed runs after a warm-up, with the methods and
+presets interleaved in every repeat so that ratios compare runs made at the same time
+(the machine may be shared). The numba kernel always runs on one thread; --threads sets
 torch's threads (and the BLAS / OpenMP variables, before torch is imported).
 
 The `mol` preset is the `default` body with a mixture-of-logistics head (3 x 10 outputs
@@ -107,37 +107,42 @@ def main() -> None:
     if not args.no_compile_time:
         results["compile_s"] = round(compile_time(args.threads), 2)
 
+    # Every run of every preset, timed in turn within each repeat: a ratio between presets
+    # (mol over categorical) then compares runs made at the same time.
+    models, runs = {}, []
     for preset in args.presets:
         config = wavenet.load_config(preset)
         torch.manual_seed(0)
         model = wavenet.WaveNet(config.model).eval()
-        rf = model.receptive_field
-        runs = []
+        models[preset] = (config, model)
         for method, batches, counts in PLAN[preset]:
             for batch, count in zip(batches, counts):
                 n = max(1, round(count * args.scale))
                 prime = None
                 if method == "naive":
-                    prime = torch.randint(0, config.model.classes, (rf,),
+                    prime = torch.randint(0, config.model.classes, (model.receptive_field,),
                                           generator=torch.Generator().manual_seed(0))
-                runs.append({"method": method, "batch_size": batch, "n_samples": n,
-                             "prime": prime, "times": []})
+                runs.append({"preset": preset, "method": method, "batch_size": batch,
+                             "n_samples": n, "prime": prime, "times": []})
 
-        def once(run: dict, n: int) -> float:
-            generator = torch.Generator().manual_seed(1)
-            start = time.perf_counter()
-            wavenet.generate(model, n, batch_size=run["batch_size"], prime=run["prime"],
-                             generator=generator, method=run["method"])
-            return time.perf_counter() - start
+    def once(run: dict, n: int) -> float:
+        generator = torch.Generator().manual_seed(1)
+        start = time.perf_counter()
+        wavenet.generate(models[run["preset"]][1], n, batch_size=run["batch_size"],
+                         prime=run["prime"], generator=generator, method=run["method"])
+        return time.perf_counter() - start
 
-        for run in runs:  # warm-up: compile, allocate, fill caches
-            once(run, max(1, run["n_samples"] // 10))
-        for _ in range(args.repeats):
-            for run in runs:
-                run["times"].append(once(run, run["n_samples"]))
+    for run in runs:  # warm-up: compile, allocate, fill caches
+        once(run, max(1, run["n_samples"] // 10))
+    for _ in range(args.repeats):
+        for run in runs:
+            run["times"].append(once(run, run["n_samples"]))
 
+    for preset, (config, model) in models.items():
         rows = {}
         for run in runs:
+            if run["preset"] != preset:
+                continue
             seconds = statistics.median(run["times"])
             rate = run["n_samples"] * run["batch_size"] / seconds
             rows[(run["method"], run["batch_size"])] = {
@@ -154,7 +159,7 @@ def main() -> None:
             if method != "naive" and naive is not None and batch == 1:
                 row["x_naive"] = round(row["samples_per_s"] / naive["samples_per_s"], 1)
         results["presets"][preset] = {
-            "sample_rate": config.data.sample_rate, "receptive_field": rf,
+            "sample_rate": config.data.sample_rate, "receptive_field": model.receptive_field,
             "parameters": wavenet.parameter_count(model), "rows": list(rows.values()),
         }
 

@@ -25,6 +25,16 @@ from .sampling import Progress, Uniforms
 # A layer's past-tap products are gathered over up to this many rows (steps x streams).
 _TIME_BLOCK_ROWS = 16
 
+# The head's outputs are padded with zero columns to a multiple of this (a 512-bit vector
+# of float32), so that the kernel's last product runs in vector code only: a "mol" head's
+# 3 x 10 outputs would otherwise leave 14 columns to scalar code.
+_HEAD_COLUMNS = 16
+
+
+def head_width(config: ModelConfig) -> int:
+    """Columns of the kernel's logits: the model's outputs, padded to _HEAD_COLUMNS."""
+    return -(-config.output_channels // _HEAD_COLUMNS) * _HEAD_COLUMNS
+
 
 def _pack(model: WaveNet, dtype: np.dtype) -> tuple[np.ndarray, ...]:
     """The model's weights as the kernel wants them (copies, contiguous, transposed)."""
@@ -57,8 +67,9 @@ def _pack(model: WaveNet, dtype: np.dtype) -> tuple[np.ndarray, ...]:
     bs = arr(torch.stack([b.skip.bias for b in blocks]).sum(0))        # (S,)
     w1 = arr(model.head_hidden.weight[:, :, 0].T)                      # (S, S)
     b1 = arr(model.head_hidden.bias)
-    w2 = arr(model.head_out.weight[:, :, 0].T)                         # (S, Q)
-    b2 = arr(model.head_out.bias)
+    pad = head_width(model.config) - model.config.output_channels
+    w2 = arr(torch.nn.functional.pad(model.head_out.weight[:, :, 0].T, (0, pad)))  # (S, Q + pad)
+    b2 = arr(torch.nn.functional.pad(model.head_out.bias, (0, pad)))
     return emb, code_rows, value_in, wd, bd, wrs, br, bs, w1, b1, w2, b2
 
 
@@ -145,7 +156,7 @@ def _scratch(config: ModelConfig, batch_size: int, np_dtype: np.dtype) -> tuple[
             zeros(batch_size, c.residual_channels + c.skip_channels), # out
             zeros(batch_size, c.skip_channels),                       # skips
             zeros(batch_size, c.skip_channels),                       # hidden
-            zeros(batch_size, c.output_channels))                     # logits
+            zeros(batch_size, head_width(c)))                         # logits (padded)
 
 
 class NumbaGenerator(CodeGenerator):
@@ -204,7 +215,7 @@ class NumbaGenerator(CodeGenerator):
         for start in range(0, codes.shape[0], self._steps_per_call):
             part = codes[start:start + self._steps_per_call]
             self._run(part, np.zeros((0, self.batch_size)), 0.0, nothing, False)
-        return torch.from_numpy(self._scratch[-1].copy())
+        return torch.from_numpy(self._scratch[-1][:, :self.config.output_channels].copy())
 
     def _step(self, codes: torch.Tensor) -> torch.Tensor:
         return self._feed_array(self._checked_codes(codes.reshape(1, -1)))

@@ -360,7 +360,7 @@ def run(weights, layout, state, scratch, t0, approximate, fed, cdf, uniforms, te
     feeding each sample back except the last one (unless step_after_last).
 
     weights, layout, state, scratch: the tuples `_step` unpacks (`fastpath` builds them);
-    cdf: (O,) float64 scratch; uniforms: (n, B) float64 (unused at temperature 0).
+    cdf: (O,) float64 scratch, O the model's outputs; uniforms: (n, B) float64 (unused at temperature 0).
     cond: (steps, layers, B, gate) conditioning for the steps of this call, in order
     (empty when the model has none), or (1, ...) for all of them when cond_constant."""
     steps = 0
@@ -369,7 +369,7 @@ def run(weights, layout, state, scratch, t0, approximate, fed, cdf, uniforms, te
         _step(weights, layout, state, scratch, fed[i], t0 + i, approximate, cond, ci)
         steps += 1
     t = t0 + fed.shape[0]
-    logits = scratch[-1]
+    logits = scratch[-1][:, :cdf.shape[0]]  # the head's columns without their padding
     mixtures = layout[5]
     count, batch = out.shape
     for i in range(count):
