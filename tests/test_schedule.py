@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 import wavenet
 from wavenet.checkpoint import load_checkpoint
-from wavenet.schedule import Calibration, Schedule, budget_schedule, learning_rate
+from wavenet.schedule import Calibration, RunCosts, Schedule, budget_schedule, learning_rate
 from wavenet.train import TrainOptions, train
 from wavenet_cli.main import main
 
@@ -47,6 +47,21 @@ def test_budget_schedule_fits_the_rest_of_the_budget(caplog: pytest.LogCaptureFi
         budget_schedule(0, 0.0, 0.0, 100.0, None, 0)
 
 
+def test_run_costs_take_their_share_of_the_budget() -> None:
+    tc = wavenet.TrainConfig(val_every=10, checkpoint_every=20)
+    costs = RunCosts(validation=3.0, checkpoint=1.0)
+    # A validation and its `best` checkpoint every 10 steps, a `last` one every 20.
+    assert costs.per_step(tc) == pytest.approx(4.0 / 10 + 1.0 / 20)
+    assert costs.at_end() == pytest.approx(5.0)
+    assert RunCosts(checkpoint=1.0).per_step(tc) == pytest.approx(1.0 / 20)
+    assert RunCosts(checkpoint=1.0).at_end() == pytest.approx(1.0)
+    # 100 s left at 2 s a step, 1.5 s of it kept for the end: 49 steps, not 50.
+    step_time = 2.0 + RunCosts(checkpoint=0.5).per_step(wavenet.TrainConfig(checkpoint_every=1000))
+    assert budget_schedule(0, 0.0, step_time, 100.0, None, 0, reserve_seconds=1.5
+                           ).total_steps == 49
+    assert budget_schedule(0, 0.0, 2.0, 100.0, None, 0).total_steps == 50
+
+
 def test_calibration_skips_the_first_step_then_times_enough() -> None:
     calibration = Calibration(budget_seconds=100.0)  # 5% of it: 5 s
     calibration.step_done(50.0)  # the untimed first step (a compile, say)
@@ -75,6 +90,21 @@ def test_minutes_stops_near_the_budget_with_a_stored_schedule(chord_dir: Path,
     # never long after it (the last step, validation and checkpoint).
     assert 2.5 < payload["extra"]["wall_time"] < 6.0 + 5.0
     assert payload["step"] <= schedule.total_steps
+
+
+def test_a_budget_makes_room_for_validation(chord_dir: Path, tmp_path: Path) -> None:
+    # Validation every 8 steps, over many crops: it costs several steps' time, and the
+    # calibration (its first ~6 steps) sees none. Counted, the run reaches its estimated
+    # total within the budget instead of being cut by the clock part-way through the
+    # schedule (uncounted, a third of it or less here).
+    config = wavenet.load_config("tiny", FAST + ["train.val_every=8", "train.val_batches=80"])
+    run = tmp_path / "run"
+    train(config, TrainOptions(data=chord_dir, out=run, steps=None, cache_dir=tmp_path / "cache",
+                               budget=9.0))
+    payload = load_checkpoint(run / "checkpoints" / "last.pt")
+    schedule = Schedule.from_dict(payload["extra"]["schedule"])
+    assert payload["step"] >= 0.8 * schedule.total_steps, (payload["step"], schedule)
+    assert payload["extra"]["wall_time"] < 9.0 + 5.0
 
 
 def budget_run(data: Path, out: Path, cache: Path, **options: object) -> None:

@@ -48,6 +48,15 @@ class Distributed:
         return tensor.item() / self.world_size
 
 
+    def from_main(self, value: float, device: torch.device) -> float:
+        """Rank 0's `value` on every rank (a figure only rank 0 measured)."""
+        if not self.enabled:
+            return value
+        tensor = torch.tensor([value], dtype=torch.float64, device=device)
+        dist.broadcast(tensor, src=0)
+        return tensor.item()
+
+
 def init_distributed(device: str) -> tuple[Distributed, torch.device]:
     """Join the process group torchrun prepared (if any); returns it and this rank's device."""
     world_size = int(os.environ.get("WORLD_SIZE", "1"))

@@ -7,6 +7,7 @@ to stop.
         train.sample_every steps an audio sample (wavenet.samples, same weights) ->
         one line of metrics.jsonl (and TensorBoard) -> progress(StepReport)
 
+`time_run_costs` times one validation and one checkpoint for a time budget's calibration.
 `Monitor` holds what this needs between steps. The run's metrics log is one JSON object
 a line; `truncate_metrics` cuts it back to a checkpoint's step when a run resumes.
 """
@@ -31,6 +32,7 @@ from .errors import TrainError
 from .files import atomic_write_bytes
 from .loss import validation_bits
 from .model import WaveNet
+from .schedule import RunCosts
 
 if TYPE_CHECKING:  # train.py imports this module; the type is only for annotations
     from .samples import SampleWriter
@@ -75,6 +77,9 @@ class Monitor:
     last_train_bits: float | None = None
     interrupted: bool = False
     samples: SampleWriter | None = None  # None: train.sample_every = 0
+    # Seconds this rank spent validating, checkpointing and sampling after steps (a budget's
+    # calibration times the steps without them).
+    periodic_seconds: float = 0.0
 
     @property
     def run_dir(self) -> Path:
@@ -115,6 +120,7 @@ def after_step(state: TrainState, monitor: Monitor, train_bits: float, lr: float
     if not monitor.world.is_main:
         return stop
     last = stop or step == options.steps
+    periodic_start = time.monotonic()
     val_bits = None
     if monitor.val_batches and (step % tc.val_every == 0 or last):
         val_bits = _validate(state, monitor)
@@ -124,6 +130,7 @@ def after_step(state: TrainState, monitor: Monitor, train_bits: float, lr: float
     extra = {}
     if monitor.samples is not None and tc.sample_every and step % tc.sample_every == 0:
         extra["sample_time_s"] = _sample(state, monitor)
+    monitor.periodic_seconds += time.monotonic() - periodic_start
     elapsed = time.monotonic() - monitor.interval_start
     rate = monitor.samples_per_step * monitor.interval_steps / max(elapsed, 1e-9)
     if step % tc.log_every == 0 or val_bits is not None or last or extra:
@@ -136,6 +143,26 @@ def after_step(state: TrainState, monitor: Monitor, train_bits: float, lr: float
     elif stop:
         logger.info("time limit reached at step %d", step)
     return stop
+
+
+def time_run_costs(state: TrainState, monitor: Monitor) -> RunCosts:
+    """Time one validation pass and one write of the `last` checkpoint (rank 0 does both;
+    the other ranks wait for it at their next step), for a budget to make room for the
+    periodic ones. The validation's figure is logged, not recorded."""
+    validation = checkpoint = 0.0
+    if monitor.world.is_main:
+        if monitor.val_batches:
+            started = time.monotonic()
+            bits = validation_bits(_evaluated_model(state, monitor), monitor.val_batches,
+                                   state.config.model.receptive_field, monitor.device)
+            validation = time.monotonic() - started
+            logger.info("validation at step %d: %.3f bits/sample (%.2f s)", state.step, bits,
+                        validation)
+        started = time.monotonic()
+        monitor.save(state, ckpt.LAST)
+        checkpoint = time.monotonic() - started
+    world, device = monitor.world, monitor.device
+    return RunCosts(world.from_main(validation, device), world.from_main(checkpoint, device))
 
 
 def _evaluated_model(state: TrainState, monitor: Monitor) -> WaveNet:

@@ -3,14 +3,19 @@
     learning_rate(step, total_steps, train)     linear warm-up, then cosine to
                                                 lr * min_lr_ratio at total_steps
     Calibration                                 times a budgeted run's first steps
+    RunCosts                                    validation and checkpoint seconds, the
+                                                budget's share of them per step
     budget_schedule(...) -> Schedule            total steps that fit the budget (capped
                                                 by --steps), the warm-up fitted to them
 
 A budgeted run (`wavenet train --minutes M`) cannot know its total in advance, and a
 schedule that moved with the measured speed would not resume bit for bit. So the total is
-estimated once, after a short calibration, and then fixed: the `Schedule` is stored in the
-run's checkpoints (`TrainState.schedule`), and every later step, in this session or a
-resumed one, reads its learning rate from that stored total. Nothing here imports torch.
+estimated once, after a short calibration (the steps' time, plus one validation and one
+checkpoint write timed then, so that the periodic ones are paid for), and then fixed: the
+`Schedule` is stored in the run's checkpoints (`TrainState.schedule`), and every later
+step, in this session or a resumed one, reads its learning rate from that stored total.
+Audio samples (`train.sample_every`) are not counted: about 1% of a run's time. Nothing
+here imports torch.
 """
 
 from __future__ import annotations
@@ -78,15 +83,42 @@ class Schedule:
                    float(values["budget_seconds"]))
 
 
+@dataclass(frozen=True)
+class RunCosts:
+    """Seconds of a run's work between its steps, timed once when the budget is calibrated.
+
+    validation: one validation pass (0 for a run without validation data);
+    checkpoint: one checkpoint write.
+    """
+
+    validation: float = 0.0
+    checkpoint: float = 0.0
+
+    def per_step(self, train: TrainConfig) -> float:
+        """Their share of each step: a validation every val_every steps (and the `best`
+        checkpoint it may write), a checkpoint every checkpoint_every steps."""
+        share = self.checkpoint / train.checkpoint_every
+        if self.validation > 0:
+            share += (self.validation + self.checkpoint) / train.val_every
+        return share
+
+    def at_end(self) -> float:
+        """The last step's validation and its checkpoints (`last`, and `best` if better)."""
+        return self.validation + 2 * self.checkpoint if self.validation > 0 else self.checkpoint
+
+
 def budget_schedule(step: int, elapsed: float, seconds_per_step: float, budget_seconds: float,
-                    steps_cap: int | None, warmup_steps: int) -> Schedule:
+                    steps_cap: int | None, warmup_steps: int,
+                    reserve_seconds: float = 0.0) -> Schedule:
     """The schedule of a run at `step` after `elapsed` seconds of its budget, whose steps
-    take `seconds_per_step`: as many more steps as the rest of the budget holds (at least
-    one, at most `steps_cap` in all), with the warm-up cut to WARMUP_FRACTION of them.
+    take `seconds_per_step` (their share of validation and checkpoints included): as many
+    more steps as the rest of the budget, less `reserve_seconds` for the work after the last
+    step, holds (at least one, at most `steps_cap` in all), with the warm-up cut to
+    WARMUP_FRACTION of them.
     """
     if not (math.isfinite(seconds_per_step) and seconds_per_step > 0):
         raise ValueError(f"seconds per step must be a finite number > 0, got {seconds_per_step}")
-    fit = math.floor(max(0.0, budget_seconds - elapsed) / seconds_per_step)
+    fit = math.floor(max(0.0, budget_seconds - elapsed - reserve_seconds) / seconds_per_step)
     total = step + max(1, fit)
     if steps_cap is not None:
         total = max(step + 1, min(total, steps_cap))
@@ -102,25 +134,31 @@ def budget_schedule(step: int, elapsed: float, seconds_per_step: float, budget_s
 
 
 class Calibration:
-    """Times a budgeted run's first steps (whole iterations: the step, logging, reporting).
+    """Times a budgeted run's first steps (whole iterations: the step, logging, reporting),
+    less the validations, checkpoints and samples among them (`RunCosts` adds their share).
 
-    `step_done(now)` after each step; `ready` once enough are timed: one untimed, then at
-    least CALIBRATION_STEPS and CALIBRATION_FRACTION of the budget; `seconds_per_step`:
-    the mean over the timed steps (None before the first).
+    `step_done(now, periodic)` after each step, `periodic` the running total of seconds
+    spent on that periodic work; `ready` once enough are timed: one untimed, then at least
+    CALIBRATION_STEPS and CALIBRATION_FRACTION of the budget; `seconds_per_step`: the mean
+    over the timed steps without the periodic work (None before the first).
     """
 
     def __init__(self, budget_seconds: float) -> None:
         self.budget_seconds = budget_seconds
         self.started: float | None = None
+        self.periodic_before = 0.0
         self.elapsed = 0.0
+        self.periodic = 0.0
         self.steps = 0
 
-    def step_done(self, now: float) -> None:
+    def step_done(self, now: float, periodic: float = 0.0) -> None:
         if self.started is None:
             self.started = now  # the end of the untimed first step
+            self.periodic_before = periodic
             return
         self.steps += 1
         self.elapsed = now - self.started
+        self.periodic = periodic - self.periodic_before
 
     @property
     def ready(self) -> bool:
@@ -129,4 +167,4 @@ class Calibration:
 
     @property
     def seconds_per_step(self) -> float | None:
-        return max(self.elapsed, 1e-9) / self.steps if self.steps else None
+        return max(self.elapsed - self.periodic, 1e-9) / self.steps if self.steps else None

@@ -54,7 +54,7 @@ from .hardware import use_bf16
 from .loss import LN2, LossFunction, loss_context, loss_function, next_code_loss
 from .model import WaveNet
 from .monitor import (METRICS_FILE, Monitor, StepReport, after_step, tensorboard_writer,
-                      truncate_metrics)
+                      time_run_costs, truncate_metrics)
 from .runlock import run_lock
 from .samples import sample_writer
 from .schedule import Calibration, Schedule, budget_schedule, learning_rate
@@ -283,17 +283,23 @@ def _start_schedule(state: TrainState, monitor: Monitor, resumed: bool) -> Calib
 
 
 def _calibrated(state: TrainState, monitor: Monitor, calibration: Calibration) -> bool:
-    """Time one more step; once enough are timed (on any rank), fix the schedule from the
-    mean over ranks, store it (a checkpoint at once) and -> True."""
-    calibration.step_done(time.monotonic())
+    """Time one more step; once enough are timed (on any rank), time a validation and a
+    checkpoint, fix the schedule from rank 0's step time with their share added, store it
+    (a checkpoint at once) and -> True."""
+    calibration.step_done(time.monotonic(), monitor.periodic_seconds)
     if not monitor.world.any(calibration.ready, monitor.device):
         return False
-    seconds_per_step = monitor.world.mean(calibration.seconds_per_step, monitor.device)
+    # Rank 0's figure: only it validates and writes, so the others' step times hold its
+    # periodic work as waiting.
+    seconds_per_step = monitor.world.from_main(calibration.seconds_per_step, monitor.device)
+    costs = time_run_costs(state, monitor)
     elapsed = monitor.world.mean(monitor.wall_time(), monitor.device)
     budget = monitor.options.budget
     assert budget is not None  # a Calibration exists only with a budget
-    state.schedule = budget_schedule(state.step, elapsed, seconds_per_step, budget,
-                                     monitor.options.steps, state.config.train.warmup_steps)
+    tc = state.config.train
+    state.schedule = budget_schedule(state.step, elapsed, seconds_per_step + costs.per_step(tc),
+                                     budget, monitor.options.steps, tc.warmup_steps,
+                                     reserve_seconds=costs.at_end())
     _use_schedule(monitor, state.schedule, monitor.wall_before)
     if monitor.world.is_main:
         monitor.save(state, ckpt.LAST)
