@@ -300,16 +300,19 @@ def _step(weights, layout, state, scratch, codes, t, approximate, cond, ci):  # 
     _matmul_acc(hidden, w2, logits)
 
 
-@njit(cache=True, error_model="numpy")
-def _sample_row(row, uniform, temperature, cdf):  # pragma: no cover - compiled
-    """The code `sampling.sample_codes` picks for one row of logits."""
-    count = row.shape[0]
+@njit(cache=True, error_model="numpy", inline="always")
+def _argmax(row, count):  # pragma: no cover - compiled
     best = 0
     for i in range(1, count):
         if row[i] > row[best]:
             best = i
-    if temperature == 0.0:
-        return best
+    return best
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def _draw(row, count, best, uniform, temperature, cdf):  # pragma: no cover - compiled
+    """Index i < count drawn from softmax(row[:count] / temperature) by the inverse CDF at
+    `uniform` (float64; best = the argmax, for a stable exponent) -> (i, cdf target)."""
     top = np.float64(row[best]) / temperature
     total = 0.0
     for i in range(count):
@@ -318,31 +321,28 @@ def _sample_row(row, uniform, temperature, cdf):  # pragma: no cover - compiled
     target = uniform * total
     for i in range(count):
         if cdf[i] > target:
-            return i
-    return count - 1
+            return i, target
+    return count - 1, target
+
+
+@njit(cache=True, error_model="numpy")
+def _sample_row(row, uniform, temperature, cdf):  # pragma: no cover - compiled
+    """The code `sampling.sample_codes` picks for one row of logits."""
+    count = row.shape[0]
+    best = _argmax(row, count)
+    if temperature == 0.0:
+        return best
+    return _draw(row, count, best, uniform, temperature, cdf)[0]
 
 
 @njit(cache=True, error_model="numpy")
 def _sample_mixture_row(row, uniform, temperature, mixtures, cdf):  # pragma: no cover - compiled
     """The code `logistic.sample_mixture` picks for one row of 3K mixture parameters."""
-    best = 0
-    for i in range(1, mixtures):
-        if row[i] > row[best]:
-            best = i
+    best = _argmax(row, mixtures)
     if temperature == 0.0:
         value = np.float64(row[mixtures + best])
     else:
-        top = np.float64(row[best]) / temperature
-        total = 0.0
-        for i in range(mixtures):
-            total += math.exp(np.float64(row[i]) / temperature - top)
-            cdf[i] = total
-        target = uniform * total
-        index = mixtures - 1
-        for i in range(mixtures):
-            if cdf[i] > target:
-                index = i
-                break
+        index, target = _draw(row, mixtures, best, uniform, temperature, cdf)
         low = cdf[index - 1] if index > 0 else 0.0
         inner = min(max((target - low) / (cdf[index] - low), 0.0), 1.0)
         log_scale = max(np.float64(row[2 * mixtures + index]), _LOG_SCALE_MIN)

@@ -22,6 +22,9 @@ PCM_16 back divided by 32768, so a float round trip would not return the same sa
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import partial
+
 import numpy as np
 import torch
 
@@ -68,19 +71,23 @@ def waveform_to_codes(waveform: torch.Tensor, quantization_channels: int,
                       coding: str = "mu-law") -> torch.Tensor:
     """float waveform (...) -> codes (...) long: mu-law of `quantization_channels` codes,
     or 16-bit PCM (quantization_channels is then not used)."""
-    if coding == "pcm16":
-        return pcm16_encode(waveform)
-    _check_coding(coding)
-    return mu_law_encode(waveform, quantization_channels)
+    return _coder(coding, quantization_channels)[0](waveform)
 
 
 def codes_to_waveform(codes: torch.Tensor, quantization_channels: int,
                       coding: str = "mu-law") -> torch.Tensor:
     """Inverse of `waveform_to_codes`: codes (...) -> float32 waveform (...) in [-1, 1]."""
+    return _coder(coding, quantization_channels)[1](codes)
+
+
+def _coder(coding: str, quantization_channels: int
+           ) -> tuple[Callable[[torch.Tensor], torch.Tensor], Callable[[torch.Tensor], torch.Tensor]]:
+    """A coding's (waveform -> codes, codes -> waveform) pair."""
     if coding == "pcm16":
-        return pcm16_decode(codes)
+        return pcm16_encode, pcm16_decode
     _check_coding(coding)
-    return mu_law_decode(codes, quantization_channels)
+    return (partial(mu_law_encode, quantization_channels=quantization_channels),
+            partial(mu_law_decode, quantization_channels=quantization_channels))
 
 
 def file_samples(codes: torch.Tensor, quantization_channels: int,
