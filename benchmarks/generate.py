@@ -4,6 +4,7 @@
     python benchmarks/generate.py --presets default --repeats 5
     python benchmarks/generate.py --threads 2 --out /tmp/generate.json
     python benchmarks/generate.py --presets default mol    # categorical vs mol, same body
+    python benchmarks/generate.py --presets default vocoder-22k   # a mel vocoder, same body
 
 Methods: "fast-numba" (what method="fast" runs on the CPU), "fast-torch" (the plain
 per-layer PyTorch incremental loop: the baseline) and "naive" (model(codes) over the last
@@ -17,6 +18,9 @@ torch's threads (and the BLAS / OpenMP variables, before torch is imported).
 The `mol` preset is the `default` body with a mixture-of-logistics head (3 x 10 outputs
 instead of 256) and a value input; with both presets the table ends with mol's
 samples/s over default's for each method and batch ("mol_vs_categorical" in the JSON).
+`vocoder-22k` is the `default` body conditioned on an 80-band mel, generated from a random
+mel covering the samples (the time includes computing each layer's conditioning terms);
+beside `default` the table ends with its samples/s over default's ("vocoder_vs_plain").
 
 Prints a table and writes JSON (default benchmarks/results/generate.json).
 """
@@ -25,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import platform
 import statistics
@@ -47,6 +52,16 @@ PLAN = {
     "tiny": [("fast-numba", (1, 16, 64), (40000, 8000, 4000)),
              ("fast-torch", (1, 16, 64), (2000, 1000, 500)),
              ("naive", (1,), (400,))],
+    "vocoder-22k": [("fast-numba", (1, 16), (8000, 2000)),
+                    ("fast-torch", (1, 16), (800, 400))],
+}
+
+# Presets with default's body, compared with it: their JSON key, and what differs.
+COMPARED_WITH_DEFAULT = {"mol": "mol_vs_categorical", "vocoder-22k": "vocoder_vs_plain"}
+COMPARISON = {
+    "mol_vs_categorical": "3 x 10 mixture head, embedding + value input, vs a 256-way head "
+                          "and embedding",
+    "vocoder_vs_plain": "an 80-band mel's terms added in every layer, vs no conditioning",
 }
 
 COMPILE_SNIPPET = """
@@ -127,9 +142,15 @@ def main() -> None:
 
     def once(run: dict, n: int) -> float:
         generator = torch.Generator().manual_seed(1)
+        model = models[run["preset"]][1]
+        mel = None
+        if model.config.local_channels is not None:  # a vocoder: a random mel covering n
+            hop = math.prod(model.config.upsample_scales)
+            mel = torch.randn(run["batch_size"], model.config.local_channels, -(-n // hop),
+                              generator=torch.Generator().manual_seed(2))
         start = time.perf_counter()
-        wavenet.generate(models[run["preset"]][1], n, batch_size=run["batch_size"],
-                         prime=run["prime"], generator=generator, method=run["method"])
+        wavenet.generate(model, n, batch_size=run["batch_size"], prime=run["prime"],
+                         generator=generator, method=run["method"], mel=mel)
         return time.perf_counter() - start
 
     for run in runs:  # warm-up: compile, allocate, fill caches
@@ -164,13 +185,14 @@ def main() -> None:
         }
 
     presets = results["presets"]
-    if "default" in presets and "mol" in presets:
-        categorical = {(r["method"], r["batch_size"]): r["samples_per_s"]
-                       for r in presets["default"]["rows"]}
-        results["mol_vs_categorical"] = [
-            {"method": r["method"], "batch_size": r["batch_size"],
-             "ratio": round(r["samples_per_s"] / categorical[(r["method"], r["batch_size"])], 3)}
-            for r in presets["mol"]["rows"] if (r["method"], r["batch_size"]) in categorical]
+    for preset, key in COMPARED_WITH_DEFAULT.items():
+        if "default" in presets and preset in presets:
+            plain = {(r["method"], r["batch_size"]): r["samples_per_s"]
+                     for r in presets["default"]["rows"]}
+            results[key] = [
+                {"method": r["method"], "batch_size": r["batch_size"],
+                 "ratio": round(r["samples_per_s"] / plain[(r["method"], r["batch_size"])], 3)}
+                for r in presets[preset]["rows"] if (r["method"], r["batch_size"]) in plain]
     print_table(results)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2) + "\n")
@@ -183,7 +205,7 @@ def print_table(results: dict) -> None:
     compile_s = results.get("compile_s")
     print(f"first fast-numba call in this process: {results['first_call_s']} s"
           + (f"; with an empty numba cache (compiling): {compile_s} s" if compile_s else ""))
-    header = (f"{'preset':8} {'method':11} {'batch':>5} {'samples/s':>11} {'x real time':>11} "
+    header = (f"{'preset':11} {'method':11} {'batch':>5} {'samples/s':>11} {'x real time':>11} "
               f"{'x fast-torch':>12} {'x naive':>8}")
     for preset, info in results["presets"].items():
         print(f"\n{preset}: receptive field {info['receptive_field']}, "
@@ -192,15 +214,15 @@ def print_table(results: dict) -> None:
         for row in info["rows"]:
             ratio = row.get("x_fast_torch")
             naive = row.get("x_naive")
-            print(f"{preset:8} {row['method']:11} {row['batch_size']:>5} "
+            print(f"{preset:11} {row['method']:11} {row['batch_size']:>5} "
                   f"{row['samples_per_s']:>11,.0f} {row['real_time_factor']:>11.2f} "
                   f"{'' if ratio is None else f'{ratio:.1f}':>12} "
                   f"{'' if naive is None else f'{naive:.0f}':>8}")
-    if "mol_vs_categorical" in results:
-        print("\nmol / default samples/s (same body; 3 x 10 mixture head, embedding + value "
-              "input, vs a 256-way head and embedding):")
-        for row in results["mol_vs_categorical"]:
-            print(f"  {row['method']:11} batch {row['batch_size']:>3}: {row['ratio']:.2f}")
+    for preset, key in COMPARED_WITH_DEFAULT.items():
+        if key in results:
+            print(f"\n{preset} / default samples/s (same body; {COMPARISON[key]}):")
+            for row in results[key]:
+                print(f"  {row['method']:11} batch {row['batch_size']:>3}: {row['ratio']:.2f}")
 
 
 if __name__ == "__main__":
