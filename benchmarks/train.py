@@ -3,6 +3,7 @@
     python benchmarks/train.py                    # both parts, `default` size, batch 4 x 8000
     python benchmarks/train.py --repeats 5 --skip-end-to-end
     python benchmarks/train.py --device cuda      # on a GPU (adds a compiled bf16 step)
+    python benchmarks/train.py --compile          # adds torch.compile'd steps (train.compile)
 
 Part 1, model level, one process and one thread (on CPU), all in one process with the
 variants taking turns in every repeat so that their ratios compare runs made at the same
@@ -11,7 +12,9 @@ codes, for
   (a) `reference`: a straightforward WaveNet written here and frozen (nn.Conv1d layers,
       tanh * sigmoid, skips summed layer by layer), of the same size as the preset;
   (b) `fp32`: the package's training step in float32;
-  (c) `bf16`: the same step under bf16 autocast (float32 master weights).
+  (c) `bf16`: the same step under bf16 autocast (float32 master weights);
+  (d) with --compile (and on CUDA): those steps with the model under torch.compile, as
+      `train.compile = true` runs it, with the first step's extra seconds (compiling).
 Part 2, end to end: `wavenet train` on a synthetic folder (data cache, crops, AdamW,
 EMA if the preset has it, metrics, a checkpoint at the end), target samples per second
 read from the run's metrics, as 1 process x 1 thread, 1 x 2 and 2 x 1 under torchrun.
@@ -102,7 +105,7 @@ def package_step(model: nn.Module, optimizer: torch.optim.Optimizer, codes: torc
 
 
 def model_level(preset: str, batch: int, length: int, repeats: int, device: str,
-                compile_bf16: bool) -> list[dict]:
+                compiled: tuple[str, ...]) -> list[dict]:
     import wavenet
 
     config = wavenet.load_config(preset).model
@@ -115,13 +118,17 @@ def model_level(preset: str, batch: int, length: int, repeats: int, device: str,
         "fp32": (package, lambda m, o, c: package_step(m, o, c, bf16=False)),
         "bf16": (package, lambda m, o, c: package_step(m, o, c, bf16=True)),
     }
-    if compile_bf16:
-        variants["bf16+compile"] = (torch.compile(package),
-                                    lambda m, o, c: package_step(m, o, c, bf16=True))
+    # What train.compile = true runs: the same module under torch.compile (its parameters
+    # shared with `package`), once per precision asked for.
+    for precision in compiled:
+        variants[f"{precision}+compile"] = (
+            torch.compile(package),
+            lambda m, o, c, bf16=precision == "bf16": package_step(m, o, c, bf16=bf16))
     optimizers = {name: torch.optim.AdamW(model.parameters(), lr=1e-4)
                   for name, (model, _) in variants.items()}
     codes = torch.randint(0, config.quantization_channels, (batch, length + 1), device=device)
     times: dict[str, list[float]] = {name: [] for name in variants}
+    first: dict[str, float] = {}
     for repeat in range(repeats + 1):  # the first round warms up (and compiles)
         for name, (model, step) in variants.items():
             _sync(device)
@@ -130,14 +137,18 @@ def model_level(preset: str, batch: int, length: int, repeats: int, device: str,
             _sync(device)
             if repeat:
                 times[name].append(time.perf_counter() - start)
+            else:
+                first[name] = time.perf_counter() - start
     reference_rate = batch * length / statistics.median(times["reference"])
     rows = []
     for name, seconds in times.items():
         rate = batch * length / statistics.median(seconds)
-        rows.append({"part": "model", "variant": name, "preset": preset, "device": device,
-                     "batch": batch, "length": length, "targets_per_s": rate,
-                     "x_reference": rate / reference_rate,
-                     "seconds": seconds})
+        row = {"part": "model", "variant": name, "preset": preset, "device": device,
+               "batch": batch, "length": length, "targets_per_s": rate,
+               "x_reference": rate / reference_rate, "seconds": seconds}
+        if name.endswith("+compile"):  # the first step's extra time: tracing and compiling
+            row["compile_s"] = first[name] - statistics.median(seconds)
+        rows.append(row)
     return rows
 
 
@@ -196,6 +207,10 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--steps", type=int, default=12, help="steps per end-to-end run")
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--compile", action="store_true",
+                        help="add torch.compile'd fp32 and bf16 steps (train.compile = true) "
+                             "and an end-to-end run with it (always on with --device cuda, "
+                             "bf16 only)")
     parser.add_argument("--skip-model", action="store_true")
     parser.add_argument("--skip-end-to-end", action="store_true")
     parser.add_argument("--json", type=Path,
@@ -216,8 +231,10 @@ def main() -> None:
               "train stays in float32 here; the bf16 row measures what bf16 would give")
     rows: list[dict] = []
     if not args.skip_model:
+        compiled = (("fp32", "bf16") if args.compile
+                    else ("bf16",) if args.device.startswith("cuda") else ())
         rows += model_level(args.preset, args.batch, args.length, args.repeats, args.device,
-                            compile_bf16=args.device.startswith("cuda"))
+                            compiled)
         print_rows([r for r in rows if r["part"] == "model"])
     if not args.skip_end_to_end:
         rows += run_end_to_end(args)
@@ -232,6 +249,8 @@ def run_end_to_end(args: argparse.Namespace) -> list[dict]:
     setups = ([("1x1", 1, 1, []), (f"1x{cores}", 1, cores, []), (f"{cores}x1 torchrun", cores, 1, [])]
               if args.device == "cpu" else [("fp32", 1, 1, ["--set", "train.bf16=false"]),
                                             ("bf16", 1, 1, ["--set", "train.bf16=true"])])
+    if args.compile:
+        setups.append(("1x1 compile", 1, 1, ["--set", "train.compile=true"]))
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for label, processes, threads, extra in setups:
@@ -244,9 +263,10 @@ def run_end_to_end(args: argparse.Namespace) -> list[dict]:
 def print_rows(rows: list[dict]) -> None:
     for row in rows:
         ratio = f"{row['x_reference']:5.2f}x" if "x_reference" in row else ""
+        compiling = f"  (first step +{row['compile_s']:.0f} s)" if "compile_s" in row else ""
         print(f"{row['part']:10s} {row['preset']:8s} {row['device']:5s} {row['variant']:14s} "
               f"batch {row['batch']} x {row['length']}: {row['targets_per_s']:10,.0f} targets/s "
-              f"{ratio}", flush=True)
+              f"{ratio}{compiling}", flush=True)
 
 
 if __name__ == "__main__":
