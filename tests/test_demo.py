@@ -11,7 +11,7 @@ import soundfile as sf
 from click.testing import CliRunner
 
 from wavenet.demo import pluck, write_demo_dataset
-from wavenet.features import spectral_flatness
+from wavenet.features import periodicity, spectral_flatness
 from wavenet_cli.main import main
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -78,6 +78,22 @@ def test_spectral_flatness_of_noise_and_of_a_tone() -> None:
         spectral_flatness(np.zeros(8000))
     with pytest.raises(ValueError, match="n_fft"):
         spectral_flatness(np.zeros(100))
+
+
+def test_periodicity_of_noise_of_a_pluck_and_of_the_melodies(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    # The largest of ~100 correlations with a spread of 1/sqrt(400) in each 50 ms frame.
+    assert periodicity(rng.standard_normal(32_000), 8000) == pytest.approx(0.14, abs=0.02)
+    assert periodicity(pluck(220.0, 1.0, 8000, rng), 8000) > 0.98  # measured: 0.993
+    # A tone whose period (1 ms) is below the lags repeats at twice it, 2 ms.
+    t = np.arange(8000) / 8000
+    assert periodicity(np.sin(2 * np.pi * 1000 * t), 8000) > 0.99
+    melodies = write_demo_dataset(tmp_path, files=3, seconds=2.0)
+    assert all(periodicity(sf.read(p)[0], 8000) > 0.9 for p in melodies)
+    with pytest.raises(ValueError, match="silent"):
+        periodicity(np.zeros(8000), 8000)
+    with pytest.raises(ValueError, match="frame"):
+        periodicity(np.zeros(300), 8000)
 
 
 @pytest.mark.slow
