@@ -3,6 +3,7 @@
     OMP_NUM_THREADS=1 python benchmarks/demo_trials.py TRIAL --steps N
     python benchmarks/demo_trials.py --list
     python benchmarks/demo_trials.py TRIAL --step-cost   # one step's 1-thread CPU seconds
+    python benchmarks/demo_trials.py --rescore           # figures again, from the audio
 
 A trial writes the demo's melodies (its `MelodyStyle`), trains the `demo` preset with its
 overrides for a fixed number of steps on one thread (so the figures do not depend on the
@@ -30,9 +31,12 @@ import torch
 import wavenet
 from wavenet.checkpoint import load_model
 from wavenet.compression import compressed_bits_per_sample
+from wavenet.crops import Batch
 from wavenet.data import prepare_data
 from wavenet.demo import MelodyStyle, noise_figures, tone_figures, write_demo_dataset
 from wavenet.generation import generate
+from wavenet.hardware import use_bf16
+from wavenet.loss import loss_function
 from wavenet.pcm import codes_to_waveform
 from wavenet.plots import plot_spectrograms
 from wavenet.train import TrainOptions, train
@@ -48,6 +52,25 @@ TRIALS: dict[str, tuple[dict, list[str]]] = {
                          ["data.sample_rate=4000"]),
     "b4": ({}, ["train.batch_size=4"]),
     "b4x2000": ({}, ["train.batch_size=4", "data.target_length=2000"]),
+    "lr1e-2": ({}, ["train.lr=1e-2"]),
+    "one-key-3-apart": ({"keys_hz": ONE_KEY, "scale": (0, 7, 12), "note_seconds": 0.4,
+                         "gaps": (0.4,)}, []),
+    "ema-off": ({}, ["train.ema_decay=none"]),
+    # 16-bit output: the next sample as a mixture of logistics, read from past values, so
+    # a string's "average of the samples a period ago" is linear in what the model reads.
+    "b4-lr5e-3": ({}, ["train.batch_size=4", "train.lr=5e-3"]),
+    "b2": ({}, ["train.batch_size=2"]),
+    "b2-lr2e-3": ({}, ["train.batch_size=2", "train.lr=2e-3"]),
+    "b4-lr1e-2": ({}, ["train.batch_size=4", "train.lr=1e-2"]),
+    "b2-lr5e-3": ({}, ["train.batch_size=2", "train.lr=5e-3"]),
+    "4k-b4": ({}, ["data.sample_rate=4000", "train.batch_size=4"]),
+    "4k-b4-lr5e-3": ({}, ["data.sample_rate=4000", "train.batch_size=4", "train.lr=5e-3"]),
+    "4k-b4-lr1e-2": ({}, ["data.sample_rate=4000", "train.batch_size=4", "train.lr=1e-2"]),
+    "one-key-b4": ({"keys_hz": ONE_KEY}, ["train.batch_size=4"]),
+    "one-key-b4-lr5e-3": ({"keys_hz": ONE_KEY}, ["train.batch_size=4", "train.lr=5e-3"]),
+    "4k-one-key-b4-lr5e-3": ({"keys_hz": ONE_KEY}, ["data.sample_rate=4000", "train.batch_size=4",
+                                                     "train.lr=5e-3"]),
+    "mol": ({}, ["model.output=mol", "train.bf16=false"]),
 }
 
 
@@ -57,19 +80,22 @@ def trial_config(name: str) -> tuple[MelodyStyle, wavenet.Config]:
 
 
 def step_cost(config: wavenet.Config, repeats: int = 5) -> float:
-    """Median one-thread CPU seconds of a training step (forward, backward, AdamW)."""
+    """Median one-thread CPU seconds of a training step (the package's loss, backward,
+    AdamW; bf16 where `wavenet train` would use it)."""
     torch.set_num_threads(1)
     torch.manual_seed(0)
     model = wavenet.WaveNet(config.model)
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
-    codes = torch.randint(0, config.model.quantization_channels,
+    codes = torch.randint(0, config.model.classes,
                           (config.train.batch_size, config.data.target_length + 1))
+    bf16 = use_bf16(config.train.bf16, torch.device("cpu")) and config.model.output != "mol"
+    loss = loss_function(config.model)
     seconds = []
     for _ in range(repeats + 1):
         start = time.thread_time()
-        logits = model(codes[:, :-1])
-        loss = torch.nn.functional.cross_entropy(logits, codes[:, 1:])
-        loss.backward()
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            value = loss(model, Batch(codes), 0)
+        value.backward()
         optimizer.step()
         optimizer.zero_grad()
         seconds.append(time.thread_time() - start)
@@ -96,21 +122,25 @@ def run_trial(name: str, steps: int, runs_dir: Path, seconds: float) -> dict:
                       rate, folder / "spectrograms.png")
     val_files = prepare_data(config, folder / "data", cache_dir=folder / "cache").val.files
     xz = compressed_bits_per_sample([f.codes for f in val_files], "xz", config.model.classes)
-    clip_figures = [tone_figures(clip, rate) for clip in clips]
+    return {"trial": name, "style": dataclasses.asdict(style), "overrides": TRIALS[name][1],
+            "steps": summary.step, "train_seconds": round(train_seconds),
+            "val_bits": round(summary.best_val_bits, 3), "xz_bits": round(xz, 3),
+            **measure(folder)}
+
+
+def measure(folder: Path) -> dict:
+    """Flatness and periodicity of FOLDER/generated.wav, the clips in FOLDER/data and
+    white noise of the generated length."""
+    generated, rate = sf.read(folder / "generated.wav")
+    clips = [tone_figures(sf.read(path)[0], rate) for path in sorted((folder / "data").glob("*.wav"))]
     try:
         ours = dataclasses.asdict(tone_figures(generated, rate))
     except ValueError:  # silent
         ours = None
-    row = {
-        "trial": name, "style": dataclasses.asdict(style), "overrides": TRIALS[name][1],
-        "steps": summary.step, "train_seconds": round(train_seconds),
-        "val_bits": round(summary.best_val_bits, 3), "xz_bits": round(xz, 3),
-        "generated": ours,
-        "clips": {"flatness": float(np.mean([f.flatness for f in clip_figures])),
-                  "periodicity": float(np.mean([f.periodicity for f in clip_figures]))},
-        "noise": dataclasses.asdict(noise_figures(len(generated), rate)),
-    }
-    return row
+    return {"generated": ours,
+            "clips": {"flatness": float(np.mean([f.flatness for f in clips])),
+                      "periodicity": float(np.mean([f.periodicity for f in clips]))},
+            "noise": dataclasses.asdict(noise_figures(len(generated), rate))}
 
 
 def main() -> None:
@@ -120,11 +150,20 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=950)
     parser.add_argument("--step-cost", action="store_true",
                         help="print each trial's 1-thread CPU seconds a step and exit")
+    parser.add_argument("--rescore", action="store_true",
+                        help="measure the audio of --json's trials again (after a change to "
+                             "the figures), rewriting their figures in place")
     parser.add_argument("--seconds", type=float, default=4.0, help="generated audio")
     parser.add_argument("--runs-dir", type=Path, default=Path("/tmp/wavenet-demo-trials"))
     parser.add_argument("--json", type=Path,
                         default=Path(__file__).parent / "results" / "demo_trials.jsonl")
     args = parser.parse_args()
+    if args.rescore:
+        rows = [json.loads(line) for line in args.json.read_text().splitlines()]
+        rows = [{**row, **measure(args.runs_dir / f"{row['trial']}-{row['steps']}")}
+                for row in rows]
+        args.json.write_text("".join(json.dumps(row) + "\n" for row in rows))
+        return
     if args.list or not args.trials:
         for name, (style, overrides) in TRIALS.items():
             print(f"{name:18s} {style or '(shipped melodies)'} {' '.join(overrides)}")

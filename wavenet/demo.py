@@ -38,11 +38,14 @@ class MelodyStyle:
 
 def pluck(frequency: float, seconds: float, sample_rate: int, rng: np.random.Generator,
           damping: float = 0.996) -> np.ndarray:
-    """One plucked string: a noise burst fed through a delay line with an averaging filter."""
+    """One plucked string: a zero-mean noise burst fed through a delay line with an
+    averaging filter."""
     period = max(2, int(round(sample_rate / frequency)))
     total = int(seconds * sample_rate)
     out = np.empty(total + period, dtype=np.float64)
-    out[:period] = rng.uniform(-1, 1, period)
+    burst = rng.uniform(-1, 1, period)
+    # Zero mean: the filter passes an offset as slowly as the pitch, and a string has none.
+    out[:period] = burst - burst.mean()
     for start in range(period, total + period, period):
         previous = out[start - period:start]
         # y[n] = damping * (y[n - P] + y[n - P - 1]) / 2, one period at a time
