@@ -29,7 +29,7 @@ def test_demo_end_to_end(tmp_path: Path) -> None:
                                        "--seconds", "0.5"])
     assert result.exit_code == 0, result.output
     audio, rate = sf.read(out / "generated.wav")
-    assert rate == 8000 and audio.shape == (4000,)
+    assert rate == 4000 and audio.shape == (2000,)
     for picture in ("spectrograms.png", "curves.png"):
         assert (out / picture).read_bytes()[:8] == PNG_MAGIC
         assert str(out / picture) in result.output

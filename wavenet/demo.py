@@ -93,7 +93,7 @@ def write_demo_dataset(folder: str | Path, *, files: int = 12, seconds: float = 
 @dataclass(frozen=True)
 class ToneFigures:
     """How tonal a waveform is: spectral flatness (0 a pure tone, 0.56 white noise) and
-    periodicity (near 1 for a sustained string, 0.14 for white noise at 8 kHz); see
+    periodicity (near 1 for a sustained string, 0.14-0.17 for white noise); see
     `wavenet.features`."""
 
     flatness: float
