@@ -6,13 +6,15 @@
     python benchmarks/demo_trials.py --rescore           # figures again, from the audio
 
 A trial writes the demo's melodies (its `MelodyStyle`), trains the `demo` preset with its
-overrides for a fixed number of steps on one thread (so the figures do not depend on the
-machine's load; the demo makes about 950 steps of the shipped shape in 2 quiet minutes),
-generates 4 s (seed 0) and measures: validation bits/sample beside `xz -9e` on the same
-codes, and the spectral flatness and periodicity (`wavenet.demo.tone_figures`) of the
-generated audio, the training clips and white noise. It also draws the spectrograms of a
-clip and the generated audio into RUNS/TRIAL/spectrograms.png, to look at. Results are
-appended to --json (default benchmarks/results/demo_trials.jsonl), one line per trial.
+overrides (on top of `BEFORE`, the recipe the trials started from) for a fixed number of
+steps on one thread, so the figures do not depend on the machine's load (the old recipe
+made about 950 steps in 2 quiet minutes on two threads; give a cheaper step more in
+proportion to --step-cost), generates 4 s (seed 0) from the best checkpoint and measures:
+validation bits/sample beside `xz -9e` on the same codes, and the spectral flatness and
+periodicity (`wavenet.demo.tone_figures`) of the generated audio, the training clips and
+white noise. It draws the spectrograms of a clip and the generated audio into
+RUNS/TRIAL-STEPS/spectrograms.png, to look at. Results are appended to --json (default
+benchmarks/results/demo_trials.jsonl), one line per trial.
 """
 
 from __future__ import annotations
@@ -42,8 +44,12 @@ from wavenet.plots import plot_spectrograms
 from wavenet.train import TrainOptions, train
 
 ONE_KEY = (220.0,)
-# Trials: (melody style fields, `demo` preset overrides).
+# The recipe the trials started from (the `demo` preset before them): every trial but
+# "shipped" applies its overrides on top of it.
+BEFORE = ["data.sample_rate=8000", "train.batch_size=8", "train.lr=3e-3"]
+# Trials: (melody style fields, overrides of BEFORE).
 TRIALS: dict[str, tuple[dict, list[str]]] = {
+    "shipped": ({}, []),  # the `demo` preset as it is
     "demo": ({}, []),
     "one-key": ({"keys_hz": ONE_KEY}, []),
     "one-key-apart": ({"keys_hz": ONE_KEY, "note_seconds": 0.4, "gaps": (0.4,)}, []),
@@ -76,7 +82,8 @@ TRIALS: dict[str, tuple[dict, list[str]]] = {
 
 def trial_config(name: str) -> tuple[MelodyStyle, wavenet.Config]:
     style_fields, overrides = TRIALS[name]
-    return MelodyStyle(**style_fields), wavenet.load_config("demo", overrides)
+    base = [] if name == "shipped" else BEFORE
+    return MelodyStyle(**style_fields), wavenet.load_config("demo", base + overrides)
 
 
 def step_cost(config: wavenet.Config, repeats: int = 5) -> float:

@@ -24,7 +24,7 @@ class MelodyStyle:
     """What the melodies are made of.
 
     keys_hz: one key per file, in turn; scale: semitones above the key's root that the
-    random walk moves over; gaps: seconds from one note to the next, drawn in turn;
+    random walk moves over; gaps: seconds from one note to the next, drawn at random;
     note_seconds: how long a note rings (notes overlap when it exceeds the gap);
     damping: the string's loss per period (nearer 1 rings longer).
     """
