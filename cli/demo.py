@@ -30,8 +30,8 @@ def demo_command(out: Path, minutes: float, seconds: float, config_name: str, fo
     generated.wav, spectrograms.png (generated audio beside a training clip) and
     curves.png (training and validation bits/sample). Training is `wavenet train
     --minutes`: the warm-up and decay span the budget. Reports validation bits beside
-    `xz -9e` on the same codes, and the spectral flatness of the generated audio beside
-    the training clips' and white noise's.
+    `xz -9e` on the same codes, and the spectral flatness and periodicity of the
+    generated audio beside the training clips' and white noise's.
     """
     setup_logging()
     if not all(math.isfinite(v) and v > 0 for v in (minutes, seconds)):
@@ -108,23 +108,25 @@ def _draw(out: Path, clip_path: Path, generated, sample_rate: int) -> None:
 
 
 def _report(out: Path, config, summary, paths: list[Path], generated, rate: float) -> str:
-    """The closing lines: validation bits beside xz -9e, speed, spectral flatness."""
+    """The closing lines: validation bits beside xz -9e, speed, flatness and periodicity."""
     import numpy as np
     import soundfile as sf
 
     from wavenet.compression import compressed_bits_per_sample
     from wavenet.data import prepare_data
-    from wavenet.features import spectral_flatness
+    from wavenet.demo import noise_figures, tone_figures
 
+    sample_rate = config.data.sample_rate
     val_files = prepare_data(config, out / "data", cache_dir=out / "cache").val.files
     xz = compressed_bits_per_sample([f.codes for f in val_files], "xz", config.model.classes)
-    clips = np.mean([spectral_flatness(sf.read(path, dtype="float32")[0]) for path in paths])
-    noise = spectral_flatness(np.random.default_rng(0).standard_normal(max(len(generated), 8000)))
+    clips = [tone_figures(sf.read(path, dtype="float32")[0], sample_rate) for path in paths]
+    noise = noise_figures(max(len(generated), sample_rate), sample_rate)
     try:
-        flatness = f"{spectral_flatness(generated):.3f}"
+        ours = tone_figures(generated, sample_rate)
+        flatness, periodicity = f"{ours.flatness:.3f}", f"{ours.periodicity:.2f}"
     except ValueError:  # shorter than a frame, or silent
-        flatness = "n/a"
-    best, sample_rate = summary.best_val_bits, config.data.sample_rate
+        flatness = periodicity = "n/a"
+    best = summary.best_val_bits
     gap = xz - best
     return (
         f"\ndone: {summary.step} of {summary.total_steps} scheduled steps, validation "
@@ -133,7 +135,11 @@ def _report(out: Path, config, summary, paths: list[Path], generated, rate: floa
         f"generation: {rate:,.0f} samples/s ({rate / sample_rate:.1f}x real time, timed "
         f"after the one-time kernel compile)\n"
         f"spectral flatness (0 a pure tone, 0.56 white noise): generated {flatness}, "
-        f"training clips {clips:.3f}, white noise {noise:.3f}\n"
+        f"training clips {np.mean([c.flatness for c in clips]):.3f}, white noise "
+        f"{noise.flatness:.3f}\n"
+        f"periodicity (peak autocorrelation at 2-15 ms; near 1 a ringing string): generated "
+        f"{periodicity}, training clips {np.mean([c.periodicity for c in clips]):.2f}, "
+        f"white noise {noise.periodicity:.2f}\n"
         f"listen: {out / 'generated.wav'} (and the training data in {out / 'data'})\n"
         f"look:   {out / 'spectrograms.png'}  {out / 'curves.png'}\n"
         f"more:   wavenet info {out / 'run'}; wavenet generate {out / 'run'} --out more.wav")

@@ -90,7 +90,7 @@ def test_config_from_file(tmp_path) -> None:
 def test_preset_name_wins_over_a_folder_of_that_name(tmp_path, monkeypatch) -> None:
     (tmp_path / "demo").mkdir()  # e.g. a run folder named after the preset
     monkeypatch.chdir(tmp_path)
-    assert load_config("demo").data.sample_rate == 8000
+    assert load_config("demo").data.sample_rate == 4000
     (tmp_path / "mine").mkdir()
     with pytest.raises(ConfigError, match="config file not found"):
         load_config("mine")

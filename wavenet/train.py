@@ -115,12 +115,26 @@ class TrainSummary:
     total_steps: int | None = None  # the run's total: --steps or its stored schedule's
 
 
+def ema_weight(decay: float, step: int) -> float:
+    """The weight of update `step` (1, 2, ...) in a bias-corrected moving average.
+
+    The average of the weights after updates 1..n is sum_k (1 - decay) decay^(n-k) w_k
+    divided by 1 - decay^n (Adam's correction), so the initial weights count for nothing
+    however short the run: update 1 copies, and the weight falls to 1 - decay as n grows.
+    A pure function of the step, so a resumed run averages bit for bit as before.
+    """
+    return (1.0 - decay) / (1.0 - decay ** step)
+
+
 @torch.no_grad()
-def ema_update(ema: dict[str, torch.Tensor], model: torch.nn.Module, decay: float) -> None:
-    """Move an exponential moving average of `model.state_dict()` one step, in place."""
+def ema_update(ema: dict[str, torch.Tensor], model: torch.nn.Module, decay: float,
+               step: int) -> None:
+    """Move the bias-corrected moving average of `model.state_dict()` to include update
+    `step` (counted from 1), in place."""
+    weight = ema_weight(decay, step)
     for key, value in model.state_dict().items():
         if value.is_floating_point():
-            ema[key].lerp_(value, 1.0 - decay)
+            ema[key].lerp_(value, weight)
         else:
             ema[key].copy_(value)
 
@@ -182,7 +196,7 @@ def train_step(state: TrainState, setup: StepSetup, lr: float) -> float:
     state.optimizer.step()
     state.optimizer.zero_grad(set_to_none=True)
     if state.ema is not None:
-        ema_update(state.ema, state.model, tc.ema_decay)
+        ema_update(state.ema, state.model, tc.ema_decay, state.step + 1)
     state.step += 1
     return train_bits
 
@@ -396,6 +410,8 @@ def _initial_state(config: Config, data: PreparedData, device: torch.device,
     model.train()
     optimizer = torch.optim.AdamW(model.parameters(), lr=tc.lr, betas=tc.betas,
                                   weight_decay=tc.weight_decay)
+    # The EMA starts as a copy for its shapes only: the bias correction makes update 1
+    # overwrite it (`ema_weight`).
     ema = ({k: v.detach().clone() for k, v in model.state_dict().items()}
            if tc.ema_decay is not None else None)
     state = TrainState(config, model, optimizer, torch.Generator().manual_seed(tc.seed), ema,
