@@ -156,9 +156,9 @@ def train_step(state: TrainState, setup: StepSetup, lr: float) -> float:
     for group in state.optimizer.param_groups:
         group["lr"] = lr
     global_batch = setup.sampler.batch(tc.batch_size * world.world_size * tc.grad_accum)
-    # A mixture-of-logistics model stays in float32: bf16's 8-bit mantissa cannot carry
-    # its 16-bit input samples and means (the config refuses train.bf16 = true for it).
-    bf16 = use_bf16(tc.bf16, setup.device) and state.config.model.output != "mol"
+    # A mixture-of-logistics model runs only its body in bf16: its value input, the
+    # head's last projection and the loss stay float32 (WaveNet.embed, output_projection).
+    bf16 = use_bf16(tc.bf16, setup.device)
     autocast = (torch.autocast(device_type=setup.device.type, dtype=torch.bfloat16)
                 if bf16 else nullcontext())
     loss_sum = 0.0
