@@ -6,7 +6,8 @@ read an embedding of each past sample's mu-law code; a "mol" model's codes are 1
 samples, mapped to their mu-law codes first (`WaveNet.embedding_index`), and it also reads
 each sample's exact value through a 1x1 (`sample_input`), so that it sees its past at 16
 bits (the embedding, the value and both were measured: docs/decisions.md). Only the input
-and the head's last projection differ between the two.
+and the head's last projection differ between the two; under bf16 autocast a "mol"
+model's value input and last projection stay in float32 (`output_precision`).
 
 Optional conditioning adds, in every block, a projection to the dilated convolution's
 pre-activation (before the tanh/sigmoid split):

@@ -13,7 +13,8 @@ One step: sample crops (`data.full_context`: receptive_field - 1 codes of unscor
 context before target_length scored positions; otherwise target_length positions, all
 scored), take the loss (`loss.next_code_loss`: cross-entropy of each code given the
 ones before it), clip, AdamW step, EMA update; bf16 autocast where `train.bf16` (or its
-automatic choice, `wavenet.hardware`) says so. The learning rate warms up linearly, then
+automatic choice, `wavenet.hardware`) says so (for a "mol" model its body only:
+`WaveNet.output_precision`). The learning rate warms up linearly, then
 decays by cosine to lr * min_lr_ratio at the last step (`wavenet.schedule`): --steps, or,
 with a time budget, the total fixed after timing the first steps and stored in the run.
 What a checkpoint holds is `checkpoint.TrainState`.
