@@ -158,7 +158,7 @@ def train_step(state: TrainState, setup: StepSetup, lr: float) -> float:
         group["lr"] = lr
     global_batch = setup.sampler.batch(tc.batch_size * world.world_size * tc.grad_accum)
     # A mixture-of-logistics model runs only its body in bf16: its value input, the
-    # head's last projection and the loss stay float32 (WaveNet.embed, output_projection).
+    # head's last projection and the loss stay float32 (WaveNet.embed, output_precision).
     bf16 = use_bf16(tc.bf16, setup.device)
     autocast = (torch.autocast(device_type=setup.device.type, dtype=torch.bfloat16)
                 if bf16 else nullcontext())
