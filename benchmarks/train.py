@@ -4,6 +4,7 @@
     python benchmarks/train.py --repeats 5 --skip-end-to-end
     python benchmarks/train.py --device cuda      # on a GPU (adds a compiled bf16 step)
     python benchmarks/train.py --compile          # adds torch.compile'd steps (train.compile)
+    python benchmarks/train.py --preset mol --skip-end-to-end  # the mol step, bf16 body
 
 Part 1, model level, one process and one thread (on CPU), all in one process with the
 variants taking turns in every repeat so that their ratios compare runs made at the same
@@ -12,7 +13,8 @@ codes, for
   (a) `reference`: a straightforward WaveNet written here and frozen (nn.Conv1d layers,
       tanh * sigmoid, skips summed layer by layer), of the same size as the preset;
   (b) `fp32`: the package's training step in float32;
-  (c) `bf16`: the same step under bf16 autocast (float32 master weights);
+  (c) `bf16`: the same step under bf16 autocast (float32 master weights); for a mol
+      preset the body only (its value input, last projection and loss stay float32);
   (d) with --compile (and on CUDA): those steps with the model under torch.compile, as
       `train.compile = true` runs it, with the first step's extra seconds (compiling).
 Part 2, end to end: `wavenet train` on a synthetic folder (data cache, crops, AdamW,
@@ -92,12 +94,14 @@ def reference_step(model: nn.Module, optimizer: torch.optim.Optimizer, codes: to
 
 def package_step(model: nn.Module, optimizer: torch.optim.Optimizer, codes: torch.Tensor,
                  bf16: bool) -> float:
-    """What `wavenet train` runs per micro-batch: the package's loss, backward, AdamW."""
-    from wavenet.loss import next_code_loss
+    """What `wavenet train` runs per micro-batch: the package's loss (cross-entropy, or
+    the mixture's likelihood for a mol preset), backward, AdamW."""
+    from wavenet.loss import loss_function
     from wavenet.crops import Batch
 
+    loss_of = loss_function(getattr(model, "_orig_mod", model).config)
     with torch.autocast(codes.device.type, dtype=torch.bfloat16, enabled=bf16):
-        loss = next_code_loss(model, Batch(codes), context=0)
+        loss = loss_of(model, Batch(codes), 0)
     loss.backward()
     optimizer.step()
     optimizer.zero_grad(set_to_none=True)
@@ -126,14 +130,17 @@ def model_level(preset: str, batch: int, length: int, repeats: int, device: str,
             lambda m, o, c, bf16=precision == "bf16": package_step(m, o, c, bf16=bf16))
     optimizers = {name: torch.optim.AdamW(model.parameters(), lr=1e-4)
                   for name, (model, _) in variants.items()}
-    codes = torch.randint(0, config.quantization_channels, (batch, length + 1), device=device)
+    # A mol preset's package model reads 16-bit codes; the reference stays categorical.
+    codes = torch.randint(0, config.classes, (batch, length + 1), device=device)
+    reference_codes = torch.randint(0, config.quantization_channels, (batch, length + 1),
+                                    device=device)
     times: dict[str, list[float]] = {name: [] for name in variants}
     first: dict[str, float] = {}
     for repeat in range(repeats + 1):  # the first round warms up (and compiles)
         for name, (model, step) in variants.items():
             _sync(device)
             start = time.perf_counter()
-            step(model, optimizers[name], codes)
+            step(model, optimizers[name], reference_codes if name == "reference" else codes)
             _sync(device)
             if repeat:
                 times[name].append(time.perf_counter() - start)

@@ -21,7 +21,7 @@ from wavenet.config import model_parameters
 from wavenet.data import load_encoded
 from wavenet.fastpath import NumbaGenerator
 from wavenet.incremental import FastGenerator
-from wavenet.logistic import LOG_SCALE_MIN, mixture_log_prob, sample_mixture
+from wavenet.logistic import INITIAL_LOG_SCALE, LOG_SCALE_MIN, mixture_log_prob, sample_mixture
 from wavenet.pcm import code_values, pcm16_decode, pcm16_encode, pcm16_samples
 from wavenet_cli.main import main
 
@@ -50,7 +50,7 @@ def mol_model(config: ModelConfig = MOL, dtype: torch.dtype = torch.float64) -> 
     torch.manual_seed(0)
     model = WaveNet(config).to(dtype).eval()
     with torch.no_grad():
-        model.head_out.bias[2 * config.mixtures:] -= 4.0
+        model.head_out.bias[2 * config.mixtures:].fill_(-4.0)
     return model
 
 
@@ -165,17 +165,99 @@ def test_head_emits_three_numbers_per_component_and_parameters_are_counted() -> 
     assert model.input_codes[[0, 32768, 65535]].tolist() == [0, 128, 255]
 
 
-def test_config_checks_output_mixtures_and_bf16() -> None:
+def test_config_checks_output_and_mixtures() -> None:
     with pytest.raises(ConfigError, match="model.output"):
         ModelConfig(output="gaussian")
     with pytest.raises(ConfigError, match="model.mixtures"):
         ModelConfig(output="mol", mixtures=0)
-    with pytest.raises(ConfigError, match="bf16"):
-        wavenet.load_config("mol", ["train.bf16=true"])
     config = wavenet.load_config("mol")
     assert (config.model.classes, config.model.output_channels, config.model.coding) == \
         (65536, 30, "pcm16")
     assert ModelConfig().output_channels == 256 and ModelConfig().coding == "mu-law"
+
+
+# ---------------------------------------------------------------- initialization
+
+def test_a_new_mol_model_starts_its_logistics_at_the_spread_of_audio() -> None:
+    from wavenet.crops import Batch
+    from wavenet.loss import LN2, next_sample_loss
+
+    torch.manual_seed(0)
+    config = wavenet.load_config("mol").model  # the tiny MOL's random means lie further off
+    model = WaveNet(config)
+    k = config.mixtures
+    assert torch.equal(model.head_out.bias[2 * k:].detach(), torch.full((k,), INITIAL_LOG_SCALE))
+    # A 440 Hz tone at 0.09 of full scale, a usual level for audio.
+    t = torch.arange(4000, dtype=torch.float64)
+    samples = (3000 * torch.sin(2 * torch.pi * 440 * t / SAMPLE_RATE)).round().long()
+    batch = Batch((samples + 32768).unsqueeze(0))
+    with torch.no_grad():
+        bits = next_sample_loss(model, batch, 0).item() / LN2
+        model.head_out.reset_parameters()  # nn.Conv1d's own init: scales ~1, means random
+        usual = next_sample_loss(model, batch, 0).item() / LN2
+    assert bits < 15.0 and usual > 16.5, (bits, usual)
+
+
+# ------------------------------------------------------------------- bf16 body
+
+def bf16_autocast() -> torch.autocast:
+    return torch.autocast("cpu", dtype=torch.bfloat16)
+
+
+def test_under_bf16_autocast_the_mol_output_projection_stays_float32() -> None:
+    model = mol_model(dtype=torch.float32)
+    hidden = torch.rand(50, MOL.skip_channels).to(torch.bfloat16)  # as a bf16 body gives them
+    weight = model.head_out.weight[:, :, 0].t()
+    with bf16_autocast(), model.output_precision():
+        params = torch.addmm(model.head_out.bias, model.at_output_precision(hidden), weight)
+    assert params.dtype == torch.float32
+    # Exactly the float32 product of the (bf16) features: no bf16 rounding after them.
+    assert torch.equal(params, torch.addmm(model.head_out.bias, hidden.float(), weight))
+    with bf16_autocast():
+        assert model.head(hidden.t().unsqueeze(0).float()).dtype == torch.float32
+    # A categorical head keeps autocast's bf16 products, as before.
+    categorical = WaveNet(ModelConfig(**{**MOL.__dict__, "output": "categorical"}))
+    with bf16_autocast(), categorical.output_precision():
+        assert categorical.at_output_precision(hidden) is hidden
+        assert torch.addmm(categorical.head_out.bias, hidden.float(),
+                           categorical.head_out.weight[:, :, 0].t()).dtype == torch.bfloat16
+    with bf16_autocast():
+        assert categorical.head(hidden.t().unsqueeze(0).float()).dtype == torch.bfloat16
+
+
+@pytest.mark.parametrize("path", ["fused", "blocks"])
+def test_a_bf16_body_gives_float32_mixture_parameters_near_float32_ones(path: str) -> None:
+    model = mol_model(dtype=torch.float32)
+    codes = torch.randint(0, 65536, (2, 300), generator=seeded())
+    forward = model.forward_features if path == "fused" else model.forward_blocks
+    full = forward(codes)
+    with bf16_autocast():
+        body_bf16 = forward(codes)
+    assert body_bf16.dtype == torch.float32
+    difference = (body_bf16 - full).abs().max().item()
+    # The body did run in bf16 (about 3 significant digits), yet stays close.
+    assert 0 < difference < 0.05, difference
+
+
+def test_the_bf16_body_loss_and_gradients_are_float32_and_near_the_float32_ones() -> None:
+    from wavenet.crops import Batch
+    from wavenet.loss import next_sample_loss
+
+    model = mol_model(dtype=torch.float32).train()
+    batch = Batch(torch.randint(20000, 45000, (3, 400), generator=seeded(2)))
+    losses, grads = [], []
+    for bf16 in (False, True):
+        model.zero_grad()
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            loss = next_sample_loss(model, batch, 100)
+        loss.backward()
+        assert loss.dtype == torch.float32
+        assert all(p.grad.dtype == torch.float32 for p in model.parameters())
+        losses.append(loss.item())
+        grads.append(model.head_out.weight.grad.clone())
+    assert losses[0] != losses[1]
+    assert abs(losses[0] - losses[1]) < 0.01 * abs(losses[0]), losses
+    torch.testing.assert_close(grads[1], grads[0], rtol=0.05, atol=0.05 * grads[0].abs().max().item())
 
 
 # ---------------------------------------------------------------------- generation

@@ -355,10 +355,6 @@ class Config:
                               f"{_gib(MAX_BYTES)} this package allows: lower "
                               f"train.batch_size, data.target_length or the model size")
         m = self.model
-        if m.output == "mol" and self.train.bf16:
-            raise ConfigError("train.bf16 = true does not suit model.output = \"mol\": bf16 keeps "
-                              "8 bits of mantissa, too few for the input samples and the "
-                              "means of 16-bit audio; leave train.bf16 unset or false")
         if m.local_channels is None:
             return
         if m.local_channels != self.mel.n_mels:

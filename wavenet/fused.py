@@ -88,5 +88,7 @@ def stack_logits(model: WaveNet, codes: torch.Tensor,
     skips = torch.addmm(skip_bias, torch.cat(gated, dim=1), skip_weight)   # (B*T, S)
     hidden = torch.relu(torch.addmm(model.head_hidden.bias, torch.relu(skips),
                                     _matrix(model.head_hidden)))
-    logits = torch.addmm(model.head_out.bias, hidden, _matrix(model.head_out))
+    with model.output_precision():   # for "mol": float32 under bf16 autocast
+        hidden = model.at_output_precision(hidden)
+        logits = torch.addmm(model.head_out.bias, hidden, _matrix(model.head_out))
     return logits.view(batch, length, -1)

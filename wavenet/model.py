@@ -6,7 +6,8 @@ read an embedding of each past sample's mu-law code; a "mol" model's codes are 1
 samples, mapped to their mu-law codes first (`WaveNet.embedding_index`), and it also reads
 each sample's exact value through a 1x1 (`sample_input`), so that it sees its past at 16
 bits (the embedding, the value and both were measured: docs/decisions.md). Only the input
-and the head's last projection differ between the two.
+and the head's last projection differ between the two; under bf16 autocast a "mol"
+model's value input and last projection stay in float32 (`output_precision`).
 
 Optional conditioning adds, in every block, a projection to the dilated convolution's
 pre-activation (before the tanh/sigmoid split):
@@ -19,6 +20,8 @@ pre-activation (before the tanh/sigmoid split):
 
 from __future__ import annotations
 
+import contextlib
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -26,6 +29,7 @@ from torch import nn
 from .config import ModelConfig
 from .fused import stack_logits
 from .layers import ResidualBlock
+from .logistic import INITIAL_LOG_SCALE
 from .pcm import code_values, mu_law_of_pcm16
 
 
@@ -91,6 +95,11 @@ class WaveNet(nn.Module):
         # ReLU -> 1x1 -> ReLU -> 1x1 on the sum of skips.
         self.head_hidden = nn.Conv1d(c.skip_channels, c.skip_channels, 1)
         self.head_out = nn.Conv1d(c.skip_channels, c.output_channels, 1)
+        if c.output == "mol":
+            # Start the logistics at the spread of audio (logistic.INITIAL_LOG_SCALE). A
+            # fill draws no random numbers: every other init stays as it was.
+            with torch.no_grad():
+                self.head_out.bias[2 * c.mixtures:].fill_(INITIAL_LOG_SCALE)
         if c.global_classes is not None:
             self.global_embedding = nn.Embedding(c.global_classes, c.global_channels)
             self.global_projections = nn.ModuleList(
@@ -192,7 +201,25 @@ class WaveNet(nn.Module):
     def head(self, skips: torch.Tensor) -> torch.Tensor:
         """Output head: summed skips (B, S, T) -> logits (B, O, T)."""
         hidden = torch.relu(self.head_hidden(torch.relu(skips)))
-        return self.head_out(hidden)
+        with self.output_precision():
+            return self.head_out(self.at_output_precision(hidden))
+
+    def output_precision(self) -> contextlib.AbstractContextManager[None]:
+        """The context the head's last projection runs in: for "mol", autocast off, so
+        that under bf16 autocast (`train.bf16`) the mixture parameters still come from a
+        float32 product. Its means must resolve 16-bit bins (1/32768 of full scale);
+        bf16 keeps 1/256 of a value. The body before it may run in bf16: measured
+        (docs/decisions.md), that trains as well as float32 at 1.85x the step rate.
+        A categorical head runs as autocast says, as before."""
+        if self.config.output != "mol":
+            return contextlib.nullcontext()
+        return torch.autocast(self.embedding.weight.device.type, enabled=False)
+
+    def at_output_precision(self, hidden: torch.Tensor) -> torch.Tensor:
+        """The last projection's input: cast to the parameters' dtype for "mol", else as is."""
+        if self.config.output != "mol":
+            return hidden
+        return hidden.to(self.head_out.weight.dtype)
 
     def conditioning_features(self, batch: int, length: int,
                               global_cond: torch.Tensor | None = None,

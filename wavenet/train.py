@@ -13,7 +13,8 @@ One step: sample crops (`data.full_context`: receptive_field - 1 codes of unscor
 context before target_length scored positions; otherwise target_length positions, all
 scored), take the loss (`loss.next_code_loss`: cross-entropy of each code given the
 ones before it), clip, AdamW step, EMA update; bf16 autocast where `train.bf16` (or its
-automatic choice, `wavenet.hardware`) says so. The learning rate warms up linearly, then
+automatic choice, `wavenet.hardware`) says so (for a "mol" model its body only:
+`WaveNet.output_precision`). The learning rate warms up linearly, then
 decays by cosine to lr * min_lr_ratio at the last step (`wavenet.schedule`): --steps, or,
 with a time budget, the total fixed after timing the first steps and stored in the run.
 What a checkpoint holds is `checkpoint.TrainState`.
@@ -170,9 +171,9 @@ def train_step(state: TrainState, setup: StepSetup, lr: float) -> float:
     for group in state.optimizer.param_groups:
         group["lr"] = lr
     global_batch = setup.sampler.batch(tc.batch_size * world.world_size * tc.grad_accum)
-    # A mixture-of-logistics model stays in float32: bf16's 8-bit mantissa cannot carry
-    # its 16-bit input samples and means (the config refuses train.bf16 = true for it).
-    bf16 = use_bf16(tc.bf16, setup.device) and state.config.model.output != "mol"
+    # A mixture-of-logistics model runs only its body in bf16: its value input, the
+    # head's last projection and the loss stay float32 (WaveNet.embed, output_precision).
+    bf16 = use_bf16(tc.bf16, setup.device)
     autocast = (torch.autocast(device_type=setup.device.type, dtype=torch.bfloat16)
                 if bf16 else nullcontext())
     loss_sum = 0.0
