@@ -227,3 +227,20 @@ def test_global_only_fast_equals_naive() -> None:
              for method in ("fast-numba", "fast-torch", "naive")}
     assert torch.equal(codes["fast-numba"], codes["naive"])
     assert torch.equal(codes["fast-torch"], codes["naive"])
+
+
+def test_conditioning_terms_are_every_layers_term() -> None:
+    """The generators' all-layers product equals layer_conditioning layer by layer."""
+    torch.manual_seed(0)
+    model = randomize_local_projections(WaveNet(conditioned_config().model)).double().eval()
+    global_features = model.global_embedding(torch.tensor([0, 2]))
+    local = torch.randn(2, 8, 7, dtype=torch.float64)
+    terms = model.conditioning_terms(global_features, local)
+    assert terms.shape == (7, len(model.blocks), 2, model.config.gate_channels)
+    for layer in range(len(model.blocks)):
+        expected = model.layer_conditioning(layer, global_features, local)  # (B, G, T)
+        torch.testing.assert_close(terms[:, layer], expected.permute(2, 0, 1),
+                                   rtol=1e-12, atol=1e-12)
+    only_global = model.conditioning_terms(global_features, None)
+    assert only_global.shape == (1, len(model.blocks), 2, model.config.gate_channels)
+    torch.testing.assert_close(only_global[0, 1], model.layer_conditioning(1, global_features, None)[:, :, 0])

@@ -73,16 +73,6 @@ class StepConditioning:
         # Chunks of at most ~4 MB of terms, whatever the batch.
         self.chunk = max(16, (1 << 20) // (layers * batch_size * gate))
         self._cached: tuple[int, int, torch.Tensor] | None = None
-        with torch.inference_mode():
-            # The global terms do not change with time: (L, B, G) once.
-            self._global_terms = (None if self.global_features is None else torch.stack(
-                [projection(self.global_features) for projection in model.global_projections]))
-            # Every layer's local 1x1 as one (Cl, L*G) product: a chunk's terms for all
-            # layers come out of one matrix product in the (T, B, L, G) order the
-            # generators read, instead of L convolutions, a stack and a transposed copy.
-            if self.local_features is not None:
-                self._local_weight = torch.cat([p.weight[:, :, 0] for p in model.local_projections]).T
-                self._local_bias = torch.cat([p.bias for p in model.local_projections])
 
     @property
     def enabled(self) -> bool:
@@ -92,19 +82,11 @@ class StepConditioning:
         if self.local_features is not None and stop > self.local_features.shape[2]:
             raise ValueError(f"the mel covers {self.local_features.shape[2]} steps; step "
                              f"{stop - 1} was asked for")
-        steps = stop - start
-        layers, gate = len(self.model.blocks), self.model.config.gate_channels
         with torch.inference_mode():
-            if self.local_features is None:
-                assert self._global_terms is not None
-                return self._global_terms.expand(steps, -1, -1, -1).contiguous()
-            rows = self.local_features[:, :, start:stop].permute(2, 0, 1)     # (T', B, Cl)
-            local = torch.addmm(self._local_bias, rows.reshape(-1, rows.shape[2]),
-                                self._local_weight)                          # (T'B, L*G)
-            terms = local.view(steps, -1, layers, gate).transpose(1, 2)      # (T', L, B, G)
-            if self._global_terms is not None:
-                terms = terms + self._global_terms
-            return terms.contiguous()
+            local = (None if self.local_features is None
+                     else self.local_features[:, :, start:stop])
+            terms = self.model.conditioning_terms(self.global_features, local)  # (T' or 1, L, B, G)
+            return terms.expand(stop - start, -1, -1, -1).contiguous()
 
     def at(self, t: int) -> torch.Tensor:
         """(layers, B, G) for step t (chunks are computed once and kept)."""

@@ -269,6 +269,29 @@ class WaveNet(nn.Module):
             term = local if term is None else term + local
         return term
 
+    def conditioning_terms(self, global_features: torch.Tensor | None,
+                           local_features: torch.Tensor | None) -> torch.Tensor:
+        """Every layer's `layer_conditioning` at once, laid out as the generators read it:
+        global (B, Cg) and/or local (B, Cl, T) -> (T, L, B, G), T = 1 without local.
+
+        The local 1x1s of all layers are one (Cl, L G) product here, not L convolutions
+        followed by a stack and a transposed copy (generation calls this a chunk of steps
+        at a time)."""
+        layers, gate = len(self.blocks), self.config.gate_channels
+        terms = None
+        if local_features is not None:
+            weight = torch.cat([p.weight[:, :, 0] for p in self.local_projections]).T
+            bias = torch.cat([p.bias for p in self.local_projections])
+            rows = local_features.permute(2, 0, 1)                           # (T, B, Cl)
+            local = torch.addmm(bias, rows.reshape(-1, rows.shape[2]), weight)  # (T B, L G)
+            terms = local.view(rows.shape[0], -1, layers, gate).transpose(1, 2)
+        if global_features is not None:
+            term = torch.stack([p(global_features) for p in self.global_projections])[None]
+            terms = term if terms is None else terms + term
+        if terms is None:
+            raise ValueError("this model has no conditioning")
+        return terms
+
 
 def parameter_count(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())

@@ -146,9 +146,10 @@ def after_step(state: TrainState, monitor: Monitor, train_bits: float, lr: float
 
 
 def time_run_costs(state: TrainState, monitor: Monitor) -> RunCosts:
-    """Time one validation pass and one write of the `last` checkpoint (rank 0 does both;
-    the other ranks wait for it at their next step), for a budget to make room for the
-    periodic ones. The validation's figure is logged, not recorded."""
+    """Time one validation pass and one write of the `last` checkpoint (rank 0 does both
+    and hands the figures to every rank), for a budget to make room for the periodic ones.
+    The validation's figure is logged, not recorded; the checkpoint is written again once
+    the schedule is fixed (the write must be timed before it can be counted)."""
     validation = checkpoint = 0.0
     if monitor.world.is_main:
         if monitor.val_batches:
