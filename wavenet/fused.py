@@ -1,94 +1,228 @@
-"""The WaveNet stack as a few large matrix products, channels-last.
+"""The WaveNet stack as a few large matrix products, time-major, with a hand-written backward.
 
 `WaveNet.forward` runs through here. The parameters are the model's own `nn.Conv1d` /
 `nn.Embedding` ones (state dicts do not change); only the arithmetic is arranged for
-speed. Activations live as (B, T, C), so every layer is a plain matrix product over
-B x T rows::
+speed. Activations live time-major as (T, B, C) flattened to (T*B, C) rows, so that the
+input d steps back in time is the same matrix d*B rows earlier: a dilated tap is a
+contiguous view of a zero-padded copy, never a shifted copy or a concatenation::
 
-    x (B, T, R)            past = x shifted d steps later in time, zeros in front
-    [past | x] (B*T, 2R)   @ [W_tap0 | W_tap1]^T (2R, G)  -> z (B*T, G)   one product
-    h = tanh(z[:, :G/2]) * sigmoid(z[:, G/2:])             (B*T, G/2)
-    x = x + h @ W_res^T                                    (B*T, R)
-    skips = [h_1 | ... | h_L] @ [W_skip_1 | ... | W_skip_L]^T   one product for all layers
+    xc  = [zeros (d*B rows) ; x]                        x's padded copy, compute dtype
+    z   = xc[d*B:] @ W_tap1 + xc[:T*B] @ W_tap0 + b     (T*B, G)  one product per tap
+    h   = tanh(z[:, :G/2]) * sigmoid(z[:, G/2:])        (T*B, G/2)
+    x   = x + h @ W_res + b_res                         residual stream, float32
+    skips += h @ W_skip                                 accumulated in place, no concatenation
 
-Measured (benchmarks/train.py, one thread, default size): the training step runs 1.12x
-as fast as a plain nn.Conv1d WaveNet's in float32 (both are bound by float32 matrix
-products) and 2.15x as fast under bf16 autocast, where these few large products reach
-the CPU's bf16 instructions; the plain module's 1x1 convolutions ran through PyTorch's slow
-generic convolution kernel (profiled).
+`_BlockStack` computes the blocks and the skip sum forward and backward by hand (the head
+and the loss stay ordinary autograd), which lets it keep what autograd cannot:
+- no pads or concatenations: a tap's gradient is added into a padded gradient buffer
+  shifted by the same d*B rows;
+- under bf16 autocast it casts each layer's input once and keeps the residual stream and
+  its gradient in float32 (as autocast does), but without autocast's per-product casts;
+- in float32 the gate's tanh is computed as 2 sigmoid(2a) - 1 in one sigmoid pass over
+  all G columns (the factor 2 folded into a copy of the weights): PyTorch's CPU tanh costs
+  ~5x its sigmoid per element (measured). bf16 keeps tanh: 2 sigmoid - 1 would round
+  values near 0 to bf16's steps at 0.5 (1/128).
+- backward saves only each layer's padded input, [tanh | sigmoid] and h.
+
+Measured (benchmarks/train.py, one thread, `default` size) in docs/decisions.md.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import torch
-import torch.nn.functional as F
-
-from .layers import gated_activation
 
 if TYPE_CHECKING:  # the model imports this module; the type is only for annotations
     from .model import WaveNet
 
 
-def _matrix(conv: torch.nn.Conv1d) -> torch.Tensor:
-    """A 1x1 convolution's weight (C_out, C_in, 1) as the (C_in, C_out) right factor."""
-    return conv.weight[:, :, 0].t()
+@dataclass(frozen=True)
+class _Plan:
+    """What `_BlockStack` needs besides tensors: shapes, dilations, which blocks have a
+    residual projection, the dtype products run in."""
+    batch: int
+    length: int
+    dilations: tuple[int, ...]
+    has_residual: tuple[bool, ...]
+    dtype: torch.dtype
+
+    def layers(self, params: tuple[torch.Tensor, ...]) -> list[tuple[torch.Tensor, ...]]:
+        """The flat parameter tuple -> per layer (dilated w, b, skip w, b[, residual w, b])."""
+        out, i = [], 0
+        for residual in self.has_residual:
+            n = 6 if residual else 4
+            out.append(params[i:i + n])
+            i += n
+        return out
 
 
-def _shifted(x: torch.Tensor, d: int) -> torch.Tensor:
-    """x (B, T, C) -> y with y[:, t] = x[:, t - d] and zeros for t < d."""
-    return F.pad(x, (0, 0, d, 0))[:, : x.shape[1]]
+def _block_parameters(model: WaveNet) -> tuple[list[torch.Tensor], tuple[bool, ...]]:
+    params: list[torch.Tensor] = []
+    for block in model.blocks:
+        params += [block.dilated.weight, block.dilated.bias, block.skip.weight, block.skip.bias]
+        if block.residual is not None:
+            params += [block.residual.weight, block.residual.bias]
+    return params, tuple(block.residual is not None for block in model.blocks)
 
 
-def _gate_input(block: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """Dilated causal convolution of x (B, T, R) as one product -> z (B*T, G).
+def _compute_dtype(weight: torch.Tensor) -> torch.dtype:
+    device = weight.device.type
+    if torch.is_autocast_enabled(device):
+        return torch.get_autocast_dtype(device)
+    return weight.dtype
 
-    For kernel size k the taps read x[t - (k-1)d], ..., x[t - d], x[t]; tap j of the
-    Conv1d weight (G, R, k) multiplies the input (k - 1 - j) * d steps back.
-    """
-    conv = block.dilated
-    k, d = conv.kernel_size[0], block.dilation
-    taps = [_shifted(x, (k - 1 - j) * d) if j < k - 1 else x for j in range(k)]
-    columns = torch.cat(taps, dim=2).reshape(-1, k * x.shape[2])     # (B*T, kR)
-    weight = conv.weight.permute(2, 1, 0).reshape(-1, conv.out_channels)  # (kR, G)
-    return torch.addmm(conv.bias, columns, weight)
+
+def _sigmoid_tanh(dtype: torch.dtype) -> bool:
+    """Whether the gate's tanh is taken as 2 sigmoid(2a) - 1 (see the module docstring)."""
+    return dtype in (torch.float32, torch.float64)
+
+
+class _BlockStack(torch.autograd.Function):
+    """x0 (T, B, R) float, terms (L, T or 1, B, G) or None, block parameters
+    -> summed skips (T*B, S) in the compute dtype."""
+
+    @staticmethod
+    def forward(ctx: Any, plan: _Plan, x0: torch.Tensor, terms: torch.Tensor | None,
+                *params: torch.Tensor) -> torch.Tensor:
+        batch, dtype = plan.batch, plan.dtype
+        rows = plan.length * batch
+        layers = plan.layers(params)
+        half = params[0].shape[0] // 2
+        x = x0.reshape(rows, -1)
+        gated = x.new_empty((rows, len(layers) * half), dtype=dtype)   # [h_1 | ... | h_L]
+        saved = []
+        trick = _sigmoid_tanh(dtype)
+        with torch.autocast(x0.device.type, enabled=False):
+            for layer, p in enumerate(layers):
+                dil_w, dil_b = p[0], p[1]
+                k, shift = dil_w.shape[2], plan.dilations[layer] * batch
+                pad = (k - 1) * shift
+                xc = x.new_empty((pad + rows, x.shape[1]), dtype=dtype)
+                xc[:pad].zero_()
+                xc[pad:].copy_(x)
+                # The filter (tanh) and gate (sigmoid) halves as separate contiguous
+                # products: elementwise work on a half of a wider matrix runs slower
+                # (measured 1.5x for bf16 tanh).
+                halves = []
+                for part, scale in ((slice(0, half), 2.0 if trick else 1.0), (slice(half, None), 1.0)):
+                    w = (dil_w[part] * scale).to(dtype)
+                    z = torch.addmm((dil_b[part] * scale).to(dtype), xc[pad:], w[:, :, k - 1].t())
+                    for j in range(k - 1):  # tap j reads (k - 1 - j) d steps back
+                        z.addmm_(xc[j * shift:j * shift + rows], w[:, :, j].t())
+                    if terms is not None:
+                        z.view(-1, batch, half).add_(terms[layer][..., part], alpha=scale)
+                    halves.append(z)
+                tanh, sig = halves
+                if trick:  # tanh a = 2 sigmoid(2a) - 1
+                    torch.sigmoid_(tanh).mul_(2.0).sub_(1.0)
+                else:
+                    torch.tanh_(tanh)
+                torch.sigmoid_(sig)
+                h = tanh * sig
+                gated[:, layer * half:(layer + 1) * half] = h
+                if len(p) == 6:
+                    res_w, res_b = p[4], p[5]
+                    x = x + torch.addmm(res_b.to(dtype), h, res_w[:, :, 0].t().to(dtype))
+                saved.append((xc, tanh, sig, h))
+            skip_bias = sum(q[3] for q in layers).to(dtype)
+            skips = torch.addmm(skip_bias, gated, _skip_matrix(layers).t().to(dtype))
+        ctx.plan = plan
+        ctx.saved = saved
+        ctx.gated = gated
+        ctx.terms_shape = None if terms is None else (terms.shape, terms.dtype)
+        ctx.save_for_backward(*params)
+        return skips
+
+    @staticmethod
+    def backward(ctx: Any, d_skips: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
+        plan, dtype = ctx.plan, ctx.plan.dtype
+        params = ctx.saved_tensors
+        batch, rows = plan.batch, plan.length * plan.batch
+        layers = plan.layers(params)
+        master = params[0].dtype
+        grads: list[list[torch.Tensor]] = [[] for _ in layers]
+        with torch.autocast(d_skips.device.type, enabled=False):
+            d_s = d_skips.to(dtype).contiguous()
+            skip_matrix = _skip_matrix(layers)                              # (S, L G/2)
+            d_gated = torch.mm(d_s, skip_matrix.to(dtype))                  # (T*B, L G/2)
+            d_skip_w = torch.mm(d_s.t(), ctx.gated).to(master)             # (S, L G/2)
+            d_skip_b = d_s.sum(0, dtype=master)
+            # The gradient of the residual stream (float), with room in front for the
+            # taps' shifted gradients; rows in front of `rows` are never read back.
+            front = max((p[0].shape[2] - 1) * d * batch for p, d in zip(layers, plan.dilations))
+            g_buffer = d_skips.new_zeros((front + rows, params[0].shape[1]), dtype=master)
+            g = g_buffer[front:]
+            d_terms = None
+            if ctx.terms_shape is not None:
+                shape, terms_dtype = ctx.terms_shape
+                d_terms = d_skips.new_empty(shape, dtype=terms_dtype)
+            for layer in reversed(range(len(layers))):
+                p = layers[layer]
+                dil_w = p[0]
+                xc, tanh, sig, h = ctx.saved[layer]
+                half, k = tanh.shape[1], dil_w.shape[2]
+                shift = plan.dilations[layer] * batch
+                d_h = d_gated[:, layer * half:(layer + 1) * half]
+                layer_grads = [d_skip_w[:, layer * half:(layer + 1) * half].unsqueeze(2),
+                               d_skip_b.clone()]
+                if len(p) == 6:
+                    res_w = p[4]
+                    g_c = g.to(dtype)
+                    d_h = torch.addmm(d_h, g_c, res_w[:, :, 0].to(dtype))
+                    layer_grads += [torch.mm(g_c.t(), h).unsqueeze(2).to(master), g.sum(0)]
+                else:
+                    d_h = d_h.contiguous()
+                d_tanh = torch.ops.aten.tanh_backward(d_h * sig, tanh)
+                d_sig = torch.ops.aten.sigmoid_backward(d_h.mul_(tanh), sig)
+                tap_grads = [torch.cat([torch.mm(d.t(), xc[j * shift:j * shift + rows])
+                                        for d in (d_tanh, d_sig)]) for j in range(k)]
+                layer_grads = ([torch.stack(tap_grads, 2).to(master),
+                                torch.cat([d_tanh.sum(0, dtype=master), d_sig.sum(0, dtype=master)])]
+                               + layer_grads)
+                if d_terms is not None:
+                    for d, part in ((d_tanh, slice(0, half)), (d_sig, slice(half, None))):
+                        dv = d.view(-1, batch, half)
+                        d_terms[layer][..., part] = dv if d_terms.shape[1] > 1 else dv.sum(0, keepdim=True)
+                # The input's gradient: tap j's goes (k - 1 - j) d steps back.
+                w = dil_w.to(dtype)
+                for j in range(k):
+                    target = g_buffer[front - (k - 1 - j) * shift:][:rows]
+                    if dtype == master:
+                        target.addmm_(d_tanh, w[:half, :, j]).addmm_(d_sig, w[half:, :, j])
+                    else:
+                        target += torch.mm(d_tanh, w[:half, :, j]).addmm_(d_sig, w[half:, :, j])
+                grads[layer] = layer_grads
+        flat = [grad for layer_grads in grads for grad in layer_grads]
+        return (None, g.view(plan.length, batch, -1), d_terms, *flat)
+
+
+def _skip_matrix(layers: list[tuple[torch.Tensor, ...]]) -> torch.Tensor:
+    """All skip 1x1s side by side: (S, L G/2), so that the skips are one product."""
+    return torch.cat([p[2][:, :, 0] for p in layers], dim=1)
 
 
 def stack_logits(model: WaveNet, codes: torch.Tensor,
                  global_features: torch.Tensor | None = None,
                  local_features: torch.Tensor | None = None) -> torch.Tensor:
-    """codes (B, T) -> logits (B, T, O), channels-last; see `WaveNet.forward_features`.
+    """codes (B, T) -> logits (T, B, O), time-major; see `WaveNet.forward_features`.
 
     Conditioning: global (B, Cg), local (B, Cl, T), as `WaveNet.conditioning_features`
     returns them.
     """
     batch, length = codes.shape
-    x = model.embed(codes)                                        # (B, T, R)
-    local_rows = (local_features.transpose(1, 2).reshape(batch * length, -1)
-                  if local_features is not None else None)        # (B*T, Cl)
-    gated = []
-    for layer, block in enumerate(model.blocks):
-        z = _gate_input(block, x)                                 # (B*T, G)
-        if global_features is not None:
-            term = model.global_projections[layer](global_features)   # (B, G)
-            z = (z.view(batch, length, -1) + term[:, None, :]).view(batch * length, -1)
-        if local_rows is not None:
-            z = torch.addmm(z, local_rows, _matrix(model.local_projections[layer]))
-            z = z + model.local_projections[layer].bias
-        h = gated_activation(z)                                   # (B*T, G/2)
-        gated.append(h)
-        if block.residual is not None:
-            x = x + torch.addmm(block.residual.bias, h, _matrix(block.residual)).view_as(x)
-    skip_weight = torch.cat([_matrix(block.skip) for block in model.blocks], dim=0)
-    # A plain sum, not stack().sum(0): with the latter as addmm's bias, autograd (torch
-    # 2.11) hands every skip bias one shared .grad tensor, so a second backward
-    # (gradient accumulation) adds L times into each (tests/test_fused.py).
-    skip_bias = sum(block.skip.bias for block in model.blocks[1:]) + model.blocks[0].skip.bias
-    skips = torch.addmm(skip_bias, torch.cat(gated, dim=1), skip_weight)   # (B*T, S)
-    hidden = torch.relu(torch.addmm(model.head_hidden.bias, torch.relu(skips),
-                                    _matrix(model.head_hidden)))
+    x0 = model.embed(codes.t())                                   # (T, B, R)
+    terms = None
+    if global_features is not None or local_features is not None:
+        terms = model.conditioning_terms(global_features, local_features).transpose(0, 1)
+    params, has_residual = _block_parameters(model)
+    plan = _Plan(batch, length, tuple(model.config.dilations), has_residual,
+                 _compute_dtype(params[0]))
+    skips = _BlockStack.apply(plan, x0, terms, *params)           # (T*B, S)
+    hidden = torch.relu(torch.nn.functional.linear(torch.relu(skips), model.head_hidden.weight[:, :, 0],
+                                                   model.head_hidden.bias))
     with model.output_precision():   # for "mol": float32 under bf16 autocast
         hidden = model.at_output_precision(hidden)
-        logits = torch.addmm(model.head_out.bias, hidden, _matrix(model.head_out))
-    return logits.view(batch, length, -1)
+        logits = torch.addmm(model.head_out.bias, hidden, model.head_out.weight[:, :, 0].t())
+    return logits.view(length, batch, -1)

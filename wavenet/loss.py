@@ -39,8 +39,8 @@ def next_code_loss(model: torch.nn.Module, batch: Batch, context: int) -> torch.
 
     batch.codes (B, context + N + 1): the model reads codes[:, :-1] and positions context
     ... context + N - 1 predict codes[:, context + 1:] (B, N); see the layout in crops.py.
-    The logits are taken channels-last, as the fused forward makes them, so the
-    cross-entropy reads (B N, Q) rows without a transposed copy.
+    The logits are taken time-major, as the fused forward lays them out, so the
+    cross-entropy reads (N B, Q) rows without a transposed copy.
     """
     scored, targets = _scored_rows(model, batch, context)
     return F.cross_entropy(scored, targets)
@@ -55,11 +55,13 @@ def next_sample_loss(model: torch.nn.Module, batch: Batch, context: int) -> torc
 
 def _scored_rows(model: torch.nn.Module, batch: Batch, context: int
                  ) -> tuple[torch.Tensor, torch.Tensor]:
-    """-> (outputs of the scored positions (B N, O), at least float32; their targets (B N,))."""
+    """-> (outputs of the scored positions (N B, O), at least float32; their targets (N B,))."""
     inputs, targets = inputs_and_targets(batch.codes, context)
     logits = model(inputs, global_cond=batch.global_ids, mel=batch.mel)  # (B, O, T)
-    scored = logits[:, :, context:].transpose(1, 2).reshape(-1, logits.shape[1])
-    return at_least_float32(scored), targets.reshape(-1)
+    # Rows in time-major order (the fused forward's memory layout: no copy); the mean
+    # does not depend on the order, only on targets following the same one.
+    scored = logits[:, :, context:].permute(2, 0, 1).reshape(-1, logits.shape[1])
+    return at_least_float32(scored), targets.t().reshape(-1)
 
 
 def loss_function(config: ModelConfig) -> LossFunction:

@@ -166,10 +166,12 @@ class WaveNet(nn.Module):
         """`forward` with the conditioning already embedded and upsampled
         (see `conditioning_features`): global (B, Cg), local (B, Cl, T) aligned with codes.
 
-        Computed as large channels-last matrix products (`wavenet.fused`); equal, within
-        float rounding, to running the blocks one after another (`forward_blocks`).
+        Computed time-major as large matrix products with a hand-written backward
+        (`wavenet.fused`); equal, within float rounding, to running the blocks one after
+        another (`forward_blocks`). The logits come back as a (B, O, T) view of time-major
+        (T, B, O) memory: `logits.permute(2, 0, 1)` is contiguous.
         """
-        return stack_logits(self, codes, global_features, local_features).transpose(1, 2)
+        return stack_logits(self, codes, global_features, local_features).permute(1, 2, 0)
 
     def forward_blocks(self, codes: torch.Tensor, global_features: torch.Tensor | None = None,
                        local_features: torch.Tensor | None = None) -> torch.Tensor:
