@@ -21,6 +21,8 @@ Part 2, end to end: `wavenet train` on a synthetic folder (data cache, crops, Ad
 EMA if the preset has it, metrics, a checkpoint at the end), target samples per second
 read from the run's metrics, as 1 process x 1 thread, 1 x 2 and 2 x 1 under torchrun.
 
+The model level sets glibc malloc's thresholds as the wavenet CLI does, for every variant
+(--system-malloc leaves them alone: the allocator's share of a step, wavenet/hardware.py).
 Prints a table with the CPU model and its matrix-unit flags; writes JSON
 (default benchmarks/results/train.json).
 """
@@ -218,6 +220,10 @@ def main() -> None:
                         help="add torch.compile'd fp32 and bf16 steps (train.compile = true) "
                              "and an end-to-end run with it (always on with --device cuda, "
                              "bf16 only)")
+    parser.add_argument("--system-malloc", action="store_true",
+                        help="model level: leave glibc malloc's thresholds as they are (by "
+                             "default they are set as the wavenet CLI sets them, for every "
+                             "variant alike: wavenet.hardware.keep_freed_memory)")
     parser.add_argument("--skip-model", action="store_true")
     parser.add_argument("--skip-end-to-end", action="store_true")
     parser.add_argument("--json", type=Path,
@@ -225,14 +231,17 @@ def main() -> None:
     args = parser.parse_args()
 
     torch.set_num_threads(1)
+    from wavenet.hardware import keep_freed_memory
     flags = cpu_flags()
     machine = {"cpu": cpu_model(), "cores": os.cpu_count(), "python": platform.python_version(),
                "torch": torch.__version__,
+               "malloc_keeps_freed_memory": not args.system_malloc and keep_freed_memory(),
                "bf16_matrix_units": {f: f in flags for f in ("amx_bf16", "avx512_bf16")}}
     if args.device.startswith("cuda"):
         machine["gpu"] = torch.cuda.get_device_name()
     print(f"cpu: {machine['cpu']} ({machine['cores']} cores), torch {torch.__version__}, "
-          f"amx_bf16={'amx_bf16' in flags}, avx512_bf16={'avx512_bf16' in flags}")
+          f"amx_bf16={'amx_bf16' in flags}, avx512_bf16={'avx512_bf16' in flags}, "
+          f"malloc keeps freed memory: {machine['malloc_keeps_freed_memory']}")
     if not {"amx_bf16", "avx512_bf16"} & flags and args.device == "cpu":
         print("note: this CPU has no bf16 matrix instructions (avx512_bf16, amx_bf16): wavenet "
               "train stays in float32 here; the bf16 row measures what bf16 would give")

@@ -20,6 +20,9 @@ from .train import train_command
 @click.version_option(wavenet.__version__, prog_name="wavenet")
 def main() -> None:
     """WaveNet audio models: train on a folder of audio, generate, inspect."""
+    # Training's per-step tensors reuse memory instead of faulting in fresh pages.
+    from wavenet.hardware import keep_freed_memory
+    keep_freed_memory()
 
 
 @main.command("presets")
