@@ -90,6 +90,24 @@ def test_fused_bf16_autocast_is_close() -> None:
     assert (low.float() - exact).abs().max() < 0.05 * exact.abs().max()
 
 
+@pytest.mark.parametrize("name", ["kernel3-conditioned", "default"])
+def test_fused_bf16_gradients_are_float32_gradients_rounded(name: str) -> None:
+    """Under bf16 autocast every parameter's gradient is the float32 one up to bf16
+    rounding: relative error (norm) under 0.15. Block by block under autocast measures
+    0.01-0.07 on `cpu`-sized models; a tap's input gradient dropped in the hand-written
+    backward once gave 0.3-0.8."""
+    config = CONFIGS[name]
+    torch.manual_seed(0)
+    model = WaveNet(config)
+    codes, ids, mel = _inputs(config, 2, 600, torch.float32)
+    _, exact = _loss_and_grads(model, codes, ids, mel, fused=False)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        _, low = _loss_and_grads(model, codes, ids, mel, fused=True)
+    for (name_, _), g_low, g_exact in zip(model.named_parameters(), low, exact):
+        error = (g_low - g_exact).norm() / g_exact.norm().clamp_min(1e-12)
+        assert error < 0.15, (name_, float(error))
+
+
 def test_fused_gradients_accumulate() -> None:
     """Two backward passes leave the sum of their gradients in every parameter (a
     stack().sum() of the skip biases once made autograd share one .grad between them)."""

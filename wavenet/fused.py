@@ -192,7 +192,7 @@ class _BlockStack(torch.autograd.Function):
                 # float32 gradient costs a converted copy (measured 2 ms a layer per tap).
                 w = dil_w.to(dtype)
                 into = g_buffer if dtype == master else d_local
-                for j in range(k):
+                for j in reversed(range(k)):  # the current tap first: it overwrites d_local
                     target = into[front - (k - 1 - j) * shift:][:rows]
                     if j == k - 1 and into is d_local:
                         torch.mm(d_tanh, w[:half, :, j], out=target)
