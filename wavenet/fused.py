@@ -6,23 +6,26 @@ speed. Activations live time-major as (T, B, C) flattened to (T*B, C) rows, so t
 input d steps back in time is the same matrix d*B rows earlier: a dilated tap is a
 contiguous view of a zero-padded copy, never a shifted copy or a concatenation::
 
-    xc  = [zeros (d*B rows) ; x]                        x's padded copy, compute dtype
-    z   = xc[d*B:] @ W_tap1 + xc[:T*B] @ W_tap0 + b     (T*B, G)  one product per tap
-    h   = tanh(z[:, :G/2]) * sigmoid(z[:, G/2:])        (T*B, G/2)
-    x   = x + h @ W_res + b_res                         residual stream, float32
-    skips += h @ W_skip                                 accumulated in place, no concatenation
+    xc  = [zeros (d*B rows) ; x]                         x's padded copy, compute dtype
+    a   = xc[d*B:] @ Wa_tap1 + xc[:T*B] @ Wa_tap0 + ba   (T*B, G/2) filter half
+    b   = the same with the gate half's weights          (T*B, G/2)
+    h   = tanh(a) * sigmoid(b)                           (T*B, G/2)
+    x   = x + h @ W_res + b_res                          residual stream, float32
+    skips = [h_1 | ... | h_L] @ [W_skip_1 ; ... ; W_skip_L] + sum of biases   one product
 
 `_BlockStack` computes the blocks and the skip sum forward and backward by hand (the head
 and the loss stay ordinary autograd), which lets it keep what autograd cannot:
-- no pads or concatenations: a tap's gradient is added into a padded gradient buffer
-  shifted by the same d*B rows;
+- no pads or concatenations of activations: a tap's gradient is added into a padded
+  gradient buffer shifted by the same d*B rows;
+- the filter and gate halves are separate contiguous products: elementwise work on half
+  of a wider matrix ran slower (bf16 tanh: 1.5x);
 - under bf16 autocast it casts each layer's input once and keeps the residual stream and
   its gradient in float32 (as autocast does), but without autocast's per-product casts;
-- in float32 the gate's tanh is computed as 2 sigmoid(2a) - 1 in one sigmoid pass over
-  all G columns (the factor 2 folded into a copy of the weights): PyTorch's CPU tanh costs
-  ~5x its sigmoid per element (measured). bf16 keeps tanh: 2 sigmoid - 1 would round
-  values near 0 to bf16's steps at 0.5 (1/128).
-- backward saves only each layer's padded input, [tanh | sigmoid] and h.
+- in float32 the gate's tanh is computed as 2 sigmoid(2a) - 1 (the factor 2 folded into
+  a copy of the weights): PyTorch's CPU tanh costs ~5x its sigmoid per element
+  (measured). bf16 keeps tanh: 2 sigmoid - 1 would round values near 0 to bf16's steps
+  at 0.5 (1/128);
+- backward keeps only each layer's padded input, tanh(a), sigmoid(b) and h.
 
 Measured (benchmarks/train.py, one thread, `default` size) in docs/decisions.md.
 """
