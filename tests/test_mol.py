@@ -208,8 +208,8 @@ def test_under_bf16_autocast_the_mol_output_projection_stays_float32() -> None:
     model = mol_model(dtype=torch.float32)
     hidden = torch.rand(50, MOL.skip_channels).to(torch.bfloat16)  # as a bf16 body gives them
     weight = model.head_out.weight[:, :, 0].t()
-    with bf16_autocast(), model.output_precision():
-        params = torch.addmm(model.head_out.bias, model.at_output_precision(hidden), weight)
+    with bf16_autocast():
+        params = model.output_layer(hidden)
     assert params.dtype == torch.float32
     # Exactly the float32 product of the (bf16) features: no bf16 rounding after them.
     assert torch.equal(params, torch.addmm(model.head_out.bias, hidden.float(), weight))
@@ -217,10 +217,8 @@ def test_under_bf16_autocast_the_mol_output_projection_stays_float32() -> None:
         assert model.head(hidden.t().unsqueeze(0).float()).dtype == torch.float32
     # A categorical head keeps autocast's bf16 products, as before.
     categorical = WaveNet(ModelConfig(**{**MOL.__dict__, "output": "categorical"}))
-    with bf16_autocast(), categorical.output_precision():
-        assert categorical.at_output_precision(hidden) is hidden
-        assert torch.addmm(categorical.head_out.bias, hidden.float(),
-                           categorical.head_out.weight[:, :, 0].t()).dtype == torch.bfloat16
+    with bf16_autocast():
+        assert categorical.output_layer(hidden.float()).dtype == torch.bfloat16
     with bf16_autocast():
         assert categorical.head(hidden.t().unsqueeze(0).float()).dtype == torch.bfloat16
 

@@ -50,7 +50,7 @@ def test_bf16_reaches_the_held_out_bits_of_float32(preset: str, steps: int,
 
 @pytest.mark.slow
 def test_a_mol_model_with_a_bf16_body_reaches_the_held_out_bits_of_float32(tmp_path: Path) -> None:
-    """The same for 16-bit output, where only the body runs in bf16 (WaveNet.output_precision).
+    """The same for 16-bit output, where only the body runs in bf16 (WaveNet.output_layer).
 
     A 300-step mol run's held-out bits move by 0.2-0.35 from seed to seed in either
     precision (measured: float32 10.669 / 10.856 / 10.661, bf16 10.423 / 10.767 / 10.672

@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import torch
+import torch.nn.functional as F
 
 if TYPE_CHECKING:  # the model imports this module; the type is only for annotations
     from .model import WaveNet
@@ -238,9 +239,6 @@ def stack_logits(model: WaveNet, codes: torch.Tensor,
     plan = _Plan(batch, length, tuple(model.config.dilations), has_residual,
                  _compute_dtype(params[0]))
     skips = _BlockStack.apply(plan, x0, terms, *params)           # (T*B, S)
-    hidden = torch.relu(torch.nn.functional.linear(torch.relu(skips), model.head_hidden.weight[:, :, 0],
-                                                   model.head_hidden.bias))
-    with model.output_precision():   # for "mol": float32 under bf16 autocast
-        hidden = model.at_output_precision(hidden)
-        logits = torch.addmm(model.head_out.bias, hidden, model.head_out.weight[:, :, 0].t())
-    return logits.view(length, batch, -1)
+    hidden = torch.relu(F.linear(torch.relu(skips), model.head_hidden.weight[:, :, 0],
+                                 model.head_hidden.bias))
+    return model.output_layer(hidden).view(length, batch, -1)   # "mol": float32 under bf16

@@ -14,7 +14,7 @@ context before target_length scored positions; otherwise target_length positions
 scored), take the loss (`loss.next_code_loss`: cross-entropy of each code given the
 ones before it), clip, AdamW step, EMA update; bf16 autocast where `train.bf16` (or its
 automatic choice, `wavenet.hardware`) says so (for a "mol" model its body only:
-`WaveNet.output_precision`). The learning rate warms up linearly, then
+`WaveNet.output_layer`). The learning rate warms up linearly, then
 decays by cosine to lr * min_lr_ratio at the last step (`wavenet.schedule`): --steps, or,
 with a time budget, the total fixed after timing the first steps and stored in the run.
 What a checkpoint holds is `checkpoint.TrainState`.
@@ -172,7 +172,7 @@ def train_step(state: TrainState, setup: StepSetup, lr: float) -> float:
         group["lr"] = lr
     global_batch = setup.sampler.batch(tc.batch_size * world.world_size * tc.grad_accum)
     # A mixture-of-logistics model runs only its body in bf16: its value input, the
-    # head's last projection and the loss stay float32 (WaveNet.embed, output_precision).
+    # head's last projection and the loss stay float32 (WaveNet.embed, output_layer).
     bf16 = use_bf16(tc.bf16, setup.device)
     autocast = (torch.autocast(device_type=setup.device.type, dtype=torch.bfloat16)
                 if bf16 else nullcontext())
