@@ -47,7 +47,6 @@ class Distributed:
         dist.all_reduce(tensor)
         return tensor.item() / self.world_size
 
-
     def from_main(self, value: float, device: torch.device) -> float:
         """Rank 0's `value` on every rank (a figure only rank 0 measured)."""
         if not self.enabled:
