@@ -18,11 +18,11 @@ and the loss stay ordinary autograd), which lets it keep what autograd cannot:
 - no pads or concatenations of activations: a tap's gradient is added into a padded
   gradient buffer shifted by the same d*B rows;
 - the filter and gate halves are separate contiguous products: elementwise work on half
-  of a wider matrix ran slower (bf16 tanh: 1.5x);
+  of a wider matrix ran slower (bf16 tanh: 1.6x);
 - under bf16 autocast it casts each layer's input once and keeps the residual stream and
   its gradient in float32 (as autocast does), but without autocast's per-product casts;
 - in float32 the gate's tanh is computed as 2 sigmoid(2a) - 1 (the factor 2 folded into
-  a copy of the weights): PyTorch's CPU tanh costs ~5x its sigmoid per element
+  a copy of the weights): PyTorch's CPU tanh costs ~6x its sigmoid per element
   (measured). bf16 keeps tanh: 2 sigmoid - 1 would round values near 0 to bf16's steps
   at 0.5 (1/128);
 - backward keeps only each layer's padded input, tanh(a), sigmoid(b) and h.
@@ -108,7 +108,7 @@ class _BlockStack(torch.autograd.Function):
                 xc[pad:].copy_(x)
                 # The filter (tanh) and gate (sigmoid) halves as separate contiguous
                 # products: elementwise work on a half of a wider matrix runs slower
-                # (measured 1.5x for bf16 tanh).
+                # (measured 1.6x for bf16 tanh).
                 halves = []
                 for part, scale in ((slice(0, half), 2.0 if trick else 1.0), (slice(half, None), 1.0)):
                     w = (dil_w[part] * scale).to(dtype)
