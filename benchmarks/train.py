@@ -17,6 +17,10 @@ codes, for
       preset the body only (its value input, last projection and loss stay float32);
   (d) with --compile (and on CUDA): those steps with the model under torch.compile, as
       `train.compile = true` runs it, with the first step's extra seconds (compiling).
+Part 1b, ceiling (CPU only): the package's fp32 and bf16 steps profiled (torch.profiler,
+two steps): the time and FLOPs of their matrix products, and the targets/s those products
+alone would allow, at their own rate and at the best rate this CPU shows for a large
+product of the same dtype; as ratios to the reference's rate from part 1.
 Part 2, end to end: `wavenet train` on a synthetic folder (data cache, crops, AdamW,
 EMA if the preset has it, metrics, a checkpoint at the end), target samples per second
 read from the run's metrics, as 1 process x 1 thread, 1 x 2 and 2 x 1 under torchrun.
@@ -38,6 +42,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import warnings
 from pathlib import Path
 
 from machine import cpu_flags, cpu_model  # benchmarks/machine.py (the script's folder is on sys.path)
@@ -161,6 +166,81 @@ def model_level(preset: str, batch: int, length: int, repeats: int, device: str,
     return rows
 
 
+# The matrix products of a step, as the profiler names them (CPU ops).
+PRODUCT_OPS = ("aten::mm", "aten::addmm", "aten::addmm_")
+
+
+def _product_flops(name: str, shapes: list[list[int]]) -> int:
+    """2 m k n for one call of a product op, from the profiler's input shapes."""
+    a, b = (shapes[0], shapes[1]) if name == "aten::mm" else (shapes[1], shapes[2])
+    return 2 * a[0] * a[1] * b[1]
+
+
+def best_product_rate(dtype: torch.dtype, repeats: int) -> tuple[float, str]:
+    """This CPU's best matrix-product rate in `dtype` (FLOP/s, one thread) over a few large
+    shapes, one of them the step's widest (32000 x 1280 x 256): the ceiling for any step."""
+    best, where = 0.0, ""
+    for m, k, n in ((2048, 2048, 2048), (32000, 256, 256), (32000, 1280, 256)):
+        a, b = torch.randn(m, k).to(dtype), torch.randn(k, n).to(dtype)
+        seconds = []
+        for _ in range(repeats + 1):
+            start = time.perf_counter()
+            torch.mm(a, b)
+            seconds.append(time.perf_counter() - start)
+        rate = 2 * m * k * n / min(seconds[1:])
+        if rate > best:
+            best, where = rate, f"{m} x {k} x {n}"
+    return best, where
+
+
+def ceiling(preset: str, batch: int, length: int, repeats: int,
+            reference_rate: float) -> list[dict]:
+    """Where the package's CPU step spends its time, and what that allows: its matrix
+    products' share and rate (torch.profiler over two steps, after a warm-up), and the
+    targets/s a step made of nothing but those FLOPs would reach at the best product rate
+    this CPU shows (`best_product_rate`). Both bounds are ratios to the reference's rate
+    measured in the model-level part of the same run."""
+    import wavenet
+    from torch.profiler import ProfilerActivity, profile
+
+    config = wavenet.load_config(preset).model
+    torch.manual_seed(0)
+    model = wavenet.WaveNet(config)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
+    codes = torch.randint(0, config.classes, (batch, length + 1))
+    rows = []
+    for precision, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16)):
+        bf16 = precision == "bf16"
+        package_step(model, optimizer, codes, bf16)  # warm-up: allocations
+        steps = 2
+        prof = profile(activities=[ProfilerActivity.CPU], record_shapes=True)
+        with warnings.catch_warnings():  # the profiler's note on clearing events per cycle
+            warnings.simplefilter("ignore", UserWarning)
+            with prof:
+                start = time.perf_counter()
+                for _ in range(steps):
+                    package_step(model, optimizer, codes, bf16)
+                step_s = (time.perf_counter() - start) / steps
+        products_s = flops = 0.0
+        for event in prof.events():
+            if event.name in PRODUCT_OPS:
+                products_s += event.self_cpu_time_total / 1e6 / steps
+                flops += _product_flops(event.name, event.input_shapes) / steps
+        peak, peak_shape = best_product_rate(dtype, repeats)
+        targets = batch * length
+        rows.append({
+            "part": "ceiling", "variant": precision, "preset": preset, "device": "cpu",
+            "batch": batch, "length": length, "step_s_profiled": step_s,
+            "products_s": products_s, "products_share": products_s / step_s,
+            "products_flop_per_s": flops / products_s, "flop_per_target": flops / targets,
+            "best_product_flop_per_s": peak, "best_product_shape": peak_shape,
+            "products_alone_targets_per_s": targets / products_s,
+            "products_alone_x_reference": targets / products_s / reference_rate,
+            "at_best_rate_targets_per_s": peak * targets / flops,
+            "at_best_rate_x_reference": peak * targets / flops / reference_rate})
+    return rows
+
+
 def _sync(device: str) -> None:
     if device.startswith("cuda"):
         torch.cuda.synchronize()
@@ -252,6 +332,11 @@ def main() -> None:
         rows += model_level(args.preset, args.batch, args.length, args.repeats, args.device,
                             compiled)
         print_rows([r for r in rows if r["part"] == "model"])
+        if args.device == "cpu":
+            reference = next(r for r in rows if r["variant"] == "reference")
+            rows += ceiling(args.preset, args.batch, args.length, args.repeats,
+                            reference["targets_per_s"])
+            print_ceilings([r for r in rows if r["part"] == "ceiling"])
     if not args.skip_end_to_end:
         rows += run_end_to_end(args)
     report = {"machine": machine, "rows": rows}
@@ -283,6 +368,19 @@ def print_rows(rows: list[dict]) -> None:
         print(f"{row['part']:10s} {row['preset']:8s} {row['device']:5s} {row['variant']:14s} "
               f"batch {row['batch']} x {row['length']}: {row['targets_per_s']:10,.0f} targets/s "
               f"{ratio}{compiling}", flush=True)
+
+
+def print_ceilings(rows: list[dict]) -> None:
+    for row in rows:
+        print(f"ceiling    {row['preset']:8s} cpu   {row['variant']:5s} matrix products "
+              f"{row['products_s'] * 1e3:,.0f} of {row['step_s_profiled'] * 1e3:,.0f} ms a step "
+              f"({row['products_share']:.0%}, profiled) at {row['products_flop_per_s'] / 1e9:.0f} "
+              f"GFLOP/s, {row['flop_per_target'] / 1e6:.2f} MFLOP a target: by themselves "
+              f"{row['products_alone_targets_per_s']:,.0f} targets/s "
+              f"({row['products_alone_x_reference']:.2f}x); at this CPU's best product rate "
+              f"({row['best_product_flop_per_s'] / 1e9:.0f} GFLOP/s, {row['best_product_shape']}) "
+              f"{row['at_best_rate_targets_per_s']:,.0f} ({row['at_best_rate_x_reference']:.2f}x)",
+              flush=True)
 
 
 if __name__ == "__main__":
