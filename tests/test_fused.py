@@ -123,3 +123,19 @@ def test_fused_gradients_accumulate() -> None:
         F.cross_entropy(model(part[:, :-1]), part[:, 1:]).backward()
     for (name, parameter), first, second in zip(model.named_parameters(), *halves):
         assert torch.allclose(parameter.grad, first + second, rtol=1e-12, atol=1e-15), name
+
+
+def test_float64_model_under_autocast_stays_float64() -> None:
+    """Autocast leaves float64 tensors alone, and so does the fused path: a float64 model
+    under bf16 autocast computes what it computes without it (the fused path once took
+    autocast's bf16 for its products and then failed in the float64 head)."""
+    config = CONFIGS["kernel3-conditioned"]
+    model = _random_model(config, torch.float64)
+    codes, ids, mel = _inputs(config, 2, 40, torch.float64)
+    loss, grads = _loss_and_grads(model, codes, ids, mel, fused=True)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        loss_autocast, grads_autocast = _loss_and_grads(model, codes, ids, mel, fused=True)
+    assert loss_autocast.dtype == torch.float64
+    assert torch.allclose(loss_autocast, loss, rtol=1e-12, atol=0)
+    for (name, _), g_autocast, g in zip(model.named_parameters(), grads_autocast, grads):
+        assert torch.allclose(g_autocast, g, rtol=1e-9, atol=1e-12), name

@@ -72,8 +72,10 @@ def _block_parameters(model: WaveNet) -> tuple[list[torch.Tensor], tuple[bool, .
 
 
 def _compute_dtype(weight: torch.Tensor) -> torch.dtype:
+    """Autocast's dtype where autocast would cast `weight` (it leaves float64 alone),
+    else the weight's own."""
     device = weight.device.type
-    if torch.is_autocast_enabled(device):
+    if torch.is_autocast_enabled(device) and weight.dtype != torch.float64:
         return torch.get_autocast_dtype(device)
     return weight.dtype
 
