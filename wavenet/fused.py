@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.nn.functional as F
+from torch.autograd.function import once_differentiable
 
 if TYPE_CHECKING:  # the model imports this module; the type is only for annotations
     from .model import WaveNet
@@ -142,6 +143,7 @@ class _BlockStack(torch.autograd.Function):
         return skips
 
     @staticmethod
+    @once_differentiable  # not differentiable itself: a gradient of it raises, not misleads
     def backward(ctx: Any, d_skips: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
         plan, dtype = ctx.plan, ctx.plan.dtype
         params = ctx.saved_tensors
