@@ -4,6 +4,7 @@ same gradients, as the blocks run one after another through their own `forward`.
 from __future__ import annotations
 
 import dataclasses
+import weakref
 
 import pytest
 import torch
@@ -151,3 +152,28 @@ def test_gradients_of_gradients_are_refused() -> None:
     (grad,) = torch.autograd.grad(loss, [model.blocks[-1].skip.weight], create_graph=True)
     with pytest.raises(RuntimeError, match="differentiate twice"):
         grad.pow(2).sum().backward()
+
+
+def test_backward_releases_the_activations() -> None:
+    """What the hand-written backward reads is saved through autograd, which releases it
+    in backward though the loss is still held (between gradient accumulation's
+    micro-batches, say) and lets saved-tensor hooks see it. Kept on ctx instead, every
+    layer's activations stayed alive as long as the loss."""
+    config = CONFIGS["tiny"]
+    model = WaveNet(config)
+    codes = torch.randint(0, 256, (2, 101))
+    parameters = {id(p) for p in model.parameters()}
+    packed = []
+
+    def pack(t: torch.Tensor) -> torch.Tensor:
+        if id(t) not in parameters:
+            packed.append(weakref.ref(t))
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        loss = F.cross_entropy(model(codes[:, :-1]), codes[:, 1:])
+    alive = [ref for ref in packed if ref() is not None]
+    gates = [ref for ref in alive if ref().shape == (200, config.gate_channels // 2)]
+    assert len(gates) >= 3 * len(model.blocks)  # every layer's tanh, sigmoid and product
+    loss.backward()
+    assert all(ref() is None for ref in alive)

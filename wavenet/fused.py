@@ -99,7 +99,7 @@ class _BlockStack(torch.autograd.Function):
         half = params[0].shape[0] // 2
         x = x0.reshape(rows, -1)
         gated = x.new_empty((rows, len(layers) * half), dtype=dtype)   # [h_1 | ... | h_L]
-        saved = []
+        saved: list[torch.Tensor] = []   # per layer: padded input, tanh, sigmoid, h
         trick = _sigmoid_tanh(dtype)
         with torch.autocast(x0.device.type, enabled=False):
             for layer, p in enumerate(layers):
@@ -132,21 +132,22 @@ class _BlockStack(torch.autograd.Function):
                 if len(p) == 6:
                     res_w, res_b = p[4], p[5]
                     x = x + torch.addmm(res_b.to(dtype), h, res_w[:, :, 0].t().to(dtype))
-                saved.append((xc, tanh, sig, h))
+                saved += [xc, tanh, sig, h]
             skip_bias = sum(q[3] for q in layers).to(dtype)
             skips = torch.addmm(skip_bias, gated, _skip_matrix(layers).t().to(dtype))
         ctx.plan = plan
-        ctx.saved = saved
-        ctx.gated = gated
         ctx.terms_shape = None if terms is None else (terms.shape, terms.dtype)
-        ctx.save_for_backward(*params)
+        # Through autograd, not as ctx attributes: backward then releases them even while
+        # the loss is still held, and saved-tensor hooks see them.
+        ctx.save_for_backward(gated, *saved, *params)
         return skips
 
     @staticmethod
     @once_differentiable  # not differentiable itself: a gradient of it raises, not misleads
     def backward(ctx: Any, d_skips: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
         plan, dtype = ctx.plan, ctx.plan.dtype
-        params = ctx.saved_tensors
+        gated, *saved = ctx.saved_tensors
+        params = tuple(saved[4 * len(plan.has_residual):])
         batch, rows = plan.batch, plan.length * plan.batch
         layers = plan.layers(params)
         master = params[0].dtype
@@ -155,7 +156,7 @@ class _BlockStack(torch.autograd.Function):
             d_s = d_skips.to(dtype).contiguous()
             skip_matrix = _skip_matrix(layers)                              # (S, L G/2)
             d_gated = torch.mm(d_s, skip_matrix.to(dtype))                  # (T*B, L G/2)
-            d_skip_w = torch.mm(d_s.t(), ctx.gated).to(master)             # (S, L G/2)
+            d_skip_w = torch.mm(d_s.t(), gated).to(master)                  # (S, L G/2)
             d_skip_b = _column_sums(d_s, master)
             # The gradient of the residual stream (float), with room in front for the
             # taps' shifted gradients; rows in front of `rows` are never read back.
@@ -170,7 +171,7 @@ class _BlockStack(torch.autograd.Function):
             for layer in reversed(range(len(layers))):
                 p = layers[layer]
                 dil_w = p[0]
-                xc, tanh, sig, h = ctx.saved[layer]
+                xc, tanh, sig, h = saved[4 * layer:4 * layer + 4]
                 half, k = tanh.shape[1], dil_w.shape[2]
                 shift = plan.dilations[layer] * batch
                 d_h = d_gated[:, layer * half:(layer + 1) * half]
