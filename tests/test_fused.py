@@ -177,3 +177,19 @@ def test_backward_releases_the_activations() -> None:
     assert len(gates) >= 3 * len(model.blocks)  # every layer's tanh, sigmoid and product
     loss.backward()
     assert all(ref() is None for ref in alive)
+
+
+def test_conditioning_of_one_item_broadcasts_over_the_batch() -> None:
+    """Features of batch 1 condition every item, as in the blocks' own `forward`; the
+    fused backward once failed to fit their gradient into batch 1."""
+    config = CONFIGS["kernel3-conditioned"]
+    model = _random_model(config, torch.float64)
+    codes, ids, mel = _inputs(config, 3, 30, torch.float64)
+    grads = []
+    for forward in (model.forward_features, model.forward_blocks):
+        model.zero_grad()
+        features = model.conditioning_features(1, 30, ids[:1], mel[:1])
+        F.cross_entropy(forward(codes[:, :-1], *features), codes[:, 1:]).backward()
+        grads.append([p.grad.clone() for p in model.parameters()])
+    for (name, _), g_f, g_b in zip(model.named_parameters(), *grads):
+        assert torch.allclose(g_f, g_b, rtol=1e-9, atol=1e-12), name

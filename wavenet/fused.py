@@ -194,7 +194,8 @@ class _BlockStack(torch.autograd.Function):
                 if d_terms is not None:
                     for d, part in ((d_tanh, slice(0, half)), (d_sig, slice(half, None))):
                         dv = d.view(-1, batch, half)
-                        d_terms[layer][..., part] = dv if d_terms.shape[1] > 1 else dv.sum(0, keepdim=True)
+                        target = d_terms[layer][..., part]   # summed where terms broadcast
+                        target.copy_(dv.sum_to_size(target.shape))
                 # The input's gradient: tap j's goes (k - 1 - j) d steps back, into rows
                 # in front of `front` that stand for no input (never read back). In bf16
                 # the taps add up in a bf16 buffer first: a bf16 product added to the
