@@ -43,6 +43,18 @@ def check_arguments(seconds: float | None, samples: int | None, batch: int, temp
         raise click.ClickException(f"--seed must be in [0, 2**63 - 1), got {seed}")
 
 
+def check_audio_name(out: Path) -> None:
+    """`out` must name a format soundfile writes as 16-bit PCM (its extension picks the
+    format), so a name it cannot write is refused before generating, not after."""
+    import soundfile as sf
+
+    kind = out.suffix[1:].upper()
+    if not (kind in sf.available_formats() and sf.check_format(kind, "PCM_16")):
+        what = f"a {out.suffix} file" if out.suffix else "a file without an extension"
+        raise click.ClickException(f"cannot write 16-bit audio to {what} ({out}); name "
+                                   f"--out FILE.wav (or .flac, .aiff)")
+
+
 def check_length(n: int, batch: int) -> None:
     """The length in samples: at least one, at most a WAV file's, within this machine's memory."""
     from wavenet.config import physical_memory
@@ -124,6 +136,7 @@ def generate_command(run: Path, out: Path | None, seconds: float | None, samples
         raise click.ClickException("give --out FILE.wav (or --mel-dir DIR --out-dir DIR)")
     batch = 1 if batch is None else batch
     check_arguments(seconds, samples, batch, temperature, seed)
+    check_audio_name(out)
     paths = output_paths(out, batch)
     pictures = [p.with_suffix(".png") for p in paths] if spectrogram else []
     existing = [str(p) for p in paths + pictures if p.exists()]

@@ -107,3 +107,22 @@ def test_spectrogram_beside_each_file(checkpoint: Path, tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     for i in range(2):
         assert (tmp_path / f"pic_{i}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.parametrize("name,shown", [("clip", "a file without an extension"),
+                                        ("clip.mp3", "a .mp3 file"), ("clip.txt", "a .txt file"),
+                                        ("clip.ogg", "a .ogg file")])
+def test_out_names_a_format_that_cannot_be_written(checkpoint: Path, tmp_path: Path,
+                                                   name: str, shown: str) -> None:
+    """It generated every sample, then soundfile raised a traceback at the write."""
+    result = invoke(str(checkpoint), "--out", str(tmp_path / name), "--samples", "10")
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert result.output.strip() == (f"Error: cannot write 16-bit audio to {shown} "
+                                     f"({tmp_path / name}); name --out FILE.wav (or .flac, .aiff)")
+    assert "generating" not in result.output and not list(tmp_path.iterdir())
+
+
+def test_out_may_be_flac(checkpoint: Path, tmp_path: Path) -> None:
+    out = tmp_path / "clip.FLAC"
+    assert invoke(str(checkpoint), "--out", str(out), "--samples", "10").exit_code == 0
+    assert sf.info(out).format == "FLAC" and sf.info(out).frames == 10
