@@ -6,6 +6,8 @@ from pathlib import Path
 
 import click
 
+from .common import setup_logging
+
 
 @click.command("plot")
 @click.argument("run", type=click.Path(path_type=Path))
@@ -13,6 +15,7 @@ import click
               help="PNG to write [default: RUN/curves.png].")
 def plot_command(run: Path, out: Path | None) -> None:
     """Plot train and validation bits/sample against step from RUN's metrics log."""
+    setup_logging()
     from wavenet.plots import plot_curves, read_metrics
 
     path = plot_curves(read_metrics(run), out or run / "curves.png", title=str(run))

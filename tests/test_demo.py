@@ -71,6 +71,38 @@ def test_plot_command(tmp_path: Path) -> None:
     assert missing.exit_code == 1 and "no metrics log" in missing.output
 
 
+def test_plot_leaves_out_a_torn_metrics_line(tmp_path: Path) -> None:
+    """A run killed while appending a line (or plotted while it writes one) tears the last
+    line; plot raised a JSONDecodeError traceback, and a KeyError for a record without
+    train_bits."""
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "metrics.jsonl").write_text('{"step": 1, "train_bits": 7.9}\n[1, 2]\n'
+                                       '{"step": 2, "val_bits": 7.5}\n{"step": 3, "train_bi')
+    result = CliRunner().invoke(main, ["plot", str(run)])
+    assert result.exit_code == 0, result.output
+    assert (run / "curves.png").read_bytes()[:8] == PNG_MAGIC
+    assert "warning: left out 2 unreadable line(s) of " in result.stderr
+    (run / "metrics.jsonl").write_text('{"step": 1, "lr": 0.1}\n{"step": 1, "train_bi')
+    result = CliRunner().invoke(main, ["plot", str(run)])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert result.stderr.strip().splitlines()[-1] == ("Error: the metrics log is empty: "
+                                                      "train for a few steps first")
+
+
+def test_plot_refuses_a_picture_format_it_cannot_draw(tmp_path: Path) -> None:
+    """It raised matplotlib's ValueError traceback for an --out like curves.txt."""
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "metrics.jsonl").write_text('{"step": 1, "train_bits": 7.9}\n')
+    result = CliRunner().invoke(main, ["plot", str(run), "--out", str(tmp_path / "c.txt")])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert result.output.strip() == (f"Error: cannot draw a picture as .txt "
+                                     f"({tmp_path / 'c.txt'}); name it .png (or .pdf, .svg)")
+    assert not (tmp_path / "c.txt").exists()
+    result = CliRunner().invoke(main, ["plot", str(run), "--out", str(tmp_path / "c.svg")])
+    assert result.exit_code == 0 and b"<svg" in (tmp_path / "c.svg").read_bytes()[:500]
+
 def test_spectral_flatness_of_noise_and_of_a_tone() -> None:
     rng = np.random.default_rng(0)
     # Each bin of a noise frame's periodogram is exponential: flatness exp(-gamma) = 0.561.

@@ -7,6 +7,7 @@ PlotError with one line that says how to install it.
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,8 @@ from typing import Any
 import numpy as np
 
 from .errors import WavenetError
+
+logger = logging.getLogger(__name__)
 
 
 class PlotError(WavenetError, RuntimeError):
@@ -33,24 +36,48 @@ def _pyplot() -> Any:
 
 
 def read_metrics(path: str | Path) -> list[dict[str, Any]]:
-    """The records of a run's metrics.jsonl (a run folder or the file itself)."""
+    """The records of a run's metrics.jsonl (a run folder or the file itself).
+
+    Lines that are not a JSON object with a numeric "step" (a line torn by a crash while
+    it was written, or one being written right now) are left out with a warning.
+    """
     path = Path(path)
     if path.is_dir():
         path = path / "metrics.jsonl"
     if not path.is_file():
         raise PlotError(f"no metrics log at {path}")
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    records, unreadable = [], 0
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except ValueError:
+            record = None
+        if isinstance(record, dict) and _is_number(record.get("step")):
+            records.append(record)
+        else:
+            unreadable += 1
+    if unreadable:
+        logger.warning("left out %d unreadable line(s) of %s", unreadable, path)
+    return records
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def plot_curves(metrics: Sequence[dict[str, Any]], out: str | Path, title: str = "") -> Path:
-    """Training and validation bits/sample against step, written to a PNG."""
-    if not metrics:
+    """Training and validation bits/sample against step, written to a PNG (or the format
+    `out`'s extension names)."""
+    train, val = ([(r["step"], r[key]) for r in metrics if _is_number(r.get(key))]
+                  for key in ("train_bits", "val_bits"))
+    if not train and not val:
         raise PlotError("the metrics log is empty: train for a few steps first")
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(7, 4), dpi=110)
-    steps = [r["step"] for r in metrics]
-    ax.plot(steps, [r["train_bits"] for r in metrics], label="train", color="tab:blue", lw=1)
-    val = [(r["step"], r["val_bits"]) for r in metrics if "val_bits" in r]
+    if train:
+        ax.plot(*zip(*train), label="train", color="tab:blue", lw=1)
     if val:
         ax.plot(*zip(*val), label="validation", color="tab:orange", marker="o", ms=3, lw=1.5)
     ax.set_xlabel("step")
@@ -81,6 +108,11 @@ def plot_spectrograms(clips: Sequence[tuple[str, np.ndarray]], sample_rate: int,
 
 def _save(fig: Any, plt: Any, out: str | Path) -> Path:
     out = Path(out)
+    kinds = fig.canvas.get_supported_filetypes()
+    if out.suffix and out.suffix[1:].lower() not in kinds:
+        plt.close(fig)
+        raise PlotError(f"cannot draw a picture as {out.suffix} ({out}); name it .png "
+                        f"(or .pdf, .svg)")
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out)
     plt.close(fig)
