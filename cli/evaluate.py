@@ -52,7 +52,8 @@ def eval_command(run: Path, data: Path, device: str | None, cache_dir: Path | No
         raise click.ClickException(f"--seed must be in [0, 2**63 - 1), got {seed}")
     model, config, payload = load_model(run, device=resolve_device(device))
     files = prepare_data(config, data, speakers=speakers_from_checkpoint(payload),
-                         cache_dir=cache_dir, purpose="eval").val
+                         cache_dir=cache_dir, purpose="eval",
+                         exclude=[run] if run.is_dir() else []).val
     result = evaluate_codes(model, [f.codes for f in files.files],
                             global_ids=files.global_ids, mels=files.mels)
     report = result.to_dict()

@@ -161,6 +161,26 @@ def test_resume_reproduces_an_uninterrupted_run(chord_dir: Path, tmp_path: Path)
         assert torch.equal(value, end_b["ema"][key]), key
 
 
+def test_a_run_inside_its_data_folder_does_not_train_on_its_own_samples(
+        chord_dir: Path, tmp_path: Path) -> None:
+    """`--data audio --out audio/run`: the resume read the run's samples/step-N.wav as
+    training data (5 files instead of 2) and the held-out split moved."""
+    import shutil
+
+    data = shutil.copytree(chord_dir, tmp_path / "audio")
+    run, cache = data / "run", tmp_path / "cache"
+    run_train(data, run, 2, cache, "--set", "train.sample_every=1",
+              "--set", "train.sample_seconds=0.05")
+    assert len(list((run / "samples").glob("*.wav"))) == 2
+    result = CliRunner().invoke(main, ["train", "--data", str(data), "--out", str(run),
+                                       "--steps", "3", "--resume", "--cache-dir", str(cache)])
+    assert result.exit_code == 0, result.output
+    assert "trained 2 file(s) to step 3" in result.output
+    result = CliRunner().invoke(main, ["eval", str(run), "--data", str(data), "--cache-dir",
+                                       str(cache)])
+    assert result.exit_code == 0 and " in 3 file(s)" in result.output, result.output
+    assert wavenet.data.find_audio_files(data, exclude=[run]) == sorted(data.glob("*.wav"))
+
 def test_eval_falls_after_training(chord_dir: Path, tmp_path: Path) -> None:
     cache = tmp_path / "cache"
     run = tmp_path / "run"

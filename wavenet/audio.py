@@ -24,6 +24,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -65,12 +66,15 @@ def is_audio_file(path: str | os.PathLike[str]) -> bool:
     return not name.startswith(".") and Path(name).suffix.lower() in AUDIO_EXTENSIONS
 
 
-def find_audio_files(folder: str | os.PathLike[str]) -> list[Path]:
+def find_audio_files(folder: str | os.PathLike[str],
+                     exclude: Sequence[str | os.PathLike[str]] = ()) -> list[Path]:
     """Audio files under `folder`, recursively, in a deterministic sorted order.
 
     Hidden files and folders (name starting with ".", e.g. macOS "._x.wav") are skipped;
-    symlinked folders are followed once each. Paths are `folder / relative path`, sorted
-    by their relative path components. A path to one audio file gives `[that path]`.
+    symlinked folders are followed once each, and the `exclude` folders (say, a training
+    run's own folder inside its data, whose samples are not data) are not entered. Paths
+    are `folder / relative path`, sorted by their relative path components. A path to one
+    audio file gives `[that path]`.
     Raises DataError when `folder` does not exist or is neither a folder nor audio.
     """
     root = Path(folder)
@@ -84,10 +88,10 @@ def find_audio_files(folder: str | os.PathLike[str]) -> list[Path]:
     if not root.is_dir():
         raise DataError(f"not a folder: {root}")
     found: list[Path] = []
-    seen_dirs: set[str] = set()
+    seen_dirs: set[str] = {os.path.realpath(p) for p in exclude}
     for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
         real = os.path.realpath(dirpath)
-        if real in seen_dirs:  # a symlink loop or a second link to the same folder
+        if real in seen_dirs:  # excluded, a symlink loop or a second link to a folder
             dirnames[:] = []
             continue
         seen_dirs.add(real)

@@ -162,13 +162,15 @@ def load_encoded(
     cache_dir: str | os.PathLike[str] | None = None,
     progress: Callable[[int, int], None] | None = None,
     coding: str = "mu-law",
+    exclude: Sequence[str | os.PathLike[str]] = (),
 ) -> EncodedSet:
     """Decode, resample, mu-law encode and cache every audio file of a folder (or list).
 
     coding="pcm16" keeps 16-bit samples instead (codes sample + 32768, uint16;
     quantization_channels is then not used, and is 65,536 in the result).
 
-    source: a folder (searched recursively, see `find_audio_files`) or a list of files.
+    source: a folder (searched recursively, see `find_audio_files`, which does not enter
+        the `exclude` folders) or a list of files.
     min_length: fewest codes a file must have after resampling and trimming (>= 1).
     trim_silence: drop leading/trailing samples below `silence_threshold_db` dBFS.
     cache_dir: where codes are cached (default `default_cache_dir()`); when it cannot be
@@ -185,7 +187,7 @@ def load_encoded(
         quantization_channels = PCM16_CLASSES
     elif coding != "mu-law":
         raise ValueError(f"coding must be \"mu-law\" or \"pcm16\", got {coding!r}")
-    paths, root, where = _source_paths(source)
+    paths, root, where = _source_paths(source, exclude)
     encoder = _Encoder(sample_rate, quantization_channels, trim_silence, silence_threshold_db,
                        ArrayCache(cache_dir, "pcm16" if coding == "pcm16" else "codes"), coding)
     entries: list[tuple[Path, np.ndarray | Path, int]] = []  # (path, codes or .npy, length)
@@ -216,12 +218,13 @@ def load_encoded(
     return encoded
 
 
-def _source_paths(source: str | os.PathLike[str] | Sequence[str | os.PathLike[str]]
+def _source_paths(source: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
+                  exclude: Sequence[str | os.PathLike[str]] = ()
                   ) -> tuple[list[Path], Path | None, str]:
     """-> (audio paths, the folder searched or None for a list, words naming the source)."""
     if isinstance(source, (str, os.PathLike)):
         root = Path(source)
-        paths = find_audio_files(root)
+        paths = find_audio_files(root, exclude)
         if not paths:
             raise DataError(f"no audio files in {root} "
                             f"(looked for {', '.join(sorted(AUDIO_EXTENSIONS))})")
@@ -487,7 +490,8 @@ def prepare_data(config: Config, data: str | os.PathLike[str], *,
                  speakers_from_folders: bool = False, speakers: Sequence[str] | None = None,
                  cache_dir: str | os.PathLike[str] | None = None,
                  purpose: Literal["train", "eval"] = "train",
-                 mel_dir: str | os.PathLike[str] | None = None) -> PreparedData:
+                 mel_dir: str | os.PathLike[str] | None = None,
+                 exclude: Sequence[str | os.PathLike[str]] = ()) -> PreparedData:
     """Files, split, speaker ids and mels for `config`: one call for training and for eval.
 
     data: the audio folder. val_data: a folder of held-out audio (default: hold out
@@ -500,6 +504,8 @@ def prepare_data(config: Config, data: str | os.PathLike[str], *,
     mel_dir: a vocoder's mels come from this folder (an acoustic model's output: x.npy or
     x.pt for audio x.wav, `melfiles.paired_mel` checks its length) instead of being
     computed; each file is cut to the whole hops its mel covers.
+    exclude: folders under `data` or `val_data` that are not searched (a training run's
+    own folder: the samples it writes are not data).
     """
     rf = config.model.receptive_field
     min_length = rf + 1
@@ -508,7 +514,8 @@ def prepare_data(config: Config, data: str | os.PathLike[str], *,
     encode = dict(sample_rate=config.data.sample_rate, coding=config.model.coding,
                   quantization_channels=config.model.classes,
                   min_length=min_length, trim_silence=config.data.trim_silence,
-                  silence_threshold_db=config.data.silence_threshold_db, cache_dir=cache_dir)
+                  silence_threshold_db=config.data.silence_threshold_db, cache_dir=cache_dir,
+                  exclude=exclude)
     encoded = load_encoded(data, **encode)
     if purpose == "eval":
         train, val, val_root = dataclasses.replace(encoded, files=()), encoded, data

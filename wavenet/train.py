@@ -379,14 +379,15 @@ def _fixed_fields_that_differ(asked: Config, own: Config) -> list[str]:
 
 def _prepare_run(config: Config, options: TrainOptions, world: Distributed,
                  speakers: list[str] | None) -> tuple[PreparedData, Config]:
-    """Load the data (rank 0 first, filling the cache the others then read) and write the
-    run folder's config; -> (data, config with the speaker count filled in)."""
+    """Load the data (rank 0 first, filling the cache the others then read; the run
+    folder's own samples are not data, even when it lies inside --data) and write the run
+    folder's config; -> (data, config with the speaker count filled in)."""
     if not world.is_main:
         world.barrier()
     data = prepare_data(config, options.data, val_data=options.val_data,
                         speakers_from_folders=options.speakers_from_folders,
                         speakers=speakers, cache_dir=options.cache_dir,
-                        mel_dir=options.mel_dir)
+                        mel_dir=options.mel_dir, exclude=[options.out])
     config = _with_speakers(config, data.speakers)
     if world.is_main:
         world.barrier()
