@@ -56,8 +56,9 @@ def train_command(data: Path, out: Path, config_name: str | None, overrides: tup
     from wavenet.distributed import shutdown_distributed
     from wavenet.train import TrainOptions, train
 
-    if steps is not None and steps < 1:
-        raise click.ClickException(f"--steps must be >= 1, got {steps}")
+    for name, count in (("--steps", steps), ("--stop-at", stop_at)):
+        if count is not None and count < 1:
+            raise click.ClickException(f"{name} must be >= 1, got {count}")
     if minutes is not None and not (math.isfinite(minutes) and minutes > 0):
         raise click.ClickException(f"--minutes must be a finite number > 0, got {minutes}")
     # On --resume without --config the run's own config is used (--set applied to it);
@@ -91,12 +92,13 @@ def train_command(data: Path, out: Path, config_name: str | None, overrides: tup
         click.echo(f"interrupted at step {summary.step}; checkpoint saved. Continue with: "
                    f"wavenet train --data {data} --out {out}{length} --resume", err=True)
         raise SystemExit(130)
+    if summary.step == summary.start_step:
+        limit = (f"--stop-at {stop_at}" if stop_at is not None and stop_at <= summary.step
+                 else f"its {total} steps")
+        click.echo(f"{out} is already at step {summary.step} (>= {limit}); nothing to do")
+        return
     if stop_at is not None and (total is None or summary.step < total):
         click.echo(f"stopped at step {summary.step} as asked; continue with --resume")
-        return
-    if summary.step == summary.start_step:
-        click.echo(f"{out} is already at step {summary.step} (>= its {total} steps); "
-                   f"nothing to do")
         return
     if total is not None and summary.step < total:
         click.echo(f"time budget reached at step {summary.step} of the {total} estimated")

@@ -317,3 +317,22 @@ def test_resume_accepts_the_runs_own_config_and_names_what_differs(
     assert load_checkpoint(run / "checkpoints" / "last.pt")["step"] == 4
     steps = [json.loads(line)["step"] for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert steps == [1, 2, 3, 4]
+
+
+def test_stop_at_a_step_the_run_has_reached_trains_nothing(run2: Path, chords: Path,
+                                                           tmp_path: Path) -> None:
+    """--stop-at is checked after a step: a run at step 2 resumed with --stop-at 1 trained
+    step 3 and said "stopped at step 3 as asked"; --stop-at 0 trained one step too."""
+    run = copy_run(run2, tmp_path / "run")
+    before = (run / "checkpoints" / "last.pt").read_bytes()
+    result = train(chords, run, 4, "--resume", "--stop-at", "1", config=False)
+    assert result.exit_code == 0, result.output
+    assert f"{run} is already at step 2 (>= --stop-at 1); nothing to do" in result.output
+    assert (run / "checkpoints" / "last.pt").read_bytes() == before
+    for value in ("0", "-1"):
+        line = one_line_error(train(chords, tmp_path / "new", 4, "--stop-at", value))
+        assert line == f"Error: --stop-at must be >= 1, got {value}"
+    assert not (tmp_path / "new").exists()
+    result = train(chords, run, 4, "--resume", "--stop-at", "3", config=False)
+    assert "stopped at step 3 as asked" in result.output
+    assert load_checkpoint(run / "checkpoints" / "last.pt")["step"] == 3

@@ -217,8 +217,9 @@ def train(config: Config | None, options: TrainOptions,
     Under torchrun every process calls this; only rank 0 writes files and reports progress.
     A run resumes on any number of processes (see `train_step`).
     """
-    if options.steps is not None and options.steps < 1:
-        raise TrainError(f"--steps must be >= 1, got {options.steps}")
+    for name, count in (("--steps", options.steps), ("--stop-at", options.stop_at)):
+        if count is not None and count < 1:
+            raise TrainError(f"{name} must be >= 1, got {count}")
     for name, value in (("--minutes", options.budget),
                         ("seconds_per_step", options.seconds_per_step)):
         if value is not None and not (math.isfinite(value) and value > 0):
@@ -247,7 +248,9 @@ def _train(config: Config | None, options: TrainOptions, world: Distributed,
         monitor.samples = sample_writer(config, data, Path(options.out), monitor.writer)
     calibration = _start_schedule(state, monitor, payload is not None)
     with _stop_on_sigint() as stop_requested:
-        while monitor.options.steps is None or state.step < monitor.options.steps:
+        # A run already at --stop-at trains no step (after_step stops after one).
+        while ((monitor.options.steps is None or state.step < monitor.options.steps)
+               and (options.stop_at is None or state.step < options.stop_at)):
             if state.schedule is not None:
                 lr = state.schedule.learning_rate(state.step, config.train)
             else:  # --steps, or a budget's calibration steps (no decay before the total)
