@@ -336,3 +336,18 @@ def test_stop_at_a_step_the_run_has_reached_trains_nothing(run2: Path, chords: P
     result = train(chords, run, 4, "--resume", "--stop-at", "3", config=False)
     assert "stopped at step 3 as asked" in result.output
     assert load_checkpoint(run / "checkpoints" / "last.pt")["step"] == 3
+
+
+def test_an_out_that_cannot_be_a_run_folder_is_one_line_and_nothing_is_made(
+        chords: Path, tmp_path: Path) -> None:
+    """--out naming a file said only "x.wav: File exists"; a --resume of a mistyped folder
+    refused, but the run lock had made the folder (with a train.lock) first."""
+    clip = tmp_path / "clip.wav"
+    clip.write_bytes(b"RIFF")
+    for out in (clip, clip / "run"):
+        line = one_line_error(train(chords, out, 1))
+        assert line == f"Error: --out {out} cannot be a run folder: {clip} is a file"
+    typo = tmp_path / "rnu"
+    line = one_line_error(train(chords, typo, 1, "--resume", config=False))
+    assert line == f"Error: nothing to resume: {typo / 'checkpoints' / 'last.pt'} does not exist"
+    assert not typo.exists() and clip.read_bytes() == b"RIFF"

@@ -224,10 +224,24 @@ def train(config: Config | None, options: TrainOptions,
                         ("seconds_per_step", options.seconds_per_step)):
         if value is not None and not (math.isfinite(value) and value > 0):
             raise TrainError(f"{name} must be a finite number > 0, got {value}")
+    _check_run_folder(Path(options.out), options.resume)
     world, device = init_distributed(options.device)
     # One trainer per run folder (rank 0 holds the lock for all ranks).
     with run_lock(options.out) if world.is_main else nullcontext():
         return _train(config, options, world, device, progress)
+
+
+def _check_run_folder(out: Path, resume: bool) -> None:
+    """Refuse an --out that cannot be a run folder, and a resume of a folder without a run,
+    before the run lock makes the folder."""
+    for folder in (out, *out.parents):
+        if folder.exists():
+            if not folder.is_dir():
+                raise TrainError(f"--out {out} cannot be a run folder: {folder} is a file")
+            break
+    last_path = out / ckpt.CHECKPOINT_DIR / ckpt.LAST
+    if resume and not last_path.is_file():
+        raise TrainError(f"nothing to resume: {last_path} does not exist")
 
 
 def _train(config: Config | None, options: TrainOptions, world: Distributed,
@@ -351,8 +365,6 @@ def _run_config(config: Config | None,
         if config is None:
             raise TrainError("a new run needs a config")
         return config, None
-    if not last_path.is_file():
-        raise TrainError(f"nothing to resume: {last_path} does not exist")
     payload = ckpt.load_checkpoint(last_path)
     own = ckpt.config_from_checkpoint(payload)
     asked = config if config is not None else own
