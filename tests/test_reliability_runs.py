@@ -351,3 +351,21 @@ def test_an_out_that_cannot_be_a_run_folder_is_one_line_and_nothing_is_made(
     line = one_line_error(train(chords, typo, 1, "--resume", config=False))
     assert line == f"Error: nothing to resume: {typo / 'checkpoints' / 'last.pt'} does not exist"
     assert not typo.exists() and clip.read_bytes() == b"RIFF"
+
+
+def test_an_edited_config_file_is_named_on_resume(run2: Path, chords: Path,
+                                                  tmp_path: Path) -> None:
+    """config.json is a record of the checkpoint's config: an edit of it was silently
+    ignored on --resume and overwritten."""
+    run = copy_run(run2, tmp_path / "run")
+    recorded = json.loads((run / "config.json").read_text())
+    edited = {**recorded, "train": {**recorded["train"], "lr": 0.5}}
+    (run / "config.json").write_text(json.dumps(edited))
+    result = train(chords, run, 3, "--resume", config=False)
+    assert result.exit_code == 0, result.output
+    assert (f"warning: {run / 'config.json'} was changed (train.lr is 0.5 there, 0.01 in the "
+            f"run): a run's config comes from its checkpoint") in result.stderr
+    assert "--resume --set section.key=value" in result.stderr
+    assert json.loads((run / "config.json").read_text()) == recorded
+    result = train(chords, run, 4, "--resume", config=False)
+    assert result.exit_code == 0 and "warning" not in result.stderr, result.output

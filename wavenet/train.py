@@ -367,6 +367,7 @@ def _run_config(config: Config | None,
         return config, None
     payload = ckpt.load_checkpoint(last_path)
     own = ckpt.config_from_checkpoint(payload)
+    _warn_if_config_file_edited(Path(options.out) / CONFIG_FILE, own)
     asked = config if config is not None else own
     if options.resume_overrides:
         asked = config_from_dict(apply_overrides(asked.to_dict(), options.resume_overrides))
@@ -378,6 +379,27 @@ def _run_config(config: Config | None,
     config = dataclasses.replace(asked, model=own.model, data=own.data, mel=own.mel)
     check_fits(config, physical_memory())
     return config, payload
+
+
+def _warn_if_config_file_edited(path: Path, own: Config) -> None:
+    """RUN/config.json is a record of the checkpoint's config, rewritten on every start:
+    warn when it says something else (the user edited it), since the edit is not used."""
+    try:
+        recorded = config_from_dict(json.loads(path.read_text(encoding="utf-8"))).to_dict()
+    except FileNotFoundError:
+        return
+    except (OSError, ValueError, TypeError, AttributeError):
+        logger.warning("%s cannot be read; writing it again from the checkpoint's config", path)
+        return
+    own_dict = own.to_dict()
+    differing = [f"{section}.{key} is {value!r} there, {own_dict[section][key]!r} in the run"
+                 for section, values in recorded.items() for key, value in values.items()
+                 if own_dict[section][key] != value]
+    if differing:
+        logger.warning("%s was changed (%s): a run's config comes from its checkpoint, so the "
+                       "change is not used and the file is written again; change train.* "
+                       "fields with --resume --set section.key=value", path,
+                       "; ".join(differing))
 
 
 def _fixed_fields_that_differ(asked: Config, own: Config) -> list[str]:
