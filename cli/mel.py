@@ -53,11 +53,15 @@ def mel_command(source: Path, run: Path, out_dir: Path, force: bool) -> None:
             except AudioDecodeError as error:
                 click.echo(f"\nskipping {path}: {error.reason}", err=True)
                 continue
+            if mel.shape[1] == 0:  # a mel no vocoder can use
+                click.echo(f"\nskipping {path}: shorter than one hop ({config.mel.hop_length} "
+                           f"samples at {config.data.sample_rate} Hz), so no mel frames", err=True)
+                continue
             target.parent.mkdir(parents=True, exist_ok=True)
             np.save(target, mel.numpy().astype(np.float32))
             written += 1
     if written == 0:
-        raise click.ClickException(f"no audio in {source} could be decoded")
+        raise click.ClickException(f"no mel could be made from the audio in {source}")
     m = config.mel
     click.echo(f"wrote {written} mel(s) of {m.n_mels} bands ({m.format} format, hop "
                f"{m.hop_length} at {config.data.sample_rate} Hz) to {out_dir}")

@@ -201,3 +201,25 @@ def test_generate_mel_dir_refuses_wrong_combinations(run: Path, tmp_path: Path) 
     assert "no .npy or .pt files in" in one_error_line(empty)
     nothing = CliRunner().invoke(main, base)
     assert "give --out FILE.wav" in one_error_line(nothing)
+
+
+def test_mel_command_skips_audio_shorter_than_one_hop(chords: Path, run: Path,
+                                                      tmp_path: Path) -> None:
+    """It wrote a (20, 0) .npy for a file shorter than one hop, which every reader of a
+    mel then refuses ("the mel has no frames")."""
+    source = tmp_path / "audio"
+    source.mkdir()
+    sf.write(source / "long.wav", np.sin(np.arange(640) / 5.0) * 0.3, SAMPLE_RATE)
+    sf.write(source / "short.wav", np.full(63, 0.1), SAMPLE_RATE)
+    out = tmp_path / "mels"
+    result = CliRunner().invoke(main, ["mel", str(source), "--run", str(run), "--out-dir", str(out)])
+    assert result.exit_code == 0, result.output
+    assert (f"skipping {source / 'short.wav'}: shorter than one hop (64 samples at 8000 Hz), "
+            f"so no mel frames") in result.stderr
+    assert [p.name for p in out.iterdir()] == ["long.npy"]
+    assert np.load(out / "long.npy").shape == (20, 10)
+    alone = CliRunner().invoke(main, ["mel", str(source / "short.wav"), "--run", str(run),
+                                      "--out-dir", str(tmp_path / "m2")])
+    assert alone.exit_code == 1 and "Traceback" not in alone.output
+    assert alone.stderr.strip().splitlines()[-1] == (f"Error: no mel could be made from the "
+                                                     f"audio in {source / 'short.wav'}")
