@@ -189,6 +189,28 @@ def test_eval_reports_copy_synthesis_beside_griffin_lim(chords: Path, run: Path)
     assert "copy_synthesis" not in json.loads(skipped.stdout.strip().splitlines()[-1])
 
 
+def test_copy_synthesis_of_a_few_hops(chords: Path, run: Path, tmp_path: Path) -> None:
+    """Griffin-Lim's centred STFT needs n_fft // 2 samples to pad: --resynth-seconds 0.001
+    (one hop) raised torch's RuntimeError traceback, and so did files of 1-3 hops; now the
+    clip is at least 4 hops (n_fft 256, hop 64), and shorter files are left out."""
+    result = CliRunner().invoke(main, ["eval", str(run), "--data", str(chords), "--json",
+                                       "--resynth-seconds", "0.001"])
+    assert result.exit_code == 0, result.output
+    copy = json.loads(result.stdout.strip().splitlines()[-1])["copy_synthesis"]
+    assert [f["seconds"] for f in copy["files"]] == [4 * 64 / SAMPLE_RATE] * 3
+    short = tmp_path / "short"
+    short.mkdir()
+    sf.write(short / "a.wav", 0.3 * np.sin(np.arange(250) / 3.0), SAMPLE_RATE)  # 3 hops
+    failed = CliRunner().invoke(main, ["eval", str(run), "--data", str(short)])
+    assert failed.exit_code == 1 and "Traceback" not in failed.output
+    assert failed.stderr.strip().splitlines()[-1] == ("Error: no file holds the 4 whole hops (256 samples) with their mel that "
+                    "copy synthesis needs (--resynth-seconds 0 skips it)")
+    sf.write(short / "b.wav", 0.3 * np.sin(np.arange(300) / 3.0), SAMPLE_RATE)  # 4 hops
+    result = CliRunner().invoke(main, ["eval", str(run), "--data", str(short), "--json"])
+    assert result.exit_code == 0, result.output
+    copy = json.loads(result.stdout.strip().splitlines()[-1])["copy_synthesis"]
+    assert [f["file"] for f in copy["files"]] == ["b.wav"]
+
 def test_generate_mel_dir_refuses_wrong_combinations(run: Path, tmp_path: Path) -> None:
     base = ["generate", str(run)]
     alone = CliRunner().invoke(main, base + ["--mel-dir", str(tmp_path)])

@@ -29,7 +29,7 @@ import torch
 import torchaudio
 
 from .config import Config, MelConfig
-from .data import FileSet, file_waveform
+from .data import DataError, FileSet, file_waveform
 from .features import hifigan_log_mel, mel_filterbank, mel_magnitude
 from .model import WaveNet
 from .sampling import Progress
@@ -86,6 +86,13 @@ def log_mel_distance(reference: torch.Tensor, other: torch.Tensor, sample_rate: 
     return float(DB_PER_NEPER * (a.clamp(min=floor) - b.clamp(min=floor)).square().mean().sqrt())
 
 
+def griffin_lim_min_frames(mel: MelConfig) -> int:
+    """Fewest mel frames `griffin_lim` rebuilds: its centred STFT pads n_fft // 2 samples
+    by reflection on each side, which needs more than that many samples in the
+    (frames - 1) x hop of a centred inverse STFT."""
+    return (mel.n_fft // 2) // mel.hop_length + 2
+
+
 def griffin_lim(features: torch.Tensor, sample_rate: int, mel: MelConfig,
                 iterations: int = GRIFFIN_LIM_ITERATIONS) -> torch.Tensor:
     """A waveform (frames x hop,) float32 from mel features (n_mels, frames) of either
@@ -109,8 +116,9 @@ def copy_synthesis(model: WaveNet, config: Config, files: FileSet, *, seconds: f
                    batch_size: int = 8, temperature: float = 1.0,
                    generator: torch.Generator | None = None,
                    progress: Progress | None = None) -> CopySynthesis:
-    """Resynthesize the first `seconds` (whole hops, at least one) of each file from its
-    mel with the vocoder and with Griffin-Lim; -> both distances to the file's audio.
+    """Resynthesize the first `seconds` (whole hops, at least `griffin_lim_min_frames`) of
+    each file from its mel with the vocoder and with Griffin-Lim; -> both distances to the
+    file's audio. Files shorter than that are left out; DataError when all are.
 
     files: a vocoder's FileSet (`data.prepare_data(..., purpose="eval").val`), mels set.
     """
@@ -119,11 +127,12 @@ def copy_synthesis(model: WaveNet, config: Config, files: FileSet, *, seconds: f
     if files.mels is None:
         raise ValueError("copy synthesis needs each file's mel (a vocoder's FileSet)")
     hop, rate = config.mel.hop_length, config.data.sample_rate
-    wanted = max(1, int(seconds * rate) // hop)
+    fewest = griffin_lim_min_frames(config.mel)
+    wanted = max(fewest, int(seconds * rate) // hop)
     kept, references, clips = [], [], []
     for file, file_mel in zip(files.files, files.mels):
         frames = min(wanted, file_mel.shape[1], len(file) // hop)
-        if frames < 1:
+        if frames < fewest:
             continue
         kept.append(file.path.name)
         audio = file_waveform(file, sample_rate=rate, trim_silence=config.data.trim_silence,
@@ -131,7 +140,8 @@ def copy_synthesis(model: WaveNet, config: Config, files: FileSet, *, seconds: f
         references.append(torch.from_numpy(audio[:frames * hop]))
         clips.append(torch.from_numpy(np.array(file_mel[:, :frames], dtype=np.float32)))
     if not kept:
-        raise ValueError(f"no file holds a whole hop ({hop} samples) with its mel")
+        raise DataError(f"no file holds the {fewest} whole hops ({fewest * hop} samples) with "
+                        f"their mel that copy synthesis needs (--resynth-seconds 0 skips it)")
     resynthesized = vocode(model, clips, batch_size=batch_size, temperature=temperature,
                            generator=generator, progress=progress)
     result = CopySynthesis([], [], [], [])
