@@ -24,13 +24,26 @@ def setup_logging(verbose: bool = False) -> None:
 
 
 def resolve_device(name: str | None) -> str:
-    """`cuda` when asked (and present), else `cpu`; a missing GPU is a user error."""
+    """`cuda` when asked (and present), else `cpu`; any other name, a missing GPU or a GPU
+    index beyond the machine's is a user error, found before any work."""
     import torch
 
     if name is None:
         return "cuda" if torch.cuda.is_available() else "cpu"
-    if name.startswith("cuda") and not torch.cuda.is_available():
+    try:
+        device = torch.device(name)
+    except (RuntimeError, ValueError):
+        device = None
+    if device is None or device.type not in ("cpu", "cuda"):
+        raise click.ClickException(f"--device {name}: give cpu or cuda (cuda:N for the "
+                                   f"N-th GPU)")
+    if device.type == "cuda" and not torch.cuda.is_available():
         raise click.ClickException("--device cuda was given but no CUDA device is available")
+    if device.type == "cuda" and device.index is not None:
+        count = torch.cuda.device_count()
+        if device.index >= count:
+            raise click.ClickException(f"--device {name}: this machine has {count} CUDA "
+                                       f"device(s), cuda:0 to cuda:{count - 1}")
     return name
 
 

@@ -139,6 +139,33 @@ def test_generate_refuses_bad_arguments(checkpoint: Path, tmp_path: Path, args: 
     assert not out.exists()
 
 
+@pytest.mark.parametrize("device", ["foo", "GPU", "mps", "meta"])
+@pytest.mark.parametrize("command", [["train", "--data", "D", "--out", "R", "--config", "tiny"],
+                                     ["generate", "C", "--out", "O.wav", "--samples", "4"],
+                                     ["eval", "C", "--data", "D"]])
+def test_a_device_that_is_not_cpu_or_cuda_is_one_line(checkpoint: Path, tmp_path: Path,
+                                                      command: list[str], device: str) -> None:
+    """--device foo raised torch's RuntimeError traceback, --device mps (a torch without
+    it) another after the data were read."""
+    paths = {"D": str(tmp_path / "data"), "R": str(tmp_path / "run"), "C": str(checkpoint),
+             "O.wav": str(tmp_path / "o.wav")}
+    result = CliRunner().invoke(main, [paths.get(a, a) for a in command] + ["--device", device])
+    assert one_line_error(result) == f"Error: --device {device}: give cpu or cuda (cuda:N for the N-th GPU)"
+    assert not list(tmp_path.iterdir())
+
+
+def test_a_gpu_index_beyond_the_machine_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    import click
+
+    from wavenet_cli.common import resolve_device
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    assert resolve_device("cuda:1") == "cuda:1" and resolve_device("cuda") == "cuda"
+    with pytest.raises(click.ClickException, match=r"^--device cuda:2: this machine has 2 "
+                                                   r"CUDA device\(s\), cuda:0 to cuda:1$"):
+        resolve_device("cuda:2")
+
 def test_generate_refuses_before_loading(tmp_path: Path) -> None:
     """A bad argument is reported even when RUN does not exist: nothing was loaded."""
     result = CliRunner().invoke(main, ["generate", str(tmp_path / "missing"), "--out",
