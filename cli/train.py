@@ -126,6 +126,8 @@ class ProgressBar:
     def update(self, report) -> None:  # report: wavenet.train.StepReport
         if self.bar is None:
             length = round(self.seconds) if self.seconds else (report.total_steps or self.total)
+            if length is None:  # a budget kept in the run, its steps being timed again
+                return
             self.bar = click.progressbar(length=length, label=self.label,
                                          item_show_func=lambda _: self.text, show_pos=True)
             self.bar.__enter__()

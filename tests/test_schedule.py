@@ -132,3 +132,36 @@ def test_a_stopped_and_resumed_budget_run_equals_an_uninterrupted_one(
     assert whole["step"] == split["step"] == 12
     for key, value in whole["model"].items():
         assert torch.equal(value, split["model"][key]), key
+
+
+def test_a_budget_run_stopped_before_its_steps_were_timed_keeps_its_budget(
+        chord_dir: Path, tmp_path: Path) -> None:
+    """Stopped (Ctrl-C, --stop-at) during the calibration, a run stored no schedule and
+    nothing of its budget: `--resume` alone, as the README says, then trained 1000 steps
+    with no time limit."""
+    cache, run = tmp_path / "cache", tmp_path / "run"
+    budget_run(chord_dir, run, cache, budget=360.0, stop_at=2)  # calibration needs 18 s
+    stopped = load_checkpoint(run / "checkpoints" / "last.pt")
+    assert stopped["step"] == 2 and stopped["extra"]["schedule"] is None
+    assert stopped["extra"]["budget"] == 360.0
+    # Neither steps nor a budget on resume; 30 s a step fixes the total without timing.
+    summary = train(None, TrainOptions(data=chord_dir, out=run, steps=None, cache_dir=cache,
+                                       resume=True, seconds_per_step=30.0, stop_at=3))
+    assert summary.total_steps == 2 + int((360.0 - stopped["extra"]["wall_time"]) // 30.0)
+    resumed = load_checkpoint(run / "checkpoints" / "last.pt")
+    assert resumed["step"] == 3 and resumed["extra"]["budget"] == 360.0
+    assert resumed["extra"]["schedule"]["budget_seconds"] == 360.0
+
+
+def test_resume_alone_of_a_budget_run_stopped_in_calibration_cli(chord_dir: Path,
+                                                                  tmp_path: Path) -> None:
+    """The command line: its progress bar has no total while the steps are timed again."""
+    args = ["train", "--data", str(chord_dir), "--out", str(tmp_path / "run"), "--cache-dir",
+            str(tmp_path / "cache")]
+    first = CliRunner().invoke(main, args + ["--config", "tiny", "--minutes", "5",
+                                             "--stop-at", "2"])
+    assert first.exit_code == 0 and "stopped at step 2 as asked" in first.output, first.output
+    again = CliRunner().invoke(main, args + ["--resume", "--stop-at", "3"])
+    assert again.exit_code == 0, again.output
+    assert "stopped at step 3 as asked" in again.output
+    assert load_checkpoint(tmp_path / "run" / "checkpoints" / "last.pt")["extra"]["budget"] == 300.0

@@ -108,7 +108,9 @@ class TrainState:
     the run's RNG state: nothing else is random). wall_time: seconds trained so far, over
     every session of the run. speakers, world_size: recorded for `info`, resumes and eval.
     schedule: a budgeted run's fixed total steps and warm-up (None: the total is --steps,
-    or, in a budgeted run, not yet calibrated).
+    or, in a budgeted run, not yet calibrated). budget: a budgeted run's --minutes in
+    seconds, kept from its first step, so a run stopped before its schedule was fixed
+    still knows its budget on --resume (None: no budget).
     """
 
     config: Config
@@ -122,6 +124,7 @@ class TrainState:
     speakers: list[str] | None = None
     world_size: int = 1
     schedule: Schedule | None = None
+    budget: float | None = None
 
     def save(self, path: str | Path) -> None:
         save_checkpoint(
@@ -131,7 +134,8 @@ class TrainState:
             best_val_bits=self.best_val_bits,
             extra={"wall_time": self.wall_time, "world_size": self.world_size,
                    "speakers": self.speakers,
-                   "schedule": self.schedule.to_dict() if self.schedule is not None else None})
+                   "schedule": self.schedule.to_dict() if self.schedule is not None else None,
+                   "budget": self.budget})
 
     def load_state_dict(self, payload: dict[str, Any]) -> None:
         """Restore a checkpoint's training state (and torch's global CPU RNG) in place.
@@ -147,6 +151,8 @@ class TrainState:
             wall_time = float(payload["extra"].get("wall_time", 0.0))
             schedule = payload["extra"].get("schedule")
             schedule = Schedule.from_dict(schedule) if schedule is not None else None
+            budget = payload["extra"].get("budget")
+            budget = float(budget) if budget is not None else None
         except (KeyError, TypeError, ValueError, RuntimeError) as error:
             raise CheckpointError(f"the checkpoint's training state is incomplete or damaged "
                                   f"({type(error).__name__}: {str(error).strip()[:120]}); it "
@@ -158,6 +164,7 @@ class TrainState:
         self.best_val_bits = payload.get("best_val_bits")
         self.wall_time = wall_time
         self.schedule = schedule
+        self.budget = budget
 
 
 def speakers_from_checkpoint(payload: dict[str, Any]) -> list[str] | None:

@@ -293,6 +293,12 @@ def _start_schedule(state: TrainState, monitor: Monitor, resumed: bool) -> Calib
     --steps (DEFAULT_STEPS when not given).
     """
     options = monitor.options
+    if state.schedule is None and options.budget is None and state.budget is not None:
+        logger.info("the run keeps its budget of %.0f s (stopped before its steps were "
+                    "timed): timing them again", state.budget)
+        options = monitor.options = dataclasses.replace(options, budget=state.budget)
+    if options.budget is not None:
+        state.budget = options.budget
     if state.schedule is not None:
         if options.budget is not None or options.steps is not None:
             logger.info("the run keeps its schedule (%d steps in %.0f s); --steps and "
