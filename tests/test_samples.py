@@ -85,6 +85,20 @@ def test_vocoder_sample_resynthesizes_a_held_out_clip(chord_dir: Path, tmp_path:
     assert (run / "samples" / "step-0000003.png").is_file()
 
 
+@pytest.mark.parametrize("vocoder", [False, True])
+def test_a_sample_estimate_writes_nothing(chord_dir: Path, tmp_path: Path,
+                                          vocoder: bool) -> None:
+    # What a budget's calibration asks before the run's first sample: a time, no files.
+    config = wavenet.load_config("tiny", FAST + (VOCODER if vocoder else [])
+                                 + ["train.sample_every=5", "train.sample_seconds=1"])
+    data = prepare_data(config, chord_dir, cache_dir=tmp_path / "cache")
+    writer = sample_writer(config, data, tmp_path / "run")
+    assert writer is not None
+    seconds = writer.estimate_seconds(wavenet.WaveNet(config.model).eval())
+    assert 0 < seconds < 60
+    assert not (tmp_path / "run").exists()
+
+
 class FakeWriter:
     def __init__(self) -> None:
         self.calls: list[tuple[str, str, int, tuple[int, ...]]] = []

@@ -55,6 +55,12 @@ def test_run_costs_take_their_share_of_the_budget() -> None:
     assert costs.at_end() == pytest.approx(5.0)
     assert RunCosts(checkpoint=1.0).per_step(tc) == pytest.approx(1.0 / 20)
     assert RunCosts(checkpoint=1.0).at_end() == pytest.approx(1.0)
+    # A sample every sample_every steps; none when the run writes none.
+    with_samples = wavenet.TrainConfig(val_every=10, checkpoint_every=20, sample_every=50)
+    assert RunCosts(checkpoint=1.0, sample=5.0).per_step(with_samples) == pytest.approx(
+        1.0 / 20 + 5.0 / 50)
+    no_samples = wavenet.TrainConfig(val_every=10, checkpoint_every=20, sample_every=0)
+    assert RunCosts(checkpoint=1.0, sample=5.0).per_step(no_samples) == pytest.approx(1.0 / 20)
     # 100 s left at 2 s a step, 1.5 s of it kept for the end: 49 steps, not 50.
     step_time = 2.0 + RunCosts(checkpoint=0.5).per_step(wavenet.TrainConfig(checkpoint_every=1000))
     assert budget_schedule(0, 0.0, step_time, 100.0, None, 0, reserve_seconds=1.5
@@ -107,6 +113,22 @@ def test_a_budget_makes_room_for_validation(chord_dir: Path, tmp_path: Path) -> 
     schedule = Schedule.from_dict(payload["extra"]["schedule"])
     assert payload["step"] >= 0.6 * schedule.total_steps, (payload["step"], schedule)
     assert payload["extra"]["wall_time"] < 9.0 + 5.0
+
+
+def test_a_budget_makes_room_for_samples(chord_dir: Path, tmp_path: Path) -> None:
+    # A 2-second sample every 8 steps costs several steps' time (most of this run's),
+    # and the calibration sees none: counted (`SampleWriter.estimate_seconds`), runs
+    # reached 0.99-1.00 of their estimated total within the budget; uncounted, 0.35.
+    config = wavenet.load_config("tiny", FAST + ["train.val_every=1000", "train.sample_every=8",
+                                                 "train.sample_seconds=2"])
+    run = tmp_path / "run"
+    train(config, TrainOptions(data=chord_dir, out=run, steps=None, cache_dir=tmp_path / "cache",
+                               budget=9.0))
+    payload = load_checkpoint(run / "checkpoints" / "last.pt")
+    schedule = Schedule.from_dict(payload["extra"]["schedule"])
+    assert payload["step"] >= 0.6 * schedule.total_steps, (payload["step"], schedule)
+    assert payload["extra"]["wall_time"] < 9.0 + 5.0
+    assert len(list((run / "samples").glob("step-*.wav"))) == payload["step"] // 8
 
 
 def budget_run(data: Path, out: Path, cache: Path, **options: object) -> None:

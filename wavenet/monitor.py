@@ -7,7 +7,8 @@ to stop.
         train.sample_every steps an audio sample (wavenet.samples, same weights) ->
         one line of metrics.jsonl (and TensorBoard) -> progress(StepReport)
 
-`time_run_costs` times one validation and one checkpoint for a time budget's calibration.
+`time_run_costs` times one validation, one checkpoint and a sample for a time budget's
+calibration.
 `Monitor` holds what this needs between steps. The run's metrics log is one JSON object
 a line; `truncate_metrics` cuts it back to a checkpoint's step when a run resumes.
 """
@@ -145,12 +146,14 @@ def after_step(state: TrainState, monitor: Monitor, train_bits: float, lr: float
     return stop
 
 
-def time_run_costs(state: TrainState, monitor: Monitor) -> RunCosts:
-    """Time one validation pass and one write of the `last` checkpoint (rank 0 does both
-    and hands the figures to every rank), for a budget to make room for the periodic ones.
-    The validation's figure is logged, not recorded; the checkpoint is written again once
-    the schedule is fixed (the write must be timed before it can be counted)."""
-    validation = checkpoint = 0.0
+def time_run_costs(state: TrainState, monitor: Monitor, samples: bool = True) -> RunCosts:
+    """Time one validation pass, one write of the `last` checkpoint and, when the run
+    writes samples and `samples` (the caller expects the run to reach one), what one will
+    take (rank 0 does all and hands the figures to every rank), for a budget to make room
+    for the periodic ones. The validation's figure is
+    logged, not recorded; the checkpoint is written again once the schedule is fixed (the
+    write must be timed before it can be counted)."""
+    validation = checkpoint = sample = 0.0
     if monitor.world.is_main:
         if monitor.val_batches:
             started = time.monotonic()
@@ -162,8 +165,12 @@ def time_run_costs(state: TrainState, monitor: Monitor) -> RunCosts:
         started = time.monotonic()
         monitor.save(state, ckpt.LAST)
         checkpoint = time.monotonic() - started
+        if monitor.samples is not None and samples:
+            sample = monitor.samples.estimate_seconds(_evaluated_model(state, monitor))
+            logger.info("a sample takes %.2f s (one written to a scratch folder)", sample)
     world, device = monitor.world, monitor.device
-    return RunCosts(world.from_main(validation, device), world.from_main(checkpoint, device))
+    return RunCosts(world.from_main(validation, device), world.from_main(checkpoint, device),
+                    world.from_main(sample, device))
 
 
 def _evaluated_model(state: TrainState, monitor: Monitor) -> WaveNet:

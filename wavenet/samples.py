@@ -19,8 +19,9 @@ is held out). The caller times `write` and logs the seconds.
 from __future__ import annotations
 
 import logging
+import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,8 @@ from .pcm import codes_to_waveform
 logger = logging.getLogger(__name__)
 
 SAMPLES_DIR = "samples"
+# Audio samples generated before a sample is timed (compiling the generation kernel).
+WARM_UP_SAMPLES = 100
 
 
 @dataclass
@@ -66,19 +69,7 @@ class SampleWriter:
         """Generate and write the sample of `step`; -> the seconds it took."""
         started = time.monotonic()
         rate = self.config.data.sample_rate
-        generator = torch.Generator(device=model.embedding.weight.device)
-        generator.manual_seed(self.config.train.seed)
-        if self.clip is not None:
-            from .vocode import vocode
-
-            audio = vocode(model, [self.clip.mel], generator=generator)[0].numpy()
-        else:
-            n = max(1, round(self.config.train.sample_seconds * rate))
-            ids = (None if self.config.model.global_classes is None
-                   else torch.zeros(1, dtype=torch.long, device=model.embedding.weight.device))
-            codes = generate(model, n, generator=generator, global_cond=ids)
-            m = self.config.model
-            audio = codes_to_waveform(codes[0].cpu(), m.classes, m.coding).numpy()
+        audio = self._audio(model, self._length())
         self.folder.mkdir(parents=True, exist_ok=True)
         stem = f"step-{step:07d}"
         _write_wav(self.folder / f"{stem}.wav", audio, rate)
@@ -100,6 +91,38 @@ class SampleWriter:
                 self.writer.add_image("spectrogram", plt.imread(picture)[..., :3], step,
                                       dataformats="HWC")
         return time.monotonic() - started
+
+    def estimate_seconds(self, model: WaveNet) -> float:
+        """What `write` takes: one whole sample written to a scratch folder (no
+        TensorBoard), after a short untimed generation that pays the generation kernel's
+        one-time compile (seconds where numba's on-disk cache is cold), so that a time
+        budget's calibration pays it rather than the run's first sample. The picture and
+        the files count: for a short sample they cost more than generating it."""
+        per_unit = 1 if self.clip is None else self.config.model.upsample_factor
+        self._audio(model, min(self._length(), -(-WARM_UP_SAMPLES // per_unit)))
+        with tempfile.TemporaryDirectory() as scratch:
+            return replace(self, run_dir=Path(scratch), writer=None).write(model, 0)
+
+    def _length(self) -> int:
+        """The sample's length: audio samples, or a vocoder's mel frames."""
+        if self.clip is not None:
+            return self.clip.mel.shape[1]
+        return max(1, round(self.config.train.sample_seconds * self.config.data.sample_rate))
+
+    def _audio(self, model: WaveNet, length: int) -> np.ndarray:
+        """The first `length` of the sample (audio samples, or mel frames for a vocoder):
+        float32 audio, from the run's seed."""
+        generator = torch.Generator(device=model.embedding.weight.device)
+        generator.manual_seed(self.config.train.seed)
+        if self.clip is not None:
+            from .vocode import vocode
+
+            return vocode(model, [self.clip.mel[:, :length]], generator=generator)[0].numpy()
+        ids = (None if self.config.model.global_classes is None
+               else torch.zeros(1, dtype=torch.long, device=model.embedding.weight.device))
+        codes = generate(model, length, generator=generator, global_cond=ids)
+        m = self.config.model
+        return codes_to_waveform(codes[0].cpu(), m.classes, m.coding).numpy()
 
     def _picture(self, clips: list[tuple[str, np.ndarray]], path: Path) -> Path | None:
         """The spectrogram PNG, or None without matplotlib (one warning per run)."""

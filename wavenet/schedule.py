@@ -14,8 +14,9 @@ estimated once, after a short calibration (the steps' time, plus one validation 
 checkpoint write timed then, so that the periodic ones are paid for), and then fixed: the
 `Schedule` is stored in the run's checkpoints (`TrainState.schedule`), and every later
 step, in this session or a resumed one, reads its learning rate from that stored total.
-Audio samples (`train.sample_every`) are not counted: about 1% of a run's time. Nothing
-here imports torch.
+Audio samples (`train.sample_every`) are counted too, once the calibration has paid the
+generation kernel's one-time compile (`SampleWriter.estimate_seconds`). Nothing here
+imports torch.
 """
 
 from __future__ import annotations
@@ -88,18 +89,23 @@ class RunCosts:
     """Seconds of a run's work between its steps, timed once when the budget is calibrated.
 
     validation: one validation pass (0 for a run without validation data);
-    checkpoint: one checkpoint write.
+    checkpoint: one checkpoint write;
+    sample: one audio sample (0 for a run without samples).
     """
 
     validation: float = 0.0
     checkpoint: float = 0.0
+    sample: float = 0.0
 
     def per_step(self, train: TrainConfig) -> float:
         """Their share of each step: a validation every val_every steps (and the `best`
-        checkpoint it may write), a checkpoint every checkpoint_every steps."""
+        checkpoint it may write), a checkpoint every checkpoint_every steps, a sample
+        every sample_every steps."""
         share = self.checkpoint / train.checkpoint_every
         if self.validation > 0:
             share += (self.validation + self.checkpoint) / train.val_every
+        if self.sample > 0 and train.sample_every:
+            share += self.sample / train.sample_every
         return share
 
     def at_end(self) -> float:

@@ -321,8 +321,8 @@ def _start_schedule(state: TrainState, monitor: Monitor, resumed: bool) -> Calib
 
 
 def _calibrated(state: TrainState, monitor: Monitor, calibration: Calibration) -> bool:
-    """Time one more step; once enough are timed (on any rank), time a validation and a
-    checkpoint, fix the schedule from rank 0's step time with their share added, store it
+    """Time one more step; once enough are timed (on any rank), time a validation, a
+    checkpoint and (if the run will write one) a sample, fix the schedule from rank 0's step time with their share added, store it
     (a checkpoint at once) and -> True."""
     calibration.step_done(time.monotonic(), monitor.periodic_seconds)
     if not monitor.world.any(calibration.ready, monitor.device):
@@ -330,11 +330,18 @@ def _calibrated(state: TrainState, monitor: Monitor, calibration: Calibration) -
     # Rank 0's figure: only it validates and writes, so the others' step times hold its
     # periodic work as waiting.
     seconds_per_step = monitor.world.from_main(calibration.seconds_per_step, monitor.device)
-    costs = time_run_costs(state, monitor)
-    elapsed = monitor.world.mean(monitor.wall_time(), monitor.device)
     budget = monitor.options.budget
     assert budget is not None  # a Calibration exists only with a budget
     tc = state.config.train
+    # A sample's time is measured only when the run can reach one (at this step time,
+    # before the periodic work is counted): the first generation may compile a kernel.
+    next_sample = tc.sample_every * (state.step // tc.sample_every + 1) if tc.sample_every else None
+    reachable = state.step + (budget - monitor.wall_time()) / seconds_per_step
+    if monitor.options.steps is not None:
+        reachable = min(reachable, monitor.options.steps)
+    costs = time_run_costs(state, monitor,
+                           samples=next_sample is not None and reachable >= next_sample)
+    elapsed = monitor.world.mean(monitor.wall_time(), monitor.device)
     state.schedule = budget_schedule(state.step, elapsed, seconds_per_step + costs.per_step(tc),
                                      budget, monitor.options.steps, tc.warmup_steps,
                                      reserve_seconds=costs.at_end())
