@@ -140,14 +140,18 @@ def test_loss_falls_on_a_chord(chord_dir: Path, tmp_path: Path) -> None:
         assert key in log[-1]
 
 
-def test_resume_reproduces_an_uninterrupted_run(chord_dir: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("steps_again", [["--steps", "20"], []], ids=["steps", "alone"])
+def test_resume_reproduces_an_uninterrupted_run(chord_dir: Path, tmp_path: Path,
+                                                steps_again: list[str]) -> None:
+    # --resume alone continues the --steps the run was started with (it once fell back
+    # to the default 1000 steps, and so to another learning-rate schedule).
     cache = tmp_path / "cache"
     straight, split = tmp_path / "straight", tmp_path / "split"
     run_train(chord_dir, straight, 20, cache, "--set", "train.ema_decay=0.9")
     run_train(chord_dir, split, 20, cache, "--set", "train.ema_decay=0.9", "--stop-at", "10")
     assert load_checkpoint(split / "checkpoints" / "last.pt")["step"] == 10
     result = CliRunner().invoke(main, ["train", "--data", str(chord_dir), "--out", str(split),
-                                       "--steps", "20", "--resume", "--cache-dir", str(cache)])
+                                       *steps_again, "--resume", "--cache-dir", str(cache)])
     assert result.exit_code == 0, result.output
     a, b = metrics(straight), metrics(split)
     assert [r["step"] for r in a] == [r["step"] for r in b]
@@ -180,6 +184,7 @@ def test_a_run_inside_its_data_folder_does_not_train_on_its_own_samples(
                                        str(cache)])
     assert result.exit_code == 0 and " in 3 file(s)" in result.output, result.output
     assert wavenet.data.find_audio_files(data, exclude=[run]) == sorted(data.glob("*.wav"))
+
 
 def test_eval_falls_after_training(chord_dir: Path, tmp_path: Path) -> None:
     cache = tmp_path / "cache"

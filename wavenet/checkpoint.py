@@ -110,7 +110,9 @@ class TrainState:
     schedule: a budgeted run's fixed total steps and warm-up (None: the total is --steps,
     or, in a budgeted run, not yet calibrated). budget: a budgeted run's --minutes in
     seconds, kept from its first step, so a run stopped before its schedule was fixed
-    still knows its budget on --resume (None: no budget).
+    still knows its budget on --resume (None: no budget). total_steps: a run's --steps
+    (the cosine's last step), kept so that --resume alone continues the same schedule
+    (None: a budgeted run, or a checkpoint written before it was kept).
     """
 
     config: Config
@@ -125,6 +127,7 @@ class TrainState:
     world_size: int = 1
     schedule: Schedule | None = None
     budget: float | None = None
+    total_steps: int | None = None
 
     def save(self, path: str | Path) -> None:
         save_checkpoint(
@@ -135,7 +138,7 @@ class TrainState:
             extra={"wall_time": self.wall_time, "world_size": self.world_size,
                    "speakers": self.speakers,
                    "schedule": self.schedule.to_dict() if self.schedule is not None else None,
-                   "budget": self.budget})
+                   "budget": self.budget, "total_steps": self.total_steps})
 
     def load_state_dict(self, payload: dict[str, Any]) -> None:
         """Restore a checkpoint's training state (and torch's global CPU RNG) in place.
@@ -153,6 +156,8 @@ class TrainState:
             schedule = Schedule.from_dict(schedule) if schedule is not None else None
             budget = payload["extra"].get("budget")
             budget = float(budget) if budget is not None else None
+            total_steps = payload["extra"].get("total_steps")
+            total_steps = int(total_steps) if total_steps is not None else None
         except (KeyError, TypeError, ValueError, RuntimeError) as error:
             raise CheckpointError(f"the checkpoint's training state is incomplete or damaged "
                                   f"({type(error).__name__}: {str(error).strip()[:120]}); it "
@@ -165,6 +170,7 @@ class TrainState:
         self.wall_time = wall_time
         self.schedule = schedule
         self.budget = budget
+        self.total_steps = total_steps
 
 
 def speakers_from_checkpoint(payload: dict[str, Any]) -> list[str] | None:

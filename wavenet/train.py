@@ -290,7 +290,7 @@ def _start_schedule(state: TrainState, monitor: Monitor, resumed: bool) -> Calib
 
     The total: a resumed run's stored schedule (whatever --steps or --minutes say now),
     else one fixed now from options.seconds_per_step, else (with a budget) measured, else
-    --steps (DEFAULT_STEPS when not given).
+    --steps, else the --steps a resumed run was started with (DEFAULT_STEPS when none).
     """
     options = monitor.options
     if state.schedule is None and options.budget is None and state.budget is not None:
@@ -305,7 +305,8 @@ def _start_schedule(state: TrainState, monitor: Monitor, resumed: bool) -> Calib
                         "--minutes apply to new runs", state.schedule.total_steps,
                         state.schedule.budget_seconds)
     elif options.budget is None:
-        monitor.options = dataclasses.replace(options, steps=options.steps or DEFAULT_STEPS)
+        state.total_steps = options.steps or state.total_steps or DEFAULT_STEPS
+        monitor.options = dataclasses.replace(options, steps=state.total_steps)
         return None
     elif options.seconds_per_step is not None:
         state.schedule = budget_schedule(state.step, state.wall_time, options.seconds_per_step,
