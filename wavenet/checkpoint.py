@@ -51,7 +51,8 @@ LAST = "last.pt"
 BEST = "best.pt"
 # The end of every message about a broken checkpoint: what to do.
 USE_ANOTHER = ("use another checkpoint (a run folder keeps checkpoints/last.pt and "
-               "checkpoints/best.pt) or train again")
+               "checkpoints/best.pt; --resume reads last.pt, so copy best.pt over it to "
+               "resume from there) or train again")
 
 
 class CheckpointError(WavenetError, ValueError):
