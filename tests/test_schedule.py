@@ -98,6 +98,18 @@ def test_minutes_stops_near_the_budget_with_a_stored_schedule(chord_dir: Path,
     assert payload["step"] <= schedule.total_steps
 
 
+def nine_second_run(data: Path, tmp_path: Path, sets: list[str]) -> tuple[Path, int]:
+    """A `tiny` run of a 9-second budget with `sets`; checks that it reached 0.6 of its
+    estimated total within the budget (and the end's work); -> (run folder, last step)."""
+    run = tmp_path / "run"
+    budget_run(data, run, tmp_path / "cache", *sets, budget=9.0)
+    payload = load_checkpoint(run / "checkpoints" / "last.pt")
+    schedule = Schedule.from_dict(payload["extra"]["schedule"])
+    assert payload["step"] >= 0.6 * schedule.total_steps, (payload["step"], schedule)
+    assert payload["extra"]["wall_time"] < 9.0 + 5.0
+    return run, payload["step"]
+
+
 def test_a_budget_makes_room_for_validation(chord_dir: Path, tmp_path: Path) -> None:
     # Validation every 8 steps, over many crops: it costs several steps' time, and the
     # calibration (its first ~6 steps) sees none. Counted, the run reaches its estimated
@@ -105,34 +117,21 @@ def test_a_budget_makes_room_for_validation(chord_dir: Path, tmp_path: Path) -> 
     # schedule (uncounted, a third of it or less here). Validation is ~3/4 of this run's
     # time and is timed once, so the estimate moves with that one timing: counted, runs
     # reached 0.74-1.00 of their total on a quiet 2-core machine.
-    config = wavenet.load_config("tiny", FAST + ["train.val_every=8", "train.val_batches=80"])
-    run = tmp_path / "run"
-    train(config, TrainOptions(data=chord_dir, out=run, steps=None, cache_dir=tmp_path / "cache",
-                               budget=9.0))
-    payload = load_checkpoint(run / "checkpoints" / "last.pt")
-    schedule = Schedule.from_dict(payload["extra"]["schedule"])
-    assert payload["step"] >= 0.6 * schedule.total_steps, (payload["step"], schedule)
-    assert payload["extra"]["wall_time"] < 9.0 + 5.0
+    nine_second_run(chord_dir, tmp_path, ["train.val_every=8", "train.val_batches=80"])
 
 
 def test_a_budget_makes_room_for_samples(chord_dir: Path, tmp_path: Path) -> None:
     # A 2-second sample every 8 steps costs several steps' time (most of this run's),
     # and the calibration sees none: counted (`SampleWriter.estimate_seconds`), runs
     # reached 0.99-1.00 of their estimated total within the budget; uncounted, 0.35.
-    config = wavenet.load_config("tiny", FAST + ["train.val_every=1000", "train.sample_every=8",
-                                                 "train.sample_seconds=2"])
-    run = tmp_path / "run"
-    train(config, TrainOptions(data=chord_dir, out=run, steps=None, cache_dir=tmp_path / "cache",
-                               budget=9.0))
-    payload = load_checkpoint(run / "checkpoints" / "last.pt")
-    schedule = Schedule.from_dict(payload["extra"]["schedule"])
-    assert payload["step"] >= 0.6 * schedule.total_steps, (payload["step"], schedule)
-    assert payload["extra"]["wall_time"] < 9.0 + 5.0
-    assert len(list((run / "samples").glob("step-*.wav"))) == payload["step"] // 8
+    run, step = nine_second_run(chord_dir, tmp_path, ["train.val_every=1000",
+                                                      "train.sample_every=8",
+                                                      "train.sample_seconds=2"])
+    assert len(list((run / "samples").glob("step-*.wav"))) == step // 8
 
 
-def budget_run(data: Path, out: Path, cache: Path, **options: object) -> None:
-    config = wavenet.load_config("tiny", FAST)
+def budget_run(data: Path, out: Path, cache: Path, *sets: str, **options: object) -> None:
+    config = wavenet.load_config("tiny", FAST + list(sets))
     train(config, TrainOptions(data=data, out=out, steps=None, cache_dir=cache, **options))
 
 
