@@ -5,8 +5,8 @@ benchmarks/train.py (docs/decisions.md has the figures): on a CPU whose cores ha
 matrix instructions (x86 `avx512_bf16`; `amx_bf16` tile units are faster still) the fused
 step runs about twice as fast in bf16, with the same held-out bits (a categorical model:
 1.89x its float32 step, 2.29x the plain float32 reference's; a mol model's body: 1.72x
-its float32 step, its value input, last projection and loss staying float32). CPUs without them are
-left in float32: their bf16 products take slower conversion paths (not measured here).
+its float32 step, its value input, last projection and loss staying float32). CPUs
+without them are left in float32: their bf16 products take slower conversion paths (not measured here).
 On CUDA devices that support bf16 it is the usual mixed-precision choice (not measured
 here either: no GPU figures exist yet).
 

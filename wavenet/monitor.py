@@ -146,13 +146,12 @@ def after_step(state: TrainState, monitor: Monitor, train_bits: float, lr: float
     return stop
 
 
-def time_run_costs(state: TrainState, monitor: Monitor, samples: bool = True) -> RunCosts:
+def time_run_costs(state: TrainState, monitor: Monitor, samples: bool) -> RunCosts:
     """Time one validation pass, one write of the `last` checkpoint and, when the run
-    writes samples and `samples` (the caller expects the run to reach one), what one will
-    take (rank 0 does all and hands the figures to every rank), for a budget to make room
-    for the periodic ones. The validation's figure is
-    logged, not recorded; the checkpoint is written again once the schedule is fixed (the
-    write must be timed before it can be counted)."""
+    writes samples and `samples` says it will reach one, one sample (rank 0 does all and
+    hands the figures to every rank), for a budget to make room for the periodic ones.
+    The validation's figure is logged, not recorded; the checkpoint is written again once
+    the schedule is fixed (the write must be timed before it can be counted)."""
     validation = checkpoint = sample = 0.0
     if monitor.world.is_main:
         if monitor.val_batches:

@@ -323,8 +323,8 @@ def _start_schedule(state: TrainState, monitor: Monitor, resumed: bool) -> Calib
 
 def _calibrated(state: TrainState, monitor: Monitor, calibration: Calibration) -> bool:
     """Time one more step; once enough are timed (on any rank), time a validation, a
-    checkpoint and (if the run will write one) a sample, fix the schedule from rank 0's step time with their share added, store it
-    (a checkpoint at once) and -> True."""
+    checkpoint and (if the run will write one) a sample, fix the schedule from rank 0's
+    step time with their share added, store it (a checkpoint at once) and -> True."""
     calibration.step_done(time.monotonic(), monitor.periodic_seconds)
     if not monitor.world.any(calibration.ready, monitor.device):
         return False
@@ -336,12 +336,10 @@ def _calibrated(state: TrainState, monitor: Monitor, calibration: Calibration) -
     tc = state.config.train
     # A sample's time is measured only when the run can reach one (at this step time,
     # before the periodic work is counted): the first generation may compile a kernel.
-    next_sample = tc.sample_every * (state.step // tc.sample_every + 1) if tc.sample_every else None
     reachable = state.step + (budget - monitor.wall_time()) / seconds_per_step
     if monitor.options.steps is not None:
         reachable = min(reachable, monitor.options.steps)
-    costs = time_run_costs(state, monitor,
-                           samples=next_sample is not None and reachable >= next_sample)
+    costs = time_run_costs(state, monitor, samples=_samples_before(reachable, state.step, tc))
     elapsed = monitor.world.mean(monitor.wall_time(), monitor.device)
     state.schedule = budget_schedule(state.step, elapsed, seconds_per_step + costs.per_step(tc),
                                      budget, monitor.options.steps, tc.warmup_steps,
@@ -350,6 +348,11 @@ def _calibrated(state: TrainState, monitor: Monitor, calibration: Calibration) -
     if monitor.world.is_main:
         monitor.save(state, ckpt.LAST)
     return True
+
+
+def _samples_before(last_step: float, step: int, tc: TrainConfig) -> bool:
+    """Whether a run now at `step` writes a sample by `last_step` (train.sample_every)."""
+    return bool(tc.sample_every) and last_step >= tc.sample_every * (step // tc.sample_every + 1)
 
 
 def _use_schedule(monitor: Monitor, schedule: Schedule, wall_before: float) -> None:
