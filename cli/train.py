@@ -63,8 +63,8 @@ def train_command(data: Path, out: Path, config_name: str | None, overrides: tup
         raise click.ClickException(f"--minutes must be a finite number > 0, got {minutes}")
     # On --resume without --config the run's own config is used (--set applied to it);
     # with --config, its model, data and mel must be the run's (train() checks).
-    config = (None if resume and not config_name
-              else load_config(config_name or "default", overrides))
+    config = (None if resume and config_name is None
+              else load_config("default" if config_name is None else config_name, overrides))
     options = TrainOptions(data=data, out=out, steps=steps, resume=resume,
                            device=resolve_device(device), val_data=val_data,
                            cache_dir=cache_dir, tensorboard=tensorboard,

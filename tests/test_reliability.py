@@ -104,6 +104,20 @@ def test_malformed_config_files_are_one_line(tmp_path: Path) -> None:
         assert match.split(" ")[0] in one_line_error(result)
 
 
+@pytest.mark.parametrize("command", [["train", "--data", "D", "--out", "R"],
+                                     ["train", "--data", "D", "--out", "R", "--resume"],
+                                     ["demo", "--out", "R"]])
+def test_an_empty_config_name_is_one_line(tmp_path: Path, monkeypatch, command: list[str]) -> None:
+    """`--config ""` trained the default preset (resumed the run's own config with
+    --resume; demo said "config file not found: ."): an empty name is now refused."""
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ConfigError, match="the config name is empty: give a preset"):
+        load_config("")
+    result = CliRunner().invoke(main, [*command, "--config", ""])
+    assert one_line_error(result).startswith("Error: the config name is empty: give a preset (")
+    assert list(tmp_path.iterdir()) == []
+
+
 # -- case 7: generate checks every argument before any work ---------------------------
 
 @pytest.fixture(scope="module")

@@ -543,6 +543,9 @@ def read_config_dict(name_or_path: str | Path) -> dict[str, Any]:
     (a run folder called `demo` must not hide the `demo` preset).
     """
     text_name = str(name_or_path)
+    if not text_name:  # Path("") is the working directory, which no config is
+        raise ConfigError(f"the config name is empty: give a preset ({', '.join(preset_names())}) "
+                          f"or a path to a .toml or .json file")
     path = Path(text_name)
     is_preset_name = text_name in preset_names() and path.name == text_name
     if path.suffix.lower() in (".toml", ".json") or (path.exists() and not is_preset_name):
