@@ -223,16 +223,16 @@ def _generate_with_progress(model, n: int, batch: int, temperature: float, prime
 
 
 def _write(codes, config, paths: list[Path], pictures: list[Path]) -> None:
-    """Decode the codes to PCM_16 files (and spectrogram pictures when asked)."""
-    import soundfile as sf
-
+    """Decode the codes to PCM_16 files (and spectrogram pictures when asked), each
+    written whole beside its target and renamed over it (`--force` keeps an old file
+    until its replacement is complete)."""
+    from wavenet.files import atomic_write_audio
     from wavenet.pcm import codes_to_waveform, file_samples
 
     m = config.model
     samples = file_samples(codes.cpu(), m.classes, m.coding)
     for path, stream in zip(paths, samples):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        sf.write(path, stream, config.data.sample_rate, subtype="PCM_16")
+        atomic_write_audio(path, stream, config.data.sample_rate)
     if pictures:
         from wavenet.plots import plot_spectrograms
 

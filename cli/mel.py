@@ -27,6 +27,7 @@ def mel_command(source: Path, run: Path, out_dir: Path, force: bool) -> None:
     from wavenet.audio import AudioDecodeError, DataError, find_audio_files
     from wavenet.checkpoint import config_from_checkpoint, load_checkpoint, resolve_checkpoint
     from wavenet.conditioning import mel_of_audio
+    from wavenet.files import atomic_write_bytes
 
     config = config_from_checkpoint(load_checkpoint(resolve_checkpoint(run)))
     if config.model.local_channels is None:
@@ -57,8 +58,8 @@ def mel_command(source: Path, run: Path, out_dir: Path, force: bool) -> None:
                 click.echo(f"\nskipping {path}: shorter than one hop ({config.mel.hop_length} "
                            f"samples at {config.data.sample_rate} Hz), so no mel frames", err=True)
                 continue
-            target.parent.mkdir(parents=True, exist_ok=True)
-            np.save(target, mel.numpy().astype(np.float32))
+            array = mel.numpy().astype(np.float32)
+            atomic_write_bytes(target, lambda handle: np.save(handle, array))
             written += 1
     if written == 0:
         raise click.ClickException(f"no mel could be made from the audio in {source}")

@@ -92,10 +92,10 @@ def _vocode_with_progress(model, mels, batch: int, temperature: float, generator
 
 
 def _write(outputs: list[Path], pictures: list[Path], audio, sample_rate: int) -> None:
-    import soundfile as sf
+    from wavenet.files import atomic_write_audio
 
     for path, stream in zip(outputs, audio):
-        sf.write(path, stream.numpy(), sample_rate, subtype="PCM_16")
+        atomic_write_audio(path, stream.numpy(), sample_rate)
     if pictures:
         from wavenet.plots import plot_spectrograms
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -74,6 +75,60 @@ def test_refuses_to_overwrite_without_force(checkpoint: Path, tmp_path: Path) ->
     assert out.read_bytes() == b"keep me"
     assert invoke(str(checkpoint), "--out", str(out), "--samples", "10", "--force").exit_code == 0
     assert sf.read(out)[0].shape == (10,)
+
+
+@pytest.mark.parametrize("failure", [OSError(28, "No space left on device"), KeyboardInterrupt()])
+@pytest.mark.parametrize("broken", ["audio", "picture"])
+def test_force_keeps_the_old_file_until_the_new_one_is_whole(
+        checkpoint: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, broken: str,
+        failure: BaseException) -> None:
+    """--force wrote over the old file in place: a writer that failed (a full disk,
+    Ctrl-C) after starting left a torn file and no old one. Now each file is written
+    beside its target and renamed over it; the failed one's old file is intact and no
+    temporary file is left."""
+    import matplotlib.figure
+    import soundfile
+
+    out = tmp_path / "x.wav"
+    old = {out: b"RIFF old audio", out.with_suffix(".png"): b"old picture"}
+    for path, content in old.items():
+        path.write_bytes(content)
+    real = {"audio": soundfile.write, "picture": matplotlib.figure.Figure.savefig}[broken]
+
+    def start_then_fail(first, second, *args, **kwargs):
+        target = second if broken == "picture" else first  # savefig(self, fname, ...)
+        real(first, second, *args, **kwargs)
+        if isinstance(target, (str, Path)):
+            with open(target, "r+b") as handle:
+                handle.truncate(10)
+        else:
+            target.truncate(10)
+        raise failure
+
+    if broken == "audio":
+        monkeypatch.setattr(soundfile, "write", start_then_fail)
+    else:
+        monkeypatch.setattr(matplotlib.figure.Figure, "savefig", start_then_fail)
+    result = invoke(str(checkpoint), "--out", str(out), "--samples", "300", "--spectrogram",
+                    "--force")
+    assert result.exit_code != 0 and "Traceback" not in result.output
+    failed = out if broken == "audio" else out.with_suffix(".png")
+    assert failed.read_bytes() == old[failed]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["x.png", "x.wav"]
+    if broken == "picture":  # the audio was complete before the picture failed
+        assert sf.read(out)[0].shape == (300,)
+
+
+def test_force_keeps_the_mode_and_new_files_get_the_umasks(checkpoint: Path,
+                                                           tmp_path: Path) -> None:
+    out = tmp_path / "x.wav"
+    assert invoke(str(checkpoint), "--out", str(out), "--samples", "10").exit_code == 0
+    umask = os.umask(0o022)
+    os.umask(umask)
+    assert out.stat().st_mode & 0o777 == 0o666 & ~umask  # as a plain open() makes it
+    out.chmod(0o640)
+    assert invoke(str(checkpoint), "--out", str(out), "--samples", "20", "--force").exit_code == 0
+    assert out.stat().st_mode & 0o777 == 0o640 and sf.read(out)[0].shape == (20,)
 
 
 @pytest.mark.parametrize("args,message", [

@@ -2,23 +2,34 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import numpy as np
 
 
 def atomic_write_bytes(path: str | os.PathLike[str], write: Callable[[IO[bytes]], Any]) -> None:
     """Call `write(file_object)` on a temporary file beside `path`, then rename it into place.
 
     A crash at any moment leaves either the old file or the new one, never a partial one.
+    The new file has the mode the old one had, or else that of a file `open` would make
+    (0o666 less the umask), not mkstemp's 0o600.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        mode = path.stat().st_mode & 0o7777
+    except FileNotFoundError:
+        mode = 0o666 & ~_umask()
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(fd, mode)
         with os.fdopen(fd, "wb") as handle:
             write(handle)
             handle.flush()
@@ -32,6 +43,26 @@ def atomic_write_bytes(path: str | os.PathLike[str], write: Callable[[IO[bytes]]
         os.fsync(dir_fd)
     finally:
         os.close(dir_fd)
+
+
+def atomic_write_audio(path: str | os.PathLike[str], samples: np.ndarray, sample_rate: int,
+                       subtype: str = "PCM_16") -> None:
+    """Write audio (T,) with soundfile through `atomic_write_bytes`: replacing a file
+    (`--force`) keeps the old one whole until the new one is complete. The format is the
+    one soundfile reads from `path`'s extension (.wav, .flac, .aiff, ...)."""
+    import soundfile as sf
+
+    kind = Path(path).suffix[1:].upper()
+    atomic_write_bytes(path, lambda handle: sf.write(handle, samples, sample_rate,
+                                                     subtype=subtype, format=kind))
+
+
+@functools.cache
+def _umask() -> int:
+    """The process's umask (read once: reading it means setting it for a moment)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def file_sha256(path: str | os.PathLike[str], chunk: int = 1 << 20) -> str:

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from .errors import WavenetError
+from .files import atomic_write_bytes
 
 logger = logging.getLogger(__name__)
 
@@ -113,7 +114,10 @@ def _save(fig: Any, plt: Any, out: str | Path) -> Path:
         plt.close(fig)
         raise PlotError(f"cannot draw a picture as {out.suffix} ({out}); name it .png "
                         f"(or .pdf, .svg)")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out)
-    plt.close(fig)
+    if not out.suffix:  # what savefig does with a name without an extension
+        out = out.with_name(out.name + ".png")
+    try:
+        atomic_write_bytes(out, lambda handle: fig.savefig(handle, format=out.suffix[1:].lower()))
+    finally:
+        plt.close(fig)
     return out

@@ -30,6 +30,7 @@ import torch
 
 from .config import Config
 from .data import PreparedData
+from .files import atomic_write_audio
 from .generation import generate
 from .model import WaveNet
 from .pcm import codes_to_waveform
@@ -165,6 +166,4 @@ def vocoder_clip(config: Config, data: PreparedData) -> VocoderClip:
 
 
 def _write_wav(path: Path, audio: np.ndarray, rate: int) -> None:
-    import soundfile as sf
-
-    sf.write(path, np.asarray(audio, dtype=np.float32), rate, subtype="PCM_16")
+    atomic_write_audio(path, np.asarray(audio, dtype=np.float32), rate)
