@@ -69,13 +69,20 @@ def one_line(error: BaseException) -> str:
     return text.splitlines()[0]
 
 
+# Exit status of a command stopped by Ctrl-C (SIGINT), as shells report it: 128 + 2.
+INTERRUPTED = 130
+
+
 @contextmanager
 def user_errors() -> Iterator[None]:
     """The one place where errors caused by the user's input become one line and exit 1.
 
     Every library error (`WavenetError`) is one; so is an OSError, which here comes from a
     path the user gave (missing, unreadable, unwritable, a full disk). A broken pipe on
-    stdout is left to click. The command group wraps every subcommand in this.
+    stdout is left to click. A Ctrl-C that reaches here (training turns the first one
+    into a checkpoint and its own message) is the line `interrupted` and exit status
+    INTERRUPTED, not click's "Aborted!" and 1. The command group wraps every subcommand
+    in this.
     """
     from wavenet.errors import WavenetError
 
@@ -85,6 +92,9 @@ def user_errors() -> Iterator[None]:
         raise
     except (WavenetError, OSError) as error:
         raise click.ClickException(one_line(error)) from None
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        raise SystemExit(INTERRUPTED) from None
 
 
 class WavenetGroup(click.Group):

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from .common import resolve_device, setup_logging
+from .common import INTERRUPTED, resolve_device, setup_logging
 
 
 @click.command("train")
@@ -91,7 +91,7 @@ def train_command(data: Path, out: Path, config_name: str | None, overrides: tup
             length += f" --mel-dir {mel_dir}"
         click.echo(f"interrupted at step {summary.step}; checkpoint saved. Continue with: "
                    f"wavenet train --data {data} --out {out}{length} --resume", err=True)
-        raise SystemExit(130)
+        raise SystemExit(INTERRUPTED)
     if summary.step == summary.start_step:
         limit = (f"--stop-at {stop_at}" if stop_at is not None and stop_at <= summary.step
                  else f"its {total} steps")

@@ -10,9 +10,13 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
+import soundfile as sf
+from click.testing import CliRunner
 
 from wavenet.checkpoint import load_checkpoint
+from wavenet_cli.main import main
 
 from helpers import FAST, write_chord
 
@@ -77,3 +81,73 @@ def test_kill_9_never_leaves_an_unreadable_checkpoint(chord_dir: Path, tmp_path:
         process = start(chord_dir, run, cache, "--resume")
     process.send_signal(signal.SIGKILL)
     process.wait()
+
+
+# Runs the CLI with resampling stopped: it touches $MARK and sleeps, so that a Ctrl-C lands
+# while the data are being prepared, before any training step.
+STALLED_RESAMPLING = """
+import os, pathlib, sys, time
+import wavenet.audio
+
+def resample(*args, **kwargs):
+    pathlib.Path(os.environ["MARK"]).touch()
+    time.sleep(60)
+
+wavenet.audio.resample = resample
+from wavenet_cli.main import main
+main(sys.argv[1:], prog_name="wavenet")
+"""
+
+
+def test_ctrl_c_while_the_data_are_prepared_is_one_line_and_130(tmp_path: Path) -> None:
+    """A Ctrl-C before training started ended in click's "Aborted!" and status 1; the CLI's
+    status for an interrupt is 130, as for a training run stopped by Ctrl-C."""
+    data = tmp_path / "data"
+    data.mkdir()
+    rate = 16000  # the tiny preset's 8 kHz: every file is resampled
+    t = np.arange(rate) / rate
+    sf.write(data / "a.wav", (0.3 * np.sin(2 * np.pi * 220 * t)).astype(np.float32), rate)
+    run, mark = tmp_path / "run", tmp_path / "resampling"
+    command = [sys.executable, "-c", STALLED_RESAMPLING, "train", "--data", str(data),
+               "--out", str(run), "--config", "tiny", "--steps", "5", "--cache-dir",
+               str(tmp_path / "cache")]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               env=dict(os.environ, MARK=str(mark), OMP_NUM_THREADS="1"))
+    deadline = time.monotonic() + 120
+    while not mark.exists():
+        assert process.poll() is None and time.monotonic() < deadline, process.communicate()
+        time.sleep(0.05)
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=60)
+    assert process.returncode == 130, err
+    assert err.strip().splitlines() == ["interrupted"], err
+    assert not (run / "checkpoints").exists()
+
+
+@pytest.mark.parametrize("command", [
+    ["train", "--data", "D", "--out", "R", "--config", "tiny", "--steps", "1"],
+    ["eval", "R", "--data", "D"],
+    ["info", "R"],
+    ["generate", "R", "--out", "O.wav", "--samples", "4"],
+    ["mel", "D", "--run", "R", "--out-dir", "O"],
+    ["plot", "R"],
+    ["demo", "--out", "R", "--minutes", "0.01", "--seconds", "0.01"],
+])
+def test_every_command_stopped_by_ctrl_c_is_one_line_and_130(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, command: list[str]) -> None:
+    def interrupt(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    # The first library call each command makes, wherever it is imported from.
+    import wavenet.checkpoint
+    import wavenet.config
+    import wavenet.plots
+    monkeypatch.setattr(wavenet.config, "load_config", interrupt)
+    monkeypatch.setattr(wavenet.checkpoint, "load_model", interrupt)
+    monkeypatch.setattr(wavenet.checkpoint, "resolve_checkpoint", interrupt)
+    monkeypatch.setattr(wavenet.plots, "read_metrics", interrupt)
+    paths = {"D": tmp_path / "data", "R": tmp_path / "run", "O.wav": tmp_path / "o.wav",
+             "O": tmp_path / "out"}
+    result = CliRunner().invoke(main, [str(paths.get(a, a)) for a in command])
+    assert result.exit_code == 130, result.output
+    assert result.stderr.strip().splitlines() == ["interrupted"]
