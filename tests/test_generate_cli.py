@@ -164,6 +164,27 @@ def test_spectrogram_beside_each_file(checkpoint: Path, tmp_path: Path) -> None:
         assert (tmp_path / f"pic_{i}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+@pytest.mark.filterwarnings("error")
+@pytest.mark.parametrize("samples", [1, 40, 256, 257])
+def test_a_clip_of_one_fft_window_or_less_gets_a_note_not_a_spectrogram(
+        checkpoint: Path, tmp_path: Path, samples: int) -> None:
+    """matplotlib padded a clip of at most NFFT samples to one frame with a UserWarning
+    (and a RuntimeWarning, divide by zero in log10, for one sample), printed by every
+    command that draws one; such a clip's panel now says it is too short, in one logged
+    line. 257 samples (tiny's 8 kHz: a 256-point FFT) draw a spectrogram, quietly."""
+    out = tmp_path / "short.wav"
+    result = invoke(str(checkpoint), "--out", str(out), "--samples", str(samples),
+                    "--spectrogram", "--seed", "0")
+    assert result.exit_code == 0, result.output
+    assert out.with_suffix(".png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    notes = [line for line in result.stderr.splitlines() if line.startswith("warning:")]
+    if samples <= 256:
+        assert notes == [f"warning: {out.with_suffix('.png')}: short.wav has {samples} samples, "
+                         f"too few for a spectrogram (more than 256 needed); its panel says so"]
+    else:
+        assert notes == []
+
+
 @pytest.mark.parametrize("name,shown", [("clip", "a file without an extension"),
                                         ("clip.mp3", "a .mp3 file"), ("clip.txt", "a .txt file"),
                                         ("clip.ogg", "a .ogg file")])

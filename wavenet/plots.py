@@ -92,15 +92,27 @@ def plot_curves(metrics: Sequence[dict[str, Any]], out: str | Path, title: str =
 
 def plot_spectrograms(clips: Sequence[tuple[str, np.ndarray]], sample_rate: int,
                       out: str | Path) -> Path:
-    """Log-magnitude spectrograms of (title, waveform) clips side by side, to a PNG."""
+    """Log-magnitude spectrograms of (title, waveform) clips side by side, to a PNG.
+
+    A clip of at most one FFT window (256 samples, 512 from 16 kHz) has no spectrogram
+    (matplotlib would pad it to one frame, with a warning): its panel says so, and so
+    does one logged warning."""
     plt = _pyplot()
     fig, axes = plt.subplots(1, len(clips), figsize=(5 * len(clips), 3.6), dpi=110,
                              squeeze=False)
+    n_fft = 512 if sample_rate >= 16000 else 256
     for ax, (title, audio) in zip(axes[0], clips):
-        n_fft = 512 if sample_rate >= 16000 else 256
+        ax.set_title(title)
+        if len(audio) <= n_fft:
+            logger.warning("%s: %s has %d samples, too few for a spectrogram (more than %d "
+                           "needed); its panel says so", out, title, len(audio), n_fft)
+            ax.text(0.5, 0.5, f"{len(audio)} samples:\ntoo few for a spectrogram\n(more "
+                    f"than {n_fft} needed)", ha="center", va="center", transform=ax.transAxes)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            continue
         ax.specgram(np.asarray(audio, dtype=np.float64) + 1e-9, NFFT=n_fft, Fs=sample_rate,
                     noverlap=n_fft * 3 // 4, cmap="magma", vmin=-120)
-        ax.set_title(title)
         ax.set_xlabel("time (s)")
         ax.set_ylabel("frequency (Hz)")
     fig.tight_layout()
