@@ -10,7 +10,7 @@ from pathlib import Path
 
 import click
 
-from .common import resolve_device, setup_logging
+from .common import INTERRUPTED, one_line, resolve_device, setup_logging
 
 
 @click.command("eval")
@@ -42,6 +42,7 @@ def eval_command(run: Path, data: Path, device: str | None, cache_dir: Path | No
     from wavenet.checkpoint import load_model, speakers_from_checkpoint
     from wavenet.config import MAX_SEED
     from wavenet.data import prepare_data
+    from wavenet.errors import WavenetError
     from wavenet.evaluate import evaluate_codes
 
     if not (0 <= resynth_seconds <= 3600):
@@ -57,19 +58,32 @@ def eval_command(run: Path, data: Path, device: str | None, cache_dir: Path | No
     result = evaluate_codes(model, [f.codes for f in files.files],
                             global_ids=files.global_ids, mels=files.mels)
     report = result.to_dict()
-    copy = None
+    # The bits are reported even when copy synthesis cannot be done or is interrupted.
+    copy = missing = None
+    interrupted = False
     if files.mels is not None and files.global_ids is None and resynth_seconds > 0:
-        copy = _copy_synthesis(model, config, files, resynth_seconds, temperature, seed)
-        report["copy_synthesis"] = copy.to_dict()
+        try:
+            copy = _copy_synthesis(model, config, files, resynth_seconds, temperature, seed)
+            report["copy_synthesis"] = copy.to_dict()
+        except (WavenetError, OSError) as error:  # what user_errors would make one line of
+            missing = one_line(error)
+        except KeyboardInterrupt:
+            missing, interrupted = "interrupted", True
+    if missing is not None:
+        report["copy_synthesis_error"] = missing
     if as_json:
         click.echo(json.dumps(report))
-        return
-    click.echo(f"{result.bits_per_sample:.4f} bits/sample over {result.samples:,} samples "
-               f"in {result.files} file(s)")
-    if copy is not None:
-        click.echo(f"copy synthesis, log-mel distance over the first {resynth_seconds:g} s of "
-                   f"{len(copy.files)} file(s): vocoder {copy.mean_vocoder_db:.2f} dB, "
-                   f"Griffin-Lim {copy.mean_griffin_lim_db:.2f} dB")
+    else:
+        click.echo(f"{result.bits_per_sample:.4f} bits/sample over {result.samples:,} samples "
+                   f"in {result.files} file(s)")
+        if copy is not None:
+            click.echo(f"copy synthesis, log-mel distance over the first {resynth_seconds:g} s "
+                       f"of {len(copy.files)} file(s): vocoder {copy.mean_vocoder_db:.2f} dB, "
+                       f"Griffin-Lim {copy.mean_griffin_lim_db:.2f} dB")
+    if missing is not None:
+        click.echo(f"no copy synthesis: {missing}", err=True)
+    if interrupted:
+        raise SystemExit(INTERRUPTED)
 
 
 def _copy_synthesis(model, config, files, seconds: float, temperature: float, seed: int):

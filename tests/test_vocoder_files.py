@@ -201,15 +201,42 @@ def test_copy_synthesis_of_a_few_hops(chords: Path, run: Path, tmp_path: Path) -
     short = tmp_path / "short"
     short.mkdir()
     sf.write(short / "a.wav", 0.3 * np.sin(np.arange(250) / 3.0), SAMPLE_RATE)  # 3 hops
-    failed = CliRunner().invoke(main, ["eval", str(run), "--data", str(short)])
-    assert failed.exit_code == 1 and "Traceback" not in failed.output
-    assert failed.stderr.strip().splitlines()[-1] == ("Error: no file holds the 4 whole hops (256 samples) with their mel that "
-                    "copy synthesis needs (--resynth-seconds 0 skips it)")
+    for args in ([], ["--json"]):
+        # It exited 1 with only the error: the bits/sample computed before were lost.
+        partial = CliRunner().invoke(main, ["eval", str(run), "--data", str(short), *args])
+        assert partial.exit_code == 0 and "Traceback" not in partial.output, partial.output
+        why = ("no file holds the 4 whole hops (256 samples) with their mel that copy "
+               "synthesis needs (--resynth-seconds 0 skips it)")
+        assert partial.stderr.strip().splitlines()[-1] == f"no copy synthesis: {why}"
+        scored = 3 * 64 - 31  # the 3 whole hops with a mel frame, less the receptive field
+        if args:
+            report = json.loads(partial.stdout)
+            assert (report["samples"], report["files"]) == (scored, 1)
+            assert report["copy_synthesis_error"] == why and "copy_synthesis" not in report
+        else:
+            assert partial.stdout.splitlines()[-1].endswith(f"bits/sample over {scored} samples "
+                                                            f"in 1 file(s)")
     sf.write(short / "b.wav", 0.3 * np.sin(np.arange(300) / 3.0), SAMPLE_RATE)  # 4 hops
     result = CliRunner().invoke(main, ["eval", str(run), "--data", str(short), "--json"])
     assert result.exit_code == 0, result.output
     copy = json.loads(result.stdout.strip().splitlines()[-1])["copy_synthesis"]
     assert [f["file"] for f in copy["files"]] == ["b.wav"]
+
+def test_eval_interrupted_in_copy_synthesis_reports_the_bits_first(
+        chords: Path, run: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import wavenet.copysynth
+
+    def interrupt(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(wavenet.copysynth, "copy_synthesis", interrupt)
+    result = CliRunner().invoke(main, ["eval", str(run), "--data", str(chords), "--json"])
+    assert result.exit_code == 130, result.output
+    report = json.loads(result.stdout)
+    assert report["files"] == 3 and report["copy_synthesis_error"] == "interrupted"
+    assert 0 < report["bits_per_sample"] < 16
+    assert result.stderr.strip().splitlines()[-1] == "no copy synthesis: interrupted"
+
 
 def test_generate_mel_dir_refuses_wrong_combinations(run: Path, tmp_path: Path) -> None:
     base = ["generate", str(run)]
