@@ -135,6 +135,7 @@ def test_force_keeps_the_mode_and_new_files_get_the_umasks(checkpoint: Path,
     (["--samples", "0"], "at least one sample"),
     (["--seconds", "-1"], "at least one sample"),
     (["--prime", "PRIME"], "cannot use --prime"),
+    (["--prime", "EMPTY"], "empty.wav: no audio frames"),  # a model never sees 0 codes
     (["--temperature", "-0.5"], "--temperature"),
     (["--batch", "0"], "--batch"),
 ])
@@ -142,7 +143,9 @@ def test_bad_arguments_are_one_line(checkpoint: Path, tmp_path: Path, args: list
                                     message: str) -> None:
     bad_prime = tmp_path / "prime.wav"
     bad_prime.write_text("not audio")
-    args = [str(bad_prime) if a == "PRIME" else a for a in args]
+    sf.write(tmp_path / "empty.wav", np.zeros(0, dtype=np.float32), 8000)
+    files = {"PRIME": bad_prime, "EMPTY": tmp_path / "empty.wav"}
+    args = [str(files.get(a, a)) for a in args]
     result = invoke(str(checkpoint), "--out", str(tmp_path / "o.wav"), *args)
     assert result.exit_code != 0
     assert message in result.output

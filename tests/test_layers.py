@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 import torch
 
@@ -62,6 +64,20 @@ def test_model_output_shape(tiny_model: WaveNet) -> None:
 def test_model_rejects_wrong_rank(tiny_model: WaveNet) -> None:
     with pytest.raises(ValueError, match="batch, time"):
         tiny_model(torch.zeros(5, dtype=torch.long))
+
+
+@pytest.mark.parametrize("shape", [(2, 0), (0, 5), (0, 0)])
+def test_model_rejects_an_empty_batch_or_length(tiny_model: WaveNet, shape: tuple[int, int]) -> None:
+    """It raised RuntimeError 'cannot reshape tensor of 0 elements into shape [0, -1]'
+    from deep inside wavenet/fused.py, a vocoder's from its upsampler (the empty mel)."""
+    with pytest.raises(ValueError, match=re.escape(f"codes must be (batch, time) with batch "
+                                                   f">= 1 and time >= 1, got shape {shape}")):
+        tiny_model(torch.zeros(shape, dtype=torch.long))
+    vocoder = WaveNet(wavenet.load_config("tiny", [
+        "model.local_channels=8", "model.upsample_scales=4,4", "mel.n_mels=8",
+        "mel.hop_length=16", "mel.n_fft=64", "mel.win_length=64"]).model)
+    with pytest.raises(ValueError, match="batch >= 1 and time >= 1"):
+        vocoder(torch.zeros(shape, dtype=torch.long), mel=torch.zeros(shape[0], 8, 0))
 
 
 @pytest.mark.parametrize("preset", ["tiny", "default"])

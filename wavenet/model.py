@@ -64,9 +64,10 @@ class Upsampler(nn.Module):
 class WaveNet(nn.Module):
     """Autoregressive model of audio codes (mu-law codes, or 16-bit samples for "mol").
 
-    forward: codes (B, T) long in [0, classes) -> logits (B, O, T), where logits[:, :, t]
-    is the distribution of code t + 1 and depends only on codes[:, :t + 1]. O is
-    `config.output_channels`: Q logits, or the 3K mixture parameters of wavenet/logistic.py.
+    forward: codes (B, T) long in [0, classes), B and T >= 1 -> logits (B, O, T), where
+    logits[:, :, t] is the distribution of code t + 1 and depends only on
+    codes[:, :t + 1]. O is `config.output_channels`: Q logits, or the 3K mixture
+    parameters of wavenet/logistic.py.
 
     Conditioning (when the config enables it):
     - global_cond: (B,) long ids in [0, global_classes).
@@ -153,8 +154,9 @@ class WaveNet(nn.Module):
 
     def forward(self, codes: torch.Tensor, global_cond: torch.Tensor | None = None,
                 mel: torch.Tensor | None = None) -> torch.Tensor:
-        if codes.dim() != 2:
-            raise ValueError(f"codes must be (batch, time), got shape {tuple(codes.shape)}")
+        if codes.dim() != 2 or 0 in codes.shape:
+            raise ValueError(f"codes must be (batch, time) with batch >= 1 and time >= 1, "
+                             f"got shape {tuple(codes.shape)}")
         global_features, local_features = self.conditioning_features(
             codes.shape[0], codes.shape[1], global_cond, mel)
         return self.forward_features(codes, global_features, local_features)
