@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from .common import setup_logging
+from .common import INTERRUPTED, setup_logging
 from .generate import check_length
 
 
@@ -50,6 +50,10 @@ def demo_command(out: Path, minutes: float, seconds: float, config_name: str, fo
     paths = write_demo_dataset(out / "data", sample_rate=config.data.sample_rate)
     click.echo(f"2/4 training for {minutes:g} minute(s) on the CPU")
     summary = _train(config, out, minutes)
+    if summary.interrupted:  # Ctrl-C stops the demo, not just its training
+        click.echo(f"interrupted at step {summary.step}; checkpoint saved in {out / 'run'} "
+                   f"(wavenet generate {out / 'run'} --out clip.wav samples from it)", err=True)
+        raise SystemExit(INTERRUPTED)
     click.echo(f"3/4 generating {seconds:g} s of audio")
     generated, rate, config = _generate(out, seconds)
     click.echo("4/4 drawing pictures")

@@ -151,3 +151,29 @@ def test_every_command_stopped_by_ctrl_c_is_one_line_and_130(
     result = CliRunner().invoke(main, [str(paths.get(a, a)) for a in command])
     assert result.exit_code == 130, result.output
     assert result.stderr.strip().splitlines() == ["interrupted"]
+
+
+def test_ctrl_c_in_the_demo_training_stops_the_demo(tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """The first Ctrl-C makes training save a checkpoint and return; the demo then went on
+    to generate and draw. It stops there now, with status 130."""
+    import wavenet_cli.train
+
+    update = wavenet_cli.train.ProgressBar.update
+    sent = []
+
+    def update_then_ctrl_c(self, report) -> None:
+        update(self, report)
+        if not sent:  # one Ctrl-C, as a user would press it, after the first step
+            sent.append(report)
+            os.kill(os.getpid(), signal.SIGINT)
+
+    monkeypatch.setattr(wavenet_cli.train.ProgressBar, "update", update_then_ctrl_c)
+    out = tmp_path / "demo"
+    result = CliRunner().invoke(main, ["demo", "--out", str(out), "--minutes", "0.5",
+                                       "--seconds", "0.1"])
+    assert result.exit_code == 130, result.output
+    assert "interrupted at step" in result.stderr
+    assert load_checkpoint(out / "run" / "checkpoints" / "last.pt")["step"] >= 1
+    assert not (out / "generated.wav").exists()
+    assert not (out / "spectrograms.png").exists()
