@@ -131,6 +131,15 @@ def test_force_keeps_the_mode_and_new_files_get_the_umasks(checkpoint: Path,
     assert out.stat().st_mode & 0o777 == 0o640 and sf.read(out)[0].shape == (20,)
 
 
+def test_force_through_a_symbolic_link_replaces_the_file_it_points_to(checkpoint: Path,
+                                                                       tmp_path: Path) -> None:
+    target, link = tmp_path / "kept" / "x.wav", tmp_path / "x.wav"
+    assert invoke(str(checkpoint), "--out", str(target), "--samples", "10").exit_code == 0
+    link.symlink_to(target)
+    assert invoke(str(checkpoint), "--out", str(link), "--samples", "20", "--force").exit_code == 0
+    assert link.is_symlink() and sf.read(target)[0].shape == (20,)
+
+
 @pytest.mark.parametrize("args,message", [
     (["--samples", "0"], "at least one sample"),
     (["--seconds", "-1"], "at least one sample"),

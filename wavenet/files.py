@@ -19,9 +19,10 @@ def atomic_write_bytes(path: str | os.PathLike[str], write: Callable[[IO[bytes]]
 
     A crash at any moment leaves either the old file or the new one, never a partial one.
     The new file has the mode the old one had, or else that of a file `open` would make
-    (0o666 less the umask), not mkstemp's 0o600.
+    (0o666 less the umask), not mkstemp's 0o600. A symbolic link stays one: the file it
+    points to is replaced.
     """
-    path = Path(path)
+    path = Path(os.path.realpath(path))
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
         mode = path.stat().st_mode & 0o7777
