@@ -187,6 +187,25 @@ def test_decode_reasons(tmp_path: Path) -> None:
         decode_audio(write_audio(tmp_path / "nan.wav", bad, 8000, "FLOAT"), 8000)
 
 
+def test_float_files_beyond_full_scale(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """Integer sample values written as floats (peaks in the thousands) used to be clipped
+    to a full-scale square wave and trained on without a word; a file a little over full
+    scale is still used, with a warning."""
+    tone = sine(220, 0.25, 8000)
+    unscaled = write_audio(tmp_path / "unscaled.wav", tone * 32767, 8000, "FLOAT")
+    with pytest.raises(AudioDecodeError, match=r"unscaled.wav: samples reach 1\.638e\+04, "
+                                               r"far beyond full scale"):
+        decode_audio(unscaled, 8000)
+    hot = write_audio(tmp_path / "hot.wav", tone * 2.5, 8000, "FLOAT")  # peak 1.25
+    with caplog.at_level(logging.WARNING, logger="wavenet"):
+        np.testing.assert_array_equal(decode_audio(hot, 8000), tone * 2.5)
+    assert "hot.wav peaks at 1.250, 1.9 dB over full scale" in caplog.text
+    encoded = load(tmp_path, tmp_path / "cache")
+    assert [f.path.name for f in encoded.files] == ["hot.wav"]
+    assert [(p.name, "far beyond full scale" in why) for p, why in encoded.skipped] == [
+        ("unscaled.wav", True)]
+
+
 def test_wav_cut_in_the_middle_reads_the_frames_that_are_there(tmp_path: Path) -> None:
     tone = sine(440, 0.5, 8000)
     full = write_audio(tmp_path / "full.wav", tone, 8000, "PCM_16")

@@ -17,6 +17,11 @@ What happens to damaged files (soundfile 0.12+, libsndfile 1.2):
   larger, and `decode_audio` logs a warning saying how many frames it got.
 - FLAC or Ogg cut in the middle: libsndfile fails (on open or while reading) ->
   `AudioDecodeError`; nothing of the file is used.
+
+Float files hold any value; full scale is [-1, 1]. Samples beyond it are clipped when
+they are coded, so a float file a little over full scale is used (one warning), but one
+that reaches MAX_PEAK or more (typically integer sample values written as floats,
+peaks in the thousands) is refused: clipped, it would be a square wave, not the audio.
 """
 
 from __future__ import annotations
@@ -50,6 +55,10 @@ MAX_RESAMPLE_KERNEL = 1 << 24
 # How far such a file's rate may be moved to a nearby rate with a small kernel: 0.1% of
 # speed and pitch (under 2 cents).
 MAX_RATE_SHIFT = 0.001
+
+# Peak (mixed to mono) from which a float file is refused as not scaled to [-1, 1]: 6 dB
+# over full scale, far more than a hot master's overs, far less than integer-range values.
+MAX_PEAK = 2.0
 
 # Frames read per soundfile call: mixing to mono block by block keeps only the mono
 # signal in memory, never the full multichannel one.
@@ -115,7 +124,8 @@ def read_mono(path: str | os.PathLike[str]) -> tuple[np.ndarray, int]:
     """Decode a file at its own rate: -> (float32 mono (frames,), sample rate).
 
     Channels are averaged. Raises AudioDecodeError for an empty, unreadable, damaged or
-    non-audio file, one with no frames, or one with NaN or infinite samples.
+    non-audio file, one with no frames, one with NaN or infinite samples, or one whose
+    samples reach MAX_PEAK (not scaled to [-1, 1]); a peak over 1.0 below that is logged.
     """
     path = Path(path)
     try:
@@ -149,6 +159,14 @@ def read_mono(path: str | os.PathLike[str]) -> tuple[np.ndarray, int]:
                        "using the frames that are there", path, len(mono), declared)
     if not np.isfinite(mono).all():
         raise AudioDecodeError(path, "contains NaN or infinite samples")
+    peak = float(np.abs(mono).max())
+    if peak >= MAX_PEAK:
+        raise AudioDecodeError(path, f"samples reach {peak:.4g}, far beyond full scale [-1, 1]: "
+                                     f"not scaled audio (integer sample values stored as "
+                                     f"floats?); scale it to [-1, 1]")
+    if peak > 1.0:
+        logger.warning("%s peaks at %.3f, %.1f dB over full scale; samples beyond [-1, 1] are "
+                       "clipped", path, peak, 20 * math.log10(peak))
     return mono, sample_rate
 
 
