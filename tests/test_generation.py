@@ -122,6 +122,29 @@ def test_priming_equals_feeding_the_prime_one_code_at_a_time(kind: str) -> None:
     assert torch.equal(primed, torch.stack(codes, dim=1))
 
 
+@pytest.mark.parametrize("method", generation.METHODS)
+def test_a_long_prime_feeds_only_its_last_receptive_field(
+        method: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A prime longer than the receptive field was fed whole, one step per code: a minute
+    of --prime cost a minute of generation steps before the first sample. Only its last
+    receptive_field codes can reach a generated code, so only those are fed, and the
+    codes are those of the whole prime (the full forward's prediction included)."""
+    model = make_model("tiny")
+    rf = model.receptive_field
+    prime = torch.randint(0, 256, (2, 40 * rf), generator=seeded(6))
+    fed: list[int] = []
+    real_feed = CodeGenerator.feed
+    monkeypatch.setattr(CodeGenerator, "feed",
+                        lambda self, codes: fed.append(codes.shape[1]) or real_feed(self, codes))
+    kwargs = dict(batch_size=2, temperature=0.9, method=method)
+    long = generate(model, 30, prime=prime, generator=seeded(), **kwargs)
+    assert fed == [rf]
+    assert torch.equal(long, generate(model, 30, prime=prime[:, -rf:], generator=seeded(),
+                                      **kwargs))
+    first = generate(model, 1, batch_size=2, temperature=0.0, prime=prime, method=method)
+    assert torch.equal(first[:, 0], model(prime)[:, :, -1].argmax(dim=1))
+
+
 def test_a_one_dimensional_prime_is_shared_by_every_stream() -> None:
     model = make_model("tiny")
     prime = torch.randint(0, 256, (20,), generator=seeded(4))

@@ -44,7 +44,8 @@ def generate(model: WaveNet, n_samples: int, *, batch_size: int = 1, temperature
 
     prime: codes fed before sampling starts, (T,) for the same prime in every stream or
       (batch_size, T), long in [0, Q) (Q = config.classes). The first returned code follows
-      the prime's last code; the prime itself is not returned. Without a prime every stream
+      the prime's last code; the prime itself is not returned. Only its last
+      receptive_field codes are fed (no generated code depends on earlier ones). Without a prime every stream
       starts from one silent code (Q // 2: the mu-law code of 0.0, or the 16-bit sample 0),
       which is not returned either.
     temperature: logits are divided by it before sampling; 0 takes the most likely code.
@@ -72,6 +73,9 @@ def generate(model: WaveNet, n_samples: int, *, batch_size: int = 1, temperature
                          "first sample predicted with mel frame 0")
     codes_in = _prime_codes(prime, batch_size, model.config.classes,
                             model.embedding.weight.device)
+    # Only the prime's last receptive_field codes reach any generated code: the rest
+    # would be fed one step at a time for nothing (a minute of prime, a minute of steps).
+    codes_in = codes_in[:, -model.receptive_field:]
     steps = codes_in.shape[1] + n_samples - 1  # every step that feeds a code
     conditioning = _conditioning(model, batch_size, steps, global_cond, mel)
     temperature = float(temperature)
