@@ -160,6 +160,19 @@ def test_no_prime_starts_from_one_silent_code() -> None:
                        generate(model, 20, prime=silent, generator=seeded()))
 
 
+@pytest.mark.parametrize("method", generation.METHODS)
+def test_a_vanishing_temperature_draws_the_most_likely_code(method: str) -> None:
+    """Logits divided by a temperature of 1e-310 (accepted: finite and > 0) overflowed to
+    inf, their differences were NaN, and every draw came out as the last code (255)."""
+    model = make_model("tiny")
+    kwargs = dict(batch_size=2, prime=torch.randint(0, 256, (2, 10), generator=seeded(7)),
+                  method=method)
+    most_likely = generate(model, 40, temperature=0.0, **kwargs)
+    for temperature in (1e-310, 5e-324):
+        assert torch.equal(generate(model, 40, temperature=temperature, generator=seeded(),
+                                    **kwargs), most_likely)
+
+
 @pytest.mark.parametrize("method", ["fast", "naive"])
 def test_seeded_runs_are_reproducible(method: str) -> None:
     model = make_model("tiny", torch.float32)

@@ -311,6 +311,24 @@ def test_a_mel_conditioned_mol_model_agrees_across_methods(method: str) -> None:
     assert torch.equal(generate(model, 96, mel=mel, generator=seeded(), method=method), naive)
 
 
+@pytest.mark.parametrize("method", (*METHODS, "naive"))
+def test_a_vanishing_temperature_or_nan_outputs_give_codes_not_a_crash(method: str) -> None:
+    """At temperature 1e-310 the mixture logits overflowed to inf and the drawn value was
+    NaN: the compiled kernel turned it into an index anywhere in memory (the process died
+    of a segmentation fault, `wavenet generate --temperature 1e-310` too) and the torch
+    loop into an IndexError; so did NaN outputs of a diverged model. Now the vanishing
+    temperature takes the heaviest component's mean, as temperature 0 does, and a NaN
+    value is read as 0.0 (code 32768) by every method."""
+    model = mol_model()
+    heaviest_mean = generate(model, 30, batch_size=2, temperature=0.0, method=method)
+    assert torch.equal(generate(model, 30, batch_size=2, temperature=1e-310,
+                                generator=seeded(), method=method), heaviest_mean)
+    with torch.no_grad():
+        model.head_out.bias.fill_(float("nan"))
+    broken = generate(model, 5, batch_size=2, generator=seeded(), method=method)
+    assert (broken == 32768).all()
+
+
 def test_the_mol_kernel_is_close_to_torch_in_float32() -> None:
     model = mol_model(dtype=torch.float32)
     codes = torch.randint(0, 65536, (2, 50), generator=seeded(7))

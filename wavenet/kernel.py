@@ -313,10 +313,10 @@ def _argmax(row, count):  # pragma: no cover - compiled
 def _draw(row, count, best, uniform, temperature, cdf):  # pragma: no cover - compiled
     """Index i < count drawn from softmax(row[:count] / temperature) by the inverse CDF at
     `uniform` (float64; best = the argmax, for a stable exponent) -> (i, cdf target)."""
-    top = np.float64(row[best]) / temperature
+    top = np.float64(row[best])
     total = 0.0
-    for i in range(count):
-        total += math.exp(np.float64(row[i]) / temperature - top)
+    for i in range(count):  # the difference first: no temperature overflows it
+        total += math.exp((np.float64(row[i]) - top) / temperature)
         cdf[i] = total
     target = uniform * total
     for i in range(count):
@@ -349,6 +349,8 @@ def _sample_mixture_row(row, uniform, temperature, mixtures, cdf):  # pragma: no
         scale = math.exp(log_scale) * temperature
         value = np.float64(row[mixtures + index]) + scale * (
             math.log(inner) - math.log1p(-inner))
+    if math.isnan(value):  # NaN outputs: read as 0.0 (as an int, NaN would index anywhere)
+        value = 0.0
     position = (value + 1.0) * (65535.0 / 2.0) + 0.5
     return int(math.floor(min(max(position, 0.0), 65535.0)))
 

@@ -89,8 +89,8 @@ def sample_mixture(params: torch.Tensor, temperature: float, uniforms: torch.Ten
     else:
         if uniforms is None:
             raise ValueError("uniforms are needed when temperature > 0")
-        z = logits / temperature
-        cdf = torch.cumsum(torch.exp(z - z.amax(dim=-1, keepdim=True)), dim=-1)
+        cdf = torch.cumsum(torch.exp((logits - logits.amax(dim=-1, keepdim=True)) / temperature),
+                           dim=-1)
         target = uniforms.to(cdf.device, torch.float64).unsqueeze(-1) * cdf[:, -1:]
         last = logits.shape[-1] - 1
         index = torch.searchsorted(cdf, target, right=True).clamp_(max=last)
@@ -106,6 +106,7 @@ def sample_mixture(params: torch.Tensor, temperature: float, uniforms: torch.Ten
 
 def value_to_code(values: torch.Tensor) -> torch.Tensor:
     """values (...) float64 on the model's scale -> the nearest codes (...) long, clipped
-    to [0, 65535] (NaN-free input assumed; +-inf go to the edges)."""
-    position = (values + 1.0) * (LAST_CODE / 2.0) + 0.5
+    to [0, 65535] (+-inf go to the edges; NaN, from a model whose outputs are NaN, is read
+    as 0.0, as the generation kernel reads it)."""
+    position = (torch.nan_to_num(values, nan=0.0) + 1.0) * (LAST_CODE / 2.0) + 0.5
     return torch.floor(position.clamp(0.0, float(LAST_CODE))).to(torch.long)

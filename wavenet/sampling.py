@@ -45,8 +45,8 @@ def sample_codes(logits: torch.Tensor, temperature: float, uniforms: torch.Tenso
         return logits.argmax(dim=-1)
     if uniforms is None:
         raise ValueError("uniforms are needed when temperature > 0")
-    z = logits.to(torch.float64) / temperature
-    cdf = torch.cumsum(torch.exp(z - z.amax(dim=-1, keepdim=True)), dim=-1)
+    z = logits.to(torch.float64)  # the difference first: no temperature overflows it
+    cdf = torch.cumsum(torch.exp((z - z.amax(dim=-1, keepdim=True)) / temperature), dim=-1)
     target = uniforms.to(cdf.device).unsqueeze(-1) * cdf[:, -1:]
     codes = torch.searchsorted(cdf, target, right=True).squeeze(-1)
     return codes.clamp_(max=logits.shape[-1] - 1)
