@@ -81,6 +81,27 @@ def test_find_survives_a_symlink_loop(tmp_path: Path) -> None:
     assert [p.name for p in find_audio_files(tmp_path)] == ["x.wav"]
 
 
+@pytest.mark.skipif(not hasattr(os, "symlink"), reason="needs symlinks")
+def test_a_file_linked_twice_is_found_once(tmp_path: Path,
+                                           caplog: pytest.LogCaptureFixture) -> None:
+    """A symlink or hard link to a file of the folder listed the same audio twice: trained
+    on twice as often, and as likely as not split into training and validation both."""
+    clips = make_audio_folder(tmp_path / "data", count=2)
+    try:
+        os.symlink(clips[0], tmp_path / "data" / "z link.wav")
+        os.link(clips[1], tmp_path / "data" / "hard.wav")
+    except OSError:
+        pytest.skip("cannot make links here")
+    with caplog.at_level(logging.WARNING, logger="wavenet"):
+        found = find_audio_files(tmp_path / "data")
+    assert [p.name for p in found] == ["clip00.wav", "clip01.wav"]
+    assert "clip01.wav is a second name of" not in caplog.text
+    assert f"{tmp_path / 'data' / 'z link.wav'} is a second name of {clips[0]}" in caplog.text
+    assert f"{tmp_path / 'data' / 'hard.wav'} is a second name of {clips[1]}" in caplog.text
+    encoded = load(tmp_path / "data", tmp_path / "cache", min_length=100)
+    assert len(encoded) == 2 and encoded.skipped == ()
+
+
 # --------------------------------------------------------------------------- decode
 
 # (format, subtype, extension, largest allowed sample error)

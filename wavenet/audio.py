@@ -89,7 +89,10 @@ def find_audio_files(folder: str | os.PathLike[str],
     """Audio files under `folder`, recursively, in a deterministic sorted order.
 
     Hidden files and folders (name starting with ".", e.g. macOS "._x.wav") are skipped;
-    symlinked folders are followed once each, and the `exclude` folders (say, a training
+    symlinked folders are followed once each, a file reached by a second name (a symlink
+    or hard link to a file already listed) is listed once, under its first name, with a
+    warning (twice, it would be trained on twice, or be in training and validation both),
+    and the `exclude` folders (say, a training
     run's own folder inside its data, whose samples are not data) are not entered. Paths
     are `folder / relative path`, sorted by their relative path components. A path to one
     audio file gives `[that path]`.
@@ -117,7 +120,27 @@ def find_audio_files(folder: str | os.PathLike[str],
         base = Path(dirpath)
         found.extend(base / name for name in filenames
                      if is_audio_file(name) and (base / name).is_file())
-    return sorted(found, key=lambda p: p.relative_to(root).parts)
+    return _once_each(sorted(found, key=lambda p: p.relative_to(root).parts))
+
+
+def _once_each(paths: list[Path]) -> list[Path]:
+    """`paths` less those that name a file listed earlier (same device and inode)."""
+    first: dict[tuple[int, int], Path] = {}
+    unique = []
+    for path in paths:
+        try:
+            stat = path.stat()
+        except OSError:
+            stat = None
+        key = (stat.st_dev, stat.st_ino) if stat is not None and stat.st_ino else None
+        if key is not None and key in first:
+            logger.warning("%s is a second name of %s (a link); reading the file once",
+                           path, first[key])
+            continue
+        if key is not None:
+            first[key] = path
+        unique.append(path)
+    return unique
 
 
 def read_mono(path: str | os.PathLike[str]) -> tuple[np.ndarray, int]:
