@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import json
 import logging
 import os
 from pathlib import Path
@@ -272,6 +273,30 @@ def test_bad_files_are_skipped_with_a_warning_naming_each(
     assert calls == [(i, 7) for i in range(1, 8)]
     assert encoded.total_samples == 2 * 4000
     assert encoded.duration == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("coding", ["mu-law", "pcm16"])
+def test_silent_and_constant_files_are_skipped(tmp_path: Path, coding: str) -> None:
+    """A file of digital silence (or of one constant value) was trained on and, held out,
+    scored near 0 bits, pulling the validation figure down; it is now skipped with its
+    reason, from the cache too, and from a cache entry written before the check."""
+    folder = tmp_path / "audio"
+    good = make_audio_folder(folder, count=1)
+    write_audio(folder / "silence.wav", np.zeros(4000, np.float32), 8000, "PCM_16")
+    write_audio(folder / "dc.wav", np.full(4000, 0.25, np.float32), 8000, "PCM_16")
+    for attempt in ("decoded", "cached", "old cache entry"):
+        if attempt == "old cache entry":
+            for meta in (tmp_path / "cache").glob("*/*.json"):
+                entry = json.loads(meta.read_text())
+                del entry["constant_code"]
+                meta.write_text(json.dumps(entry))
+        encoded = load(folder, tmp_path / "cache", min_length=100, coding=coding)
+        assert [f.path for f in encoded.files] == good, attempt
+        reasons = {path.name: reason for path, reason in encoded.skipped}
+        assert reasons["silence.wav"] == "silent: every sample codes to silence, nothing to learn"
+        assert reasons["dc.wav"].startswith("constant: every sample is code ")
+    with pytest.raises(DataError, match="no usable audio"):
+        load([folder / "silence.wav"], tmp_path / "cache")
 
 
 def test_all_bad_missing_or_empty_folder_raises(tmp_path: Path) -> None:

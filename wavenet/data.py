@@ -11,7 +11,9 @@ conditioning a config needs.
 Files shorter than `min_length` after resampling (and trimming) are skipped with a
 warning: for training `min_length = receptive_field + 1` keeps every file that gives at
 least one target predicted from receptive_field samples of real audio (a vocoder needs a
-whole item plus two hops, for its hop-aligned crops).
+whole item plus two hops, for its hop-aligned crops). So are files whose every sample
+has one code (digital silence, or a constant): nothing to learn, and scored they would
+only pull the validation bits down.
 
 Cache. Codes are cached per file, keyed by the resolved path, size and mtime_ns of the
 file, the sample rate, quantization_channels and the trim settings, so a changed file or
@@ -177,8 +179,9 @@ def load_encoded(
         written, a warning is logged and the codes are kept in memory.
     progress: called as progress(done, total) after each file.
 
-    Files that cannot be used (unreadable, empty, damaged, not audio, too short) are
-    skipped, each with a WARNING naming it and the reason, and listed in `.skipped`.
+    Files that cannot be used (unreadable, empty, damaged, not audio, too short, silent or
+    constant throughout) are skipped, each with a WARNING naming it and the reason, and
+    listed in `.skipped`.
     Raises DataError when the folder is missing or no usable file remains.
     """
     if min_length < 1:
@@ -283,15 +286,35 @@ class _Encoder:
             except AudioDecodeError as error:
                 return error.reason
             meta = {"source": str(path), "length": len(codes), "untrimmed_length": untrimmed,
-                    "dtype": codes.dtype.name}
+                    "dtype": codes.dtype.name, "constant_code": _constant_code(codes)}
             codes = self.cache.store(key, codes, meta) or codes
         length = int(meta["length"])
         if length >= min_length:
-            return codes, length
+            constant = (meta["constant_code"] if "constant_code" in meta
+                        else _cached_constant_code(codes))  # an entry from before it was kept
+            if constant is None:
+                return codes, length
+            if constant == silence_code(self.quantization_channels):
+                return "silent: every sample codes to silence, nothing to learn"
+            return f"constant: every sample is code {constant}, nothing to learn"
         if self.trim_silence and length < int(meta["untrimmed_length"]):
             return (f"too short after trimming silence below {self.silence_threshold_db:g} dB: "
                     f"{length} of {meta['untrimmed_length']} samples left, need {min_length}")
         return f"too short: {length} samples at {self.sample_rate} Hz, need {min_length}"
+
+
+def _constant_code(codes: np.ndarray) -> int | None:
+    """The one code of a file whose samples all have it, else None."""
+    return int(codes[0]) if len(codes) and bool((codes == codes[0]).all()) else None
+
+
+def _cached_constant_code(codes: np.ndarray | Path) -> int | None:
+    """`_constant_code` of codes or of their cache file (None when it cannot be read:
+    `ArrayCache.open_arrays` deals with that)."""
+    try:
+        return _constant_code(np.load(codes, mmap_mode="r") if isinstance(codes, Path) else codes)
+    except (OSError, ValueError):
+        return None
 
 
 def _common_folder(paths: Sequence[Path]) -> Path | None:
