@@ -103,6 +103,22 @@ def test_a_file_linked_twice_is_found_once(tmp_path: Path,
     assert len(encoded) == 2 and encoded.skipped == ()
 
 
+@pytest.mark.skipif(not hasattr(os, "symlink"), reason="needs symlinks")
+def test_a_broken_link_is_named_and_skipped(tmp_path: Path,
+                                            caplog: pytest.LogCaptureFixture) -> None:
+    """A link to a moved or deleted file was passed over without a word."""
+    make_audio_folder(tmp_path / "data", count=1)
+    try:
+        os.symlink(tmp_path / "gone.wav", tmp_path / "data" / "moved.wav")
+    except OSError:
+        pytest.skip("cannot make symlinks here")
+    with caplog.at_level(logging.WARNING, logger="wavenet"):
+        found = find_audio_files(tmp_path / "data")
+    assert [p.name for p in found] == ["clip00.wav"]
+    assert f"{tmp_path / 'data' / 'moved.wav'} is not a readable file (a broken link?); skipped" \
+        in caplog.text
+
+
 # --------------------------------------------------------------------------- decode
 
 # (format, subtype, extension, largest allowed sample error)

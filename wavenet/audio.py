@@ -92,8 +92,9 @@ def find_audio_files(folder: str | os.PathLike[str],
     symlinked folders are followed once each, a file reached by a second name (a symlink
     or hard link to a file already listed) is listed once, under its first name, with a
     warning (twice, it would be trained on twice, or be in training and validation both),
-    and the `exclude` folders (say, a training
-    run's own folder inside its data, whose samples are not data) are not entered. Paths
+    an audio name that is no file (a broken link) is skipped with a warning, and the
+    `exclude` folders (say, a training run's own folder inside its data, whose samples
+    are not data) are not entered. Paths
     are `folder / relative path`, sorted by their relative path components. A path to one
     audio file gives `[that path]`.
     Raises DataError when `folder` does not exist or is neither a folder nor audio.
@@ -118,8 +119,13 @@ def find_audio_files(folder: str | os.PathLike[str],
         seen_dirs.add(real)
         dirnames[:] = [d for d in dirnames if not d.startswith(".")]
         base = Path(dirpath)
-        found.extend(base / name for name in filenames
-                     if is_audio_file(name) and (base / name).is_file())
+        for name in filenames:
+            if not is_audio_file(name):
+                continue
+            if (base / name).is_file():
+                found.append(base / name)
+            else:  # a broken symbolic link (or a fifo, a socket): nothing to read
+                logger.warning("%s is not a readable file (a broken link?); skipped", base / name)
     return _once_each(sorted(found, key=lambda p: p.relative_to(root).parts))
 
 
