@@ -353,6 +353,19 @@ def test_an_out_that_cannot_be_a_run_folder_is_one_line_and_nothing_is_made(
     assert not typo.exists() and clip.read_bytes() == b"RIFF"
 
 
+def test_a_run_with_only_best_pt_says_how_to_resume_from_it(run2: Path, chords: Path,
+                                                           tmp_path: Path) -> None:
+    """With last.pt gone (deleted, or lost with a disk) and best.pt there, the refusal
+    said only that last.pt does not exist."""
+    run = copy_run(run2, tmp_path / "run")
+    last = run / "checkpoints" / "last.pt"
+    last.unlink()
+    assert (run / "checkpoints" / "best.pt").is_file()
+    line = one_line_error(train(chords, run, 4, "--resume", config=False))
+    assert line == (f"Error: nothing to resume: {last} does not exist (copy "
+                    f"{last.with_name('best.pt')} to {last} to resume from the best checkpoint)")
+
+
 def test_an_edited_config_file_is_named_on_resume(run2: Path, chords: Path,
                                                   tmp_path: Path) -> None:
     """config.json is a record of the checkpoint's config: an edit of it was silently

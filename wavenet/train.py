@@ -241,7 +241,10 @@ def _check_run_folder(out: Path, resume: bool) -> None:
             break
     last_path = out / ckpt.CHECKPOINT_DIR / ckpt.LAST
     if resume and not last_path.is_file():
-        raise TrainError(f"nothing to resume: {last_path} does not exist")
+        best = last_path.with_name(ckpt.BEST)
+        hint = (f" (copy {best} to {last_path} to resume from the best checkpoint)"
+                if best.is_file() else "")
+        raise TrainError(f"nothing to resume: {last_path} does not exist{hint}")
 
 
 def _train(config: Config | None, options: TrainOptions, world: Distributed,
