@@ -73,6 +73,8 @@ def test_model_rejects_an_empty_batch_or_length(tiny_model: WaveNet, shape: tupl
     with pytest.raises(ValueError, match=re.escape(f"codes must be (batch, time) with batch "
                                                    f">= 1 and time >= 1, got shape {shape}")):
         tiny_model(torch.zeros(shape, dtype=torch.long))
+    with pytest.raises(ValueError, match="batch >= 1 and time >= 1"):  # the public lower level
+        tiny_model.forward_features(torch.zeros(shape, dtype=torch.long))
     vocoder = WaveNet(wavenet.load_config("tiny", [
         "model.local_channels=8", "model.upsample_scales=4,4", "mel.n_mels=8",
         "mel.hop_length=16", "mel.n_fft=64", "mel.win_length=64"]).model)

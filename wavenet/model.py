@@ -154,9 +154,7 @@ class WaveNet(nn.Module):
 
     def forward(self, codes: torch.Tensor, global_cond: torch.Tensor | None = None,
                 mel: torch.Tensor | None = None) -> torch.Tensor:
-        if codes.dim() != 2 or 0 in codes.shape:
-            raise ValueError(f"codes must be (batch, time) with batch >= 1 and time >= 1, "
-                             f"got shape {tuple(codes.shape)}")
+        _check_codes(codes)
         global_features, local_features = self.conditioning_features(
             codes.shape[0], codes.shape[1], global_cond, mel)
         return self.forward_features(codes, global_features, local_features)
@@ -171,6 +169,7 @@ class WaveNet(nn.Module):
         another (`forward_blocks`). The logits come back as a (B, O, T) view of time-major
         (T, B, O) memory: `logits.permute(2, 0, 1)` is contiguous.
         """
+        _check_codes(codes)
         return stack_logits(self, codes, global_features, local_features).permute(1, 2, 0)
 
     def forward_blocks(self, codes: torch.Tensor, global_features: torch.Tensor | None = None,
@@ -290,6 +289,12 @@ class WaveNet(nn.Module):
         if terms is None:
             raise ValueError("this model has no conditioning")
         return terms
+
+
+def _check_codes(codes: torch.Tensor) -> None:
+    if codes.dim() != 2 or 0 in codes.shape:
+        raise ValueError(f"codes must be (batch, time) with batch >= 1 and time >= 1, "
+                         f"got shape {tuple(codes.shape)}")
 
 
 def parameter_count(model: nn.Module) -> int:
