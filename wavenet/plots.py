@@ -101,8 +101,6 @@ def plot_spectrograms(clips: Sequence[tuple[str, np.ndarray]], sample_rate: int,
     (matplotlib would pad it to one frame, with a warning): its panel says so, and so
     does one logged warning."""
     plt = _pyplot()
-    from matplotlib import mlab
-
     fig, axes = plt.subplots(1, len(clips), figsize=(5 * len(clips), 3.6), dpi=110,
                              squeeze=False)
     n_fft = 512 if sample_rate >= 16000 else 256
@@ -117,14 +115,15 @@ def plot_spectrograms(clips: Sequence[tuple[str, np.ndarray]], sample_rate: int,
             ax.set_yticks([])
             continue
         # A dither far below the colour scale's floor, so that no bin is exactly zero (a
-        # constant offset left a silent clip's bins at 0, and log10 warned); the top of the
-        # scale at least 1 dB over the floor (matplotlib refuses a top below it: silence).
+        # constant offset left a silent clip's bins at 0, and log10 warned); the scale set
+        # after drawing, its top at least 1 dB over the floor (matplotlib refuses a top
+        # below the floor, as silence's is).
         waveform = np.asarray(audio, dtype=np.float64)
         waveform = waveform + 1e-9 * np.random.default_rng(0).standard_normal(len(waveform))
-        window = dict(NFFT=n_fft, Fs=sample_rate, noverlap=n_fft * 3 // 4)
-        top = 10 * np.log10(mlab.specgram(waveform, **window)[0].max())
-        ax.specgram(waveform, **window, cmap="magma", vmin=SPECTROGRAM_FLOOR_DB,
-                    vmax=max(top, SPECTROGRAM_FLOOR_DB + 1))
+        spectrum, _, _, image = ax.specgram(waveform, NFFT=n_fft, Fs=sample_rate,
+                                            noverlap=n_fft * 3 // 4, cmap="magma")
+        top = 10 * np.log10(spectrum.max())
+        image.set_clim(SPECTROGRAM_FLOOR_DB, max(top, SPECTROGRAM_FLOOR_DB + 1))
         ax.set_xlabel("time (s)")
         ax.set_ylabel("frequency (Hz)")
     fig.tight_layout()
