@@ -55,3 +55,63 @@ def test_out_of_range_is_clipped() -> None:
 def test_encode_rejects_integer_input() -> None:
     with pytest.raises(TypeError, match="float"):
         mu_law_encode(torch.tensor([1, 2, 3]))
+
+
+def test_equal_to_torchaudio_values() -> None:
+    """The plain-torch coding gives exactly the values torchaudio's functions gave."""
+    try:
+        import torchaudio.functional as AF
+    except (ImportError, OSError) as error:  # a torchaudio that does not load here
+        pytest.skip(f"torchaudio does not load: {error}")
+    torch.manual_seed(0)
+    for dtype in (torch.float32, torch.float64):
+        x = torch.cat([torch.rand(100000, dtype=dtype) * 2 - 1,
+                       torch.linspace(-1, 1, 20001, dtype=dtype)])
+        for q in (256, 1024, 16):
+            assert torch.equal(mu_law_encode(x, q), AF.mu_law_encoding(x, q))
+            codes = torch.arange(q)
+            assert torch.equal(mu_law_decode(codes, q), AF.mu_law_decoding(codes, q))
+
+
+def test_import_does_not_load_torchaudio() -> None:
+    """`import wavenet` (model, coding, generation) never imports torchaudio."""
+    import subprocess
+    import sys
+    code = ("import sys, wavenet, wavenet.generation, wavenet.checkpoint;"
+            "print('torchaudio' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize("bad", [float("nan")])
+def test_encode_refuses_nan(bad: float) -> None:
+    with pytest.raises(ValueError, match="NaN"):
+        mu_law_encode(torch.tensor([0.0, bad]))
+
+
+@pytest.mark.parametrize("q", [0, 1, -5])
+def test_too_few_channels_refused(q: int) -> None:
+    with pytest.raises(ValueError, match="at least 2"):
+        mu_law_encode(torch.zeros(3), q)
+    with pytest.raises(ValueError, match="at least 2"):
+        mu_law_decode(torch.zeros(3, dtype=torch.long), q)
+
+
+def test_numpy_input_is_a_type_error() -> None:
+    import numpy as np
+    with pytest.raises(TypeError, match="torch.from_numpy"):
+        mu_law_encode(np.zeros(3, dtype=np.float32))  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("code", [-1, 256, 1000])
+def test_decode_refuses_codes_out_of_range(code: int) -> None:
+    with pytest.raises(ValueError, match=r"\[0, 255\]"):
+        mu_law_decode(torch.tensor([0, code]))
+
+
+def test_errors_are_of_the_package_family() -> None:
+    from wavenet.errors import WavenetError
+    with pytest.raises(WavenetError):
+        mu_law_encode(torch.tensor([float("nan")]))
+    with pytest.raises(WavenetError):
+        mu_law_decode(torch.tensor([999]))

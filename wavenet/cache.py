@@ -45,9 +45,10 @@ logger = logging.getLogger(__name__)
 # kind -> version. codes: mu-law codes of one audio file (uint8/uint16), with its length
 # before and after trimming; mel: the scaled log-mel of one file's codes (float32). mel
 # moved to this scheme at 3 (v2 entries had no .json); both went up by one when entries
-# gained their checksum. pcm16: like codes, 16-bit samples + 32768 (uint16).
+# gained their checksum. pcm16: like codes, 16-bit samples + 32768 (uint16). All three
+# went up by one when resampling moved from torchaudio to libsoxr (other values).
 AUDIO_KINDS = ("codes", "pcm16")
-CACHE_VERSIONS: dict[str, int] = {"codes": 2, "pcm16": 1, "mel": 4}
+CACHE_VERSIONS: dict[str, int] = {"codes": 3, "pcm16": 2, "mel": 5}
 
 
 def default_cache_dir() -> Path:

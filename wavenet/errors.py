@@ -15,6 +15,16 @@ class WavenetError(Exception):
     """Base class of the errors raised by the wavenet library."""
 
 
+class InvalidArgumentError(WavenetError, ValueError):
+    """A value passed to a library function is out of its domain (a NaN sample, a code
+    beyond the quantization channels, a non-positive size)."""
+
+
+class InvalidTypeError(WavenetError, TypeError):
+    """An argument of the wrong type (a numpy array where a tensor is expected, a float
+    where an int is)."""
+
+
 class TrainError(WavenetError, RuntimeError):
     """A training run cannot start or continue; the message says why in one line."""
 
