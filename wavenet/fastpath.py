@@ -116,7 +116,9 @@ def _kernel_layout(config: ModelConfig, batch_size: int
     mixture parameters), 0 for a categorical one.
     """
     spans = [(config.kernel_size - 1) * d for d in config.dilations]
-    blocks = [time_block(d, batch_size) for d in config.dilations]
+    # kernel_size 1 keeps no past inputs, so there is nothing to gather.
+    blocks = [time_block(d, batch_size) if config.kernel_size > 1 else 1
+              for d in config.dilations]
     offsets = np.concatenate([[0], np.cumsum(spans)[:-1]]).astype(np.int64)
     gathered = [s if m > 1 else 0 for s, m in zip(spans, blocks)]
     pending_offsets = np.concatenate([[0], np.cumsum(gathered)[:-1]]).astype(np.int64)

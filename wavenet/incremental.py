@@ -3,6 +3,7 @@
 One step of one residual block (kernel k, dilation d) for a batch of B streams::
 
     ring of the block   its last (k-1)*d inputs; the input of time s sits in slot s % ((k-1)*d)
+                        (no ring for k = 1: the block is a 1x1 of the current input)
     taps at time t      x[t-(k-1)d] ... x[t-d] read from the ring, x[t] the current input
     z = sum_j W_j tap_j + b                     (B, gate_channels)  <- conditioning adds here
     h = tanh(z[:, :G/2]) * sigmoid(z[:, G/2:])  (B, gate_channels / 2)
@@ -259,7 +260,7 @@ def _block_step(w: _BlockWeights, x: torch.Tensor, ring: torch.Tensor, t: int,
     Reads the past taps from `ring`, then stores x in it. `conditioning` (B, G), when
     given, is added to the dilated convolution's output before the gate.
     """
-    span = ring.shape[0]
+    span = ring.shape[0]  # 0 for kernel_size 1: a 1x1 keeps no past inputs
     kernel_size = len(w.taps)
     z = F.linear(x, w.taps[-1], w.dilated_bias)
     for j in range(kernel_size - 1):
@@ -268,7 +269,8 @@ def _block_step(w: _BlockWeights, x: torch.Tensor, ring: torch.Tensor, t: int,
     if conditioning is not None:
         z = z + conditioning
     h = gated_activation(z)
-    ring[t % span] = x
+    if span:
+        ring[t % span] = x
     skip = F.linear(h, w.skip_weight, w.skip_bias)
     if w.residual_weight is None:
         return x, skip

@@ -270,7 +270,8 @@ def _step(weights, layout, state, scratch, codes, t, approximate, cond, ci):  # 
         if ci >= 0:  # conditioning: cond[ci] is (layers, B, gate) for this step
             for b in range(batch):
                 z[b] += cond[ci, layer, b]
-        ring[base + t % span] = x
+        if span > 0:  # kernel_size 1: a 1x1 of the current input, nothing to keep
+            ring[base + t % span] = x
         if block > 1 and (t + 1) % block == 0:
             first = (t + 1 - block) % span  # the block never wraps: block divides span
             inputs = ring[base + first:base + first + block].reshape((block * batch, residual))
@@ -355,6 +356,97 @@ def _sample_mixture_row(row, uniform, temperature, mixtures, cdf):  # pragma: no
     return int(math.floor(min(max(position, 0.0), 65535.0)))
 
 
+@njit(cache=True, error_model="numpy")
+def _check_layout(weights, layout, state, scratch):  # pragma: no cover - compiled
+    """Raise ValueError unless every array `_step` indexes has the size the layout says.
+
+    The sizes are taken from the weights (residual = embedding columns, gate = dilated
+    bias columns, skip = skip bias length, head = head bias length), the layers from the
+    dilations, the batch from the ring; everything else must agree with them, and every
+    ring and pending slot a layer reaches must lie inside its buffer."""
+    emb, code_rows, value_in, wd, bd, wrs, br, bs, w1, b1, w2, b2 = weights
+    dilations, kernel_size, offsets, time_blocks, pending_offsets, mixtures = layout
+    ring, pending = state
+    x, xin, z, h, out, skips, hidden, logits = scratch
+    layers = dilations.shape[0]
+    residual, gate, skip, head = emb.shape[1], bd.shape[1], bs.shape[0], b2.shape[0]
+    batch = ring.shape[1]
+    taps = kernel_size - 1
+    if kernel_size < 1 or layers < 1 or gate % 2 != 0 or mixtures < 0:
+        raise ValueError("kernel.run: the layout needs kernel_size >= 1, at least one layer, "
+                         "an even gate width and mixtures >= 0")
+    if (offsets.shape[0] != layers or time_blocks.shape[0] != layers
+            or pending_offsets.shape[0] != layers):
+        raise ValueError("kernel.run: the layout's offsets and time blocks must have one "
+                         "entry per dilation")
+    if (x.shape != (batch, residual) or xin.shape != (batch, kernel_size * residual)
+            or z.shape != (batch, gate) or h.shape != (batch, gate // 2)
+            or out.shape != (batch, residual + skip) or skips.shape != (batch, skip)
+            or hidden.shape != (batch, skip) or logits.shape != (batch, head)):
+        raise ValueError("kernel.run: a scratch array does not match the batch and the "
+                         "weights' widths (x, taps, z, h, out, skips, hidden, logits)")
+    if (wd.shape != (layers, kernel_size, residual, gate) or bd.shape[0] != layers
+            or wrs.shape != (layers, gate // 2, residual + skip)
+            or br.shape != (layers, residual) or value_in.shape != (2, residual)
+            or w1.shape != (skip, skip) or b1.shape[0] != skip or w2.shape != (skip, head)):
+        raise ValueError("kernel.run: a weight array does not match the layout (layers, "
+                         "kernel_size) and the widths of the embedding and biases")
+    for i in range(code_rows.shape[0]):
+        if code_rows[i] < 0 or code_rows[i] >= emb.shape[0]:
+            raise ValueError("kernel.run: a code's embedding row lies outside the embedding "
+                             "weight")
+    if mixtures > 0 and (3 * mixtures > head or code_rows.shape[0] < 65536):
+        raise ValueError("kernel.run: a mixture head needs 3 x mixtures outputs and an "
+                         "embedding row for each of the 65,536 16-bit samples")
+    if ring.shape[2] != residual or pending.shape[1] != batch or pending.shape[2] != gate:
+        raise ValueError("kernel.run: the ring buffer must be (slots, batch, residual) and "
+                         "the pending buffer (slots, batch, gate)")
+    for layer in range(layers):
+        dilation, block = dilations[layer], time_blocks[layer]
+        span = taps * dilation
+        if dilation < 1 or offsets[layer] < 0 or offsets[layer] + span > ring.shape[0]:
+            raise ValueError("kernel.run: a layer's (kernel_size - 1) x dilation slots lie "
+                             "outside the ring buffer")
+        if block < 1 or (block > 1 and (taps < 1 or dilation % block != 0)):
+            raise ValueError("kernel.run: a time block must be 1, or divide the layer's "
+                             "dilation (kernel_size >= 2)")
+        if block > 1 and (pending_offsets[layer] < 0
+                          or pending_offsets[layer] + span > pending.shape[0]):
+            raise ValueError("kernel.run: a gathered layer's slots lie outside the pending "
+                             "buffer")
+
+
+@njit(cache=True, error_model="numpy")
+def _check_call(code_rows, batch, layers, gate, head, mixtures, t0, fed, cdf, uniforms,
+                temperature, out, step_after_last, cond, cond_constant):  # pragma: no cover - compiled
+    """Raise ValueError unless the codes, uniforms, outputs and conditioning of one `run`
+    call fit the layout (see `_check_layout`)."""
+    if t0 < 0 or fed.shape[1] != batch or out.shape[1] != batch:
+        raise ValueError("kernel.run: t0 must be >= 0 and the fed codes and outputs must "
+                         "be (steps, batch)")
+    for i in range(fed.shape[0]):
+        for b in range(batch):
+            if fed[i, b] < 0 or fed[i, b] >= code_rows.shape[0]:
+                raise ValueError("kernel.run: fed codes must lie in [0, classes)")
+    if mixtures == 0 and (cdf.shape[0] < 1 or cdf.shape[0] > head
+                          or cdf.shape[0] > code_rows.shape[0]):
+        raise ValueError("kernel.run: the cdf must hold one entry per output, at most the "
+                         "head's width and the number of codes")
+    if mixtures > 0 and cdf.shape[0] < mixtures:
+        raise ValueError("kernel.run: the cdf must hold one entry per mixture component")
+    if temperature > 0.0 and out.shape[0] > 0 and (uniforms.shape[0] < out.shape[0]
+                                                  or uniforms.shape[1] != batch):
+        raise ValueError("kernel.run: one uniform number per output code is needed "
+                         "(steps, batch)")
+    steps = fed.shape[0] + max(out.shape[0] - (0 if step_after_last else 1), 0)
+    if cond.shape[0] > 0:
+        if cond.shape[1] != layers or cond.shape[2] != batch or cond.shape[3] != gate:
+            raise ValueError("kernel.run: conditioning terms must be (steps, layers, batch, "
+                             "gate)")
+        if not cond_constant and cond.shape[0] < steps:
+            raise ValueError("kernel.run: fewer conditioning rows than steps")
+
+
 @njit(cache=True, error_model="numpy", nogil=True)
 def run(weights, layout, state, scratch, t0, approximate, fed, cdf, uniforms, temperature,
         out, step_after_last, cond, cond_constant):  # pragma: no cover - compiled
@@ -364,7 +456,15 @@ def run(weights, layout, state, scratch, t0, approximate, fed, cdf, uniforms, te
     weights, layout, state, scratch: the tuples `_step` unpacks (`fastpath` builds them);
     cdf: (O,) float64 scratch, O the model's outputs; uniforms: (n, B) float64 (unused at temperature 0).
     cond: (steps, layers, B, gate) conditioning for the steps of this call, in order
-    (empty when the model has none), or (1, ...) for all of them when cond_constant."""
+    (empty when the model has none), or (1, ...) for all of them when cond_constant.
+
+    Every array's size is checked against the layout first (`_check_layout`,
+    `_check_call`: ValueError), once per call, so that no step indexes outside an array
+    whatever the caller passed."""
+    _check_layout(weights, layout, state, scratch)
+    _check_call(weights[1], state[0].shape[1], layout[0].shape[0], weights[4].shape[1],
+                weights[11].shape[0], layout[5], t0, fed, cdf, uniforms, temperature, out,
+                step_after_last, cond, cond_constant)
     steps = 0
     for i in range(fed.shape[0]):
         ci = -1 if cond.shape[0] == 0 else (0 if cond_constant else steps)
