@@ -26,8 +26,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-import torchaudio
 
+from . import dependencies
 from .config import Config, MelConfig
 from .data import DataError, FileSet, file_waveform
 from .features import hifigan_log_mel, mel_filterbank, mel_magnitude
@@ -104,7 +104,7 @@ def griffin_lim(features: torch.Tensor, sample_rate: int, mel: MelConfig,
     # Centred frames: frame i is centred on sample i * hop; here on i * hop + offset.
     offset = mel.n_fft // 2 - (mel.n_fft - mel.hop_length) // 2
     length = frames * mel.hop_length
-    audio = torchaudio.functional.griffinlim(
+    audio = dependencies.torchaudio().functional.griffinlim(
         linear, window, mel.n_fft, mel.hop_length, mel.win_length, power=1.0,
         n_iter=iterations, momentum=0.99, length=None, rand_init=False)
     shifted = torch.cat([torch.zeros(offset, dtype=audio.dtype), audio])[:length]

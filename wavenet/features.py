@@ -24,8 +24,8 @@ import math
 import numpy as np
 import torch
 import torch.nn.functional as F
-import torchaudio
 
+from . import dependencies
 from .config import MelConfig
 from .pcm import codes_to_waveform, waveform_to_codes
 
@@ -35,9 +35,10 @@ _FILTERBANKS = {"wavenet": (None, "htk"), "hifigan": ("slaney", "slaney")}
 
 
 @functools.lru_cache(maxsize=8)
-def _transform(sample_rate: int, mel: MelConfig) -> torchaudio.transforms.MelSpectrogram:
+def _transform(sample_rate: int, mel: MelConfig) -> torch.nn.Module:
+    """torchaudio's MelSpectrogram for the format (torchaudio is loaded here, on first use)."""
     norm, mel_scale = _FILTERBANKS[mel.format]
-    return torchaudio.transforms.MelSpectrogram(
+    return dependencies.torchaudio().transforms.MelSpectrogram(
         sample_rate=sample_rate, n_fft=mel.n_fft, win_length=mel.win_length,
         hop_length=mel.hop_length, f_min=mel.f_min, f_max=mel.f_max, n_mels=mel.n_mels,
         power=1.0, center=False, norm=norm, mel_scale=mel_scale)
@@ -96,7 +97,8 @@ def mel_magnitude(features: torch.Tensor, mel: MelConfig) -> torch.Tensor:
 
 def mel_filterbank(sample_rate: int, mel: MelConfig) -> torch.Tensor:
     """The format's filterbank, (n_fft // 2 + 1, n_mels): magnitude spectrum @ it = mel."""
-    return _transform(sample_rate, mel).mel_scale.fb
+    bank: torch.Tensor = _transform(sample_rate, mel).mel_scale.fb
+    return bank
 
 
 def log_mel_of_codes(codes: np.ndarray | torch.Tensor, sample_rate: int, mel: MelConfig,
