@@ -12,11 +12,18 @@ from .common import setup_logging
 @click.command("plot")
 @click.argument("run", type=click.Path(path_type=Path))
 @click.option("--out", type=click.Path(path_type=Path, dir_okay=False), default=None,
-              help="PNG to write [default: RUN/curves.png].")
-def plot_command(run: Path, out: Path | None) -> None:
-    """Plot train and validation bits/sample against step from RUN's metrics log."""
-    setup_logging()
-    from wavenet.plots import plot_curves, read_metrics
+              help="Picture to write (.png, .pdf, .svg) [default: RUN/curves.png, "
+                   "replaced on every plot].")
+@click.option("--force", is_flag=True, help="Overwrite an existing --out file.")
+def plot_command(run: Path, out: Path | None, force: bool) -> None:
+    """Plot train and validation bits/sample against step from RUN's metrics log.
 
+    An existing --out file is refused without --force (and replaced whole with it); the
+    default RUN/curves.png is the run's own picture and is replaced every time."""
+    setup_logging()
+    from wavenet.plots import picture_path, plot_curves, read_metrics
+
+    if out is not None and picture_path(out).exists() and not force:
+        raise click.ClickException(f"{picture_path(out)} exists; pass --force to overwrite")
     path = plot_curves(read_metrics(run), out or run / "curves.png", title=str(run))
     click.echo(f"wrote {path}")

@@ -130,6 +130,13 @@ def plot_spectrograms(clips: Sequence[tuple[str, np.ndarray]], sample_rate: int,
     return _save(fig, plt, out)
 
 
+def picture_path(out: str | Path) -> Path:
+    """The file a picture asked for as `out` is written to: `out`, or `out`.png when it
+    has no extension (what savefig does with such a name)."""
+    out = Path(out)
+    return out if out.suffix else out.with_name(out.name + ".png")
+
+
 def _save(fig: Any, plt: Any, out: str | Path) -> Path:
     out = Path(out)
     kinds = fig.canvas.get_supported_filetypes()
@@ -137,8 +144,7 @@ def _save(fig: Any, plt: Any, out: str | Path) -> Path:
         plt.close(fig)
         raise PlotError(f"cannot draw a picture as {out.suffix} ({out}); name it .png "
                         f"(or .pdf, .svg)")
-    if not out.suffix:  # what savefig does with a name without an extension
-        out = out.with_name(out.name + ".png")
+    out = picture_path(out)
     try:
         atomic_write_bytes(out, lambda handle: fig.savefig(handle, format=out.suffix[1:].lower()))
     finally:
