@@ -9,6 +9,7 @@ import wavenet
 from .common import WavenetGroup
 from .demo import demo_command
 from .evaluate import eval_command
+from .export import export_command
 from .generate import generate_command
 from .info import info_command
 from .mel import mel_command
@@ -45,3 +46,4 @@ main.add_command(info_command)
 main.add_command(generate_command)
 main.add_command(plot_command)
 main.add_command(mel_command)
+main.add_command(export_command)

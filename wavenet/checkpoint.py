@@ -37,6 +37,7 @@ import torch
 
 from .config import Config, ConfigError, config_from_dict
 from .errors import WavenetError
+from .export import is_export_dir, read_export
 from .files import atomic_write_bytes
 from .model import WaveNet
 from .schedule import Schedule
@@ -190,12 +191,17 @@ def _to_cpu(value: Any) -> Any:
 
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
-    """Read and check a checkpoint file (weights_only=True) -> its payload dict.
+    """Read and check a checkpoint file (weights_only=True), or an exported model's
+    folder (`wavenet.export.read_export`) -> its payload dict.
 
     Checked: the checksum (format 2), the layout, the config, and that the weights (and
     EMA weights) fit the config; anything wrong is one CheckpointError line.
     """
     path = Path(path)
+    if is_export_dir(path):  # an exported model (wavenet.export): read as a payload
+        payload = read_export(path)
+        _check_payload(payload, path)
+        return payload
     if not path.is_file():
         raise CheckpointError(f"checkpoint not found: {path}")
     if path.stat().st_size == 0:
@@ -292,12 +298,13 @@ def _load_weights(model: torch.nn.Module, state: dict[str, torch.Tensor], what: 
 
 
 def resolve_checkpoint(run_or_checkpoint: str | Path, prefer: str = "best") -> Path:
-    """A checkpoint file, or a run folder's `best` (else `last`) checkpoint.
+    """A checkpoint file, an exported model's folder, or a run folder's `best` (else
+    `last`) checkpoint.
 
     `prefer="last"` picks `last` first (used for resuming and for `info`).
     """
     path = Path(run_or_checkpoint)
-    if path.is_file():
+    if path.is_file() or is_export_dir(path):
         return path
     if not path.exists():
         raise CheckpointError(f"no run folder or checkpoint at {path}")
@@ -327,7 +334,8 @@ def model_from_checkpoint(payload: dict[str, Any], use_ema: bool = True) -> Wave
 
 def load_model(run_or_checkpoint: str | Path, device: str | torch.device = "cpu",
                use_ema: bool = True) -> tuple[WaveNet, Config, dict[str, Any]]:
-    """Load (model, config, checkpoint payload) from a run folder or checkpoint file.
+    """Load (model, config, checkpoint payload) from a run folder, a checkpoint file or
+    an exported model's folder (`wavenet export`).
 
     Weights that are NaN or infinite (a run that diverged) are refused: they could only
     generate noise or score NaN.
