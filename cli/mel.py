@@ -16,11 +16,16 @@ from .common import check_writable, setup_logging
 @click.option("--run", required=True, type=click.Path(path_type=Path),
               help="Vocoder run folder or checkpoint whose mel settings are used.")
 @click.option("--out-dir", required=True, type=click.Path(path_type=Path, file_okay=False),
-              help="Output folder: NAME.npy per audio file (sub-folders kept).")
+              help="Output folder: NAME.npy per audio file (sub-folders kept; NAME.EXT.npy "
+                   "where two files of a folder share a NAME).")
 @click.option("--force", is_flag=True, help="Overwrite existing .npy files.")
 def mel_command(source: Path, run: Path, out_dir: Path, force: bool) -> None:
     """Write the mel of every audio file in SOURCE (a file or a folder, searched
-    recursively) as the vocoder in RUN computes it: float32 (n_mels, frames)."""
+    recursively) as the vocoder in RUN computes it: float32 (n_mels, frames).
+
+    Each file gets its own NAME.npy; where two files of one folder share a NAME (a.wav and
+    a.flac) both keep their extension (a.wav.npy, a.flac.npy), names that `train
+    --mel-dir` also looks for."""
     setup_logging()
     import numpy as np
 
@@ -35,7 +40,7 @@ def mel_command(source: Path, run: Path, out_dir: Path, force: bool) -> None:
                                    f"it has no mel features")
     if source.is_dir():
         paths = find_audio_files(source)
-        targets = [out_dir / p.relative_to(source).with_suffix(".npy") for p in paths]
+        targets = _targets([p.relative_to(source) for p in paths], out_dir)
     elif source.is_file():
         paths, targets = [source], [out_dir / f"{source.stem}.npy"]
     else:
@@ -66,3 +71,18 @@ def mel_command(source: Path, run: Path, out_dir: Path, force: bool) -> None:
     m = config.mel
     click.echo(f"wrote {written} mel(s) of {m.n_mels} bands ({m.format} format, hop "
                f"{m.hop_length} at {config.data.sample_rate} Hz) to {out_dir}")
+
+
+def _targets(relative: list[Path], out_dir: Path) -> list[Path]:
+    """The .npy file of each audio path (relative to the source folder), distinct within
+    each folder (`melfiles.mel_file_names`), in the same order."""
+    from wavenet.melfiles import mel_file_names
+
+    folders: dict[Path, list[int]] = {}
+    for i, path in enumerate(relative):
+        folders.setdefault(path.parent, []).append(i)
+    targets: list[Path] = list(relative)
+    for folder, indices in folders.items():
+        for i, name in zip(indices, mel_file_names([relative[i].name for i in indices])):
+            targets[i] = out_dir / folder / name
+    return targets

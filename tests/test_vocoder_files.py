@@ -272,3 +272,46 @@ def test_mel_command_skips_audio_shorter_than_one_hop(chords: Path, run: Path,
     assert alone.exit_code == 1 and "Traceback" not in alone.output
     assert alone.stderr.strip().splitlines()[-1] == (f"Error: no mel could be made from the "
                                                      f"audio in {source / 'short.wav'}")
+
+
+def test_mel_command_gives_inputs_that_share_a_name_their_own_files(run: Path,
+                                                                    tmp_path: Path) -> None:
+    """a.wav and a.flac in one folder were both written to a.npy (one mel lost) and the
+    count said 3 mels where 2 files were left. A stem shared in a folder now keeps the
+    extension (a.wav.npy, a.flac.npy); a stem of its own stays NAME.npy."""
+    source = tmp_path / "audio"
+    (source / "sub").mkdir(parents=True)
+    t = np.arange(1280) / SAMPLE_RATE
+    for name, frequency in [("a.wav", 220.0), ("a.flac", 330.0), ("b.wav", 440.0),
+                            ("sub/a.wav", 550.0)]:
+        sf.write(source / name, 0.3 * np.sin(2 * np.pi * frequency * t), SAMPLE_RATE)
+    out = tmp_path / "mels"
+    result = CliRunner().invoke(main, ["mel", str(source), "--run", str(run), "--out-dir", str(out)])
+    assert result.exit_code == 0, result.output
+    written = sorted(str(p.relative_to(out)) for p in out.rglob("*.npy"))
+    assert written == ["a.flac.npy", "a.wav.npy", "b.npy", "sub/a.npy"]
+    assert "wrote 4 mel(s)" in result.output
+    _, config, _ = load_model(run)
+    for audio, mel in [("a.wav", "a.wav.npy"), ("a.flac", "a.flac.npy"), ("sub/a.wav", "sub/a.npy")]:
+        np.testing.assert_array_equal(np.load(out / mel), mel_of_audio(source / audio, config).numpy())
+
+
+def test_mel_file_names_are_distinct() -> None:
+    from wavenet.melfiles import mel_file_names
+
+    assert mel_file_names(["a.wav", "b.wav"]) == ["a.npy", "b.npy"]
+    assert mel_file_names(["a.wav", "A.flac", "b.wav"]) == ["a.wav.npy", "A.flac.npy", "b.npy"]
+    # a kept extension that meets another file's stem: every name keeps its extension
+    assert mel_file_names(["a.wav", "a.flac", "a.wav.ogg"]) == ["a.wav.npy", "a.flac.npy",
+                                                                "a.wav.ogg.npy"]
+
+
+def test_train_mel_dir_pairs_a_mel_named_with_the_extension(tmp_path: Path) -> None:
+    from wavenet.melfiles import paired_mel
+
+    mels = tmp_path / "mels"
+    mels.mkdir()
+    np.save(mels / "a.npy", np.zeros((20, 10), np.float32))
+    np.save(mels / "a.flac.npy", np.ones((20, 10), np.float32))
+    assert paired_mel(Path("x/a.flac"), 640, mels, 20, 64).max() == 1.0  # its own first
+    assert paired_mel(Path("x/a.wav"), 640, mels, 20, 64).max() == 0.0

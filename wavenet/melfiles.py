@@ -3,8 +3,10 @@ reading them, telling their layout apart, and pairing them with audio for traini
 
     .npy (numpy, no pickle) / .pt (torch.save, weights only) --read_mel_file--> tensor
       --orient_mel(n_mels)--> float32 (n_mels, frames), checked
-    audio file x.wav + DIR/x.npy --paired_mel--> the mel, its length checked against the
-      audio's (frames x hop within MEL_LENGTH_TOLERANCE_HOPS hops of the samples)
+    audio file x.wav + DIR/x.wav.npy or DIR/x.npy --paired_mel--> the mel, its length
+      checked against the audio's (frames x hop within MEL_LENGTH_TOLERANCE_HOPS hops of
+      the samples)
+    audio names in one folder --mel_file_names--> distinct .npy names (`wavenet mel`)
 
 Layouts: (n_mels, frames) as HiFi-GAN stores them, or (frames, n_mels) as many acoustic
 models emit them; the band count tells them apart. A square mel (as many frames as bands)
@@ -15,6 +17,8 @@ Every refusal is a one-line `ConditioningError` (or `DataError` when pairing for
 from __future__ import annotations
 
 import os
+from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -86,19 +90,36 @@ def mel_files_in(folder: str | os.PathLike[str]) -> list[Path]:
                   if p.is_file() and p.suffix.lower() in MEL_EXTENSIONS)
 
 
+def mel_file_names(names: Sequence[str]) -> list[str]:
+    """The .npy name of each audio file name of one folder, all distinct: NAME.npy for a
+    stem of its own, the whole name (a.wav.npy, a.flac.npy) for a stem that two files
+    share (compared without case, as a case-blind file system would), and the whole name
+    for every file when a kept name would meet another file's stem (a.wav.npy beside
+    a.wav.ogg's)."""
+    stems = Counter(Path(name).stem.casefold() for name in names)
+    out = [f"{Path(name).stem}.npy" if stems[Path(name).stem.casefold()] == 1 else f"{name}.npy"
+           for name in names]
+    if len({name.casefold() for name in out}) < len(out):
+        out = [f"{name}.npy" for name in names]
+    return out
+
+
 def paired_mel(audio: Path, samples: int, mel_dir: Path, n_mels: int,
                hop_length: int) -> np.ndarray:
-    """The mel of `audio` in `mel_dir` (same stem, .npy or .pt) as (n_mels, frames)
-    float32, its frames x hop_length checked against the audio's `samples`.
+    """The mel of `audio` in `mel_dir` (the audio's whole name or its stem, .npy or .pt,
+    in that order: `wavenet mel` writes a.wav.npy and a.flac.npy where a.wav and a.flac
+    share a folder) as (n_mels, frames) float32, its frames x hop_length checked against
+    the audio's `samples`.
 
     DataError (one line) when it is missing, unreadable, of another layout, or of
     another length.
     """
-    candidates = [mel_dir / f"{audio.stem}{ext}" for ext in MEL_EXTENSIONS]
+    candidates = [mel_dir / f"{base}{ext}" for base in (audio.name, audio.stem)
+                  for ext in MEL_EXTENSIONS]
     found = [p for p in candidates if p.is_file()]
     if not found:
         raise DataError(f"no mel for {audio.name} in {mel_dir} (looked for "
-                        f"{' and '.join(p.name for p in candidates)})")
+                        f"{', '.join(p.name for p in candidates)})")
     try:
         mel = orient_mel(read_mel_file(found[0]), n_mels)
     except ConditioningError as error:
