@@ -22,7 +22,7 @@ from helpers import FAST, write_chord
 
 VOCODER = ["mel.n_mels=8", "mel.n_fft=64", "mel.hop_length=16", "mel.win_length=64",
            "model.local_channels=8", "model.upsample_scales=4,4"]
-DEPENDENCIES = ["torch", "torchaudio", "soundfile", "soxr", "click", "numpy", "numba"]
+DEPENDENCIES = ["torch", "torchaudio", "soundfile", "soxr", "safetensors", "click", "numpy", "numba"]
 
 
 def test_every_dependency_imports() -> None:

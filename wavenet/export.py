@@ -107,9 +107,9 @@ def write_export(out: str | Path, payload: dict[str, Any], *, source: Path,
     out.mkdir(parents=True, exist_ok=True)
     config_bytes = (json.dumps(description, indent=2) + "\n").encode()
     card = model_card(description, config).encode()
-    atomic_write_bytes(out / WEIGHTS_FILE, weights)
-    atomic_write_bytes(out / CARD_FILE, card)
-    atomic_write_bytes(out / CONFIG_FILE, config_bytes)  # last: a folder with it is complete
+    for name, blob in ((WEIGHTS_FILE, weights), (CARD_FILE, card),
+                       (CONFIG_FILE, config_bytes)):  # config.json last: then it is complete
+        atomic_write_bytes(out / name, lambda handle, blob=blob: handle.write(blob))
     return {CONFIG_FILE: len(config_bytes), WEIGHTS_FILE: len(weights), CARD_FILE: len(card)}
 
 
