@@ -65,7 +65,7 @@ def test_config_ranges(override: str, match: str) -> None:
 @pytest.mark.parametrize("override,match", [
     ("model.residual_channels=1000000000", "887,000,014,112 parameters need 3,304.3 GiB"),
     ("data.target_length=1000000000", r"training needs about 51,975.3 GiB \(28,304 parameters"),
-    ("train.batch_size=10000000", "training needs about 35,278.2 GiB"),
+    ("train.batch_size=10000000", "training needs about 33,264.2 GiB"),
 ])
 def test_sizes_that_cannot_fit_are_refused_with_the_estimate(override: str, match: str) -> None:
     with pytest.raises(ConfigError, match=match):
@@ -306,3 +306,56 @@ def test_fuzz_audio_headers(tmp_path: Path, cut: int, flips: list[tuple[int, int
         assert mono.dtype == np.float32 and np.isfinite(mono).all()
     except AudioDecodeError as error:
         assert "\n" not in str(error)
+
+
+# -- issue 27, item 11: memory is checked where it is used ----------------------------
+
+def test_reading_a_config_checks_no_memory(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every load_config checked the training estimate against the RAM: on a small machine
+    `wavenet presets` (and generate, eval) exited 1 at the first large preset."""
+    import wavenet.config
+    import wavenet.hardware
+
+    monkeypatch.setattr(wavenet.config, "physical_memory", lambda: 1000)
+    monkeypatch.setattr(wavenet.hardware, "memory_limit", lambda: 1000)
+    for name in wavenet.preset_names():
+        load_config(name)
+    result = CliRunner().invoke(main, ["presets"])
+    assert result.exit_code == 0, result.output
+
+
+def test_training_checks_the_memory_of_its_device_at_its_precision(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from wavenet.hardware import check_training_memory
+
+    fp32 = load_config("tiny", ["train.bf16=false"])
+    bf16 = load_config("tiny", ["train.bf16=true"])
+    half = training_memory(bf16, bf16=True)
+    assert half.activation_bytes * 2 == training_memory(fp32).activation_bytes
+    monkeypatch.setattr(wavenet.hardware, "memory_limit", lambda: half.total_bytes)
+    check_training_memory(bf16, torch.device("cpu"))  # fits in bf16 ...
+    with pytest.raises(ConfigError, match="more than this process's"):
+        check_training_memory(fp32, torch.device("cpu"))  # ... not in float32
+    # A CUDA run is checked against the GPU's free memory, not the host's.
+    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda device=None: (1000, 2000))
+    monkeypatch.setattr(wavenet.hardware, "memory_limit", lambda: 1 << 40)
+    with pytest.raises(ConfigError, match=r"more than cuda:0's free 0.0 GiB"):
+        check_training_memory(fp32, torch.device("cuda:0"))
+
+
+def test_the_context_counts_only_when_it_is_trained() -> None:
+    """The estimate assumed receptive_field samples of context in every crop."""
+    short = load_config("tiny", ["data.target_length=100"])
+    full = load_config("tiny", ["data.target_length=100", "data.full_context=true"])
+    rf = short.model.receptive_field
+    assert (training_memory(full).activation_bytes * 100
+            == training_memory(short).activation_bytes * (100 + rf - 1))
+
+
+def test_train_refuses_a_run_that_does_not_fit_in_one_line(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import wavenet.hardware
+
+    monkeypatch.setattr(wavenet.hardware, "memory_limit", lambda: 1000)
+    result = run_train_config(tmp_path, "--config", "tiny", "--device", "cpu")
+    assert "more than this process's 0.0 GiB of memory" in one_line_error(result)

@@ -13,6 +13,7 @@ with a `ConfigError` that names the allowed keys or the expected type.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import math
 import os
@@ -79,6 +80,7 @@ class ModelConfig:
     mixtures: int = 10
 
     def __post_init__(self) -> None:
+        _check_fields(self)
         if self.output not in OUTPUTS:
             raise ConfigError(f"model.output must be one of {', '.join(OUTPUTS)}, got {self.output!r}")
         if self.mixtures < 1:
@@ -156,6 +158,7 @@ class DataConfig:
     silence_threshold_db: float = -50.0
 
     def __post_init__(self) -> None:
+        _check_fields(self)
         if not 1 <= self.sample_rate <= MAX_SAMPLE_RATE:
             raise ConfigError(f"data.sample_rate must be in [1, {MAX_SAMPLE_RATE}] Hz, "
                               f"got {self.sample_rate}")
@@ -199,6 +202,7 @@ class TrainConfig:
     compile: bool = False
 
     def __post_init__(self) -> None:
+        _check_fields(self)
         for name in ("batch_size", "checkpoint_every", "val_every", "val_batches",
                      "log_every", "grad_accum"):
             if getattr(self, name) < 1:
@@ -245,6 +249,7 @@ class MelConfig:
     format: str = "wavenet"
 
     def __post_init__(self) -> None:
+        _check_fields(self)
         if self.format not in MEL_FORMATS:
             raise ConfigError(f"mel.format must be one of {', '.join(MEL_FORMATS)}, "
                               f"got {self.format!r}")
@@ -261,6 +266,29 @@ class MelConfig:
             raise ConfigError(f"mel.f_min must be >= 0, got {self.f_min}")
         if self.f_max is not None and self.f_max <= self.f_min:
             raise ConfigError(f"mel.f_max ({self.f_max}) must be above mel.f_min ({self.f_min})")
+
+
+def _check_fields(section: Any) -> None:
+    """Check every field of a config dataclass against its annotation (ConfigError naming
+    the field, the expected type and the value found), storing the coerced value (an int
+    where a float is expected becomes a float, a list a tuple): `ModelConfig(
+    residual_channels=16.5)` is refused here, not deep inside torch."""
+    prefix = _SECTIONS.get(type(section).__name__, "")
+    for name, annotation in _field_types(type(section)).items():
+        value = getattr(section, name)
+        checked = _check_value(value, annotation, f"{prefix}{name}")
+        if checked is not value:
+            object.__setattr__(section, name, checked)
+
+
+_SECTIONS = {"ModelConfig": "model.", "DataConfig": "data.", "TrainConfig": "train.",
+             "MelConfig": "mel."}
+
+
+@functools.cache
+def _field_types(cls: type) -> dict[str, Any]:
+    hints = typing.get_type_hints(cls)
+    return {f.name: hints[f.name] for f in dataclasses.fields(cls)}
 
 
 def _gib(n_bytes: int) -> str:
@@ -304,31 +332,37 @@ class MemoryEstimate:
                 f"{_gib(self.parameter_bytes)}; activations: {_gib(self.activation_bytes)})")
 
 
-def training_memory(config: Config) -> MemoryEstimate:
+def training_memory(config: Config, *, bf16: bool = False) -> MemoryEstimate:
     """Estimate the memory of training `config` (pure arithmetic, nothing allocated).
 
-    Activations: batch_size x (receptive_field + target_length) samples, each keeping per
-    layer its input (R), the gate pre-activation and tanh/sigmoid halves (2G), the gated
-    output (G/2), residual and skip outputs (R + S); plus the embedding (R) and the head
-    (2S + 2Q, Q the output channels). float32 throughout; a lower bound (no workspace,
-    no framework overhead).
+    Activations: batch_size x (context + target_length) input samples (context =
+    receptive_field - 1 with data.full_context, else 0: the crops training reads), each
+    keeping per layer its input (R), the gate pre-activation and tanh/sigmoid halves
+    (2G), the gated output (G/2), residual and skip outputs (R + S); plus the embedding
+    (R) and the head (2S + 2Q, Q the output channels). Activations in float32, or in 2
+    bytes with `bf16` (autocast); weights, gradients and optimizer moments in float32.
+    A lower bound (no workspace, no framework overhead).
     """
     m, tc = config.model, config.train
     parameters = model_parameters(m)
     copies = 4 + (1 if tc.ema_decay is not None else 0)
     layers = m.stacks * m.layers_per_stack
-    receptive_field = 1 + (m.kernel_size - 1) * m.stacks * (2**m.layers_per_stack - 1)
-    samples = tc.batch_size * (receptive_field + config.data.target_length)
+    context = m.receptive_field - 1 if config.data.full_context else 0
+    samples = tc.batch_size * (context + config.data.target_length)
     r, g, s, q = m.residual_channels, m.gate_channels, m.skip_channels, m.output_channels
     per_sample = layers * (2 * r + 2 * g + g // 2 + s) + r + 2 * s + 2 * q
-    return MemoryEstimate(parameters, 4 * copies * parameters, 4 * samples * per_sample)
+    activation = 2 if bf16 else 4
+    return MemoryEstimate(parameters, 4 * copies * parameters, activation * samples * per_sample)
 
 
-def check_fits(config: Config, available_bytes: int | None) -> None:
-    """ConfigError when training `config` needs more than `available_bytes` (None: skip)."""
-    estimate = training_memory(config)
+def check_fits(config: Config, available_bytes: int | None, *, bf16: bool = False,
+               where: str = "this machine's") -> None:
+    """ConfigError when training `config` (activations in bf16 or float32) needs more than
+    `available_bytes` (None: skip); `where` names the memory in the message ("cuda:0's
+    free")."""
+    estimate = training_memory(config, bf16=bf16)
     if available_bytes is not None and estimate.total_bytes > available_bytes:
-        raise ConfigError(f"training needs about {estimate}, more than this machine's "
+        raise ConfigError(f"training needs about {estimate}, more than {where} "
                           f"{_gib(available_bytes)} of memory: lower train.batch_size, "
                           f"data.target_length or the model size")
 
@@ -349,6 +383,7 @@ class Config:
     mel: MelConfig = field(default_factory=MelConfig)
 
     def __post_init__(self) -> None:
+        _check_fields(self)
         estimate = training_memory(self)
         if estimate.total_bytes > MAX_BYTES:
             raise ConfigError(f"training needs about {estimate}; more than the "
@@ -574,8 +609,10 @@ def read_config_dict(name_or_path: str | Path) -> dict[str, Any]:
 
 
 def load_config(name_or_path: str | Path = "default", overrides: typing.Iterable[str] = ()) -> Config:
-    """Load a preset or file, apply `section.key=value` overrides, and check everything,
-    including that training it fits in this machine's memory (`check_fits`)."""
-    config = config_from_dict(apply_overrides(read_config_dict(name_or_path), overrides))
-    check_fits(config, physical_memory())
-    return config
+    """Load a preset or file, apply `section.key=value` overrides, and check every field.
+
+    Whether training it fits in memory is not checked here (a config is read by commands
+    that never train, on machines that never will): training checks it when it starts,
+    against the memory of the device it trains on (`wavenet.hardware.check_training_memory`).
+    """
+    return config_from_dict(apply_overrides(read_config_dict(name_or_path), overrides))

@@ -44,14 +44,13 @@ from torch.nn.parallel import DistributedDataParallel
 
 from . import checkpoint as ckpt
 from .checkpoint import TrainState
-from .config import (Config, TrainConfig, apply_overrides, check_fits, config_from_dict,
-                     physical_memory)
+from .config import Config, TrainConfig, apply_overrides, config_from_dict
 from .crops import Batch, CropSampler, item_length
 from .data import FileSet, PreparedData, mel_statistics, prepare_data
 from .distributed import Distributed, init_distributed
 from .errors import TrainError
 from .files import atomic_write_bytes
-from .hardware import use_bf16
+from .hardware import check_training_memory, use_bf16
 from .loss import LN2, LossFunction, loss_context, loss_function, next_code_loss
 from .model import WaveNet
 from .monitor import (METRICS_FILE, Monitor, StepReport, after_step, tensorboard_writer,
@@ -250,6 +249,7 @@ def _check_run_folder(out: Path, resume: bool) -> None:
 def _train(config: Config | None, options: TrainOptions, world: Distributed,
            device: torch.device, progress: Callable[[StepReport], None] | None) -> TrainSummary:
     config, payload = _run_config(config, options)
+    check_training_memory(config, device)  # on the device and at the precision used
     speakers = ckpt.speakers_from_checkpoint(payload) if payload is not None else None
     data, config = _prepare_run(config, options, world, speakers)
     state = _initial_state(config, data, device, world, payload)
@@ -397,7 +397,6 @@ def _run_config(config: Config | None,
                          f"{'; '.join(differing)}; on --resume only train.* fields can "
                          f"change (drop --config and --set to continue with the run's own)")
     config = dataclasses.replace(asked, model=own.model, data=own.data, mel=own.mel)
-    check_fits(config, physical_memory())
     return config, payload
 
 
