@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import math
 import os
+import shlex
+import signal
 import time
 from pathlib import Path
 
 import click
 
-from .common import INTERRUPTED, resolve_device, setup_logging
+from .common import resolve_device, setup_logging
 
 
 @click.command("train")
@@ -50,11 +52,15 @@ def train_command(data: Path, out: Path, config_name: str | None, overrides: tup
                   device: str | None, val_data: Path | None,
                   cache_dir: Path | None, speakers_from_folders: bool, mel_dir: Path | None,
                   tensorboard: bool, verbose: bool) -> None:
-    """Train a WaveNet on a folder of audio (wav, flac, ogg, aiff, mp3)."""
+    """Train a WaveNet on a folder of audio (wav, flac, ogg, aiff, mp3).
+
+    Ctrl-C, SIGTERM (a job scheduler's stop) or SIGHUP finish the step, save it and exit
+    with status 128 + the signal's number and the command that resumes the run.
+    """
     setup_logging(verbose)
     from wavenet.config import load_config
     from wavenet.distributed import shutdown_distributed
-    from wavenet.train import TrainOptions, train
+    from wavenet.train import SignalStop, TrainOptions, train
 
     for name, count in (("--steps", steps), ("--stop-at", stop_at)):
         if count is not None and count < 1:
@@ -73,25 +79,35 @@ def train_command(data: Path, out: Path, config_name: str | None, overrides: tup
                            budget=60.0 * minutes if minutes is not None else None,
                            mel_dir=mel_dir)
     bar = ProgressBar(steps, seconds=options.budget)
+    main_rank = int(os.environ.get("RANK", "0")) == 0
     try:
         summary = train(config, options, progress=bar.update)
+    except SignalStop as stop:  # SIGTERM or SIGHUP during the set-up
+        if main_rank:
+            click.echo(f"stopped by {signal.Signals(stop.signum).name} before the first step; "
+                       f"nothing to save", err=True)
+        raise SystemExit(128 + stop.signum) from None
     finally:
         bar.close()
         shutdown_distributed()
-    if int(os.environ.get("RANK", "0")) != 0:
+    if not main_rank:  # status 0 even when stopped: torchrun then waits for rank 0's report
         return
     if summary.skipped:
         click.echo(f"skipped {len(summary.skipped)} file(s) (see the warnings above)", err=True)
     best = f"{summary.best_val_bits:.3f}" if summary.best_val_bits is not None else "n/a"
     total = summary.total_steps
     if summary.interrupted:
-        length = "".join(f" --{name} {value:g}" for name, value in
-                         (("steps", steps), ("minutes", minutes)) if value is not None)
-        if mel_dir is not None:
-            length += f" --mel-dir {mel_dir}"
-        click.echo(f"interrupted at step {summary.step}; checkpoint saved. Continue with: "
-                   f"wavenet train --data {data} --out {out}{length} --resume", err=True)
-        raise SystemExit(INTERRUPTED)
+        signum = summary.stop_signal or signal.SIGINT
+        how = ("interrupted" if signum == signal.SIGINT
+               else f"stopped by {signal.Signals(signum).name}")
+        command = resume_command(
+            data, out, steps=steps, minutes=minutes, stop_at=stop_at, device=device,
+            val_data=val_data, cache_dir=cache_dir, mel_dir=mel_dir,
+            speakers_from_folders=speakers_from_folders, tensorboard=tensorboard)
+        launch = " (launched with torchrun as before)" if summary.world_size > 1 else ""
+        click.echo(f"{how} at step {summary.step}; checkpoint saved. Continue with: "
+                   f"{command}{launch}", err=True)
+        raise SystemExit(128 + signum)  # as a shell reports it: 130 for Ctrl-C, 143 SIGTERM
     if summary.step == summary.start_step:
         limit = (f"--stop-at {stop_at}" if stop_at is not None and stop_at <= summary.step
                  else f"its {total} steps")
@@ -106,6 +122,25 @@ def train_command(data: Path, out: Path, config_name: str | None, overrides: tup
         click.echo(f"trained on {summary.world_size} processes")
     click.echo(f"trained {summary.train_files} file(s) to step {summary.step}: "
                f"best validation {best} bits/sample; run folder {out}")
+
+
+def resume_command(data: Path, out: Path, *, steps: int | None, minutes: float | None,
+                   stop_at: int | None, device: str | None, val_data: Path | None,
+                   cache_dir: Path | None, mel_dir: Path | None, speakers_from_folders: bool,
+                   tensorboard: bool) -> str:
+    """The `wavenet train ... --resume` command line (quoted for a POSIX shell) that
+    continues a run started with these options (the config and --set are in the run)."""
+    args = ["wavenet", "train", "--data", str(data), "--out", str(out)]
+    for name, value in (("--steps", steps), ("--minutes", minutes), ("--stop-at", stop_at),
+                        ("--device", device), ("--val-data", val_data),
+                        ("--cache-dir", cache_dir), ("--mel-dir", mel_dir)):
+        if value is not None:
+            args += [name, f"{value:g}" if isinstance(value, float) else str(value)]
+    for name, flag in (("--speakers-from-folders", speakers_from_folders),
+                       ("--tensorboard", tensorboard)):
+        if flag:
+            args.append(name)
+    return shlex.join([*args, "--resume"])
 
 
 class ProgressBar:

@@ -40,6 +40,14 @@ class Distributed:
         dist.all_reduce(value, op=dist.ReduceOp.MAX)
         return bool(value.item())
 
+    def maximum(self, value: int, device: torch.device) -> int:
+        """The largest `value` of all ranks, on every rank."""
+        if not self.enabled:
+            return value
+        tensor = torch.tensor([value], dtype=torch.int64, device=device)
+        dist.all_reduce(tensor, op=dist.ReduceOp.MAX)
+        return int(tensor.item())
+
     def mean(self, value: float, device: torch.device) -> float:
         if not self.enabled:
             return value

@@ -113,6 +113,9 @@ class TrainSummary:
     skipped: list[tuple[Path, str]] = field(default_factory=list)
     world_size: int = 1
     total_steps: int | None = None  # the run's total: --steps or its stored schedule's
+    # The signal that stopped the run early (SIGINT, SIGTERM, SIGHUP; its step was saved),
+    # None when no signal did.
+    stop_signal: int | None = None
 
 
 def ema_weight(decay: float, step: int) -> float:
@@ -224,10 +227,11 @@ def train(config: Config | None, options: TrainOptions,
         if value is not None and not (math.isfinite(value) and value > 0):
             raise TrainError(f"{name} must be a finite number > 0, got {value}")
     _check_run_folder(Path(options.out), options.resume)
-    world, device = init_distributed(options.device)
-    # One trainer per run folder (rank 0 holds the lock for all ranks).
-    with run_lock(options.out) if world.is_main else nullcontext():
-        return _train(config, options, world, device, progress)
+    with _stop_signals() as stop:
+        world, device = init_distributed(options.device)
+        # One trainer per run folder (rank 0 holds the lock for all ranks).
+        with run_lock(options.out) if world.is_main else nullcontext():
+            return _train(config, options, world, device, progress, stop)
 
 
 def _check_run_folder(out: Path, resume: bool) -> None:
@@ -247,7 +251,8 @@ def _check_run_folder(out: Path, resume: bool) -> None:
 
 
 def _train(config: Config | None, options: TrainOptions, world: Distributed,
-           device: torch.device, progress: Callable[[StepReport], None] | None) -> TrainSummary:
+           device: torch.device, progress: Callable[[StepReport], None] | None,
+           stop: StopRequest) -> TrainSummary:
     config, payload = _run_config(config, options)
     check_training_memory(config, device)  # on the device and at the precision used
     speakers = ckpt.speakers_from_checkpoint(payload) if payload is not None else None
@@ -264,27 +269,30 @@ def _train(config: Config | None, options: TrainOptions, world: Distributed,
     if world.is_main:
         monitor.samples = sample_writer(config, data, Path(options.out), monitor.writer)
     calibration = _start_schedule(state, monitor, payload is not None)
-    with _stop_on_sigint() as stop_requested:
-        # A run already at --stop-at trains no step (after_step stops after one).
-        while ((monitor.options.steps is None or state.step < monitor.options.steps)
-               and (options.stop_at is None or state.step < options.stop_at)):
-            if state.schedule is not None:
-                lr = state.schedule.learning_rate(state.step, config.train)
-            else:  # --steps, or a budget's calibration steps (no decay before the total)
-                lr = learning_rate(state.step, None if calibration else monitor.options.steps,
-                                   config.train)
-            train_bits = train_step(state, setup, lr)
-            if after_step(state, monitor, train_bits, lr, stop_requested()):
-                break
-            if calibration is not None and _calibrated(state, monitor, calibration):
-                calibration = None
+    stop.training = True  # from here a signal stops the run after its step, saved
+    # A run already at --stop-at trains no step (after_step stops after one).
+    while ((monitor.options.steps is None or state.step < monitor.options.steps)
+           and (options.stop_at is None or state.step < options.stop_at)):
+        if state.schedule is not None:
+            lr = state.schedule.learning_rate(state.step, config.train)
+        else:  # --steps, or a budget's calibration steps (no decay before the total)
+            lr = learning_rate(state.step, None if calibration else monitor.options.steps,
+                               config.train)
+        train_bits = train_step(state, setup, lr)
+        if after_step(state, monitor, train_bits, lr, stop()):
+            break
+        if calibration is not None and _calibrated(state, monitor, calibration):
+            calibration = None
+    # Every rank learns the signal that stopped the run, whichever rank received it.
+    signum = world.maximum(stop.signum or 0, device)
     world.barrier()
     if monitor.writer is not None:
         monitor.writer.close()
     return TrainSummary(Path(options.out), start_step, state.step, monitor.interrupted,
                         state.best_val_bits, monitor.last_train_bits, len(data.train),
                         len(data.val), list(data.skipped), world.world_size,
-                        monitor.options.steps)
+                        monitor.options.steps,
+                        (signum or signal.SIGINT) if monitor.interrupted else None)
 
 
 def _start_schedule(state: TrainState, monitor: Monitor, resumed: bool) -> Calibration | None:
@@ -521,25 +529,73 @@ def _monitor(state: TrainState, data: PreparedData, options: TrainOptions,
                    wall_before=state.wall_time)
 
 
-@contextmanager
-def _stop_on_sigint() -> Iterator[Callable[[], bool]]:
-    """Turn the first Ctrl-C into a flag checked between steps (a second one aborts)."""
-    requested = threading.Event()
-    if threading.current_thread() is not threading.main_thread():
-        yield requested.is_set
-        return
+# Signals that stop a run with a checkpoint: Ctrl-C; SIGTERM, what SLURM, Kubernetes and
+# other schedulers send before they kill a job (torchrun forwards it to every worker); and
+# SIGHUP, when the terminal goes away.
+STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP")
+                     if hasattr(signal, name))
 
-    def handler(signum: int, frame: Any) -> None:
-        if requested.is_set():
+
+class SignalStop(KeyboardInterrupt):
+    """A stop signal (SIGTERM, SIGHUP) received before the first step: nothing to save.
+
+    A KeyboardInterrupt, so that whatever handles Ctrl-C handles it; `signum` is the
+    signal's number (a shell reports exit status 128 + signum).
+    """
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+class StopRequest:
+    """The first stop signal of a run: `stop()` says whether one came, `signum` which.
+
+    Until `training` is set (the set-up), a signal stops at once: SIGINT as
+    KeyboardInterrupt, the others as SignalStop. Then the first one becomes a flag checked
+    between steps (the step finishes and is saved); a second SIGINT aborts, while a
+    repeated SIGTERM or SIGHUP is ignored (under torchrun a worker gets SIGTERM from the
+    scheduler and again from torchrun).
+    """
+
+    def __init__(self) -> None:
+        self.signum: int | None = None
+        self.training = False
+
+    def __call__(self) -> bool:
+        return self.signum is not None
+
+    def handle(self, signum: int, frame: Any) -> None:
+        name = signal.Signals(signum).name
+        if not self.training:
+            if signum == signal.SIGINT:
+                raise KeyboardInterrupt
+            raise SignalStop(signum)
+        if self.signum is None:
+            self.signum = signum
+            what = "interrupt" if signum == signal.SIGINT else name
+            logger.warning("%s received: finishing this step and saving a checkpoint", what)
+        elif signum == signal.SIGINT:
             raise KeyboardInterrupt
-        requested.set()
-        logger.warning("interrupt received: finishing this step and saving a checkpoint")
+        else:
+            logger.info("%s received again: still finishing the step", name)
 
-    previous = signal.signal(signal.SIGINT, handler)
+
+@contextmanager
+def _stop_signals() -> Iterator[StopRequest]:
+    """Handle STOP_SIGNALS with a StopRequest inside the block (main thread only; other
+    threads get a request no signal sets), the previous handlers restored after it."""
+    request = StopRequest()
+    if threading.current_thread() is not threading.main_thread():
+        yield request
+        return
+    previous = {signum: signal.signal(signum, request.handle) for signum in STOP_SIGNALS}
     try:
-        yield requested.is_set
+        yield request
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for signum, handler in previous.items():
+            if handler is not None:  # None: installed outside Python, cannot be put back
+                signal.signal(signum, handler)
 
 
 def _with_speakers(config: Config, speakers: list[str] | None) -> Config:
