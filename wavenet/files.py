@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import io
 import os
 import tempfile
 from collections.abc import Callable
@@ -50,12 +51,19 @@ def atomic_write_audio(path: str | os.PathLike[str], samples: np.ndarray, sample
                        subtype: str = "PCM_16") -> None:
     """Write audio (T,) with soundfile through `atomic_write_bytes`: replacing a file
     (`--force`) keeps the old one whole until the new one is complete. The format is the
-    one soundfile reads from `path`'s extension (.wav, .flac, .aiff, ...)."""
+    one soundfile reads from `path`'s extension (.wav, .flac, .aiff, ...).
+
+    The file is encoded in memory first and then written as bytes: soundfile writes a
+    Python file object from C callbacks, where a failed write (a full disk) is printed as
+    "Exception ignored from cffi callback" once per block and ends in an AssertionError;
+    written here, it is one OSError.
+    """
     import soundfile as sf
 
     kind = Path(path).suffix[1:].upper()
-    atomic_write_bytes(path, lambda handle: sf.write(handle, samples, sample_rate,
-                                                     subtype=subtype, format=kind))
+    encoded = io.BytesIO()
+    sf.write(encoded, samples, sample_rate, subtype=subtype, format=kind)
+    atomic_write_bytes(path, lambda handle: handle.write(encoded.getbuffer()))
 
 
 @functools.cache

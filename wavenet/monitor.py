@@ -90,15 +90,30 @@ class Monitor:
         return self.wall_before + time.monotonic() - self.started
 
     def save(self, state: TrainState, name: str) -> None:
-        """Write a checkpoint; a failed write (a full disk) is one TrainError line."""
+        """Write a checkpoint; a failed write (a full disk) is one TrainError line that
+        says what is kept and how to go on (`_kept_after_failed_save`)."""
         state.wall_time = self.wall_time()
         path = self.run_dir / ckpt.CHECKPOINT_DIR / name
         try:
             state.save(path)
         except OSError as error:
             raise TrainError(f"cannot write checkpoint {path} at step {state.step}: "
-                             f"{error.strerror or error}; the one saved before is kept: make "
-                             f"room, then continue with --resume") from None
+                             f"{error.strerror or error}; "
+                             f"{_kept_after_failed_save(path.parent, state.step)}") from None
+
+
+def _kept_after_failed_save(folder: Path, step: int) -> str:
+    """What a run has after a checkpoint write failed (the write is atomic: a file there
+    before is whole) and what to do: --resume needs `last`."""
+    last, best = folder / ckpt.LAST, folder / ckpt.BEST
+    if last.is_file():
+        return f"{last} (saved before) is kept: make room, then continue with --resume"
+    if best.is_file():
+        return (f"no {last.name} was saved before, so --resume cannot continue; {best} is "
+                f"kept: make room, then copy it to {last} and --resume from it, or start "
+                f"again in another --out")
+    return (f"no checkpoint was saved before this one, so the {step} step(s) trained are "
+            f"lost: make room, then start the run again (without --resume)")
 
 
 def after_step(state: TrainState, monitor: Monitor, train_bits: float, lr: float,
