@@ -165,6 +165,36 @@ def test_resume_reproduces_an_uninterrupted_run(chord_dir: Path, tmp_path: Path,
         assert torch.equal(value, end_b["ema"][key]), key
 
 
+def test_ema_turned_on_at_resume_starts_from_the_resumed_weights(chord_dir: Path,
+                                                                tmp_path: Path) -> None:
+    """train.ema_decay set on --resume of a run without EMA: the average was seeded from a
+    fresh model's weights with the bias correction of the resumed step, so after one step
+    it was still 90% the initial weights (validation, best.pt and load_model(use_ema=True)
+    near random). Now it counts its own updates: the first copies the weights."""
+    cache, run = tmp_path / "cache", tmp_path / "run"
+    run_train(chord_dir, run, 10, cache)
+    assert load_checkpoint(run / "checkpoints" / "last.pt")["ema"] is None
+    for steps in (11, 12):
+        result = CliRunner().invoke(main, ["train", "--data", str(chord_dir), "--out", str(run),
+                                           "--steps", str(steps), "--resume", "--cache-dir",
+                                           str(cache), "--set", "train.ema_decay=0.99"])
+        assert result.exit_code == 0, result.output
+        payload = load_checkpoint(run / "checkpoints" / "last.pt")
+        if steps == 11:
+            after_one = payload["model"]
+            for key, value in payload["model"].items():  # update 1 of the average copies
+                torch.testing.assert_close(payload["ema"][key], value, msg=key)
+    # Update 2 (a second resume, the average kept): weight ema_weight(0.99, 2), not (.., 12).
+    weight = ema_weight(0.99, 2)
+    for key, value in payload["model"].items():
+        if value.is_floating_point():
+            expected = after_one[key] + weight * (value - after_one[key])
+            torch.testing.assert_close(payload["ema"][key], expected, msg=key)
+    model, _, _ = load_model(run, use_ema=True)
+    for key, value in model.state_dict().items():
+        torch.testing.assert_close(value, payload["ema"][key], msg=key)
+
+
 def test_a_run_inside_its_data_folder_does_not_train_on_its_own_samples(
         chord_dir: Path, tmp_path: Path) -> None:
     """`--data audio --out audio/run`: the resume read the run's samples/step-N.wav as

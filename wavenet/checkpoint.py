@@ -114,7 +114,10 @@ class TrainState:
     seconds, kept from its first step, so a run stopped before its schedule was fixed
     still knows its budget on --resume (None: no budget). total_steps: a run's --steps
     (the cosine's last step), kept so that --resume alone continues the same schedule
-    (None: a budgeted run, or a checkpoint written before it was kept).
+    (None: a budgeted run, or a checkpoint written before it was kept). ema_start: the
+    step the average began at: 0, or the step of the resume that turned train.ema_decay
+    on (the average then starts from the resumed weights; `train.ema_weight` counts its
+    updates from there).
     """
 
     config: Config
@@ -130,6 +133,7 @@ class TrainState:
     schedule: Schedule | None = None
     budget: float | None = None
     total_steps: int | None = None
+    ema_start: int = 0
 
     def save(self, path: str | Path) -> None:
         save_checkpoint(
@@ -140,7 +144,8 @@ class TrainState:
             extra={"wall_time": self.wall_time, "world_size": self.world_size,
                    "speakers": self.speakers,
                    "schedule": self.schedule.to_dict() if self.schedule is not None else None,
-                   "budget": self.budget, "total_steps": self.total_steps})
+                   "budget": self.budget, "total_steps": self.total_steps,
+                   "ema_start": self.ema_start})
 
     def load_state_dict(self, payload: dict[str, Any]) -> None:
         """Restore a checkpoint's training state (and torch's global CPU RNG) in place.
@@ -160,6 +165,7 @@ class TrainState:
             budget = float(budget) if budget is not None else None
             total_steps = payload["extra"].get("total_steps")
             total_steps = int(total_steps) if total_steps is not None else None
+            ema_start = int(payload["extra"].get("ema_start", 0))
         except (KeyError, TypeError, ValueError, RuntimeError) as error:
             raise CheckpointError(f"the checkpoint's training state is incomplete or damaged "
                                   f"({type(error).__name__}: {str(error).strip()[:120]}); it "
@@ -167,6 +173,11 @@ class TrainState:
         if self.ema is not None and payload.get("ema") is not None:
             device = next(iter(self.ema.values())).device
             self.ema = {k: v.to(device) for k, v in payload["ema"].items()}
+        elif self.ema is not None:  # train.ema_decay turned on by this resume
+            self.ema = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+            ema_start = payload["step"]
+            logger.info("the EMA starts at step %d from the resumed weights", ema_start)
+        self.ema_start = ema_start
         self.step = payload["step"]
         self.best_val_bits = payload.get("best_val_bits")
         self.wall_time = wall_time

@@ -198,8 +198,8 @@ def train_step(state: TrainState, setup: StepSetup, lr: float) -> float:
         torch.nn.utils.clip_grad_norm_(state.model.parameters(), tc.grad_clip)
     state.optimizer.step()
     state.optimizer.zero_grad(set_to_none=True)
-    if state.ema is not None:
-        ema_update(state.ema, state.model, tc.ema_decay, state.step + 1)
+    if state.ema is not None:  # update 1 is the first since the average began
+        ema_update(state.ema, state.model, tc.ema_decay, state.step + 1 - state.ema_start)
     state.step += 1
     return train_bits
 
