@@ -25,7 +25,9 @@ and the loss stay ordinary autograd), which lets it keep what autograd cannot:
   a copy of the weights): PyTorch's CPU tanh costs ~6x its sigmoid per element
   (measured). bf16 keeps tanh: 2 sigmoid - 1 would round values near 0 to bf16's steps
   at 0.5 (1/128);
-- backward keeps only each layer's padded input, tanh(a), sigmoid(b) and h.
+- backward keeps only each layer's padded input, tanh(a), sigmoid(b) and h; a forward
+  with no backward to follow (no_grad, inference_mode, nothing requiring grad: eval and
+  validation) keeps none of them, only [h_1 | ... | h_L] for the skip product.
 
 Measured (benchmarks/train.py, one thread, `default` size) in docs/decisions.md.
 """
@@ -46,12 +48,16 @@ if TYPE_CHECKING:  # the model imports this module; the type is only for annotat
 @dataclass(frozen=True)
 class _Plan:
     """What `_BlockStack` needs besides tensors: shapes, dilations, which blocks have a
-    residual projection, the dtype products run in."""
+    residual projection, the dtype products run in, whether a backward will follow."""
     batch: int
     length: int
     dilations: tuple[int, ...]
     has_residual: tuple[bool, ...]
     dtype: torch.dtype
+    # False under no_grad / inference_mode or when no input requires grad (eval,
+    # validation, a frozen model): each layer's activations are then freed as soon as the
+    # next layer has them, not kept for a backward that never comes.
+    for_backward: bool = True
 
     def layers(self, params: tuple[torch.Tensor, ...]) -> list[tuple[torch.Tensor, ...]]:
         """The flat parameter tuple -> per layer (dilated w, b, skip w, b[, residual w, b])."""
@@ -132,14 +138,16 @@ class _BlockStack(torch.autograd.Function):
                 if len(p) == 6:
                     res_w, res_b = p[4], p[5]
                     x = x + torch.addmm(res_b.to(dtype), h, res_w[:, :, 0].t().to(dtype))
-                saved += [xc, tanh, sig, h]
+                if plan.for_backward:
+                    saved += [xc, tanh, sig, h]
             skip_bias = sum(q[3] for q in layers).to(dtype)
             skips = torch.addmm(skip_bias, gated, _skip_matrix(layers).t().to(dtype))
-        ctx.plan = plan
-        ctx.terms_shape = None if terms is None else (terms.shape, terms.dtype)
-        # Through autograd, not as ctx attributes: backward then releases them even while
-        # the loss is still held, and saved-tensor hooks see them.
-        ctx.save_for_backward(gated, *saved, *params)
+        if plan.for_backward:
+            ctx.plan = plan
+            ctx.terms_shape = None if terms is None else (terms.shape, terms.dtype)
+            # Through autograd, not as ctx attributes: backward then releases them even
+            # while the loss is still held, and saved-tensor hooks see them.
+            ctx.save_for_backward(gated, *saved, *params)
         return skips
 
     @staticmethod
@@ -242,8 +250,10 @@ def stack_logits(model: WaveNet, codes: torch.Tensor,
     if global_features is not None or local_features is not None:
         terms = model.conditioning_terms(global_features, local_features).transpose(0, 1)
     params, has_residual = _block_parameters(model)
+    for_backward = torch.is_grad_enabled() and any(
+        t is not None and t.requires_grad for t in (x0, terms, *params))
     plan = _Plan(batch, length, tuple(model.config.dilations), has_residual,
-                 _compute_dtype(params[0]))
+                 _compute_dtype(params[0]), for_backward)
     skips = _BlockStack.apply(plan, x0, terms, *params)           # (T*B, S)
     hidden = torch.relu(F.linear(torch.relu(skips), model.head_hidden.weight[:, :, 0],
                                  model.head_hidden.bias))
