@@ -39,6 +39,7 @@ from .config import Config, ConfigError, config_from_dict
 from .errors import WavenetError
 from .export import is_export_dir, read_export
 from .files import atomic_write_bytes
+from .hardware import check_device
 from .model import WaveNet
 from .schedule import Schedule
 
@@ -351,6 +352,7 @@ def load_model(run_or_checkpoint: str | Path, device: str | torch.device = "cpu"
     Weights that are NaN or infinite (a run that diverged) are refused: they could only
     generate noise or score NaN.
     """
+    device = check_device(device)  # InvalidArgumentError for a device this machine lacks
     path = resolve_checkpoint(run_or_checkpoint)
     payload = load_checkpoint(path)
     model = model_from_checkpoint(payload, use_ema=use_ema)
