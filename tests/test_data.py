@@ -423,6 +423,49 @@ def test_cache_misses_when_the_file_or_a_setting_changes(
     assert calls == []
 
 
+def test_cache_misses_a_file_replaced_with_the_same_size_and_mtime(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`cp -p`, `rsync -t` and `tar` give a replaced file its old mtime: with the same size
+    the key (path, size, mtime) was the same and the stale codes were trained on."""
+    clips = make_audio_folder(tmp_path / "a", count=2)
+    cache = tmp_path / "cache"
+    before = np.array(load(tmp_path / "a", cache).files[0].codes)
+    stat = clips[0].stat()
+    calls = counting_decoder(monkeypatch)
+    write_audio(clips[0], sine(1000, 0.5, 8000), 8000, "PCM_16")  # same size, new content
+    os.utime(clips[0], ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert (clips[0].stat().st_size, clips[0].stat().st_mtime_ns) == (stat.st_size,
+                                                                      stat.st_mtime_ns)
+    changed = load(tmp_path / "a", cache)
+    assert calls == [clips[0]]
+    expected = mu_law_encode(torch.from_numpy(decode_audio(clips[0], 8000))).numpy()
+    assert not np.array_equal(before, expected)
+    np.testing.assert_array_equal(changed.files[0].codes, expected)
+
+
+def test_hifigan_mel_cache_misses_a_file_replaced_with_the_same_size_and_mtime(
+        tmp_path: Path) -> None:
+    from wavenet.config import MelConfig
+    from wavenet.features import hifigan_log_mel
+
+    mel = MelConfig(n_mels=20, n_fft=256, hop_length=64, win_length=256, f_max=4000.0,
+                    format="hifigan")
+    (clip,) = make_audio_folder(tmp_path / "a", count=1)
+    cache = tmp_path / "cache"
+
+    def features() -> np.ndarray:
+        files = load(tmp_path / "a", cache).files
+        return data.mel_features(files, sample_rate=8000, mel=mel, cache_dir=cache)[0]
+
+    before = features()
+    stat = clip.stat()
+    write_audio(clip, sine(1000, 0.5, 8000), 8000, "PCM_16")
+    os.utime(clip, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    expected = hifigan_log_mel(torch.from_numpy(decode_audio(clip, 8000)), 8000, mel).numpy()
+    assert not np.allclose(before, expected)
+    np.testing.assert_array_equal(features(), expected)
+
+
 def test_damaged_cache_entry_is_decoded_again(tmp_path: Path) -> None:
     make_audio_folder(tmp_path / "a", count=1)
     cache = tmp_path / "cache"

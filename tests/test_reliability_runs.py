@@ -25,7 +25,7 @@ from test_reliability import FUZZ, JSON_LIKE, one_line_error
 
 import wavenet
 import wavenet.checkpoint
-from wavenet.cache import ArrayCache
+from wavenet.cache import CACHE_VERSIONS, ArrayCache
 from wavenet.checkpoint import CheckpointError, load_checkpoint, save_checkpoint, write_payload
 from wavenet.data import load_encoded
 from wavenet.runlock import RunLockedError, run_lock
@@ -116,7 +116,7 @@ def test_a_damaged_code_entry_is_reported_once_and_decoded_again(
     cache = tmp_path / "cache"
     first = [np.array(f.codes) for f in load_encoded(chords, sample_rate=8000,
                                                      cache_dir=cache).files]
-    npy = sorted((cache / "codes-v2").glob("*.npy"))[0]
+    npy = sorted((cache / f"codes-v{CACHE_VERSIONS['codes']}").glob("*.npy"))[0]
     corrupt(npy, how)
     with caplog.at_level(logging.WARNING, logger="wavenet"):
         again = load_encoded(chords, sample_rate=8000, cache_dir=cache)

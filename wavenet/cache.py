@@ -6,7 +6,7 @@ models; "mel": log-mel features).
     cache_dir/<kind>-v<version>/<digest>.json   {"key": {...}, "sha256": ..., ...metadata}
 
 `key` is a dict of plain values that determines the array (for codes: the file's resolved
-path, size, mtime and the decoding settings; for mels: a hash of the codes and the mel
+path, its `file_stamp` (size, mtime, ctime, inode) and the decoding settings; for mels: a hash of the codes and the mel
 settings) plus `"format": version`; `digest` is a SHA-256 of the key. An entry counts only
 once its `.json` exists and holds exactly the key asked for, so a changed file or setting
 is computed afresh. `"sha256"` is the digest of the `.npy` file's bytes, checked on every
@@ -38,7 +38,7 @@ import numpy as np
 
 from .files import atomic_write_bytes, file_sha256
 
-__all__ = ["CACHE_VERSIONS", "ArrayCache", "default_cache_dir"]
+__all__ = ["CACHE_VERSIONS", "ArrayCache", "default_cache_dir", "file_stamp"]
 
 logger = logging.getLogger(__name__)
 
@@ -48,7 +48,25 @@ logger = logging.getLogger(__name__)
 # gained their checksum. pcm16: like codes, 16-bit samples + 32768 (uint16). All three
 # went up by one when resampling moved from torchaudio to libsoxr (other values).
 AUDIO_KINDS = ("codes", "pcm16")
-CACHE_VERSIONS: dict[str, int] = {"codes": 3, "pcm16": 2, "mel": 5}
+# All three went up again when a file's key gained its ctime and inode (`file_stamp`).
+CACHE_VERSIONS: dict[str, int] = {"codes": 4, "pcm16": 3, "mel": 6}
+
+
+def file_stamp(stat: os.stat_result) -> dict[str, int]:
+    """What tells a source file's versions apart in a cache key, from its `stat`: size,
+    mtime, ctime and inode.
+
+    The mtime alone is not enough: `cp -p`, `rsync -t` and `tar` give a replaced file the
+    old one's, and with the same size (a fixed-length clip) its stale entry was used.
+    The ctime is set by the kernel on every change of the file (an `os.utime` that puts
+    the mtime back included) and no tool can set it; a file replaced by a rename (rsync)
+    also has another inode. A hash of the contents would cost a read of every file at
+    every start (sha256 at ~1.7 GB/s, plus the disk: minutes for a large folder) where
+    this costs nothing. A file that only changed its metadata (chmod, a new hard link)
+    is decoded again, which is slow once, never wrong.
+    """
+    return {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns,
+            "ctime_ns": stat.st_ctime_ns, "inode": stat.st_ino}
 
 
 def default_cache_dir() -> Path:

@@ -15,9 +15,11 @@ whole item plus two hops, for its hop-aligned crops). So are files whose every s
 has one code (digital silence, or a constant): nothing to learn, and scored they would
 only pull the validation bits down.
 
-Cache. Codes are cached per file, keyed by the resolved path, size and mtime_ns of the
-file, the sample rate, quantization_channels and the trim settings, so a changed file or
-setting is decoded afresh (cache.py describes the folder layout and versions).
+Cache. Codes are cached per file, keyed by the resolved path, size, mtime, ctime and
+inode of the file (`cache.file_stamp`: a file replaced with its old size and mtime, as
+`cp -p` and `rsync -t` do, is decoded afresh), the sample rate, quantization_channels
+and the trim settings, so a changed file or setting is decoded afresh (cache.py
+describes the folder layout and versions).
 
 Coding. A categorical model's codes are mu-law codes ("mu-law", cache kind "codes"); a
 "mol" model's are its 16-bit samples ("pcm16", cache kind "pcm16": uint16 offset-binary
@@ -41,7 +43,7 @@ import torch
 
 from .audio import (AUDIO_EXTENSIONS, AudioDecodeError, DataError, decode_audio,
                     find_audio_files, trim_silent_edges)
-from .cache import ArrayCache, default_cache_dir
+from .cache import ArrayCache, default_cache_dir, file_stamp
 from .config import PCM16_CLASSES, Config, MelConfig
 from .pcm import codes_to_waveform, waveform_to_codes
 
@@ -259,8 +261,7 @@ class _Encoder:
         return encode_waveform(waveform, self.quantization_channels, self.coding), untrimmed
 
     def key(self, resolved: Path, stat: os.stat_result) -> dict[str, Any]:
-        key = {"path": str(resolved), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns,
-               "sample_rate": self.sample_rate,
+        key = {"path": str(resolved), **file_stamp(stat), "sample_rate": self.sample_rate,
                "quantization_channels": self.quantization_channels,
                "trim_silence": self.trim_silence,
                "silence_threshold_db": self.silence_threshold_db if self.trim_silence else None}
@@ -427,7 +428,7 @@ def mel_features(files: Sequence[EncodedFile], *, sample_rate: int, mel: MelConf
     mel.format "wavenet": of the file's codes; the cache key holds a hash of the codes with
     the mel settings, so features follow any change of the audio or of its decoding.
     "hifigan": of the float audio, decoded again (and trimmed with the same settings as
-    its codes); the key holds the file's path, size and mtime, the decoding settings, and
+    its codes); the key holds the file's path and `file_stamp`, the decoding settings, and
     the slice of the file (`start`, length) that the codes hold.
     """
     from .features import hifigan_log_mel, log_mel_of_codes  # torchaudio: only when needed
@@ -438,8 +439,8 @@ def mel_features(files: Sequence[EncodedFile], *, sample_rate: int, mel: MelConf
     for file in files:
         if mel.format == "hifigan":
             stat = file.path.resolve().stat()
-            key = {**settings, "path": str(file.path.resolve()), "size": stat.st_size,
-                   "mtime_ns": stat.st_mtime_ns, "trim_silence": trim_silence,
+            key = {**settings, "path": str(file.path.resolve()), **file_stamp(stat),
+                   "trim_silence": trim_silence,
                    "silence_threshold_db": silence_threshold_db if trim_silence else None,
                    "start": file.start, "length": len(file)}
 
