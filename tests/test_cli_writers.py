@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-
 from wavenet_cli.main import main
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -31,8 +30,7 @@ def test_plot_out_refuses_an_existing_file_without_force(run: Path, tmp_path: Pa
     out = tmp_path / name
     result = CliRunner().invoke(main, ["plot", str(run), "--out", str(out)])
     assert result.exit_code == 1 and "Traceback" not in result.output
-    assert result.stderr.strip().splitlines() == [f"Error: {mine} exists; pass --force to "
-                                                  f"overwrite"]
+    assert result.stderr.strip().splitlines() == [f"Error: {mine} exists; pass --force to overwrite"]
     assert mine.read_bytes() == b"my own picture"
     forced = CliRunner().invoke(main, ["plot", str(run), "--out", str(out), "--force"])
     assert forced.exit_code == 0, forced.output

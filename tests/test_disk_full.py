@@ -14,13 +14,13 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 from helpers import write_chord
+from wavenet_cli.main import main
 
 import wavenet.checkpoint
 import wavenet.files
 import wavenet.plots
 from wavenet.errors import TrainError
 from wavenet.monitor import Monitor
-from wavenet_cli.main import main
 
 FAST = ["train.log_every=1", "train.val_every=2", "train.checkpoint_every=2",
         "data.target_length=128", "train.warmup_steps=1", "train.batch_size=2"]
