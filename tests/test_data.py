@@ -720,3 +720,21 @@ def test_data_modules_do_not_import_the_model() -> None:
                      for alias in node.names}
         assert not imported & {"model", "layers", "wavenet.model", "wavenet.layers", "train",
                                "generation", "wavenet.train", "wavenet.generation"}, name
+
+
+def test_a_text_file_named_npy_is_not_a_npy_array_file(tmp_path: Path) -> None:
+    """A mel `.npy` that is text got numpy's advice to pass allow_pickle=True (which would
+    run whatever a pickle holds); it is now said to be no .npy array file."""
+    from wavenet.errors import ConditioningError
+    from wavenet.melfiles import read_mel_file
+
+    path = tmp_path / "a.npy"
+    path.write_text("0.1 0.2 0.3\n0.4 0.5 0.6\n")
+    with pytest.raises(ConditioningError) as raised:
+        read_mel_file(path)
+    message = str(raised.value)
+    assert message == (f"mel file {path} is not a .npy array file (no numpy header); write it "
+                       f"with numpy.save")
+    assert "pickle" not in message
+    np.save(path, np.ones((3, 4), dtype=np.float32))  # a real one still reads
+    assert read_mel_file(path).shape == (3, 4)

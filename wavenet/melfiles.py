@@ -44,9 +44,15 @@ def read_mel_file(path: str | os.PathLike[str]) -> torch.Tensor:
     path = Path(path)
     try:
         if path.suffix.lower() == ".npy":
+            with open(path, "rb") as handle:
+                if handle.read(6) != b"\x93NUMPY":  # else numpy's advice is allow_pickle
+                    raise ConditioningError(f"mel file {path} is not a .npy array file (no "
+                                            f"numpy header); write it with numpy.save")
             mel = torch.from_numpy(np.load(path, allow_pickle=False))
         else:
             mel = torch.load(path, map_location="cpu", weights_only=True)
+    except ConditioningError:
+        raise
     except Exception as error:  # a user's file: any failure to read it is their error
         first = (str(error).strip().splitlines() or [type(error).__name__])[0]
         raise ConditioningError(f"cannot read mel file {path}: {first}") from None
