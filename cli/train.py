@@ -16,7 +16,8 @@ from .common import resolve_device, setup_logging
 
 @click.command("train")
 @click.option("--data", "data", required=True, type=click.Path(path_type=Path),
-              help="Folder of audio files (searched recursively).")
+              help="Folder of audio files (searched recursively; hidden folders and other "
+                   "run folders are not read).")
 @click.option("--out", "out", required=True, type=click.Path(path_type=Path),
               help="Run folder: config, checkpoints, metrics.")
 @click.option("--config", "config_name", default=None,
@@ -35,7 +36,8 @@ from .common import resolve_device, setup_logging
 @click.option("--resume", is_flag=True, help="Continue the run in --out from its last checkpoint.")
 @click.option("--device", default=None, help="cpu or cuda [default: cuda if present, else cpu]")
 @click.option("--val-data", type=click.Path(path_type=Path), default=None,
-              help="Folder of held-out audio (default: a fraction of --data's files).")
+              help="Folder of held-out audio (default: a fraction of --data's files); "
+                   "one inside --data is left out of training, --data itself is refused.")
 @click.option("--cache-dir", type=click.Path(path_type=Path), default=None,
               help="Where decoded audio is cached [default: $WAVENET_CACHE_DIR or ~/.cache/wavenet].")
 @click.option("--speakers-from-folders", is_flag=True,

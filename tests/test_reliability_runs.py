@@ -308,9 +308,9 @@ def test_resume_accepts_the_runs_own_config_and_names_what_differs(
     line = one_line_error(train(chords, run, 4, "--resume", "--set", "mel.n_mels=40",
                                 config=False))
     assert "mel.n_mels is 80, not 40" in line
-    import wavenet.train
-    monkeypatch.setattr(wavenet.train, "physical_memory", lambda: 1000)
-    assert "more than this machine's" in one_line_error(train(chords, run, 4, "--resume"))
+    import wavenet.hardware  # the memory check moved to the start of training (hardware.py)
+    monkeypatch.setattr(wavenet.hardware, "memory_limit", lambda: 1000)
+    assert "more than this process's" in one_line_error(train(chords, run, 4, "--resume"))
     monkeypatch.undo()
     result = train(chords, run, 4, "--resume")  # the command that made it, plus --resume
     assert result.exit_code == 0, result.output

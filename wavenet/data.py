@@ -33,6 +33,7 @@ import hashlib
 import logging
 import math
 import os
+import unicodedata
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,7 +43,7 @@ import numpy as np
 import torch
 
 from .audio import (AUDIO_EXTENSIONS, AudioDecodeError, DataError, decode_audio,
-                    find_audio_files, trim_silent_edges)
+                    find_audio_files, is_audio_file, trim_silent_edges)
 from .cache import ArrayCache, default_cache_dir, file_stamp
 from .config import PCM16_CLASSES, Config, MelConfig
 from .pcm import codes_to_waveform, waveform_to_codes
@@ -226,10 +227,17 @@ def load_encoded(
 def _source_paths(source: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
                   exclude: Sequence[str | os.PathLike[str]] = ()
                   ) -> tuple[list[Path], Path | None, str]:
-    """-> (audio paths, the folder searched or None for a list, words naming the source)."""
+    """-> (audio paths, the folder searched or None for a list, words naming the source).
+
+    `exclude` may name folders (not searched) and files (left out). Other wavenet run
+    folders under a folder searched are left out too (`_folders_left_out`).
+    """
     if isinstance(source, (str, os.PathLike)):
         root = Path(source)
-        paths = find_audio_files(root, exclude)
+        left_out = _folders_left_out(root, exclude) if root.is_dir() else []
+        paths = find_audio_files(root, [*exclude, *left_out])
+        files_out = {os.path.realpath(p) for p in exclude if os.path.isfile(p)}
+        paths = [p for p in paths if os.path.realpath(p) not in files_out]
         if not paths:
             raise DataError(f"no audio files in {root} "
                             f"(looked for {', '.join(sorted(AUDIO_EXTENSIONS))})")
@@ -238,6 +246,44 @@ def _source_paths(source: str | os.PathLike[str] | Sequence[str | os.PathLike[st
     if not paths:
         raise DataError("no audio files given")
     return paths, None, f"the {len(paths)} files given"
+
+
+def _is_run_folder(filenames: Sequence[str], dirnames: Sequence[str]) -> bool:
+    """A folder holding config.json and checkpoints/ is a training run's (wavenet's, or
+    another tool's laid out so): its audio is model output (samples/step-N.wav)."""
+    return "config.json" in filenames and "checkpoints" in dirnames
+
+
+def _folders_left_out(root: Path, exclude: Sequence[str | os.PathLike[str]]) -> list[Path]:
+    """The run folders under `root` (below it, not `root` itself, and outside `exclude`),
+    each named in a WARNING; a hidden folder holding audio (which `find_audio_files`
+    skips) gets a WARNING too."""
+    skip = {os.path.realpath(p) for p in exclude}
+    runs: list[Path] = []
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
+        real = os.path.realpath(dirpath)
+        if real in skip:  # excluded, a symlink loop or a second link to a folder
+            dirnames[:] = []
+            continue
+        skip.add(real)
+        if dirpath != str(root) and _is_run_folder(filenames, dirnames):
+            logger.warning("skipping %s: a wavenet run folder (config.json and checkpoints/); "
+                           "its audio is model output, not data", dirpath)
+            runs.append(Path(dirpath))
+            dirnames[:] = []
+            continue
+        for name in sorted(d for d in dirnames if d.startswith(".")):
+            if _holds_audio(Path(dirpath, name)):
+                logger.warning("%s holds audio but is not read: folders whose name starts "
+                               "with '.' are hidden", Path(dirpath, name))
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+    return runs
+
+
+def _holds_audio(folder: Path) -> bool:
+    """Whether any file under `folder` has an audio extension."""
+    return any(is_audio_file(name) for _, _, filenames in os.walk(folder)
+               for name in filenames)
 
 
 @dataclass
@@ -386,7 +432,9 @@ def speaker_ids_from_folders(encoded: EncodedSet, root: str | os.PathLike[str],
     """Id of each file from the first sub-folder of `root` it lies in.
 
     -> (id per file, sorted speaker names). With `names` given (a trained model's map),
-    a folder not in it is an error that lists the known names.
+    a folder not in it is an error that lists the known names. Names compare in Unicode
+    NFC (macOS writes `é` in folder names as e + a combining accent, NFD); the names of
+    a new map are NFC.
     """
     root_path = Path(root).resolve()
     folders = []
@@ -396,14 +444,18 @@ def speaker_ids_from_folders(encoded: EncodedSet, root: str | os.PathLike[str],
             raise DataError(f"{file.path} is not inside a speaker sub-folder of {root}; "
                             f"with speakers from folders, put each speaker's files in "
                             f"{root}/NAME/")
-        folders.append(relative.parts[0])
+        folders.append(_nfc(relative.parts[0]))
     known = list(names) if names is not None else sorted(set(folders))
-    unknown = sorted(set(folders) - set(known))
+    index = {_nfc(name): i for i, name in enumerate(known)}
+    unknown = sorted(set(folders) - set(index))
     if unknown:
         raise DataError(f"unknown speaker folder {unknown[0]!r}; the model knows: "
                         f"{', '.join(known)}")
-    index = {name: i for i, name in enumerate(known)}
     return [index[name] for name in folders], known
+
+
+def _nfc(name: str) -> str:
+    return unicodedata.normalize("NFC", name)
 
 
 def file_waveform(file: EncodedFile, *, sample_rate: int, trim_silence: bool = False,
@@ -530,6 +582,10 @@ def prepare_data(config: Config, data: str | os.PathLike[str], *,
     computed; each file is cut to the whole hops its mel covers.
     exclude: folders under `data` or `val_data` that are not searched (a training run's
     own folder: the samples it writes are not data).
+    A `val_data` inside `data` is left out of the training files (with a WARNING); one
+    that is `data`, or holds it, is a DataError: its files would be trained on.
+    Other run folders (config.json with checkpoints/) under either are not read, each
+    named in a WARNING.
     """
     rf = config.model.receptive_field
     min_length = rf + 1
@@ -540,7 +596,9 @@ def prepare_data(config: Config, data: str | os.PathLike[str], *,
                   min_length=min_length, trim_silence=config.data.trim_silence,
                   silence_threshold_db=config.data.silence_threshold_db, cache_dir=cache_dir,
                   exclude=exclude)
-    encoded = load_encoded(data, **encode)
+    train_exclude = (_val_data_left_out(Path(data), Path(val_data))
+                     if val_data is not None and purpose == "train" else [])
+    encoded = load_encoded(data, **{**encode, "exclude": [*exclude, *train_exclude]})
     if purpose == "eval":
         train, val, val_root = dataclasses.replace(encoded, files=()), encoded, data
     elif val_data is None:
@@ -562,6 +620,25 @@ def prepare_data(config: Config, data: str | os.PathLike[str], *,
                              encoded.files + (val.files if val_data is not None else ()))
     return PreparedData(_file_set(train, train_ids, config, cache_dir, given),
                         _file_set(val, val_ids, config, cache_dir, given), names, skipped)
+
+
+def _val_data_left_out(data: Path, val_data: Path) -> list[Path]:
+    """[val_data] when it lies inside `data` (to leave out of training, said in a
+    WARNING), else []; DataError when it is `data` or holds it."""
+    data_real, val_real = data.resolve(), val_data.resolve()
+    if val_real == data_real:
+        raise DataError(f"--val-data {val_data} is --data {data}: every validation file would "
+                        f"be trained on; give a folder of other files, or leave --val-data "
+                        f"out to hold out data.val_fraction of --data's files")
+    if data_real.is_relative_to(val_real):
+        raise DataError(f"--data {data} lies inside --val-data {val_data}: every training "
+                        f"file would be scored as validation; give folders apart (a "
+                        f"--val-data inside --data is left out of training)")
+    if not val_real.is_relative_to(data_real):
+        return []
+    logger.warning("--val-data %s lies inside --data %s: its files are held out of training",
+                   val_data, data)
+    return [val_data]
 
 
 def _paired_mels(config: Config, mel_dir: Path, files: Sequence[EncodedFile]

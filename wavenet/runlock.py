@@ -57,7 +57,11 @@ def run_lock(run_dir: str | os.PathLike[str]) -> Iterator[None]:
         holder = {"pid": os.getpid(), "host": socket.gethostname(),
                   "started": datetime.datetime.now().astimezone().isoformat(timespec="seconds")}
         os.ftruncate(fd, 0)
-        os.pwrite(fd, json.dumps(holder).encode(), 0)
+        try:
+            os.pwrite(fd, json.dumps(holder).encode(), 0)
+        except OSError as error:  # a full disk: the write names no file
+            raise WavenetError(f"cannot write {run_dir / LOCK_FILE}: "
+                               f"{error.strerror or error}") from None
         try:
             yield
         finally:

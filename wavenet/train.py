@@ -227,6 +227,7 @@ def train(config: Config | None, options: TrainOptions,
         if value is not None and not (math.isfinite(value) and value > 0):
             raise TrainError(f"{name} must be a finite number > 0, got {value}")
     _check_run_folder(Path(options.out), options.resume)
+    _check_out_is_not_data(options)
     with _stop_signals() as stop:
         world, device = init_distributed(options.device)
         # One trainer per run folder (rank 0 holds the lock for all ranks).
@@ -248,6 +249,17 @@ def _check_run_folder(out: Path, resume: bool) -> None:
         hint = (f" (copy {best} to {last_path} to resume from the best checkpoint)"
                 if best.is_file() else "")
         raise TrainError(f"nothing to resume: {last_path} does not exist{hint}")
+
+
+def _check_out_is_not_data(options: TrainOptions) -> None:
+    """Refuse an --out that is the --data (or --val-data) folder, before anything is made:
+    the run's files would land among the audio and its own exclusion leave no data."""
+    out = Path(options.out).resolve()
+    for name, folder in (("--data", options.data), ("--val-data", options.val_data)):
+        if folder is not None and Path(folder).resolve() == out:
+            raise TrainError(f"--out {options.out} is {name} {folder}: give the run a folder "
+                             f"of its own (one inside {name} is fine: runs are not read as "
+                             f"data)")
 
 
 def _train(config: Config | None, options: TrainOptions, world: Distributed,
@@ -460,7 +472,11 @@ def _prepare_run(config: Config, options: TrainOptions, world: Distributed,
         for stale in (run_dir / ckpt.CHECKPOINT_DIR).glob(".*.tmp"):
             stale.unlink(missing_ok=True)  # left by a process killed while saving
         text = json.dumps(config.to_dict(), indent=2).encode()
-        atomic_write_bytes(run_dir / CONFIG_FILE, lambda h: h.write(text))
+        try:
+            atomic_write_bytes(run_dir / CONFIG_FILE, lambda h: h.write(text))
+        except OSError as error:  # a full disk: the write names no file
+            raise TrainError(f"cannot write {run_dir / CONFIG_FILE}: "
+                             f"{error.strerror or error}") from None
     return data, config
 
 
