@@ -13,14 +13,13 @@ from pathlib import Path
 import pytest
 from audio_fixtures import make_audio_folder
 from click.testing import CliRunner
+from helpers import write_chord
+from wavenet_cli.main import main
 
 import wavenet.train
 from wavenet.config import load_config
 from wavenet.data import DataError, load_encoded, prepare_data
 from wavenet.files import atomic_write_bytes
-from wavenet_cli.main import main
-
-from helpers import write_chord
 
 
 def names(files) -> list[str]:
@@ -78,8 +77,8 @@ def test_val_data_inside_data_is_left_out_of_training(
                                 val_data=tmp_path / "data" / "val", cache_dir=tmp_path / "cache")
     assert names(prepared.train.files) == ["a.wav", "b.wav"]
     assert names(prepared.val.files) == ["c.wav"]
-    assert warnings(caplog) == [f"--val-data {tmp_path / 'data' / 'val'} lies inside --data "
-                                f"{tmp_path / 'data'}: its files are held out of training"]
+    assert warnings(caplog) == [(f"--val-data {tmp_path / 'data' / 'val'} lies inside --data "
+                                 f"{tmp_path / 'data'}: its files are held out of training")]
 
 
 # --------------------------------------------------------------- other runs' output
@@ -105,8 +104,8 @@ def test_other_run_folders_inside_data_are_skipped_with_a_warning(
     run = tmp_path / "data" / "runs" / "old"
     assert sorted(f.path.relative_to(tmp_path / "data").as_posix() for f in encoded) == [
         "clip00.wav", "clip01.wav", "notes/clip00.wav"]
-    assert warnings(caplog) == [f"skipping {run}: a wavenet run folder (config.json and "
-                                f"checkpoints/); its audio is model output, not data"]
+    assert warnings(caplog) == [(f"skipping {run}: a wavenet run folder (config.json and "
+                                 f"checkpoints/); its audio is model output, not data")]
     # The run's own folder (--out inside --data) is left out without a warning.
     caplog.clear()
     with caplog.at_level(logging.WARNING, logger="wavenet"):
@@ -127,8 +126,8 @@ def test_hidden_folders_with_audio_are_named_in_a_warning(
     with caplog.at_level(logging.WARNING, logger="wavenet"):
         encoded = load_encoded(tmp_path / "data", sample_rate=8000, cache_dir=tmp_path / "cache")
     assert [f.path.parent.name for f in encoded] == ["anna"]
-    assert warnings(caplog) == [f"{tmp_path / 'data' / '.bert'} holds audio but is not read: "
-                                f"folders whose name starts with '.' are hidden"]
+    assert warnings(caplog) == [(f"{tmp_path / 'data' / '.bert'} holds audio but is not "
+                                 f"read: folders whose name starts with '.' are hidden")]
 
 
 def test_speaker_names_compare_in_nfc(tmp_path: Path) -> None:

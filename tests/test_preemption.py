@@ -15,12 +15,11 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from helpers import FAST, write_chord
+from wavenet_cli.main import main
 
 from wavenet.checkpoint import load_checkpoint
 from wavenet.train import SignalStop, _stop_signals
-from wavenet_cli.main import main
-
-from helpers import FAST, write_chord
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +52,7 @@ def test_sigterm_saves_the_step_reached_and_exits_143(chord_dir: Path, tmp_path:
     process = start_training(chord_dir, run, cache)
     wait_for_first_step(run, process)
     process.send_signal(signal.SIGTERM)
-    out, err = process.communicate(timeout=60)
+    _, err = process.communicate(timeout=60)
     assert process.returncode == 128 + signal.SIGTERM, err
     assert "Traceback" not in err
     saved = load_checkpoint(run / "checkpoints" / "last.pt")["step"]
@@ -88,9 +87,8 @@ def test_a_stop_signal_during_training_is_a_flag_and_a_repeat_does_not_abort(
 
 
 def test_a_stop_signal_before_training_raises_with_its_number() -> None:
-    with pytest.raises(SignalStop) as raised:
-        with _stop_signals():
-            os.kill(os.getpid(), signal.SIGTERM)
+    with pytest.raises(SignalStop) as raised, _stop_signals():
+        os.kill(os.getpid(), signal.SIGTERM)
     assert raised.value.signum == signal.SIGTERM
     assert isinstance(raised.value, KeyboardInterrupt)  # every `except KeyboardInterrupt`
 
@@ -146,7 +144,7 @@ def test_sigterm_under_torchrun_stops_every_rank_at_the_same_step(
                 ranks[pid] = next(v[5:].decode() for v in environ if v.startswith(b"RANK="))
             (rank_1,) = [pid for pid, rank in ranks.items() if rank == "1"]
             os.kill(rank_1, signal.SIGTERM)
-        out, err = process.communicate(timeout=120)
+        _, err = process.communicate(timeout=120)
     finally:
         if process.poll() is None:
             process.kill()
