@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import secrets
 import time
 from pathlib import Path
 
@@ -12,8 +13,13 @@ from .common import check_writable, resolve_device, setup_logging
 
 # A WAV file holds at most 4 GiB: 2**31 - 1 samples of 16 bits.
 MAX_SAMPLES = 2**31 - 1
-# Generation keeps int64 codes and float32 audio for every sample of every stream.
-BYTES_PER_SAMPLE = 12
+# Generation keeps int64 codes twice (the kernel's time-major array and the result), then
+# float32 audio and 16-bit samples, for every sample of every stream.
+BYTES_PER_SAMPLE = 8 + 8 + 4 + 2
+# Each stream also costs its output path (checked and written) and file: a lower bound.
+BYTES_PER_STREAM = 1024
+# An unseeded run draws its seed below this (short enough to type back).
+SEED_RANGE = 2**31
 
 
 def output_paths(out: Path, batch: int) -> list[Path]:
@@ -56,19 +62,30 @@ def check_audio_name(out: Path) -> None:
 
 
 def check_length(n: int, batch: int) -> None:
-    """The length in samples: at least one, at most a WAV file's, within this machine's memory."""
-    from wavenet.config import physical_memory
+    """The length in samples: at least one, at most a WAV file's, within the memory this
+    process may use (`hardware.memory_limit`: RAM, `ulimit -v`, a container's limit)."""
+    from wavenet.hardware import memory_limit
 
     if n < 1:
         raise click.ClickException(f"the length must be at least one sample, got {n}")
     if n > MAX_SAMPLES:
         raise click.ClickException(f"the length must be <= {MAX_SAMPLES:,} samples (a WAV "
                                    f"file's limit), got {n:,}")
-    memory = physical_memory()
-    needed = n * batch * BYTES_PER_SAMPLE
+    memory = memory_limit()
+    needed = batch * (n * BYTES_PER_SAMPLE + BYTES_PER_STREAM)
     if memory is not None and needed > memory:
-        raise click.ClickException(f"{batch} x {n:,} samples need about {needed / 2**30:,.1f} GiB, "
-                                   f"more than this machine's {memory / 2**30:,.1f} GiB")
+        raise click.ClickException(f"{batch:,} x {n:,} samples need about "
+                                   f"{needed / 2**30:,.1f} GiB, more than the "
+                                   f"{memory / 2**30:,.1f} GiB this process may use (this "
+                                   f"machine's memory, ulimit or container limit)")
+
+
+def choose_seed(seed: int | None) -> int:
+    """The seed given, or a new one; printed either way, so that any run can be repeated."""
+    if seed is None:
+        seed = secrets.randbelow(SEED_RANGE)
+    click.echo(f"seed {seed} (pass --seed {seed} to repeat)")
+    return seed
 
 
 @click.command("generate")
@@ -97,7 +114,9 @@ def check_length(n: int, batch: int) -> None:
                    "(frames, n_mels), to --out-dir/NAME.wav.")
 @click.option("--out-dir", type=click.Path(path_type=Path, file_okay=False), default=None,
               help="Output folder for --mel-dir.")
-@click.option("--device", default=None, help="cpu or cuda [default: cuda if present, else cpu]")
+@click.option("--device", default=None,
+              help="cpu or cuda [default: cpu, the compiled kernel: measured fastest at "
+                   "small batches on CPUs; no GPU has been measured]")
 @click.option("--spectrogram", is_flag=True,
               help="Also write FILE.png, the spectrogram of each generated file.")
 @click.option("--force", is_flag=True, help="Overwrite existing output files.")
@@ -113,6 +132,9 @@ def generate_command(run: Path, out: Path | None, seconds: float | None, samples
     per mel; --mel-dir vocodes a folder of mels, many at once.
     """
     setup_logging()
+    # The CPU kernel unless a device is asked for: the per-op PyTorch loop a GPU runs was
+    # never measured against it (see docs/decisions.md).
+    device = "cpu" if device is None else resolve_device(device)
     if mel_dir is not None or out_dir is not None:
         if mel_dir is None or out_dir is None:
             raise click.ClickException("--mel-dir and --out-dir go together")
@@ -129,13 +151,16 @@ def generate_command(run: Path, out: Path | None, seconds: float | None, samples
         if speaker is not None:
             raise click.ClickException("--mel-dir vocodes without speakers: drop --speaker")
         vocode_folder(run, mel_dir, out_dir, batch=8 if batch is None else batch,
-                      temperature=temperature, seed=seed, device=resolve_device(device),
+                      temperature=temperature, seed=choose_seed(seed), device=device,
                       spectrogram=spectrogram, force=force)
         return
     if out is None:
         raise click.ClickException("give --out FILE.wav (or --mel-dir DIR --out-dir DIR)")
     batch = 1 if batch is None else batch
     check_arguments(seconds, samples, batch, temperature, seed)
+    # Before a path is made for each stream: with the length still unknown (it may need the
+    # model's sample rate or a mel), one sample per stream at least.
+    check_length(1 if samples is None else samples, batch)
     check_audio_name(out)
     paths = output_paths(out, batch)
     pictures = [p.with_suffix(".png") for p in paths] if spectrogram else []
@@ -149,17 +174,22 @@ def generate_command(run: Path, out: Path | None, seconds: float | None, samples
     from wavenet.checkpoint import load_model
     from wavenet.conditioning import speaker_ids
 
-    model, config, payload = load_model(run, device=resolve_device(device))
+    model, config, payload = load_model(run, device=device)
     global_cond = speaker_ids(config, payload["extra"].get("speakers"), speaker, batch)
     mel, n = _mel_and_length(config, model, mel_from, mel_file, seconds, samples, prime, batch)
     prime_codes = _prime_codes(prime, config) if prime is not None else None
-    generator = torch.Generator(device=next(model.parameters()).device)
-    generator.manual_seed(seed if seed is not None else torch.seed())
+    # The uniforms come from a CPU generator whatever the device: a seed means the same
+    # random numbers, so the same codes wherever the logits agree.
+    generator = torch.Generator().manual_seed(choose_seed(seed))
     started = time.perf_counter()
-    codes = _generate_with_progress(model, n, batch, temperature, prime_codes, generator,
-                                    global_cond, mel, config.data.sample_rate)
-    rate = n * batch / (time.perf_counter() - started)
-    _write(codes, config, paths, pictures)
+    try:
+        codes = _generate_with_progress(model, n, batch, temperature, prime_codes, generator,
+                                        global_cond, mel, config.data.sample_rate)
+        rate = n * batch / (time.perf_counter() - started)
+        _write(codes, config, paths, pictures)
+    except MemoryError:
+        raise click.ClickException(f"out of memory generating {batch:,} x {n:,} samples: "
+                                   f"lower --batch or the length") from None
     sample_rate = config.data.sample_rate
     if pictures:
         click.echo(f"spectrogram{'s' if len(pictures) > 1 else ''}: {', '.join(map(str, pictures))}")

@@ -225,3 +225,141 @@ def test_out_may_be_flac(checkpoint: Path, tmp_path: Path) -> None:
     out = tmp_path / "clip.FLAC"
     assert invoke(str(checkpoint), "--out", str(out), "--samples", "10").exit_code == 0
     assert sf.info(out).format == "FLAC" and sf.info(out).frames == 10
+
+
+# -- issue 27, item 12: the CPU kernel by default, a seed that means the same codes ----
+
+def spy_generate(monkeypatch: pytest.MonkeyPatch) -> list[dict]:
+    """Record what `wavenet generate` hands the library: the model's device, the
+    generator's device and the codes drawn."""
+    import wavenet.generation
+
+    calls: list[dict] = []
+    real = wavenet.generation.generate
+
+    def spy(model, n, **kwargs):  # noqa: ANN001, ANN202
+        codes = real(model, n, **kwargs)
+        calls.append({"model": next(model.parameters()).device.type,
+                      "generator": kwargs["generator"].device.type, "codes": codes})
+        return codes
+
+    monkeypatch.setattr(wavenet.generation, "generate", spy)
+    return calls
+
+
+def test_a_gpu_host_still_generates_with_the_cpu_kernel(
+        checkpoint: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With a GPU present, generate moved the model to CUDA and ran the per-op PyTorch
+    loop (never measured, far slower at batch 1); here the CPU host pretends to have one
+    (before: the load to cuda failed)."""
+    calls = spy_generate(monkeypatch)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    result = invoke(str(checkpoint), "--out", str(tmp_path / "a.wav"), "--samples", "50",
+                    "--seed", "3")
+    assert result.exit_code == 0, result.output
+    assert [(c["model"], c["generator"]) for c in calls] == [("cpu", "cpu")]
+
+
+def test_the_seed_is_printed_and_repeats_the_run(checkpoint: Path, tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    calls = spy_generate(monkeypatch)
+    first = invoke(str(checkpoint), "--out", str(tmp_path / "a.wav"), "--samples", "200")
+    assert first.exit_code == 0, first.output
+    line = next(line for line in first.output.splitlines() if line.startswith("seed "))
+    seed = int(line.split()[1])
+    assert line == f"seed {seed} (pass --seed {seed} to repeat)"
+    again = invoke(str(checkpoint), "--out", str(tmp_path / "b.wav"), "--samples", "200",
+                   "--seed", str(seed), "--device", "cpu")
+    assert again.exit_code == 0, again.output
+    assert f"seed {seed} (pass --seed {seed} to repeat)" in again.output
+    assert torch.equal(calls[0]["codes"], calls[1]["codes"])
+    assert np.array_equal(sf.read(tmp_path / "a.wav")[0], sf.read(tmp_path / "b.wav")[0])
+
+
+def test_a_seed_draws_the_same_numbers_from_a_cpu_generator_on_any_device() -> None:
+    """The uniforms of a seed come from a CPU torch.Generator, so the codes do not depend
+    on the device the model runs on (a CUDA generator draws other numbers)."""
+    from wavenet.sampling import uniform_chunks
+
+    torch.manual_seed(0)
+    model = wavenet.WaveNet(wavenet.load_config("tiny").model).double().eval()
+    codes = [wavenet.generate(model, 64, batch_size=2, method=method,
+                              generator=torch.Generator().manual_seed(11))
+             for method in ("fast-numba", "fast-torch", "naive")]
+    assert torch.equal(codes[0], codes[1]) and torch.equal(codes[0], codes[2])
+    chunk = next(iter(uniform_chunks(8, 2, 1.0, torch.Generator().manual_seed(11))))[2]
+    assert chunk is not None and chunk.device.type == "cpu"
+
+
+# -- issue 27, item 13: memory limits of the process, and MemoryError as one line ------
+
+def test_memory_limit_reads_rlimits_and_cgroups(tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    import resource
+
+    from wavenet import hardware
+
+    nowhere = dict(proc_cgroup=tmp_path / "none", cgroup_root=tmp_path / "no-cgroup")
+    ram = hardware.physical_memory()
+    assert hardware.memory_limit(**nowhere) <= ram
+    limits = {resource.RLIMIT_AS: (1 << 30, resource.RLIM_INFINITY),
+              resource.RLIMIT_DATA: (resource.RLIM_INFINITY, resource.RLIM_INFINITY)}
+    monkeypatch.setattr(resource, "getrlimit", lambda which: limits.get(
+        which, (resource.RLIM_INFINITY, resource.RLIM_INFINITY)))
+    assert hardware.memory_limit(**nowhere) == min(ram, 1 << 30)  # ulimit -v 1048576
+    # cgroup v2: the least memory.max from the process's cgroup up to the root.
+    root = tmp_path / "cgroup"
+    (root / "a" / "b").mkdir(parents=True)
+    (root / "a" / "b" / "memory.max").write_text("max\n")
+    (root / "a" / "memory.max").write_text("5000000\n")
+    (tmp_path / "self-v2").write_text("0::/a/b\n")
+    assert hardware.memory_limit(proc_cgroup=tmp_path / "self-v2", cgroup_root=root) == 5000000
+    # cgroup v1: the memory controller's memory.limit_in_bytes.
+    (root / "memory" / "job").mkdir(parents=True)
+    (root / "memory" / "job" / "memory.limit_in_bytes").write_text("4000000\n")
+    (tmp_path / "self-v1").write_text("5:cpu:/job\n4:memory:/job\n")
+    assert hardware.memory_limit(proc_cgroup=tmp_path / "self-v1", cgroup_root=root) == 4000000
+
+
+@pytest.mark.parametrize("args", [["--batch", "100000000", "--samples", "1"],
+                                  ["--samples", "2000000000"]])
+def test_a_memory_limit_is_one_line_before_any_work(checkpoint: Path, tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch,
+                                                    args: list[str]) -> None:
+    """Under `ulimit -v` (or a container's limit) these ended in MemoryError tracebacks:
+    the check read the machine's RAM, not the process's limit."""
+    import wavenet.hardware
+
+    monkeypatch.setattr(wavenet.hardware, "memory_limit", lambda: 1 << 30)
+    result = invoke(str(checkpoint), "--out", str(tmp_path / "a.wav"), *args)
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "more than the 1.0 GiB this process may use" in lines[0], lines
+
+
+def test_a_memory_error_while_generating_is_one_line(checkpoint: Path, tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    import wavenet.generation
+
+    def out_of_memory(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        raise MemoryError
+
+    monkeypatch.setattr(wavenet.generation, "generate", out_of_memory)
+    result = invoke(str(checkpoint), "--out", str(tmp_path / "a.wav"), "--samples", "300",
+                    "--batch", "2")
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert result.stderr.strip().splitlines() == [
+        "Error: out of memory generating 2 x 300 samples: lower --batch or the length"]
+    assert not (tmp_path / "a_0.wav").exists()
+
+
+def test_the_library_refuses_codes_beyond_the_memory_limit(monkeypatch: pytest.MonkeyPatch) -> None:
+    import wavenet.generation
+    from wavenet.errors import InvalidArgumentError
+
+    monkeypatch.setattr(wavenet.generation, "memory_limit", lambda: 1 << 20)
+    model = wavenet.WaveNet(wavenet.load_config("tiny").model)
+    with pytest.raises(InvalidArgumentError, match=r"1 x 100,000 codes need about 0.0 GiB, more "
+                                                   r"than the 0.0 GiB this process may use"):
+        wavenet.generate(model, 100_000)

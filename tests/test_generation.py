@@ -16,6 +16,7 @@ from wavenet import generation, sampling
 from wavenet.fastpath import NumbaGenerator, time_block
 from wavenet.incremental import CodeGenerator, FastGenerator, IncrementalState, StepConditioning
 from wavenet.naive import NaiveGenerator
+from wavenet.errors import InvalidArgumentError, InvalidTypeError, WavenetError
 from wavenet.sampling import sample_codes, uniform_chunks
 
 CONFIGS = {
@@ -263,8 +264,10 @@ def test_step_rejects_bad_codes(kind: str) -> None:
     gen = GENERATORS[kind](make_model("tiny"), 2)
     with pytest.raises(ValueError, match="shape"):
         gen.step(torch.zeros(3, dtype=torch.long))
-    with pytest.raises(ValueError, match="integer"):
+    with pytest.raises(InvalidTypeError, match="integer"):
         gen.step(torch.zeros(2))
+    with pytest.raises(InvalidArgumentError, match=r"codes must be in \[0, 255\], found values in \[0, 256\]"):
+        gen.step(torch.tensor([0, 256]))  # an IndexError in the embedding before
     with pytest.raises(ValueError, match=r"batch_size=2"):
         gen.feed(torch.zeros(2, 0, dtype=torch.long))
 
@@ -291,7 +294,7 @@ def test_bad_arguments_raise(kwargs: dict, match: str) -> None:
     arguments = dict(n_samples=5)
     arguments.update(kwargs)
     n_samples = arguments.pop("n_samples")
-    with pytest.raises(ValueError, match=match):
+    with pytest.raises(WavenetError, match=match):
         generate(model, n_samples, **arguments)
 
 
@@ -371,3 +374,21 @@ def test_cuda_fast_path_matches_naive() -> None:
     naive = generate(model, 80, batch_size=2, generator=gen, method="naive")
     assert fast.device.type == "cuda"
     assert torch.equal(fast, naive)
+
+
+def test_generators_still_read_nan_outputs_as_silence_under_generate_s_check() -> None:
+    """`generate` refuses NaN weights (issue 27, item 8: they gave all-255 codes without
+    a word); the generators below it keep reading a NaN mixture value as 0.0 (code 32768),
+    so that no method indexes memory with it."""
+    torch.manual_seed(0)
+    model = WaveNet(ModelConfig(quantization_channels=16, residual_channels=4,
+                                gate_channels=4, skip_channels=4, layers_per_stack=2,
+                                stacks=1, output="mol", mixtures=2)).double().eval()
+    with torch.no_grad():
+        model.head_out.bias.fill_(float("nan"))
+    with pytest.raises(InvalidArgumentError, match="NaN or infinite weights"):
+        generate(model, 5, generator=seeded())
+    prime = torch.full((2, 1), 32768)
+    for kind in (FastGenerator, NumbaGenerator, NaiveGenerator):
+        codes = kind(model, 2).sample(prime, 5, 1.0, uniform_chunks(5, 2, 1.0, seeded()))
+        assert (codes == 32768).all(), kind

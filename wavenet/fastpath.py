@@ -18,6 +18,7 @@ import torch
 
 from . import kernel
 from .config import ModelConfig
+from .errors import InvalidArgumentError
 from .incremental import CodeGenerator, IncrementalState, StepConditioning
 from .model import WaveNet
 from .sampling import Progress, Uniforms
@@ -178,8 +179,8 @@ class NumbaGenerator(CodeGenerator):
         super().__init__(model, batch_size, conditioning)
         parameter = model.embedding.weight
         if parameter.device.type != "cpu" or parameter.dtype not in (torch.float32, torch.float64):
-            raise ValueError(f"NumbaGenerator needs a float32 or float64 model on the CPU, got "
-                             f"{parameter.dtype} on {parameter.device}")
+            raise InvalidArgumentError(f"NumbaGenerator needs a float32 or float64 model on the "
+                                       f"CPU, got {parameter.dtype} on {parameter.device}")
         c = self.config
         self.dtype = parameter.dtype
         np_dtype = np.dtype(np.float32 if self.dtype == torch.float32 else np.float64)
@@ -230,8 +231,8 @@ class NumbaGenerator(CodeGenerator):
         array = np.ascontiguousarray(codes.detach().cpu().numpy().astype(np.int64, copy=False))
         q = self.config.classes
         if array.min() < 0 or array.max() >= q:
-            raise ValueError(f"codes must be in [0, {q - 1}], found values in "
-                             f"[{array.min()}, {array.max()}]")
+            raise InvalidArgumentError(f"codes must be in [0, {q - 1}], found values in "
+                                       f"[{array.min()}, {array.max()}]")
         return array
 
     def sample(self, prime: torch.Tensor, n_samples: int, temperature: float,

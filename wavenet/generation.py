@@ -16,10 +16,13 @@ A new method is one more `CodeGenerator` subclass and one more entry in `_genera
 
 from __future__ import annotations
 
+import itertools
 import logging
 
 import torch
 
+from .errors import InvalidArgumentError, InvalidTypeError
+from .hardware import memory_limit
 from .incremental import CodeGenerator, FastGenerator, StepConditioning, takes_conditioning
 from .model import WaveNet
 from .naive import NaiveGenerator
@@ -28,6 +31,9 @@ from .sampling import Progress, uniform_chunks
 logger = logging.getLogger(__name__)
 
 METHODS = ("fast", "fast-numba", "fast-torch", "naive")
+# What generation holds per code of every stream: the int64 codes, and the kernel's
+# time-major copy of them.
+BYTES_PER_CODE = 16
 
 
 def generate(model: WaveNet, n_samples: int, *, batch_size: int = 1, temperature: float = 1.0,
@@ -68,9 +74,12 @@ def generate(model: WaveNet, n_samples: int, *, batch_size: int = 1, temperature
       from silence: prime is not taken with mel.
     """
     _check_arguments(model, n_samples, batch_size, temperature, generator, method, progress)
+    _check_memory(n_samples, batch_size)
+    _check_finite_weights(model)
     if mel is not None and prime is not None:
-        raise ValueError("prime is not taken with mel: a vocoder starts from silence, its "
-                         "first sample predicted with mel frame 0")
+        raise InvalidArgumentError("prime is not taken with mel: a vocoder starts from silence, "
+                                   "its first sample predicted with mel frame 0")
+    _check_finite_mel(mel)
     codes_in = _prime_codes(prime, batch_size, model.config.classes,
                             model.embedding.weight.device)
     # Only the prime's last receptive_field codes reach any generated code: the rest
@@ -122,20 +131,21 @@ def _prime_codes(prime: torch.Tensor | None, batch_size: int, classes: int,
         return torch.full((batch_size, 1), classes // 2, dtype=torch.long,
                           device=device)
     if not isinstance(prime, torch.Tensor):
-        raise ValueError(f"prime must be a LongTensor of codes, got {type(prime).__name__}")
+        raise InvalidTypeError(f"prime must be a LongTensor of codes, got {type(prime).__name__}")
     if prime.dtype == torch.bool or prime.is_floating_point() or prime.is_complex():
-        raise ValueError(f"prime must hold integer codes, got dtype {prime.dtype}")
+        raise InvalidTypeError(f"prime must hold integer codes, got dtype {prime.dtype}")
     if prime.dim() == 1:
         prime = prime.unsqueeze(0).expand(batch_size, -1)
     elif prime.dim() != 2 or prime.shape[0] != batch_size:
-        raise ValueError(f"prime must be (T,) or (batch_size={batch_size}, T), "
-                         f"got shape {tuple(prime.shape)}")
+        raise InvalidArgumentError(f"prime must be (T,) or (batch_size={batch_size}, T), "
+                                   f"got shape {tuple(prime.shape)}")
     if prime.shape[1] < 1:
-        raise ValueError("prime must hold at least one code (leave it None to start from silence)")
+        raise InvalidArgumentError("prime must hold at least one code (leave it None to start "
+                                   "from silence)")
     low, high = int(prime.min()), int(prime.max())
     if low < 0 or high >= classes:
-        raise ValueError(f"prime codes must be in [0, {classes - 1}], "
-                         f"found values in [{low}, {high}]")
+        raise InvalidArgumentError(f"prime codes must be in [0, {classes - 1}], "
+                                   f"found values in [{low}, {high}]")
     return prime.to(device=device, dtype=torch.long).contiguous()
 
 
@@ -143,16 +153,51 @@ def _check_arguments(model: WaveNet, n_samples: int, batch_size: int, temperatur
                      generator: torch.Generator | None, method: str,
                      progress: Progress | None) -> None:
     if not isinstance(model, WaveNet):
-        raise TypeError(f"model must be a wavenet.WaveNet, got {type(model).__name__}")
+        raise InvalidTypeError(f"model must be a wavenet.WaveNet, got {type(model).__name__}")
     for name, value in (("n_samples", n_samples), ("batch_size", batch_size)):
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise ValueError(f"{name} must be an int >= 1, got {value!r}")
-    if (not isinstance(temperature, (int, float)) or isinstance(temperature, bool)
-            or not temperature >= 0 or temperature == float("inf")):
-        raise ValueError(f"temperature must be a finite number >= 0, got {temperature!r}")
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise InvalidTypeError(f"{name} must be an int >= 1, got {value!r}")
+        if value < 1:
+            raise InvalidArgumentError(f"{name} must be an int >= 1, got {value!r}")
+    if not isinstance(temperature, (int, float)) or isinstance(temperature, bool):
+        raise InvalidTypeError(f"temperature must be a finite number >= 0, got {temperature!r}")
+    if not temperature >= 0 or temperature == float("inf"):
+        raise InvalidArgumentError(f"temperature must be a finite number >= 0, got {temperature!r}")
     if generator is not None and not isinstance(generator, torch.Generator):
-        raise ValueError(f"generator must be a torch.Generator or None, got {type(generator).__name__}")
+        raise InvalidTypeError(f"generator must be a torch.Generator or None, got "
+                               f"{type(generator).__name__}")
     if method not in METHODS:
-        raise ValueError(f"unknown method {method!r}; methods: {', '.join(METHODS)}")
+        raise InvalidArgumentError(f"unknown method {method!r}; methods: {', '.join(METHODS)}")
     if progress is not None and not callable(progress):
-        raise ValueError("progress must be callable as progress(done, total) or None")
+        raise InvalidTypeError("progress must be callable as progress(done, total) or None")
+
+
+def _check_memory(n_samples: int, batch_size: int) -> None:
+    """InvalidArgumentError when the codes alone need more than this process may allocate
+    (`hardware.memory_limit`: RAM, rlimits, cgroup)."""
+    needed, limit = n_samples * batch_size * BYTES_PER_CODE, memory_limit()
+    if limit is not None and needed > limit:
+        raise InvalidArgumentError(f"{batch_size:,} x {n_samples:,} codes need about "
+                                   f"{needed / 2**30:,.1f} GiB, more than the "
+                                   f"{limit / 2**30:,.1f} GiB this process may use")
+
+
+def _check_finite_weights(model: WaveNet) -> None:
+    """InvalidArgumentError when a weight or buffer holds NaN or inf (every code it would
+    draw would be the last one, silently)."""
+    bad = [name for name, value in itertools.chain(model.named_parameters(), model.named_buffers())
+           if value.is_floating_point() and not bool(torch.isfinite(value).all())]
+    if bad:
+        raise InvalidArgumentError(f"the model holds NaN or infinite weights ({len(bad)} "
+                                   f"tensor(s), the first {bad[0]}): it cannot generate; load a "
+                                   f"checkpoint saved before training diverged")
+
+
+def _check_finite_mel(mel: object) -> None:
+    """InvalidArgumentError for a float mel with NaN or infinite values (the model checks
+    its type and shape)."""
+    if isinstance(mel, torch.Tensor) and mel.is_floating_point():
+        bad = int((~torch.isfinite(mel)).sum())
+        if bad:
+            raise InvalidArgumentError(f"the mel holds {bad} NaN or infinite value(s) out of "
+                                       f"{mel.numel()}")

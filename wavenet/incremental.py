@@ -29,6 +29,7 @@ import torch
 import torch.nn.functional as F
 
 from .config import ModelConfig
+from .errors import InvalidArgumentError, InvalidTypeError
 from .layers import gated_activation
 from .model import WaveNet
 from .sampling import Progress, Uniforms, sample_rule
@@ -44,10 +45,11 @@ def check_conditioning(config: ModelConfig, given: bool) -> None:
     conditioned model needs its conditioning, an unconditioned one takes none."""
     needed = takes_conditioning(config)
     if needed and not given:
-        raise ValueError("this model is conditioned (speaker ids and/or mel): pass a "
-                         "StepConditioning (generate takes global_cond= and mel=)")
+        raise InvalidArgumentError("this model is conditioned (speaker ids and/or mel): pass "
+                                   "a StepConditioning (generate takes global_cond= and mel=)")
     if given and not needed:
-        raise ValueError("this model takes no conditioning (global_cond and mel must be None)")
+        raise InvalidArgumentError("this model takes no conditioning (global_cond and mel must "
+                                   "be None)")
 
 
 class StepConditioning:
@@ -81,7 +83,7 @@ class StepConditioning:
 
     def terms(self, start: int, stop: int) -> torch.Tensor:
         if self.local_features is not None and stop > self.local_features.shape[2]:
-            raise ValueError(f"the mel covers {self.local_features.shape[2]} steps; step "
+            raise InvalidArgumentError(f"the mel covers {self.local_features.shape[2]} steps; step "
                              f"{stop - 1} was asked for")
         with torch.inference_mode():
             local = (None if self.local_features is None
@@ -130,7 +132,7 @@ class CodeGenerator(ABC):
     def __init__(self, model: WaveNet, batch_size: int,
                  conditioning: StepConditioning | None) -> None:
         if batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+            raise InvalidArgumentError(f"batch_size must be >= 1, got {batch_size}")
         check_conditioning(model.config, given=conditioning is not None)
         self.config = model.config
         self.conditioning = conditioning
@@ -158,17 +160,28 @@ class CodeGenerator(ABC):
     def step(self, codes: torch.Tensor) -> torch.Tensor:
         """Feed one code per stream: codes (B,) long -> logits (B, Q) for the next code."""
         if codes.shape != (self.batch_size,):
-            raise ValueError(f"codes must have shape ({self.batch_size},), got {tuple(codes.shape)}")
+            raise InvalidArgumentError(f"codes must have shape ({self.batch_size},), got "
+                                       f"{tuple(codes.shape)}")
         if codes.dtype in (torch.bool,) or codes.is_floating_point() or codes.is_complex():
-            raise ValueError(f"codes must be an integer tensor, got dtype {codes.dtype}")
+            raise InvalidTypeError(f"codes must be an integer tensor, got dtype {codes.dtype}")
+        self._check_values(codes)
         return self._step(codes)
 
     def feed(self, codes: torch.Tensor) -> torch.Tensor:
         """Teacher-force codes (B, T), T >= 1, one step at a time; returns the last logits (B, Q)."""
         if codes.dim() != 2 or codes.shape[0] != self.batch_size or codes.shape[1] < 1:
-            raise ValueError(f"codes must be (batch_size={self.batch_size}, T >= 1), "
-                             f"got shape {tuple(codes.shape)}")
+            raise InvalidArgumentError(f"codes must be (batch_size={self.batch_size}, T >= 1), "
+                                       f"got shape {tuple(codes.shape)}")
+        if codes.dtype in (torch.bool,) or codes.is_floating_point() or codes.is_complex():
+            raise InvalidTypeError(f"codes must be an integer tensor, got dtype {codes.dtype}")
+        self._check_values(codes)
         return self._feed(codes)
+
+    def _check_values(self, codes: torch.Tensor) -> None:
+        low, high = (int(v) for v in torch.aminmax(codes))
+        if low < 0 or high >= self.config.classes:
+            raise InvalidArgumentError(f"codes must be in [0, {self.config.classes - 1}], found "
+                                       f"values in [{low}, {high}]")
 
     def sample(self, prime: torch.Tensor, n_samples: int, temperature: float,
                uniforms: Uniforms, progress: Progress | None = None) -> torch.Tensor:

@@ -24,7 +24,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .config import ModelConfig
+from .config import Config, ModelConfig
+from .errors import InvalidArgumentError, InvalidTypeError
 from .fused import stack_logits
 from .layers import ResidualBlock
 from .logistic import INITIAL_LOG_SCALE
@@ -78,6 +79,10 @@ class WaveNet(nn.Module):
 
     def __init__(self, config: ModelConfig | None = None) -> None:
         super().__init__()
+        if config is not None and not isinstance(config, ModelConfig):
+            hint = " (pass config.model)" if isinstance(config, Config) else ""
+            raise InvalidTypeError(f"WaveNet expects a ModelConfig{hint}, got "
+                                   f"{type(config).__name__}")
         self.config = config if config is not None else ModelConfig()
         c = self.config
         self.embedding = nn.Embedding(c.quantization_channels, c.residual_channels)
@@ -154,10 +159,10 @@ class WaveNet(nn.Module):
 
     def forward(self, codes: torch.Tensor, global_cond: torch.Tensor | None = None,
                 mel: torch.Tensor | None = None) -> torch.Tensor:
-        _check_codes(codes)
+        codes = self._checked_codes(codes)
         global_features, local_features = self.conditioning_features(
             codes.shape[0], codes.shape[1], global_cond, mel)
-        return self.forward_features(codes, global_features, local_features)
+        return stack_logits(self, codes, global_features, local_features).permute(1, 2, 0)
 
     def forward_features(self, codes: torch.Tensor, global_features: torch.Tensor | None = None,
                          local_features: torch.Tensor | None = None) -> torch.Tensor:
@@ -169,7 +174,7 @@ class WaveNet(nn.Module):
         another (`forward_blocks`). The logits come back as a (B, O, T) view of time-major
         (T, B, O) memory: `logits.permute(2, 0, 1)` is contiguous.
         """
-        _check_codes(codes)
+        codes = self._checked_codes(codes)
         return stack_logits(self, codes, global_features, local_features).permute(1, 2, 0)
 
     def forward_blocks(self, codes: torch.Tensor, global_features: torch.Tensor | None = None,
@@ -182,6 +187,21 @@ class WaveNet(nn.Module):
             x, skip = block(x, self.layer_conditioning(layer, global_features, local_features))
             skips = skip if skips is None else skips + skip
         return self.head(skips)
+
+    def _checked_codes(self, codes: torch.Tensor) -> torch.Tensor:
+        """codes (B, T) of any integer dtype, on the model's device, in [0, classes)
+        -> the same as int64; InvalidTypeError or InvalidArgumentError otherwise."""
+        _check_codes(codes)
+        device = self.embedding.weight.device
+        if codes.device != device:
+            raise InvalidArgumentError(f"codes are on {codes.device}, the model on {device}: "
+                                       f"move them with codes.to({str(device)!r})")
+        low, high = (int(v) for v in torch.aminmax(codes))
+        classes = self.config.classes
+        if low < 0 or high >= classes:
+            raise InvalidArgumentError(f"codes must lie in [0, {classes - 1}], found "
+                                       f"[{low}, {high}]")
+        return codes if codes.dtype == torch.long else codes.long()
 
     def embedding_index(self, codes: torch.Tensor) -> torch.Tensor:
         """The embedding rows codes (...) read: the codes themselves, or for "mol" the
@@ -228,29 +248,41 @@ class WaveNet(nn.Module):
         global_features = local_features = None
         if c.global_classes is None:
             if global_cond is not None:
-                raise ValueError("this model has no global conditioning; global_cond must be None")
+                raise InvalidArgumentError("this model has no global conditioning; global_cond "
+                                           "must be None")
         else:
             if global_cond is None:
-                raise ValueError(f"this model is conditioned on {c.global_classes} global ids; "
-                                 f"pass global_cond (B,)")
-            global_cond = torch.as_tensor(global_cond, device=self.embedding.weight.device)
+                raise InvalidArgumentError(f"this model is conditioned on {c.global_classes} "
+                                           f"global ids; pass global_cond ({batch},)")
+            global_cond = _integer_tensor(global_cond, "global_cond", "ids")
+            global_cond = global_cond.to(self.embedding.weight.device)
             if global_cond.shape != (batch,):
-                raise ValueError(f"global_cond must have shape ({batch},), got {tuple(global_cond.shape)}")
-            if global_cond.min() < 0 or global_cond.max() >= c.global_classes:
-                raise ValueError(f"global ids must be in [0, {c.global_classes})")
-            global_features = self.global_embedding(global_cond)
+                raise InvalidArgumentError(f"global_cond must have shape ({batch},), got "
+                                           f"{tuple(global_cond.shape)}")
+            low, high = (int(v) for v in torch.aminmax(global_cond))
+            if low < 0 or high >= c.global_classes:
+                raise InvalidArgumentError(f"global ids must be in [0, {c.global_classes}), "
+                                           f"found [{low}, {high}]")
+            global_features = self.global_embedding(global_cond.long())
         if c.local_channels is None:
             if mel is not None:
-                raise ValueError("this model has no local conditioning; mel must be None")
+                raise InvalidArgumentError("this model has no local conditioning; mel must be None")
         else:
             if mel is None:
-                raise ValueError(f"this model is a vocoder; pass mel ({batch}, {c.local_channels}, frames)")
+                raise InvalidArgumentError(f"this model is a vocoder; pass mel ({batch}, "
+                                           f"{c.local_channels}, frames)")
+            if not isinstance(mel, torch.Tensor) or not mel.is_floating_point():
+                found = mel.dtype if isinstance(mel, torch.Tensor) else type(mel).__name__
+                raise InvalidTypeError(f"mel must be a float tensor ({batch}, "
+                                       f"{c.local_channels}, frames), got {found}")
             if mel.dim() != 3 or mel.shape[0] != batch or mel.shape[1] != c.local_channels:
-                raise ValueError(f"mel must be ({batch}, {c.local_channels}, frames), "
-                                 f"got {tuple(mel.shape)}")
+                raise InvalidArgumentError(f"mel must be ({batch}, {c.local_channels}, frames), "
+                                           f"got {tuple(mel.shape)}")
             if mel.shape[2] * c.upsample_factor < length:
-                raise ValueError(f"mel has {mel.shape[2]} frames, covering "
-                                 f"{mel.shape[2] * c.upsample_factor} samples; {length} needed")
+                raise InvalidArgumentError(f"mel has {mel.shape[2]} frames, covering "
+                                           f"{mel.shape[2] * c.upsample_factor} samples; "
+                                           f"{length} needed")
+            mel = mel.to(self.embedding.weight.device)
             mel = mel.to(self.embedding.weight.dtype)
             standardized = (mel - self.mel_mean[:, None]) / self.mel_std[:, None]
             local_features = self.upsampler(standardized)[:, :, :length]
@@ -291,10 +323,25 @@ class WaveNet(nn.Module):
         return terms
 
 
+def _integer_tensor(value: object, name: str, what: str) -> torch.Tensor:
+    """`value` if it is a tensor of integers (not bool), else InvalidTypeError."""
+    if not isinstance(value, torch.Tensor):
+        raise InvalidTypeError(f"{name} must be a torch.Tensor of integer {what}, got "
+                               f"{type(value).__name__}")
+    if value.dtype == torch.bool or value.is_floating_point() or value.is_complex():
+        raise InvalidTypeError(f"{name} must hold integer {what}, got {value.dtype}")
+    return value
+
+
 def _check_codes(codes: torch.Tensor) -> None:
+    """codes must be an integer tensor (B, T) with B, T >= 1."""
+    if not isinstance(codes, torch.Tensor):
+        raise InvalidTypeError(f"codes must be a torch.Tensor, got {type(codes).__name__}")
+    if codes.dtype == torch.bool or codes.is_floating_point() or codes.is_complex():
+        raise InvalidTypeError(f"codes must be an integer tensor, got {codes.dtype}")
     if codes.dim() != 2 or 0 in codes.shape:
-        raise ValueError(f"codes must be (batch, time) with batch >= 1 and time >= 1, "
-                         f"got shape {tuple(codes.shape)}")
+        raise InvalidArgumentError(f"codes must be (batch, time) with batch >= 1 and time >= 1, "
+                                   f"got shape {tuple(codes.shape)}")
 
 
 def parameter_count(model: nn.Module) -> int:
