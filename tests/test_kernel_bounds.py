@@ -156,3 +156,19 @@ def test_the_kernel_refuses_too_few_uniforms_and_conditioning_rows() -> None:
         kernel.run(gen._weights, gen._layout, gen._state_arrays, gen._scratch, 0, True,
                    fed * 11, gen._cdf, np.zeros((4, 2)), 1.0, out, False,
                    gen._no_conditioning, False)
+
+
+def test_a_conditioned_kernel_1_model_samples_the_same_codes_in_every_method() -> None:
+    torch.manual_seed(0)
+    model = WaveNet(ModelConfig(quantization_channels=9, residual_channels=3, gate_channels=4,
+                                skip_channels=5, kernel_size=1, layers_per_stack=2, stacks=2,
+                                global_classes=2, local_channels=3,
+                                upsample_scales=(2,))).double().eval()
+    mel = torch.randn(2, 3, 20, generator=torch.Generator().manual_seed(4), dtype=torch.float64)
+    speakers = torch.tensor([0, 1])
+    codes = {method: generate(model, 40, batch_size=2, temperature=0.9, mel=mel,
+                              global_cond=speakers, method=method,
+                              generator=torch.Generator().manual_seed(1))
+             for method in ("naive", "fast-torch", "fast-numba")}
+    assert torch.equal(codes["fast-torch"], codes["naive"])
+    assert torch.equal(codes["fast-numba"], codes["naive"])
