@@ -45,6 +45,10 @@ from .common import resolve_device, setup_logging
 @click.option("--mel-dir", type=click.Path(path_type=Path, file_okay=False), default=None,
               help="Vocoder: train on these mels (x.npy or x.pt for audio x.wav, e.g. an "
                    "acoustic model's), not mels computed from the audio.")
+@click.option("--init-from", type=click.Path(path_type=Path), default=None,
+              help="Fine-tune: start a new run from this model's weights (a run folder, a "
+                   "checkpoint or a `wavenet export` folder), with its config (change fields "
+                   "with --set), a fresh optimizer, schedule and EMA.")
 @click.option("--tensorboard", is_flag=True,
               help="Also write TensorBoard scalars, audio samples and spectrograms to "
                    "RUN/tensorboard.")
@@ -53,7 +57,7 @@ def train_command(data: Path, out: Path, config_name: str | None, overrides: tup
                   steps: int | None, minutes: float | None, stop_at: int | None, resume: bool,
                   device: str | None, val_data: Path | None,
                   cache_dir: Path | None, speakers_from_folders: bool, mel_dir: Path | None,
-                  tensorboard: bool, verbose: bool) -> None:
+                  init_from: Path | None, tensorboard: bool, verbose: bool) -> None:
     """Train a WaveNet on a folder of audio (wav, flac, ogg, aiff, mp3).
 
     Ctrl-C, SIGTERM (a job scheduler's stop) or SIGHUP finish the step, save it and exit
@@ -71,15 +75,25 @@ def train_command(data: Path, out: Path, config_name: str | None, overrides: tup
         raise click.ClickException(f"--minutes must be a finite number > 0, got {minutes}")
     # On --resume without --config the run's own config is used (--set applied to it);
     # with --config, its model, data and mel must be the run's (train() checks).
-    config = (None if resume and config_name is None
-              else load_config("default" if config_name is None else config_name, overrides))
+    if init_from is not None:
+        if resume:
+            raise click.ClickException("--init-from starts a new run from a model's weights "
+                                       "and --resume continues a run: pass one of them")
+        if config_name is not None:
+            raise click.ClickException("--init-from takes the config of the model it starts "
+                                       "from; change fields with --set, not --config")
+        from wavenet.finetune import fine_tune_config, read_source
+        config = fine_tune_config(read_source(init_from), overrides, speakers_from_folders)
+    else:
+        config = (None if resume and config_name is None
+                  else load_config("default" if config_name is None else config_name, overrides))
     options = TrainOptions(data=data, out=out, steps=steps, resume=resume,
                            device=resolve_device(device), val_data=val_data,
                            cache_dir=cache_dir, tensorboard=tensorboard,
                            speakers_from_folders=speakers_from_folders,
                            resume_overrides=overrides if config is None else (), stop_at=stop_at,
                            budget=60.0 * minutes if minutes is not None else None,
-                           mel_dir=mel_dir)
+                           mel_dir=mel_dir, init_from=init_from)
     bar = ProgressBar(steps, seconds=options.budget)
     main_rank = int(os.environ.get("RANK", "0")) == 0
     try:

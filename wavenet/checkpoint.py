@@ -135,6 +135,9 @@ class TrainState:
     budget: float | None = None
     total_steps: int | None = None
     ema_start: int = 0
+    # The training data of this session (train_files, train_seconds, val_files), for the
+    # model card of an export and for `info`; not restored on resume (the data may differ).
+    data_summary: dict[str, Any] | None = None
 
     def save(self, path: str | Path) -> None:
         save_checkpoint(
@@ -146,7 +149,7 @@ class TrainState:
                    "speakers": self.speakers,
                    "schedule": self.schedule.to_dict() if self.schedule is not None else None,
                    "budget": self.budget, "total_steps": self.total_steps,
-                   "ema_start": self.ema_start})
+                   "ema_start": self.ema_start, "data": self.data_summary})
 
     def load_state_dict(self, payload: dict[str, Any]) -> None:
         """Restore a checkpoint's training state (and torch's global CPU RNG) in place.

@@ -200,6 +200,11 @@ class TrainConfig:
     # matrix instructions); true or false forces it.
     bf16: bool | None = None
     compile: bool = False
+    # Where a fine-tuned run's weights came from (`train --init-from`): the source's path
+    # and sha256 (a checkpoint file's bytes, or an export's weights file's); None for a run
+    # trained from scratch. A record, not a setting: `wavenet info` shows it.
+    init_from: str | None = None
+    init_from_sha256: str | None = None
 
     def __post_init__(self) -> None:
         _check_fields(self)

@@ -15,14 +15,19 @@ network) is refused in one line that lists them.
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import logging
 import unicodedata
 from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
 
-from .config import ModelConfig
+from .checkpoint import load_checkpoint, resolve_checkpoint, speakers_from_checkpoint
+from .config import Config, ModelConfig, apply_overrides, config_from_dict
 from .errors import TrainError
 from .model import WaveNet
 
@@ -120,7 +125,63 @@ def _speaker_rows(table: torch.Tensor, source_speakers: Sequence[str] | None,
     return torch.stack(rows)
 
 
-def source_weights(payload: dict[str, Any]) -> dict[str, torch.Tensor]:
-    """The weights a run starts from: the source's EMA average where it has one."""
-    state: dict[str, torch.Tensor] = payload["ema"] if payload.get("ema") is not None else payload["model"]
-    return state
+@dataclass(frozen=True)
+class Source:
+    """A model to start from: where it is, its checked payload, and its sha256."""
+
+    path: Path
+    payload: dict[str, Any]
+    sha256: str
+
+    @property
+    def config(self) -> Config:
+        return config_from_dict(self.payload["config"])
+
+    @property
+    def weights(self) -> dict[str, torch.Tensor]:
+        """The weights a run starts from: the source's EMA average where it has one."""
+        payload = self.payload
+        state: dict[str, torch.Tensor] = (payload["ema"] if payload.get("ema") is not None
+                                          else payload["model"])
+        return state
+
+    @property
+    def speakers(self) -> list[str] | None:
+        return speakers_from_checkpoint(self.payload)
+
+
+def read_source(path: str | Path) -> Source:
+    """A run folder (its best checkpoint, else last), a checkpoint file or an export
+    folder, read and checked (CheckpointError / ExportError in one line)."""
+    resolved = resolve_checkpoint(path)
+    payload = load_checkpoint(resolved)
+    export = payload["extra"].get("export")
+    if export is not None:  # an export: its weights file's checksum, already verified
+        sha256 = export["sha256"]
+    else:
+        digest = hashlib.sha256()
+        with resolved.open("rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+        sha256 = digest.hexdigest()
+    return Source(resolved, payload, sha256)
+
+
+def fine_tune_config(source: Source, overrides: Sequence[str] = (),
+                     speakers_from_folders: bool = False) -> Config:
+    """The config of a run that starts from `source`: the source's, with `overrides`
+    (`section.key=value`) applied and the source recorded in train.init_from(_sha256).
+    With speakers from folders, the speaker count comes from the new data's folders
+    (unless an override sets it). Refuses overrides that change a weight's shape."""
+    data = apply_overrides(source.config.to_dict(), overrides)
+    if speakers_from_folders and not any(o.split("=", 1)[0].strip() == "model.global_classes"
+                                         for o in overrides):
+        data["model"]["global_classes"] = None
+    data["train"]["init_from"] = str(source.path)
+    data["train"]["init_from_sha256"] = source.sha256
+    config = config_from_dict(data)
+    wanted = config.model
+    if wanted.global_classes is None and source.config.model.global_classes is not None:
+        wanted = dataclasses.replace(wanted, global_classes=source.config.model.global_classes)
+    check_fine_tunable(source.config.model, wanted)
+    return config

@@ -50,6 +50,7 @@ from .data import FileSet, PreparedData, mel_statistics, prepare_data
 from .distributed import Distributed, init_distributed
 from .errors import TrainError
 from .files import atomic_write_bytes
+from .finetune import Source, load_source_weights, read_source
 from .hardware import check_training_memory, use_bf16
 from .loss import LN2, LossFunction, loss_context, loss_function, next_code_loss
 from .model import WaveNet
@@ -98,6 +99,10 @@ class TrainOptions:
     seconds_per_step: float | None = None
     # A vocoder's mels from this folder (x.npy or x.pt for audio x.wav), not computed.
     mel_dir: Path | None = None
+    # Start a new run from this model's weights (a run folder, checkpoint or export;
+    # `finetune`): fresh optimizer, schedule and EMA. The config must come from it
+    # (`finetune.fine_tune_config`).
+    init_from: Path | None = None
 
 
 @dataclass
@@ -266,10 +271,16 @@ def _train(config: Config | None, options: TrainOptions, world: Distributed,
            device: torch.device, progress: Callable[[StepReport], None] | None,
            stop: StopRequest) -> TrainSummary:
     config, payload = _run_config(config, options)
+    source = None
+    if options.init_from is not None:
+        if options.resume:
+            raise TrainError("--init-from starts a new run from a model's weights and "
+                             "--resume continues a run: pass one of them")
+        source = read_source(options.init_from)
     check_training_memory(config, device)  # on the device and at the precision used
     speakers = ckpt.speakers_from_checkpoint(payload) if payload is not None else None
     data, config = _prepare_run(config, options, world, speakers)
-    state = _initial_state(config, data, device, world, payload)
+    state = _initial_state(config, data, device, world, payload, source)
     start_step = state.step
     if payload is not None:
         if world.is_main:
@@ -481,14 +492,22 @@ def _prepare_run(config: Config, options: TrainOptions, world: Distributed,
 
 
 def _initial_state(config: Config, data: PreparedData, device: torch.device,
-                   world: Distributed, payload: dict[str, Any] | None) -> TrainState:
-    """A new run's state from the seed, or the checkpoint's state on resume."""
+                   world: Distributed, payload: dict[str, Any] | None,
+                   source: Source | None = None) -> TrainState:
+    """A new run's state from the seed (and `source`'s weights when fine-tuning), or the
+    checkpoint's state on resume."""
     tc = config.train
     torch.manual_seed(tc.seed)
     model = WaveNet(config.model).to(device)
     if data.train.mels is not None and payload is None:
         # Every rank computes the same statistics from the same files.
         model.set_mel_statistics(*(s.to(device) for s in mel_statistics(data.train.mels)))
+    if source is not None:  # a vocoder source's mel statistics are kept with its weights
+        for note in load_source_weights(model, source.weights, source_config=source.config.model,
+                                        source_speakers=source.speakers, speakers=data.speakers):
+            logger.warning("%s", note)
+        logger.info("starting from the weights of %s (sha256 %s...)", source.path,
+                    source.sha256[:12])
     model.train()
     optimizer = torch.optim.AdamW(model.parameters(), lr=tc.lr, betas=tc.betas,
                                   weight_decay=tc.weight_decay)
@@ -496,8 +515,11 @@ def _initial_state(config: Config, data: PreparedData, device: torch.device,
     # overwrite it (`ema_weight`).
     ema = ({k: v.detach().clone() for k, v in model.state_dict().items()}
            if tc.ema_decay is not None else None)
+    seconds = sum(len(f.codes) for f in data.train.files) / config.data.sample_rate
     state = TrainState(config, model, optimizer, torch.Generator().manual_seed(tc.seed), ema,
-                       speakers=data.speakers, world_size=world.world_size)
+                       speakers=data.speakers, world_size=world.world_size,
+                       data_summary={"train_files": len(data.train), "train_seconds": seconds,
+                                     "val_files": len(data.val)})
     if payload is not None:
         state.load_state_dict(payload)
     return state

@@ -1,0 +1,116 @@
+"""`wavenet train --init-from`: runs that start from a trained model, end to end."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+from click.testing import CliRunner
+
+from helpers import FAST, SAMPLE_RATE, write_chord
+from wavenet.checkpoint import load_checkpoint, load_model
+from wavenet_cli.main import main
+
+
+def write_other_chord(folder: Path, files: int, seed: int) -> Path:
+    """A chord the source never heard (G major, lower and wider apart than the helpers')."""
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(1.5 * SAMPLE_RATE)) / SAMPLE_RATE
+    for i in range(files):
+        phase = rng.uniform(0, 2 * np.pi, 3)
+        chord = sum(np.sin(2 * np.pi * f * t + p) for f, p in zip((196.0, 246.9, 293.7), phase))
+        audio = 0.25 * chord + 0.002 * rng.standard_normal(t.shape)
+        sf.write(folder / f"g {i}.wav", audio.astype(np.float32), SAMPLE_RATE, subtype="PCM_16")
+    return folder
+
+
+def cli(*args: str) -> str:
+    result = CliRunner().invoke(main, list(args))
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def train(data: Path, out: Path, steps: int, cache: Path, *extra: str) -> str:
+    fast = [a for pair in FAST for a in ("--set", pair)]
+    return cli("train", "--data", str(data), "--out", str(out), "--steps", str(steps),
+               "--cache-dir", str(cache), *fast, *extra)
+
+
+@pytest.fixture(scope="module")
+def source(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("source")
+    run = root / "run"
+    train(write_chord(root / "chord"), run, 120, root / "cache", "--config", "tiny",
+          "--set", "train.val_every=40", "--set", "train.checkpoint_every=40")
+    return run
+
+
+def held_out_bits(run: Path, data: Path, cache: Path) -> float:
+    report = json.loads(cli("eval", str(run), "--data", str(data), "--json", "--cache-dir",
+                            str(cache)))
+    return float(report["bits_per_sample"])
+
+
+def test_fine_tuning_learns_new_data_faster_than_from_scratch(source: Path,
+                                                              tmp_path: Path) -> None:
+    new = write_other_chord(tmp_path / "new", files=3, seed=1)
+    held = write_other_chord(tmp_path / "held", files=1, seed=2)
+    cache = tmp_path / "cache"
+    tuned, scratch = tmp_path / "tuned", tmp_path / "scratch"
+    train(new, tuned, 30, cache, "--init-from", str(source), "--set", "train.val_every=30")
+    train(new, scratch, 30, cache, "--config", "tiny", "--set", "train.val_every=30")
+    tuned_bits = held_out_bits(tuned, held, cache)
+    scratch_bits = held_out_bits(scratch, held, cache)
+    source_bits = held_out_bits(source, held, cache)
+    print(f"held-out bits on the new chord after 30 steps: fine-tuned {tuned_bits:.3f}, "
+          f"from scratch {scratch_bits:.3f}; the source before fine-tuning {source_bits:.3f}")
+    assert tuned_bits < scratch_bits - 0.5
+    assert tuned_bits < source_bits  # it learned the new data, not only kept the old
+    # The run records where it started, and info says so.
+    config = json.loads((tuned / "config.json").read_text())
+    assert config["train"]["init_from"].endswith("best.pt")
+    assert len(config["train"]["init_from_sha256"]) == 64
+    assert "started from" in cli("info", str(tuned))
+    # A fresh optimizer and schedule: the new run counts its own steps.
+    assert load_checkpoint(tuned / "checkpoints" / "last.pt")["step"] == 30
+
+
+def test_fine_tuning_from_an_export(source: Path, tmp_path: Path) -> None:
+    shared = tmp_path / "shared"
+    cli("export", str(source), "--out", str(shared))
+    tuned = tmp_path / "tuned"
+    train(write_other_chord(tmp_path / "new", 2, 3), tuned, 2, tmp_path / "cache",
+          "--init-from", str(shared), "--set", "train.lr=1e-30")
+    config = json.loads((tuned / "config.json").read_text())
+    assert config["train"]["init_from"] == str(shared)
+    # A vanishing lr: the weights are the export's, so the logits are the source's.
+    a, _, _ = load_model(source)
+    b, _, _ = load_model(tuned)
+    codes = torch.randint(0, 256, (1, 64), generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        torch.testing.assert_close(a(codes), b(codes), rtol=0, atol=1e-5)
+
+
+def test_refusals_are_one_line(source: Path, tmp_path: Path) -> None:
+    data = write_other_chord(tmp_path / "new", 2, 4)
+    fast = [a for pair in FAST for a in ("--set", pair)]
+    base = ["train", "--data", str(data), "--steps", "2", "--cache-dir", str(tmp_path / "c"),
+            *fast, "--init-from", str(source)]
+    cases = [
+        (["--out", str(tmp_path / "a"), "--set", "model.residual_channels=24"],
+         "does not fit the source's weights: embedding.weight (256x16 -> 256x24)"),
+        (["--out", str(tmp_path / "b"), "--config", "tiny"], "change fields with --set"),
+        (["--out", str(tmp_path / "c"), "--resume"], "pass one of them"),
+        (["--out", str(tmp_path / "d"), "--init-from", str(tmp_path / "nowhere")],
+         "no run folder or checkpoint"),
+    ]
+    for extra, message in cases:
+        result = CliRunner().invoke(main, base + extra)
+        assert result.exit_code == 1, result.output
+        assert message in result.output, result.output
+        assert "Traceback" not in result.output
