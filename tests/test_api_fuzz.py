@@ -90,11 +90,11 @@ def test_load_model_refuses_an_unknown_device(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("kwargs,error,match", [
-    (dict(residual_channels=16.5), ConfigError, "model.residual_channels: expected int, got 16.5"),
-    (dict(kernel_size="2"), ConfigError, "model.kernel_size: expected int, got '2'"),
-    (dict(stacks=True), ConfigError, "model.stacks: expected int, got True"),
-    (dict(upsample_scales=(2, 0.5)), ConfigError, r"model.upsample_scales\[1\]: expected int"),
-    (dict(output=None), ConfigError, "model.output: expected str, got None"),
+    ({"residual_channels": 16.5}, ConfigError, "model.residual_channels: expected int, got 16.5"),
+    ({"kernel_size": "2"}, ConfigError, "model.kernel_size: expected int, got '2'"),
+    ({"stacks": True}, ConfigError, "model.stacks: expected int, got True"),
+    ({"upsample_scales": (2, 0.5)}, ConfigError, r"model.upsample_scales\[1\]: expected int"),
+    ({"output": None}, ConfigError, "model.output: expected str, got None"),
 ])
 def test_model_config_checks_the_types_of_its_fields(kwargs: dict, error: type, match: str) -> None:
     with pytest.raises(error, match=match):
@@ -102,13 +102,13 @@ def test_model_config_checks_the_types_of_its_fields(kwargs: dict, error: type, 
 
 
 @pytest.mark.parametrize("kwargs,error,match", [
-    (dict(dilation=0), InvalidArgumentError, "CausalConv1d dilation must be >= 1, got 0"),
-    (dict(kernel_size=0), InvalidArgumentError, "CausalConv1d kernel_size must be >= 1, got 0"),
-    (dict(dilation=1.5), InvalidTypeError, "CausalConv1d dilation must be an int, got float"),
-    (dict(in_channels=-2), InvalidArgumentError, "CausalConv1d in_channels must be >= 1, got -2"),
+    ({"dilation": 0}, InvalidArgumentError, "CausalConv1d dilation must be >= 1, got 0"),
+    ({"kernel_size": 0}, InvalidArgumentError, "CausalConv1d kernel_size must be >= 1, got 0"),
+    ({"dilation": 1.5}, InvalidTypeError, "CausalConv1d dilation must be an int, got float"),
+    ({"in_channels": -2}, InvalidArgumentError, "CausalConv1d in_channels must be >= 1, got -2"),
 ])
 def test_causal_conv_checks_its_sizes(kwargs: dict, error: type, match: str) -> None:
-    arguments = dict(in_channels=2, out_channels=3, kernel_size=2, dilation=1) | kwargs
+    arguments = {"in_channels": 2, "out_channels": 3, "kernel_size": 2, "dilation": 1} | kwargs
     with pytest.raises(error, match=match):
         CausalConv1d(**arguments)
 
@@ -174,7 +174,7 @@ def tensors(draw: st.DrawFn, max_dims: int = 3) -> object:
     return torch.from_numpy(np.asarray(np.nan_to_num(array, posinf=1, neginf=-1).round())).to(dtype)
 
 
-def call(function, *args, **kwargs) -> object:  # noqa: ANN001
+def call(function, *args, **kwargs) -> object:
     """The function's result, or None when it raised one of the allowed errors."""
     try:
         with torch.no_grad():
@@ -252,12 +252,12 @@ FIELDS = ["quantization_channels", "residual_channels", "gate_channels", "skip_c
                               max_size=4))
 def test_fuzz_model_config(values: dict) -> None:
     config = call(ModelConfig, **values)
-    if config is not None and config.receptive_field < 5000:
-        # Whatever the validator accepts builds; small enough ones run.
-        if wavenet.config.model_parameters(config) < 200_000:
-            model = WaveNet(config)
-            speaker = None if config.global_classes is None else torch.zeros(1, dtype=torch.long)
-            mel = None if config.local_channels is None else torch.zeros(1, config.local_channels, 3)
-            with torch.no_grad():
-                logits = model(torch.zeros(1, 3, dtype=torch.long), global_cond=speaker, mel=mel)
-            assert logits.shape == (1, config.output_channels, 3)
+    # Whatever the validator accepts builds; small enough ones run.
+    if (config is not None and config.receptive_field < 5000
+            and wavenet.config.model_parameters(config) < 200_000):
+        model = WaveNet(config)
+        speaker = None if config.global_classes is None else torch.zeros(1, dtype=torch.long)
+        mel = None if config.local_channels is None else torch.zeros(1, config.local_channels, 3)
+        with torch.no_grad():
+            logits = model(torch.zeros(1, 3, dtype=torch.long), global_cond=speaker, mel=mel)
+        assert logits.shape == (1, config.output_channels, 3)

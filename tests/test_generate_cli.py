@@ -237,7 +237,7 @@ def spy_generate(monkeypatch: pytest.MonkeyPatch) -> list[dict]:
     calls: list[dict] = []
     real = wavenet.generation.generate
 
-    def spy(model, n, **kwargs):  # noqa: ANN001, ANN202
+    def spy(model, n, **kwargs):
         codes = real(model, n, **kwargs)
         calls.append({"model": next(model.parameters()).device.type,
                       "generator": kwargs["generator"].device.type, "codes": codes})
@@ -300,7 +300,7 @@ def test_memory_limit_reads_rlimits_and_cgroups(tmp_path: Path,
 
     from wavenet import hardware
 
-    nowhere = dict(proc_cgroup=tmp_path / "none", cgroup_root=tmp_path / "no-cgroup")
+    nowhere = {"proc_cgroup": tmp_path / "none", "cgroup_root": tmp_path / "no-cgroup"}
     ram = hardware.physical_memory()
     assert hardware.memory_limit(**nowhere) <= ram
     limits = {resource.RLIMIT_AS: (1 << 30, resource.RLIM_INFINITY),
@@ -342,7 +342,7 @@ def test_a_memory_error_while_generating_is_one_line(checkpoint: Path, tmp_path:
                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     import wavenet.generation
 
-    def out_of_memory(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+    def out_of_memory(*args, **kwargs):
         raise MemoryError
 
     monkeypatch.setattr(wavenet.generation, "generate", out_of_memory)
