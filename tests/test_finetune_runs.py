@@ -114,3 +114,44 @@ def test_refusals_are_one_line(source: Path, tmp_path: Path) -> None:
         assert result.exit_code == 1, result.output
         assert message in result.output, result.output
         assert "Traceback" not in result.output
+
+
+def test_new_speakers_and_a_new_mel_input_start_at_the_source(tmp_path: Path) -> None:
+    """Through the CLI: a speaker model fine-tuned on other and more speakers, and an
+    unconditioned model turned into a vocoder, compute the source's logits at the start
+    (a vanishing lr keeps the start's weights)."""
+    cache = tmp_path / "cache"
+    voices = tmp_path / "voices"
+    write_chord(voices / "ann", files=2, seconds=0.8)
+    write_other_chord(voices / "bob", files=2, seed=5)
+    speaker_run = tmp_path / "speakers"
+    train(voices, speaker_run, 2, cache, "--config", "tiny", "--speakers-from-folders")
+    more = tmp_path / "more"
+    write_other_chord(more / "bob", files=2, seed=6)
+    write_chord(more / "cy", files=2, seconds=0.8, seed=7)
+    tuned = tmp_path / "tuned"
+    train(more, tuned, 1, cache, "--init-from", str(speaker_run), "--speakers-from-folders",
+          "--set", "train.lr=1e-30")
+    source_model, _, _ = load_model(speaker_run)
+    tuned_model, _, payload = load_model(tuned)
+    assert payload["extra"]["speakers"] == ["bob", "cy"]
+    codes = torch.randint(0, 256, (1, 64), generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        torch.testing.assert_close(tuned_model(codes, global_cond=torch.tensor([0])),
+                                   source_model(codes, global_cond=torch.tensor([1])),
+                                   rtol=0, atol=1e-5)
+
+    plain = tmp_path / "plain"
+    train(write_chord(tmp_path / "chord", files=2, seconds=0.8), plain, 2, cache,
+          "--config", "tiny")
+    vocoder = tmp_path / "vocoder"
+    mel = ["mel.n_mels=8", "mel.n_fft=64", "mel.hop_length=16", "mel.win_length=64",
+           "model.local_channels=8", "model.upsample_scales=4,4", "data.val_fraction=0"]
+    train(tmp_path / "chord", vocoder, 1, cache, "--init-from", str(plain),
+          *[a for pair in mel for a in ("--set", pair)], "--set", "train.lr=1e-30")
+    source_model, _, _ = load_model(plain)
+    vocoder_model, _, _ = load_model(vocoder)
+    assert vocoder_model.config.local_channels == 8
+    with torch.no_grad():
+        torch.testing.assert_close(vocoder_model(codes, mel=torch.randn(1, 8, 4)),
+                                   source_model(codes), rtol=0, atol=1e-5)
