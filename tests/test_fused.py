@@ -262,4 +262,6 @@ def test_no_grad_forward_peak_memory_is_the_blocks() -> None:
         done = subprocess.run([sys.executable, "-c", _PEAK_SCRIPT, path], capture_output=True,
                               text=True, check=True)
         peak[path] = int(done.stdout.split()[-1])  # KiB
-    assert peak["fused"] < 1.5 * peak["blocks"], peak
+    # 20 MB of slack: on a loaded machine the blocks' growth has read as 0 (the peak was
+    # set before the measured forward); before the fix the fused pass grew 508 MB.
+    assert peak["fused"] < 1.5 * peak["blocks"] + 20 * 1024, peak

@@ -17,6 +17,7 @@ from click.testing import CliRunner
 
 import wavenet
 from wavenet import ConfigError, ModelConfig, WaveNet, generate
+from wavenet.cache import CACHE_VERSIONS
 from wavenet.config import model_parameters
 from wavenet.data import load_encoded
 from wavenet.fastpath import NumbaGenerator
@@ -26,6 +27,11 @@ from wavenet.pcm import code_values, pcm16_decode, pcm16_encode, pcm16_samples
 from wavenet_cli.main import main
 
 from helpers import FAST, SAMPLE_RATE
+from wavenet.errors import InvalidArgumentError
+
+# The cache folders of the two codings, as the current cache versions name them.
+CODES_CACHE = f"codes-v{CACHE_VERSIONS['codes']}"
+PCM16_CACHE = f"pcm16-v{CACHE_VERSIONS['pcm16']}"
 
 MOL = ModelConfig(residual_channels=8, gate_channels=12, skip_channels=16,
                   layers_per_stack=4, stacks=2, output="mol", mixtures=3)
@@ -317,16 +323,18 @@ def test_a_vanishing_temperature_or_nan_outputs_give_codes_not_a_crash(method: s
     NaN: the compiled kernel turned it into an index anywhere in memory (the process died
     of a segmentation fault, `wavenet generate --temperature 1e-310` too) and the torch
     loop into an IndexError; so did NaN outputs of a diverged model. Now the vanishing
-    temperature takes the heaviest component's mean, as temperature 0 does, and a NaN
-    value is read as 0.0 (code 32768) by every method."""
+    temperature takes the heaviest component's mean, as temperature 0 does; a model with
+    NaN weights is refused by `generate` (issue 27 item 8), and below it every generator
+    still reads a NaN value as 0.0 (code 32768:
+    test_generation.py::test_generators_still_read_nan_outputs_as_silence_under_generate_s_check)."""
     model = mol_model()
     heaviest_mean = generate(model, 30, batch_size=2, temperature=0.0, method=method)
     assert torch.equal(generate(model, 30, batch_size=2, temperature=1e-310,
                                 generator=seeded(), method=method), heaviest_mean)
     with torch.no_grad():
         model.head_out.bias.fill_(float("nan"))
-    broken = generate(model, 5, batch_size=2, generator=seeded(), method=method)
-    assert (broken == 32768).all()
+    with pytest.raises(InvalidArgumentError, match="NaN or infinite weights"):
+        generate(model, 5, batch_size=2, generator=seeded(), method=method)
 
 
 def test_the_mol_kernel_is_close_to_torch_in_float32() -> None:
@@ -347,13 +355,13 @@ def test_pcm16_codes_round_trip_16_bit_files_exactly(tmp_path: Path) -> None:
     assert codes.dtype == np.uint16 and encoded.quantization_channels == 65536
     assert np.array_equal(codes.astype(np.int64), samples.astype(np.int64) + 32768)
     assert np.array_equal(pcm16_samples(torch.from_numpy(codes.astype(np.int64))), samples)
-    assert [p.name for p in (tmp_path / "cache").iterdir()] == ["pcm16-v1"]
+    assert [p.name for p in (tmp_path / "cache").iterdir()] == [PCM16_CACHE]
     again = load_encoded(tmp_path, sample_rate=SAMPLE_RATE, coding="pcm16",
                          cache_dir=tmp_path / "cache")
     assert np.array_equal(np.asarray(again.files[0].codes), codes)
     mu_law = load_encoded(tmp_path, sample_rate=SAMPLE_RATE, cache_dir=tmp_path / "cache")
     assert np.asarray(mu_law.files[0].codes).dtype == np.uint8
-    assert sorted(p.name for p in (tmp_path / "cache").iterdir()) == ["codes-v2", "pcm16-v1"]
+    assert sorted(p.name for p in (tmp_path / "cache").iterdir()) == [CODES_CACHE, PCM16_CACHE]
 
 
 def test_pcm16_encode_rounds_and_clips() -> None:
@@ -387,8 +395,8 @@ def test_tiny_mol_model_trained_on_sines_writes_16_bit_audio(tmp_path: Path) -> 
     records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     train_bits = [r["train_bits"] for r in records if "train_bits" in r]
     assert train_bits[-1] < train_bits[0] - 2.0  # from ~17 bits at the start
-    assert (tmp_path / "cache" / "pcm16-v1").is_dir()
-    assert not (tmp_path / "cache" / "codes-v2").exists()
+    assert (tmp_path / "cache" / PCM16_CACHE).is_dir()
+    assert not (tmp_path / "cache" / CODES_CACHE).exists()
 
     result = runner.invoke(main, ["eval", str(run), "--data", str(data), "--json",
                                   "--cache-dir", str(tmp_path / "cache")])
