@@ -153,3 +153,39 @@ def test_sigterm_under_torchrun_stops_every_rank_at_the_same_step(
               (run / "metrics.jsonl").read_text().splitlines()]
     assert saved == logged[-1] >= 1, err
     assert f"stopped by SIGTERM at step {saved}; checkpoint saved." in err, err
+
+
+def test_a_stop_by_signal_is_saved_before_the_validation(chord_dir: Path, tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """A scheduler kills the job a grace period after SIGTERM: the step must be on disk
+    before the validation that closes the run, which may outlast the grace. Here the
+    validation fails (as a kill would end it) once SIGTERM has arrived at step 3: last.pt
+    holds step 3 (before, nothing was saved: validation came first)."""
+    import wavenet.monitor as monitor_module
+    import wavenet.train as train_module
+
+    real_step, real_validate = train_module.train_step, monitor_module._validate
+    signalled = []
+
+    def step_then_signal(state, setup, lr):  # type: ignore[no-untyped-def]
+        bits = real_step(state, setup, lr)
+        if state.step == 3:
+            os.kill(os.getpid(), signal.SIGTERM)
+            signalled.append(3)
+        return bits
+
+    def validate(state, monitor):  # type: ignore[no-untyped-def]
+        if signalled:
+            raise RuntimeError("killed during the validation")
+        return real_validate(state, monitor)
+
+    monkeypatch.setattr(train_module, "train_step", step_then_signal)
+    monkeypatch.setattr(monitor_module, "_validate", validate)
+    run = tmp_path / "run"
+    args = ["train", "--data", str(chord_dir), "--out", str(run), "--steps", "50",
+            "--cache-dir", str(tmp_path / "cache"), "--config", "tiny"]
+    for item in FAST + ["train.checkpoint_every=1000", "train.val_every=1000"]:
+        args += ["--set", item]
+    result = CliRunner().invoke(main, args)
+    assert isinstance(result.exception, RuntimeError), result.output
+    assert load_checkpoint(run / "checkpoints" / "last.pt")["step"] == 3

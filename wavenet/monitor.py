@@ -137,6 +137,11 @@ def after_step(state: TrainState, monitor: Monitor, train_bits: float, lr: float
         return stop
     last = stop or step == options.steps
     periodic_start = time.monotonic()
+    if monitor.interrupted and monitor.val_batches:
+        # A signal (a scheduler's SIGTERM gives a grace period, then SIGKILL): the step is
+        # saved before a validation that may take longer than the grace; last.pt is
+        # written again below with the validation's best.
+        monitor.save(state, ckpt.LAST)
     val_bits = None
     if monitor.val_batches and (step % tc.val_every == 0 or last):
         val_bits = _validate(state, monitor)
