@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import math
 import shutil
+import signal
 import time
 from pathlib import Path
 
 import click
 
-from .common import INTERRUPTED, setup_logging
+from .common import setup_logging
 from .generate import check_length
 
 
@@ -50,10 +51,13 @@ def demo_command(out: Path, minutes: float, seconds: float, config_name: str, fo
     paths = write_demo_dataset(out / "data", sample_rate=config.data.sample_rate)
     click.echo(f"2/4 training for {minutes:g} minute(s) on the CPU")
     summary = _train(config, out, minutes)
-    if summary.interrupted:  # Ctrl-C stops the demo, not just its training
-        click.echo(f"interrupted at step {summary.step}; checkpoint saved in {out / 'run'} "
+    if summary.interrupted:  # a signal stops the demo, not just its training
+        signum = summary.stop_signal or signal.SIGINT
+        how = ("interrupted" if signum == signal.SIGINT
+               else f"stopped by {signal.Signals(signum).name}")
+        click.echo(f"{how} at step {summary.step}; checkpoint saved in {out / 'run'} "
                    f"(wavenet generate {out / 'run'} --out clip.wav samples from it)", err=True)
-        raise SystemExit(INTERRUPTED)
+        raise SystemExit(128 + signum)  # 130 for Ctrl-C (common.INTERRUPTED), 143 for SIGTERM
     click.echo(f"3/4 generating {seconds:g} s of audio")
     generated, rate, config = _generate(out, seconds)
     click.echo("4/4 drawing pictures")

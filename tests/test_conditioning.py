@@ -244,3 +244,14 @@ def test_conditioning_terms_are_every_layers_term() -> None:
     only_global = model.conditioning_terms(global_features, None)
     assert only_global.shape == (1, len(model.blocks), 2, model.config.gate_channels)
     torch.testing.assert_close(only_global[0, 1], model.layer_conditioning(1, global_features, None)[:, :, 0])
+
+
+def test_speaker_names_match_in_either_unicode_form() -> None:
+    """A name saved from a macOS folder (NFD) and the same name typed (NFC) are one
+    speaker; before, --speaker said 'unknown speaker'."""
+    from wavenet.conditioning import speaker_ids
+
+    config = wavenet.load_config("tiny", ["model.global_classes=2"])
+    nfd, nfc = "Rene\u0301e", "Ren\u00e9e"
+    assert speaker_ids(config, ["zoe", nfd], nfc, 2).tolist() == [1, 1]
+    assert speaker_ids(config, ["zoe", nfc], nfd, 1).tolist() == [1]

@@ -153,10 +153,14 @@ def test_every_command_stopped_by_ctrl_c_is_one_line_and_130(
     assert result.stderr.strip().splitlines() == ["interrupted"]
 
 
+@pytest.mark.parametrize("signum, status, said", [(signal.SIGINT, 130, "interrupted at step"),
+                                                   (signal.SIGTERM, 143, "stopped by SIGTERM at step")])
 def test_ctrl_c_in_the_demo_training_stops_the_demo(tmp_path: Path,
-                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+                                                      monkeypatch: pytest.MonkeyPatch,
+                                                      signum: int, status: int, said: str) -> None:
     """The first Ctrl-C makes training save a checkpoint and return; the demo then went on
-    to generate and draw. It stops there now, with status 130."""
+    to generate and draw. It stops there now, with status 130 (a SIGTERM: 143; it said
+    'interrupted' and 130 for both)."""
     import wavenet_cli.train
 
     update = wavenet_cli.train.ProgressBar.update
@@ -166,14 +170,14 @@ def test_ctrl_c_in_the_demo_training_stops_the_demo(tmp_path: Path,
         update(self, report)
         if not sent:  # one Ctrl-C, as a user would press it, after the first step
             sent.append(report)
-            os.kill(os.getpid(), signal.SIGINT)
+            os.kill(os.getpid(), signum)
 
     monkeypatch.setattr(wavenet_cli.train.ProgressBar, "update", update_then_ctrl_c)
     out = tmp_path / "demo"
     result = CliRunner().invoke(main, ["demo", "--out", str(out), "--minutes", "0.5",
                                        "--seconds", "0.1"])
-    assert result.exit_code == 130, result.output
-    assert "interrupted at step" in result.stderr
+    assert result.exit_code == status, result.output
+    assert said in result.stderr
     assert load_checkpoint(out / "run" / "checkpoints" / "last.pt")["step"] >= 1
     assert not (out / "generated.wav").exists()
     assert not (out / "spectrograms.png").exists()

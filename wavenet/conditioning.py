@@ -12,6 +12,7 @@ line that says what was expected and what was found.
 from __future__ import annotations
 
 import os
+import unicodedata
 from collections.abc import Sequence
 
 import torch
@@ -41,9 +42,12 @@ def speaker_ids(config: Config, speakers: Sequence[str] | None, speaker: str | N
     known = list(speakers) if speakers else [str(i) for i in range(config.model.global_classes)]
     if speaker is None:
         raise ConditioningError(f"this model needs --speaker; known: {', '.join(known)}")
-    if speaker not in known:
+    # Names compare in NFC: a folder written on macOS (NFD) and a name typed (NFC) match.
+    normalized = [unicodedata.normalize("NFC", name) for name in known]
+    wanted = unicodedata.normalize("NFC", speaker)
+    if wanted not in normalized:
         raise ConditioningError(f"unknown speaker {speaker!r}; known: {', '.join(known)}")
-    return torch.full((batch_size,), known.index(speaker), dtype=torch.long)
+    return torch.full((batch_size,), normalized.index(wanted), dtype=torch.long)
 
 
 def mel_of_audio(path: str | os.PathLike[str], config: Config) -> torch.Tensor:
