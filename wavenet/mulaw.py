@@ -41,7 +41,7 @@ def mu_law_encode(waveform: torch.Tensor, quantization_channels: int = 256) -> t
     InvalidArgumentError (a ValueError) for NaN samples or fewer than 2 channels.
     """
     waveform = _check_tensor(waveform, "the waveform", "mu_law_encode")
-    if not waveform.is_floating_point():
+    if not waveform.is_floating_point():  # complex and bool included
         raise InvalidTypeError(f"mu_law_encode expects a float waveform, got dtype {waveform.dtype}")
     mu = float(check_quantization_channels(quantization_channels) - 1)
     if torch.isnan(waveform).any():
@@ -60,6 +60,8 @@ def mu_law_decode(codes: torch.Tensor, quantization_channels: int = 256) -> torc
     InvalidTypeError for a non-tensor.
     """
     codes = _check_tensor(codes, "the codes", "mu_law_decode")
+    if codes.is_complex() or codes.dtype == torch.bool:
+        raise InvalidTypeError(f"mu_law_decode expects integer codes, got dtype {codes.dtype}")
     mu = float(check_quantization_channels(quantization_channels) - 1)
     if codes.numel() and (bool((codes < 0).any()) or bool((codes > mu).any())
                           or (codes.is_floating_point() and bool(torch.isnan(codes).any()))):
