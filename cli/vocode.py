@@ -13,7 +13,7 @@ from pathlib import Path
 import click
 
 from .common import check_writable
-from .generate import MAX_SAMPLES
+from .generate import MAX_SAMPLES, choose_seed
 
 
 def vocode_folder(run: Path, mel_dir: Path, out_dir: Path, *, batch: int, temperature: float,
@@ -41,8 +41,8 @@ def vocode_folder(run: Path, mel_dir: Path, out_dir: Path, *, batch: int, temper
     if not mels:
         raise click.ClickException(f"no usable mel in {mel_dir} ({skipped} skipped)")
     check_writable(out_dir / "probe.wav")
-    generator = torch.Generator(device=next(model.parameters()).device)
-    generator.manual_seed(seed if seed is not None else torch.seed())
+    # A CPU generator, as generate's: the same seed gives the same audio on any device.
+    generator = torch.Generator().manual_seed(choose_seed(seed))
     started = time.perf_counter()
     audio = _vocode_with_progress(model, mels, batch, temperature, generator,
                                   config.data.sample_rate)

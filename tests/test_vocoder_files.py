@@ -315,3 +315,20 @@ def test_train_mel_dir_pairs_a_mel_named_with_the_extension(tmp_path: Path) -> N
     np.save(mels / "a.flac.npy", np.ones((20, 10), np.float32))
     assert paired_mel(Path("x/a.flac"), 640, mels, 20, 64).max() == 1.0  # its own first
     assert paired_mel(Path("x/a.wav"), 640, mels, 20, 64).max() == 0.0
+
+
+def test_generate_mel_dir_prints_its_seed_and_repeats_with_it(run: Path, tmp_path: Path) -> None:
+    """An unseeded --mel-dir run never said its seed (and drew on the model's device, so a
+    seed meant other audio on a GPU): it prints it now, and that seed repeats the audio."""
+    mels = tmp_path / "mels"
+    mels.mkdir()
+    np.save(mels / "a.npy", np.random.default_rng(0).uniform(0, 1, (20, 12)).astype(np.float32))
+    first = CliRunner().invoke(main, ["generate", str(run), "--mel-dir", str(mels), "--out-dir",
+                                      str(tmp_path / "one")])
+    assert first.exit_code == 0, first.output
+    seed = first.output.split("pass --seed ")[1].split(" ")[0].rstrip(")")
+    again = CliRunner().invoke(main, ["generate", str(run), "--mel-dir", str(mels), "--out-dir",
+                                      str(tmp_path / "two"), "--seed", seed])
+    assert again.exit_code == 0, again.output
+    assert np.array_equal(sf.read(tmp_path / "one" / "a.wav")[0],
+                          sf.read(tmp_path / "two" / "a.wav")[0])
