@@ -42,6 +42,8 @@ from pathlib import Path
 
 import numpy as np
 
+from machine import cpu_model  # benchmarks/machine.py (the script's folder is on sys.path)
+
 CONVERSIONS = [(44100, 16000), (48000, 16000), (22050, 16000), (8000, 16000),
                (48000, 22050), (96001, 16000), (11111, 8000)]
 METHODS = ("torchaudio", "soxr")
@@ -173,19 +175,9 @@ def main() -> None:
               f"{row['peak_memory_growth_mib']:8.1f}  {note}")
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps({"versions": versions, "machine": platform.machine(),
-                                     "cpu": _cpu_model(), "seconds": args.seconds,
+                                     "cpu": cpu_model(), "seconds": args.seconds,
                                      "repeats": args.repeats, "rows": rows}, indent=1) + "\n")
     print(f"wrote {args.json}")
-
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor()
 
 
 if __name__ == "__main__":

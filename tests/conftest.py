@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.metadata
+from collections.abc import Iterator
 
 import pytest
 import torch
@@ -31,3 +32,13 @@ def tiny_config() -> wavenet.Config:
 def tiny_model(tiny_config: wavenet.Config) -> wavenet.WaveNet:
     torch.manual_seed(0)
     return wavenet.WaveNet(tiny_config.model).eval()
+
+
+@pytest.fixture
+def one_torch_thread() -> Iterator[None]:
+    """Tiny models gain nothing from threads, and on a busy machine threads that wait on
+    each other make tests many times slower: torch on one thread for the test."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -12,14 +12,16 @@ FAST = ["train.log_every=1", "train.val_every=10", "train.checkpoint_every=10",
         "data.target_length=256", "train.warmup_steps=5"]
 
 
-def write_chord(folder: Path, files: int = 3, seconds: float = 1.5, seed: int = 0) -> Path:
-    """A chord of three sines with a little noise, split over several files."""
+def write_chord(folder: Path, files: int = 3, seconds: float = 1.5, seed: int = 0,
+                frequencies: tuple[float, float, float] = (220.0, 277.2, 329.6)) -> Path:
+    """A chord of three sines (A major unless told) with a little noise, split over
+    several files."""
     folder.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
     t = np.arange(int(seconds * SAMPLE_RATE)) / SAMPLE_RATE
     for i in range(files):
         phase = rng.uniform(0, 2 * np.pi, 3)
-        chord = sum(np.sin(2 * np.pi * f * t + p) for f, p in zip((220.0, 277.2, 329.6), phase))
+        chord = sum(np.sin(2 * np.pi * f * t + p) for f, p in zip(frequencies, phase))
         audio = 0.25 * chord + 0.002 * rng.standard_normal(t.shape)
         sf.write(folder / f"chord {i}.wav", audio.astype(np.float32), SAMPLE_RATE, subtype="PCM_16")
     return folder

@@ -5,28 +5,18 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
 import pytest
-import soundfile as sf
 import torch
 from click.testing import CliRunner
 
-from helpers import FAST, SAMPLE_RATE, write_chord
+from helpers import FAST, write_chord
 from wavenet.checkpoint import load_checkpoint, load_model
 from wavenet_cli.main import main
 
 
 def write_other_chord(folder: Path, files: int, seed: int) -> Path:
-    """A chord the source never heard (G major, lower and wider apart than the helpers')."""
-    folder.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(seed)
-    t = np.arange(int(1.5 * SAMPLE_RATE)) / SAMPLE_RATE
-    for i in range(files):
-        phase = rng.uniform(0, 2 * np.pi, 3)
-        chord = sum(np.sin(2 * np.pi * f * t + p) for f, p in zip((196.0, 246.9, 293.7), phase))
-        audio = 0.25 * chord + 0.002 * rng.standard_normal(t.shape)
-        sf.write(folder / f"g {i}.wav", audio.astype(np.float32), SAMPLE_RATE, subtype="PCM_16")
-    return folder
+    """A chord the source never heard (G major, lower and wider apart than A major)."""
+    return write_chord(folder, files=files, seed=seed, frequencies=(196.0, 246.9, 293.7))
 
 
 def cli(*args: str) -> str:

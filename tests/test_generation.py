@@ -4,7 +4,6 @@ the same codes for the same seed, priming is feeding, and bad arguments are refu
 from __future__ import annotations
 
 import ast
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -32,14 +31,8 @@ GENERATORS = {"torch": FastGenerator, "numba": NumbaGenerator}
 FAST_METHODS = ("fast-torch", "fast-numba")
 
 
-@pytest.fixture(autouse=True)
-def one_thread() -> Iterator[None]:
-    """Tiny models gain nothing from threads, and on a busy machine threads that wait on
-    each other make these tests many times slower."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+# Tiny models on one thread (conftest.py: one_torch_thread).
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def make_model(name: str, dtype: torch.dtype = torch.float64, seed: int = 0) -> WaveNet:

@@ -6,7 +6,6 @@ by zero in the PyTorch step)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 
 import numpy as np
 import pytest
@@ -38,12 +37,8 @@ ODD = {
 GENERATORS = {"torch": FastGenerator, "numba": NumbaGenerator, "naive": NaiveGenerator}
 
 
-@pytest.fixture(autouse=True)
-def one_thread() -> Iterator[None]:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+# Tiny models on one thread (conftest.py: one_torch_thread).
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def make_model(name: str) -> WaveNet:

@@ -5,7 +5,6 @@ data stay at 16 bits, and a tiny model trained on sines writes 16-bit audio."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import mpmath as mp
@@ -38,12 +37,8 @@ MOL = ModelConfig(residual_channels=8, gate_channels=12, skip_channels=16,
 METHODS = ("fast-torch", "fast-numba")
 
 
-@pytest.fixture(autouse=True)
-def one_thread() -> Iterator[None]:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+# Tiny models on one thread (conftest.py: one_torch_thread).
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def seeded(seed: int = 1) -> torch.Generator:

@@ -30,7 +30,7 @@ import logging
 import math
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -101,13 +101,7 @@ def find_audio_files(folder: str | os.PathLike[str],
     if not root.is_dir():
         raise DataError(f"not a folder: {root}")
     found: list[Path] = []
-    seen_dirs: set[str] = {os.path.realpath(p) for p in exclude}
-    for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
-        real = os.path.realpath(dirpath)
-        if real in seen_dirs:  # excluded, a symlink loop or a second link to a folder
-            dirnames[:] = []
-            continue
-        seen_dirs.add(real)
+    for dirpath, dirnames, filenames in walk_folders(root, exclude):
         dirnames[:] = [d for d in dirnames if not d.startswith(".")]
         base = Path(dirpath)
         for name in filenames:
@@ -118,6 +112,21 @@ def find_audio_files(folder: str | os.PathLike[str],
             else:  # a broken symbolic link (or a fifo, a socket): nothing to read
                 logger.warning("%s is not a readable file (a broken link?); skipped", base / name)
     return _once_each(sorted(found, key=lambda p: p.relative_to(root).parts))
+
+
+def walk_folders(root: str | os.PathLike[str], exclude: Sequence[str | os.PathLike[str]] = ()
+                 ) -> Iterator[tuple[str, list[str], list[str]]]:
+    """`os.walk(root)` following symbolic links, each real folder once (a symlink loop or
+    a second link to a folder is not entered again) and the `exclude` folders not at all.
+    The caller may prune `dirnames` in place, as with os.walk."""
+    seen: set[str] = {os.path.realpath(p) for p in exclude}
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
+        real = os.path.realpath(dirpath)
+        if real in seen:
+            dirnames[:] = []
+            continue
+        seen.add(real)
+        yield dirpath, dirnames, filenames
 
 
 def _once_each(paths: list[Path]) -> list[Path]:

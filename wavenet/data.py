@@ -43,7 +43,7 @@ import numpy as np
 import torch
 
 from .audio import (AUDIO_EXTENSIONS, AudioDecodeError, DataError, decode_audio,
-                    find_audio_files, is_audio_file, trim_silent_edges)
+                    find_audio_files, is_audio_file, trim_silent_edges, walk_folders)
 from .cache import ArrayCache, default_cache_dir, file_stamp
 from .config import PCM16_CLASSES, Config, MelConfig
 from .pcm import codes_to_waveform, waveform_to_codes
@@ -258,14 +258,8 @@ def _folders_left_out(root: Path, exclude: Sequence[str | os.PathLike[str]]) -> 
     """The run folders under `root` (below it, not `root` itself, and outside `exclude`),
     each named in a WARNING; a hidden folder holding audio (which `find_audio_files`
     skips) gets a WARNING too."""
-    skip = {os.path.realpath(p) for p in exclude}
     runs: list[Path] = []
-    for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
-        real = os.path.realpath(dirpath)
-        if real in skip:  # excluded, a symlink loop or a second link to a folder
-            dirnames[:] = []
-            continue
-        skip.add(real)
+    for dirpath, dirnames, filenames in walk_folders(root, exclude):
         if dirpath != str(root) and _is_run_folder(filenames, dirnames):
             logger.warning("skipping %s: a wavenet run folder (config.json and checkpoints/); "
                            "its audio is model output, not data", dirpath)
