@@ -191,6 +191,7 @@ def generate_command(run: Path, out: Path | None, seconds: float | None, samples
         raise click.ClickException(f"out of memory generating {batch:,} x {n:,} samples: "
                                    f"lower --batch or the length") from None
     sample_rate = config.data.sample_rate
+    _warn_if_silent(codes, config)
     if pictures:
         click.echo(f"spectrogram{'s' if len(pictures) > 1 else ''}: {', '.join(map(str, pictures))}")
     click.echo(f"wrote {len(paths)} file(s) of {n} samples ({n / sample_rate:.2f} s) to "
@@ -250,6 +251,27 @@ def _generate_with_progress(model, n: int, batch: int, temperature: float, prime
 
         return generate(model, n, batch_size=batch, temperature=temperature, prime=prime_codes,
                         generator=generator, progress=progress, global_cond=global_cond, mel=mel)
+
+
+# Below this share of active 20 ms frames (louder than -40 dBFS) generated audio is called
+# almost all silence; recordings of speech with pauses are active in about 0.6-0.8.
+SILENT_SHARE = 0.05
+
+
+def _warn_if_silent(codes, config) -> None:
+    """One line when every stream written is almost all silence: a model that learned
+    that silence continues (long pauses in its data) says nothing else about it."""
+    from wavenet.features import active_share
+    from wavenet.pcm import codes_to_waveform
+
+    m = config.model
+    audio = codes_to_waveform(codes.cpu(), m.classes, m.coding).numpy()
+    shares = [active_share(stream, config.data.sample_rate) for stream in audio]
+    if max(shares) < SILENT_SHARE:
+        click.echo(f"warning: the audio written is almost all silence ({100 * max(shares):.1f}% "
+                   f"of its 20 ms frames above -40 dBFS); a model trained on audio with long "
+                   f"silences can get stuck in one: try --prime with a clip of the data, "
+                   f"another --seed, or the run's checkpoints/last.pt", err=True)
 
 
 def _write(codes, config, paths: list[Path], pictures: list[Path]) -> None:

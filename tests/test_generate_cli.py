@@ -363,3 +363,34 @@ def test_the_library_refuses_codes_beyond_the_memory_limit(monkeypatch: pytest.M
     with pytest.raises(InvalidArgumentError, match=r"1 x 100,000 codes need about 0.0 GiB, more "
                                                    r"than the 0.0 GiB this process may use"):
         wavenet.generate(model, 100_000)
+
+
+def test_almost_silent_output_is_said(checkpoint: Path, tmp_path: Path) -> None:
+    """A model that only ever predicts the silence code wrote silence without a word."""
+    from wavenet.checkpoint import load_checkpoint
+
+    state = load_checkpoint(checkpoint)["model"]
+    state = {k: v.clone() for k, v in state.items()}
+    state["head_out.weight"].zero_()
+    state["head_out.bias"].fill_(-100.0)
+    state["head_out.bias"][128] = 100.0  # mu-law 128 decodes to 0.0
+    silent = tmp_path / "silent.pt"
+    save_checkpoint(silent, config=wavenet.load_config("tiny"), model=state, step=0)
+    result = invoke(str(silent), "--out", str(tmp_path / "s.wav"), "--samples", "800",
+                    "--seed", "1")
+    assert result.exit_code == 0, result.output
+    assert "almost all silence (0.0% of its 20 ms frames" in result.stderr
+    loud = invoke(str(checkpoint), "--out", str(tmp_path / "l.wav"), "--samples", "800",
+                  "--seed", "1")
+    assert loud.exit_code == 0 and "silence" not in loud.stderr
+
+
+def test_active_share() -> None:
+    from wavenet.features import active_share
+
+    t = np.arange(8000) / 8000
+    tone = 0.1 * np.sin(2 * np.pi * 440 * t)
+    assert active_share(tone, 8000) == 1.0
+    half = np.concatenate([tone[:4000], np.zeros(4000)])
+    assert active_share(half, 8000) == 0.5
+    assert active_share(0.001 * tone, 8000) == 0.0  # -66 dBFS

@@ -145,6 +145,23 @@ def spectral_flatness(waveform: np.ndarray, n_fft: int = 512, hop_length: int = 
     return float(flatness.mean())
 
 
+def active_share(waveform: np.ndarray, sample_rate: int, frame_seconds: float = 0.02,
+                 threshold_db: float = -40.0) -> float:
+    """The share of frames of frame_seconds whose rms is above threshold_db (dBFS).
+
+    waveform (T,) float in [-1, 1] -> a number in [0, 1]: speech recordings with pauses
+    are active in ~0.6-0.8 of their 20 ms frames, digital silence in none. A waveform
+    shorter than one frame is one frame."""
+    waveform = np.asarray(waveform, dtype=np.float64)
+    if waveform.ndim != 1 or not len(waveform):
+        raise ValueError(f"expected a non-empty 1-D waveform, got shape {waveform.shape}")
+    size = max(1, int(round(frame_seconds * sample_rate)))
+    count = max(1, len(waveform) // size)
+    frames = waveform[:count * size].reshape(count, size) if len(waveform) >= size else waveform[None]
+    rms = np.sqrt(np.mean(frames ** 2, axis=1))
+    return float(np.mean(rms > 10.0 ** (threshold_db / 20.0)))
+
+
 def periodicity(waveform: np.ndarray, sample_rate: int, frame_seconds: float = 0.05,
                 min_lag_seconds: float = 0.002, max_lag_seconds: float = 0.015) -> float:
     """Mean over frames of the highest normalized autocorrelation at lags of 2 to 15 ms.
