@@ -53,6 +53,7 @@ from .files import atomic_write_bytes
 from .finetune import Source, load_source_weights, read_source
 from .hardware import check_training_memory, use_bf16
 from .loss import LN2, LossFunction, loss_context, loss_function, next_code_loss
+from .memorization import detect_memorization, validations_in_log
 from .model import WaveNet
 from .monitor import (METRICS_FILE, Monitor, StepReport, after_step, tensorboard_writer,
                       time_run_costs, truncate_metrics)
@@ -311,6 +312,11 @@ def _train(config: Config | None, options: TrainOptions, world: Distributed,
     world.barrier()
     if monitor.writer is not None:
         monitor.writer.close()
+    if world.is_main:
+        memorized = detect_memorization(validations_in_log(Path(options.out) / METRICS_FILE),
+                                        (state.data_summary or {}).get("train_seconds"))
+        if memorized is not None:
+            logger.warning("%s", memorized.line())
     return TrainSummary(Path(options.out), start_step, state.step, monitor.interrupted,
                         state.best_val_bits, monitor.last_train_bits, len(data.train),
                         len(data.val), list(data.skipped), world.world_size,
