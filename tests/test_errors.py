@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 import wavenet
 from wavenet.audio import AudioDecodeError, DataError
-from wavenet.checkpoint import CheckpointError, save_checkpoint
+from wavenet.checkpoint import CheckpointError
 from wavenet.conditioning import (ConditioningError, check_mel, mel_input, read_mel_file,
                                   speaker_ids)
 from wavenet.config import ConfigError

@@ -18,8 +18,7 @@ from wavenet.checkpoint import TrainState, load_checkpoint, load_model
 from wavenet.crops import CropSampler, item_length
 from wavenet.data import EncodedFile, encode_waveform, load_encoded
 from wavenet.evaluate import evaluate_codes
-from wavenet.train import (StepSetup, TrainOptions, ema_update, ema_weight, learning_rate, train,
-                           train_step)
+from wavenet.train import (StepSetup, ema_update, ema_weight, learning_rate, train_step)
 from wavenet_cli.main import main
 
 from helpers import FAST, SAMPLE_RATE, write_chord

@@ -30,7 +30,6 @@ from __future__ import annotations
 import ctypes
 import functools
 import logging
-import os
 import sys
 from pathlib import Path
 
