@@ -129,6 +129,10 @@ def train_command(data: Path, out: Path, config_name: str | None, overrides: tup
                  else f"its {total} steps")
         click.echo(f"{out} is already at step {summary.step} (>= {limit}); nothing to do")
         return
+    if summary.early_stopped:
+        click.echo(f"stopped early at step {summary.step} (no better validation in the last "
+                   f"ones); best validation {best} bits/sample is in {out}/checkpoints/best.pt")
+        return
     if stop_at is not None and (total is None or summary.step < total):
         click.echo(f"stopped at step {summary.step} as asked; continue with --resume")
         return

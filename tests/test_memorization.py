@@ -64,3 +64,53 @@ def test_a_run_whose_validation_climbs_says_so(tmp_path: Path,
     assert result.exit_code == 0, result.output
     assert "validation rose from 5.000 bits/sample at step 20 to 6.500 at step 40" in result.stderr
     assert "s of training audio" in result.stderr
+
+
+def _climbing_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, values: list[float],
+                  *extra: str):
+    import wavenet.monitor as monitor_module
+
+    climbing = iter(values)
+
+    def validate(state, monitor):  # type: ignore[no-untyped-def]
+        bits = next(climbing)
+        if state.best_val_bits is None or bits < state.best_val_bits:
+            state.best_val_bits, state.best_step = bits, state.step
+            monitor.save(state, "best.pt")  # as the real validation does
+        return bits
+
+    monkeypatch.setattr(monitor_module, "_validate", validate)
+    args = ["train", "--data", str(write_chord(tmp_path / "chord", files=2, seconds=0.5)),
+            "--out", str(tmp_path / "run"), "--config", "tiny",
+            "--cache-dir", str(tmp_path / "cache"), *extra]
+    for item in FAST:
+        args += ["--set", item]
+    return CliRunner().invoke(main, args)
+
+
+def test_early_stopping_after_patience_validations(tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """Validations at steps 10, 20, 30, 40: the best at 20, then two worse: with a
+    patience of 2 the run stops after step 41 (one step more, so every rank stops
+    together), saved, best.pt kept; without it, it trained all 100 steps."""
+    from wavenet.checkpoint import load_checkpoint
+
+    result = _climbing_run(tmp_path, monkeypatch, [6.0, 5.0, 5.5, 6.5, 7.0], "--steps", "100",
+                           "--set", "train.early_stop_patience=2")
+    assert result.exit_code == 0, result.output
+    assert "stopped early at step 41" in result.output
+    assert "has not improved on 5.000 bits/sample (step 20, kept in best.pt) for 2" in result.stderr
+    run = tmp_path / "run" / "checkpoints"
+    assert load_checkpoint(run / "last.pt")["step"] == 41
+    assert load_checkpoint(run / "best.pt")["step"] == 20
+
+
+def test_a_budgeted_run_stops_early_by_default(tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """--minutes without train.early_stop_patience: EARLY_STOP_PATIENCE validations."""
+    from wavenet.config import EARLY_STOP_PATIENCE
+
+    values = [5.0] + [6.0 + i for i in range(EARLY_STOP_PATIENCE + 1)]
+    result = _climbing_run(tmp_path, monkeypatch, values, "--minutes", "2", "--steps", "200")
+    assert result.exit_code == 0, result.output
+    assert f"stopped early at step {10 * (EARLY_STOP_PATIENCE + 1) + 1}" in result.output

@@ -138,6 +138,8 @@ class TrainState:
     # The training data of this session (train_files, train_seconds, val_files), for the
     # model card of an export and for `info`; not restored on resume (the data may differ).
     data_summary: dict[str, Any] | None = None
+    # The step of the best validation (best.pt), for early stopping; None: none yet.
+    best_step: int | None = None
 
     def save(self, path: str | Path) -> None:
         save_checkpoint(
@@ -149,7 +151,8 @@ class TrainState:
                    "speakers": self.speakers,
                    "schedule": self.schedule.to_dict() if self.schedule is not None else None,
                    "budget": self.budget, "total_steps": self.total_steps,
-                   "ema_start": self.ema_start, "data": self.data_summary})
+                   "ema_start": self.ema_start, "data": self.data_summary,
+                   "best_step": self.best_step})
 
     def load_state_dict(self, payload: dict[str, Any]) -> None:
         """Restore a checkpoint's training state (and torch's global CPU RNG) in place.
@@ -170,6 +173,8 @@ class TrainState:
             total_steps = payload["extra"].get("total_steps")
             total_steps = int(total_steps) if total_steps is not None else None
             ema_start = int(payload["extra"].get("ema_start", 0))
+            best_step = payload["extra"].get("best_step")
+            best_step = int(best_step) if best_step is not None else None
         except (KeyError, TypeError, ValueError, RuntimeError) as error:
             raise CheckpointError(f"the checkpoint's training state is incomplete or damaged "
                                   f"({type(error).__name__}: {str(error).strip()[:120]}); it "
@@ -184,6 +189,7 @@ class TrainState:
         self.ema_start = ema_start
         self.step = payload["step"]
         self.best_val_bits = payload.get("best_val_bits")
+        self.best_step = best_step
         self.wall_time = wall_time
         self.schedule = schedule
         self.budget = budget

@@ -171,6 +171,12 @@ class DataConfig:
                               f"got {self.silence_threshold_db}")
 
 
+# A budgeted run without train.early_stop_patience stops after this many validations in a
+# row without a new best: a small folder memorized early (best at step 500, worse at every
+# validation after) is not trained on for the rest of the budget.
+EARLY_STOP_PATIENCE = 4
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     """Optimisation and bookkeeping."""
@@ -205,9 +211,16 @@ class TrainConfig:
     # trained from scratch. A record, not a setting: `wavenet info` shows it.
     init_from: str | None = None
     init_from_sha256: str | None = None
+    # Early stopping: the run ends (a checkpoint saved, best.pt kept) once this many
+    # validations in a row have not improved on the best. None: off, except in a budgeted
+    # run (--minutes), which uses EARLY_STOP_PATIENCE; 0: off everywhere.
+    early_stop_patience: int | None = None
 
     def __post_init__(self) -> None:
         _check_fields(self)
+        if self.early_stop_patience is not None and self.early_stop_patience < 0:
+            raise ConfigError(f"train.early_stop_patience must be >= 0 or none, got "
+                              f"{self.early_stop_patience}")
         for name in ("batch_size", "checkpoint_every", "val_every", "val_batches",
                      "log_every", "grad_accum"):
             if getattr(self, name) < 1:

@@ -77,6 +77,11 @@ class Monitor:
     interval_start: float = field(default_factory=time.monotonic)
     last_train_bits: float | None = None
     interrupted: bool = False
+    # Early stopping: validations without a new best that end the run (None: off); set
+    # on rank 0 by a validation, the stop taken by all ranks after the next step.
+    patience: int | None = None
+    stop_early: bool = False
+    early_stopped: bool = False
     samples: SampleWriter | None = None  # None: train.sample_every = 0
     # Seconds this rank spent validating, checkpointing and sampling after steps (a budget's
     # calibration times the steps without them).
@@ -130,9 +135,11 @@ def after_step(state: TrainState, monitor: Monitor, train_bits: float, lr: float
     out_of_time = ((options.time_limit is not None
                     and time.monotonic() - monitor.started > options.time_limit)
                    or (options.stop_at is not None and step >= options.stop_at))
-    stop = (monitor.world.any(stop_requested or out_of_time, monitor.device)
+    early = monitor.stop_early
+    stop = (monitor.world.any(stop_requested or out_of_time or early, monitor.device)
             and (options.steps is None or step < options.steps))
-    monitor.interrupted = stop and not out_of_time
+    monitor.interrupted = stop and not (out_of_time or early)
+    monitor.early_stopped = stop and early and not (stop_requested or out_of_time)
     if not monitor.world.is_main:
         return stop
     last = stop or step == options.steps
@@ -145,6 +152,9 @@ def after_step(state: TrainState, monitor: Monitor, train_bits: float, lr: float
     val_bits = None
     if monitor.val_batches and (step % tc.val_every == 0 or last):
         val_bits = _validate(state, monitor)
+        if (not last and monitor.patience and state.best_step is not None
+                and (step - state.best_step) // tc.val_every >= monitor.patience):
+            monitor.stop_early = True  # every rank stops after the next step
     checkpointed = step % tc.checkpoint_every == 0 or last
     if checkpointed:
         monitor.save(state, ckpt.LAST)
@@ -159,7 +169,12 @@ def after_step(state: TrainState, monitor: Monitor, train_bits: float, lr: float
     if monitor.progress is not None:
         monitor.progress(StepReport(step, options.steps, train_bits, lr, rate, val_bits,
                                     checkpointed))
-    if monitor.interrupted:
+    if monitor.early_stopped:
+        logger.warning("stopped early at step %d: validation has not improved on %.3f "
+                       "bits/sample (step %s, kept in best.pt) for %d validations "
+                       "(train.early_stop_patience)", step, state.best_val_bits or float("nan"),
+                       state.best_step, monitor.patience)
+    elif monitor.interrupted:
         logger.warning("stopped at step %d; resume with --resume", step)
     elif stop:
         logger.info("time limit reached at step %d", step)
@@ -221,6 +236,7 @@ def _validate(state: TrainState, monitor: Monitor) -> float:
                                state.config.model.receptive_field, monitor.device)
     if state.best_val_bits is None or val_bits < state.best_val_bits:
         state.best_val_bits = val_bits
+        state.best_step = state.step
         monitor.save(state, ckpt.BEST)
     return val_bits
 

@@ -44,7 +44,7 @@ from torch.nn.parallel import DistributedDataParallel
 
 from . import checkpoint as ckpt
 from .checkpoint import TrainState
-from .config import Config, TrainConfig, apply_overrides, config_from_dict
+from .config import EARLY_STOP_PATIENCE, Config, TrainConfig, apply_overrides, config_from_dict
 from .crops import Batch, CropSampler, item_length
 from .data import FileSet, PreparedData, mel_statistics, prepare_data
 from .distributed import Distributed, init_distributed
@@ -122,6 +122,8 @@ class TrainSummary:
     # The signal that stopped the run early (SIGINT, SIGTERM, SIGHUP; its step was saved),
     # None when no signal did.
     stop_signal: int | None = None
+    # Ended by early stopping (train.early_stop_patience validations without a new best).
+    early_stopped: bool = False
 
 
 def ema_weight(decay: float, step: int) -> float:
@@ -321,7 +323,8 @@ def _train(config: Config | None, options: TrainOptions, world: Distributed,
                         state.best_val_bits, monitor.last_train_bits, len(data.train),
                         len(data.val), list(data.skipped), world.world_size,
                         monitor.options.steps,
-                        (signum or signal.SIGINT) if monitor.interrupted else None)
+                        (signum or signal.SIGINT) if monitor.interrupted else None,
+                        monitor.early_stopped)
 
 
 def _start_schedule(state: TrainState, monitor: Monitor, resumed: bool) -> Calibration | None:
@@ -569,8 +572,11 @@ def _monitor(state: TrainState, data: PreparedData, options: TrainOptions,
     # A copy to load EMA weights into, made without drawing from the global RNG.
     eval_model = copy.deepcopy(state.model) if state.ema is not None else state.model
     samples = tc.batch_size * world.world_size * tc.grad_accum * config.data.target_length
+    patience = tc.early_stop_patience
+    if patience is None and options.budget is not None:
+        patience = EARLY_STOP_PATIENCE
     return Monitor(options, val_batches, eval_model, samples, world, device, writer=writer,
-                   wall_before=state.wall_time)
+                   wall_before=state.wall_time, patience=patience or None)
 
 
 # Signals that stop a run with a checkpoint: Ctrl-C; SIGTERM, what SLURM, Kubernetes and
