@@ -1,14 +1,29 @@
-"""Helpers shared by the subcommands: logging, devices, turning user errors into one line."""
+"""Helpers shared by the subcommands: logging, devices, seeds, limits, turning user errors
+into one line."""
 
 from __future__ import annotations
 
 import logging
+import secrets
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import click
+
+# A WAV file holds at most 4 GiB: 2**31 - 1 samples of 16 bits.
+MAX_SAMPLES = 2**31 - 1
+# An unseeded generation draws its seed below this (short enough to type back).
+SEED_RANGE = 2**31
+
+
+def choose_seed(seed: int | None) -> int:
+    """The seed given, or a new one; printed either way, so that any run can be repeated."""
+    if seed is None:
+        seed = secrets.randbelow(SEED_RANGE)
+    click.echo(f"seed {seed} (pass --seed {seed} to repeat)")
+    return seed
 
 
 def setup_logging(verbose: bool = False) -> None:

@@ -3,23 +3,24 @@
 from __future__ import annotations
 
 import math
-import secrets
 import time
 from pathlib import Path
 
 import click
 
-from .common import check_writable, resolve_device, setup_logging
+from .common import (
+    MAX_SAMPLES,
+    check_writable,
+    choose_seed,
+    resolve_device,
+    setup_logging,
+)
 
-# A WAV file holds at most 4 GiB: 2**31 - 1 samples of 16 bits.
-MAX_SAMPLES = 2**31 - 1
 # Generation keeps int64 codes twice (the kernel's time-major array and the result), then
 # float32 audio and 16-bit samples, for every sample of every stream.
 BYTES_PER_SAMPLE = 8 + 8 + 4 + 2
 # Each stream also costs its output path (checked and written) and file: a lower bound.
 BYTES_PER_STREAM = 1024
-# An unseeded run draws its seed below this (short enough to type back).
-SEED_RANGE = 2**31
 
 
 def output_paths(out: Path, batch: int) -> list[Path]:
@@ -78,14 +79,6 @@ def check_length(n: int, batch: int) -> None:
                                    f"{needed / 2**30:,.1f} GiB, more than the "
                                    f"{memory / 2**30:,.1f} GiB this process may use (this "
                                    f"machine's memory, ulimit or container limit)")
-
-
-def choose_seed(seed: int | None) -> int:
-    """The seed given, or a new one; printed either way, so that any run can be repeated."""
-    if seed is None:
-        seed = secrets.randbelow(SEED_RANGE)
-    click.echo(f"seed {seed} (pass --seed {seed} to repeat)")
-    return seed
 
 
 @click.command("generate")

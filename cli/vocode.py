@@ -12,8 +12,7 @@ from pathlib import Path
 
 import click
 
-from .common import check_writable
-from .generate import MAX_SAMPLES, choose_seed
+from .common import MAX_SAMPLES, check_writable, choose_seed
 
 
 def vocode_folder(run: Path, mel_dir: Path, out_dir: Path, *, batch: int, temperature: float,
