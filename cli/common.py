@@ -43,22 +43,15 @@ def resolve_device(name: str | None) -> str:
     index beyond the machine's is a user error, found before any work."""
     import torch
 
+    from wavenet.errors import InvalidArgumentError
+    from wavenet.hardware import check_device
+
     if name is None:
         return "cuda" if torch.cuda.is_available() else "cpu"
     try:
-        device = torch.device(name)
-    except (RuntimeError, ValueError):
-        device = None
-    if device is None or device.type not in ("cpu", "cuda"):
-        raise click.ClickException(f"--device {name}: give cpu or cuda (cuda:N for the "
-                                   f"N-th GPU)")
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise click.ClickException("--device cuda was given but no CUDA device is available")
-    if device.type == "cuda" and device.index is not None:
-        count = torch.cuda.device_count()
-        if device.index >= count:
-            raise click.ClickException(f"--device {name}: this machine has {count} CUDA "
-                                       f"device(s), cuda:0 to cuda:{count - 1}")
+        check_device(name)  # the library's check, its message prefixed with the option
+    except InvalidArgumentError as error:
+        raise click.ClickException(f"--{error}") from None
     return name
 
 

@@ -161,14 +161,14 @@ def check_device(device: object) -> torch.device:
     except (RuntimeError, ValueError, TypeError):
         parsed = None
     if parsed is None or parsed.type not in ("cpu", "cuda"):
-        raise InvalidArgumentError(f"device {str(device)!r}: give cpu or cuda (cuda:N for the "
-                                   f"N-th GPU)")
+        raise InvalidArgumentError(f"device {device}: give cpu or cuda (cuda:N for the N-th "
+                                   f"GPU)")
     if parsed.type == "cuda":
         count = torch.cuda.device_count() if torch.cuda.is_available() else 0
         if count == 0:
-            raise InvalidArgumentError(f"device {str(device)!r}: no CUDA device is available")
+            raise InvalidArgumentError(f"device {device}: no CUDA device is available")
         if parsed.index is not None and parsed.index >= count:
-            raise InvalidArgumentError(f"device {str(device)!r}: this machine has {count} CUDA "
+            raise InvalidArgumentError(f"device {device}: this machine has {count} CUDA "
                                        f"device(s), cuda:0 to cuda:{count - 1}")
     return parsed
 
