@@ -30,7 +30,7 @@ import torch
 
 from .config import Config, ConfigError, config_from_dict
 from .errors import WavenetError
-from .files import atomic_write_bytes
+from .files import atomic_write_bytes, file_sha256
 
 EXPORT_FORMAT = "wavenet-export"
 EXPORT_VERSION = 1
@@ -102,7 +102,7 @@ def write_export(out: str | Path, payload: dict[str, Any], *, source: Path,
         "speakers": extra.get("speakers"),
         "training_data": extra.get("data"),
         "init_from": extra.get("init_from"),
-        "source": {"path": str(source), "sha256": _file_sha256(source) if source.is_file() else None},
+        "source": {"path": str(source), "sha256": file_sha256(source) if source.is_file() else None},
     }
     out.mkdir(parents=True, exist_ok=True)
     config_bytes = (json.dumps(description, indent=2) + "\n").encode()
@@ -111,14 +111,6 @@ def write_export(out: str | Path, payload: dict[str, Any], *, source: Path,
                        (CONFIG_FILE, config_bytes)):  # config.json last: then it is complete
         atomic_write_bytes(out / name, lambda handle, blob=blob: handle.write(blob))
     return {CONFIG_FILE: len(config_bytes), WEIGHTS_FILE: len(weights), CARD_FILE: len(card)}
-
-
-def _file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def model_card(description: dict[str, Any], config: Config) -> str:

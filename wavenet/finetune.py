@@ -16,7 +16,6 @@ network) is refused in one line that lists them.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import logging
 import unicodedata
 from collections.abc import Sequence
@@ -29,6 +28,7 @@ import torch
 from .checkpoint import load_checkpoint, resolve_checkpoint, speakers_from_checkpoint
 from .config import Config, ModelConfig, apply_overrides, config_from_dict
 from .errors import TrainError
+from .files import file_sha256
 from .model import WaveNet
 
 logger = logging.getLogger(__name__)
@@ -159,11 +159,7 @@ def read_source(path: str | Path) -> Source:
     if export is not None:  # an export: its weights file's checksum, already verified
         sha256 = export["sha256"]
     else:
-        digest = hashlib.sha256()
-        with resolved.open("rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
-        sha256 = digest.hexdigest()
+        sha256 = file_sha256(resolved)
     return Source(resolved, payload, sha256)
 
 
