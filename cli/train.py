@@ -75,10 +75,7 @@ def train_command(data: Path, out: Path, config_name: str | None, overrides: tup
         raise click.ClickException(f"--minutes must be a finite number > 0, got {minutes}")
     # On --resume without --config the run's own config is used (--set applied to it);
     # with --config, its model, data and mel must be the run's (train() checks).
-    if init_from is not None:
-        if resume:
-            raise click.ClickException("--init-from starts a new run from a model's weights "
-                                       "and --resume continues a run: pass one of them")
+    if init_from is not None:  # with --resume: refused by train()
         if config_name is not None:
             raise click.ClickException("--init-from takes the config of the model it starts "
                                        "from; change fields with --set, not --config")

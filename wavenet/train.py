@@ -234,6 +234,9 @@ def train(config: Config | None, options: TrainOptions,
                         ("seconds_per_step", options.seconds_per_step)):
         if value is not None and not (math.isfinite(value) and value > 0):
             raise TrainError(f"{name} must be a finite number > 0, got {value}")
+    if options.init_from is not None and options.resume:
+        raise TrainError("--init-from starts a new run from a model's weights and --resume "
+                         "continues a run: pass one of them")
     _check_run_folder(Path(options.out), options.resume)
     _check_out_is_not_data(options)
     with _stop_signals() as stop:
@@ -274,12 +277,7 @@ def _train(config: Config | None, options: TrainOptions, world: Distributed,
            device: torch.device, progress: Callable[[StepReport], None] | None,
            stop: StopRequest) -> TrainSummary:
     config, payload = _run_config(config, options)
-    source = None
-    if options.init_from is not None:
-        if options.resume:
-            raise TrainError("--init-from starts a new run from a model's weights and "
-                             "--resume continues a run: pass one of them")
-        source = read_source(options.init_from)
+    source = read_source(options.init_from) if options.init_from is not None else None
     check_training_memory(config, device)  # on the device and at the precision used
     speakers = ckpt.speakers_from_checkpoint(payload) if payload is not None else None
     data, config = _prepare_run(config, options, world, speakers)
