@@ -15,7 +15,8 @@ The layout of a Hugging Face Hub model repository, so the folder can be uploaded
 payload of the checkpoint layout (wavenet.checkpoint), so `load_model`, `generate`, `eval`,
 `info` and `train --init-from` take either. Every way a folder can be broken (a missing or
 malformed config.json, weights that are cut short, tampered with or of the wrong shapes) is
-one ExportError line.
+one line: an ExportError for what is the export's own, a CheckpointError for what is
+checked as in any checkpoint (its config, the weights' shapes).
 """
 
 from __future__ import annotations
