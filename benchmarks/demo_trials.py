@@ -11,7 +11,7 @@ steps on one thread, so the figures do not depend on the machine's load (the old
 made about 950 steps in 2 quiet minutes on two threads; give a cheaper step more in
 proportion to --step-cost), generates 4 s (seed 0) from the best checkpoint and measures:
 validation bits/sample beside `xz -9e` on the same codes, and the spectral flatness and
-periodicity (`wavenet.demo.tone_figures`) of the generated audio, the training clips and
+periodicity (`wavenet.data.demo.tone_figures`) of the generated audio, the training clips and
 white noise. It draws the spectrograms of a clip and the generated audio into
 RUNS/TRIAL-STEPS/spectrograms.png, to look at. Results are appended to --json (default
 benchmarks/results/demo_trials.jsonl), one line per trial.
@@ -31,17 +31,17 @@ import soundfile as sf
 import torch
 
 import wavenet
-from wavenet.checkpoint import load_model
-from wavenet.compression import compressed_bits_per_sample
-from wavenet.crops import Batch
-from wavenet.data import prepare_data
-from wavenet.demo import MelodyStyle, noise_figures, tone_figures, write_demo_dataset
-from wavenet.generation import generate
-from wavenet.hardware import use_bf16
-from wavenet.loss import loss_function
-from wavenet.pcm import codes_to_waveform
-from wavenet.plots import plot_spectrograms
-from wavenet.train import TrainOptions, train
+from wavenet.io.checkpoint import load_model
+from wavenet.eval.compression import compressed_bits_per_sample
+from wavenet.data.crops import Batch
+from wavenet.data.prepare import prepare_data
+from wavenet.data.demo import MelodyStyle, noise_figures, tone_figures, write_demo_dataset
+from wavenet.generation.driver import generate
+from wavenet.util.hardware import use_bf16
+from wavenet.train.loss import loss_function
+from wavenet.coding.pcm import codes_to_waveform
+from wavenet.eval.plots import plot_spectrograms
+from wavenet.train.loop import TrainOptions, train
 
 ONE_KEY = (220.0,)
 # The recipe the trials started from (the `demo` preset before them): every trial but

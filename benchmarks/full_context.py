@@ -53,7 +53,7 @@ import soundfile as sf
 import torch
 from machine import cpu_model
 
-from wavenet.checkpoint import (
+from wavenet.io.checkpoint import (
     config_from_checkpoint,
     load_checkpoint,
     resolve_checkpoint,

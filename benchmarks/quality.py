@@ -18,7 +18,7 @@ PRESET --minutes M` (and/or --steps N) trains a run, `wavenet eval RUN --data TE
 scores every test set, and the baselines are computed on the very codes eval scores
 (`prepare_data(run config, TEST, purpose="eval")`, through the same cache): the unigram
 entropy of the codes, and `xz -9e` and `bzip2 -9` of the codes as one byte stream
-(`wavenet.compression`). The compressors see every code of a file, the model scores all
+(`wavenet.eval.compression`). The compressors see every code of a file, the model scores all
 but the first receptive field of each (its context), so the comparison, if anything,
 favours the compressors. Prints a table per data set and writes JSON
 (default benchmarks/results/quality.json).
@@ -54,10 +54,10 @@ import torch
 import piano_data
 import speech_data
 from machine import cpu_model
-from wavenet.checkpoint import config_from_checkpoint, load_checkpoint, resolve_checkpoint
-from wavenet.compression import baseline_bits
+from wavenet.io.checkpoint import config_from_checkpoint, load_checkpoint, resolve_checkpoint
+from wavenet.eval.compression import baseline_bits
 from wavenet.config import Config, preset_names
-from wavenet.data import find_audio_files, prepare_data
+from wavenet.data.prepare import find_audio_files, prepare_data
 
 DATASETS = ("speech", "piano")
 
@@ -178,7 +178,7 @@ def flac_bits(config: Config, folder: Path, cache_dir: Path) -> float:
     """`flac --best` bits per sample of the 16-bit samples that `wavenet eval` scores for a
     mol `config`: each file written as a 16-bit mono WAV at the run's sample rate and
     compressed; total compressed bytes x 8 / total samples."""
-    from wavenet.pcm import pcm16_samples
+    from wavenet.coding.pcm import pcm16_samples
 
     files = prepare_data(config, folder, cache_dir=cache_dir, purpose="eval").val.files
     total_bytes = total_samples = 0

@@ -20,7 +20,7 @@ gcd squared), each resampler is run in a fresh process of its own and measured o
 - memory: the process's peak resident memory growth (MiB) during the speed runs (made
   first in the process, so the figure is theirs).
 
-"torchaudio" is `torchaudio.functional.resample` with its defaults, as wavenet/audio.py
+"torchaudio" is `torchaudio.functional.resample` with its defaults, as wavenet/data/audio.py
 called it before; where its kernel would exceed the memory the package allowed it
 (MAX_RESAMPLE_KERNEL entries), the input rate is moved to the nearest affordable one, as
 the package did, and the table says so. "soxr" is `soxr.resample(..., quality="HQ")`.
@@ -47,7 +47,7 @@ from machine import cpu_model  # benchmarks/machine.py (the script's folder is o
 CONVERSIONS = [(44100, 16000), (48000, 16000), (22050, 16000), (8000, 16000),
                (48000, 22050), (96001, 16000), (11111, 8000)]
 METHODS = ("torchaudio", "soxr")
-MAX_RESAMPLE_KERNEL = 1 << 24  # the limit wavenet/audio.py applied to torchaudio's kernel
+MAX_RESAMPLE_KERNEL = 1 << 24  # the limit wavenet/data/audio.py applied to torchaudio's kernel
 MAX_RATE_SHIFT = 0.001
 
 

@@ -26,7 +26,7 @@ EMA if the preset has it, metrics, a checkpoint at the end), target samples per 
 read from the run's metrics, as 1 process x 1 thread, 1 x 2 and 2 x 1 under torchrun.
 
 The model level sets glibc malloc's thresholds as the wavenet CLI does, for every variant
-(--system-malloc leaves them alone: the allocator's share of a step, wavenet/hardware.py).
+(--system-malloc leaves them alone: the allocator's share of a step, wavenet/util/hardware.py).
 Prints a table with the CPU model and its matrix-unit flags; writes JSON
 (default benchmarks/results/train.json).
 """
@@ -103,8 +103,8 @@ def package_step(model: nn.Module, optimizer: torch.optim.Optimizer, codes: torc
                  bf16: bool) -> float:
     """What `wavenet train` runs per micro-batch: the package's loss (cross-entropy, or
     the mixture's likelihood for a mol preset), backward, AdamW."""
-    from wavenet.loss import loss_function
-    from wavenet.crops import Batch
+    from wavenet.train.loss import loss_function
+    from wavenet.data.crops import Batch
 
     loss_of = loss_function(getattr(model, "_orig_mod", model).config)
     with torch.autocast(codes.device.type, dtype=torch.bfloat16, enabled=bf16):
@@ -303,7 +303,7 @@ def main() -> None:
     parser.add_argument("--system-malloc", action="store_true",
                         help="model level: leave glibc malloc's thresholds as they are (by "
                              "default they are set as the wavenet CLI sets them, for every "
-                             "variant alike: wavenet.hardware.keep_freed_memory)")
+                             "variant alike: wavenet.util.hardware.keep_freed_memory)")
     parser.add_argument("--skip-model", action="store_true")
     parser.add_argument("--skip-end-to-end", action="store_true")
     parser.add_argument("--json", type=Path,
@@ -311,7 +311,7 @@ def main() -> None:
     args = parser.parse_args()
 
     torch.set_num_threads(1)
-    from wavenet.hardware import keep_freed_memory
+    from wavenet.util.hardware import keep_freed_memory
     flags = cpu_flags()
     machine = {"cpu": cpu_model(), "cores": os.cpu_count(), "python": platform.python_version(),
                "torch": torch.__version__,

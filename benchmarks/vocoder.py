@@ -19,7 +19,7 @@ table and writes JSON (default benchmarks/results/vocoder.json).
 and its run without mel drops it); --minutes trains each run for a CPU budget instead of
 --steps; --copy-synthesis S adds `wavenet eval`'s copy-synthesis figure for the run with
 mel: the log-mel distance (dB) of its resynthesis of the first S seconds of each held-out
-file, beside Griffin-Lim's from the same mel (wavenet/copysynth.py).
+file, beside Griffin-Lim's from the same mel (wavenet/eval/copysynth.py).
 """
 
 from __future__ import annotations
@@ -35,12 +35,12 @@ import soundfile as sf
 import torch
 
 import wavenet
-from wavenet.checkpoint import load_model
-from wavenet.copysynth import copy_synthesis
-from wavenet.data import load_encoded, mel_features, prepare_data
-from wavenet.demo import write_demo_dataset
-from wavenet.evaluate import evaluate_codes
-from wavenet.train import TrainOptions, train
+from wavenet.io.checkpoint import load_model
+from wavenet.eval.copysynth import copy_synthesis
+from wavenet.data.prepare import load_encoded, mel_features, prepare_data
+from wavenet.data.demo import write_demo_dataset
+from wavenet.eval.bits import evaluate_codes
+from wavenet.train.loop import TrainOptions, train
 
 MEL = ["mel.n_mels=20", "mel.n_fft=256", "mel.hop_length=64", "mel.win_length=256",
        "model.local_channels=20", "model.upsample_scales=8,8"]

@@ -44,7 +44,7 @@ def resolve_device(name: str | None) -> str:
     import torch
 
     from wavenet.errors import InvalidArgumentError
-    from wavenet.hardware import check_device
+    from wavenet.util.hardware import check_device
 
     if name is None:
         return "cuda" if torch.cuda.is_available() else "cpu"

@@ -43,7 +43,7 @@ def demo_command(out: Path, minutes: float, seconds: float, config_name: str, fo
         shutil.rmtree(out)
 
     from wavenet.config import load_config
-    from wavenet.demo import write_demo_dataset
+    from wavenet.data.demo import write_demo_dataset
 
     config = load_config(config_name)
     check_length(round(seconds * config.data.sample_rate), 1)
@@ -65,9 +65,9 @@ def demo_command(out: Path, minutes: float, seconds: float, config_name: str, fo
     click.echo(_report(out, config, summary, paths, generated, rate))
 
 
-def _train(config, out: Path, minutes: float):  # -> wavenet.train.TrainSummary
+def _train(config, out: Path, minutes: float):  # -> wavenet.train.loop.TrainSummary
     """`wavenet train --minutes` on the melodies, with a progress bar."""
-    from wavenet.train import TrainOptions, train
+    from wavenet.train.loop import TrainOptions, train
 
     from .train import ProgressBar
 
@@ -86,9 +86,9 @@ def _generate(out: Path, seconds: float):  # -> (waveform, samples/s, config)
     import soundfile as sf
     import torch
 
-    from wavenet.checkpoint import load_model
-    from wavenet.generation import generate
-    from wavenet.pcm import codes_to_waveform, file_samples
+    from wavenet.io.checkpoint import load_model
+    from wavenet.generation.driver import generate
+    from wavenet.coding.pcm import codes_to_waveform, file_samples
 
     model, config, _ = load_model(out / "run")
     n = int(seconds * config.data.sample_rate)
@@ -107,7 +107,7 @@ def _draw(out: Path, clip_path: Path, generated, sample_rate: int) -> None:
     """Spectrograms of a training clip beside the generated audio; the training curves."""
     import soundfile as sf
 
-    from wavenet.plots import plot_curves, plot_spectrograms, read_metrics
+    from wavenet.eval.plots import plot_curves, plot_spectrograms, read_metrics
 
     training_clip, _ = sf.read(clip_path, frames=len(generated), dtype="float32")
     plot_spectrograms([("training clip", training_clip), ("generated", generated)],
@@ -120,9 +120,9 @@ def _report(out: Path, config, summary, paths: list[Path], generated, rate: floa
     import numpy as np
     import soundfile as sf
 
-    from wavenet.compression import compressed_bits_per_sample
-    from wavenet.data import prepare_data
-    from wavenet.demo import noise_figures, tone_figures
+    from wavenet.eval.compression import compressed_bits_per_sample
+    from wavenet.data.prepare import prepare_data
+    from wavenet.data.demo import noise_figures, tone_figures
 
     sample_rate = config.data.sample_rate
     val_files = prepare_data(config, out / "data", cache_dir=out / "cache").val.files

@@ -39,11 +39,11 @@ def eval_command(run: Path, data: Path, device: str | None, cache_dir: Path | No
     distance (dB) to the file, beside that of Griffin-Lim from the same mel.
     """
     setup_logging()
-    from wavenet.checkpoint import load_model, speakers_from_checkpoint
+    from wavenet.io.checkpoint import load_model, speakers_from_checkpoint
     from wavenet.config import MAX_SEED
-    from wavenet.data import prepare_data
+    from wavenet.data.prepare import prepare_data
     from wavenet.errors import WavenetError
-    from wavenet.evaluate import evaluate_codes
+    from wavenet.eval.bits import evaluate_codes
 
     if not (0 <= resynth_seconds <= 3600):
         raise click.ClickException(f"--resynth-seconds must be in [0, 3600], got {resynth_seconds}")
@@ -87,10 +87,10 @@ def eval_command(run: Path, data: Path, device: str | None, cache_dir: Path | No
 
 
 def _copy_synthesis(model, config, files, seconds: float, temperature: float, seed: int):
-    """wavenet.copysynth.copy_synthesis with a progress bar (on stderr)."""
+    """wavenet.eval.copysynth.copy_synthesis with a progress bar (on stderr)."""
     import torch
 
-    from wavenet.copysynth import copy_synthesis
+    from wavenet.eval.copysynth import copy_synthesis
 
     generator = torch.Generator(device=next(model.parameters()).device).manual_seed(seed)
     started = time.perf_counter()

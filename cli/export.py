@@ -22,8 +22,8 @@ def export_command(run: Path, out: Path, dtype: str, force: bool) -> None:
     pickle. `wavenet generate/eval/info OUT`, `load_model(OUT)` and `train --init-from OUT`
     read it; the folder has the layout of a Hugging Face Hub model repository."""
     setup_logging()
-    from wavenet.checkpoint import load_checkpoint, resolve_checkpoint
-    from wavenet.export import write_export
+    from wavenet.io.checkpoint import load_checkpoint, resolve_checkpoint
+    from wavenet.io.export import write_export
 
     source = resolve_checkpoint(run)
     sizes = write_export(out, load_checkpoint(source), source=source, dtype=dtype, force=force)

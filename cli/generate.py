@@ -65,7 +65,7 @@ def check_audio_name(out: Path) -> None:
 def check_length(n: int, batch: int) -> None:
     """The length in samples: at least one, at most a WAV file's, within the memory this
     process may use (`hardware.memory_limit`: RAM, `ulimit -v`, a container's limit)."""
-    from wavenet.hardware import memory_limit
+    from wavenet.util.hardware import memory_limit
 
     if n < 1:
         raise click.ClickException(f"the length must be at least one sample, got {n}")
@@ -164,8 +164,8 @@ def generate_command(run: Path, out: Path | None, seconds: float | None, samples
 
     import torch
 
-    from wavenet.checkpoint import load_model
-    from wavenet.conditioning import speaker_ids
+    from wavenet.io.checkpoint import load_model
+    from wavenet.data.conditioning import speaker_ids
 
     model, config, payload = load_model(run, device=device)
     global_cond = speaker_ids(config, payload["extra"].get("speakers"), speaker, batch)
@@ -197,7 +197,7 @@ def _mel_and_length(config, model, mel_from: Path | None, mel_file: Path | None,
                     batch: int):  # -> (mel (B, n_mels, frames) or None, samples to generate)
     """The mel to vocode, if any, and the number of samples: frames x hop with a mel, else
     --samples or --seconds (2 s by default)."""
-    from wavenet.conditioning import mel_input
+    from wavenet.data.conditioning import mel_input
 
     mel = mel_input(config, audio=mel_from, mel_file=mel_file, batch_size=batch)
     if mel is not None:
@@ -217,8 +217,8 @@ def _prime_codes(prime: Path, config):  # -> LongTensor (T,)
     """The --prime file as codes at the model's sample rate."""
     import torch
 
-    from wavenet.audio import AudioDecodeError, decode_audio
-    from wavenet.pcm import waveform_to_codes
+    from wavenet.data.audio import AudioDecodeError, decode_audio
+    from wavenet.coding.pcm import waveform_to_codes
 
     try:
         waveform = torch.from_numpy(decode_audio(prime, config.data.sample_rate))
@@ -233,7 +233,7 @@ def _prime_codes(prime: Path, config):  # -> LongTensor (T,)
 def _generate_with_progress(model, n: int, batch: int, temperature: float, prime_codes,
                             generator, global_cond, mel, sample_rate: int):  # -> codes (batch, n)
     """`wavenet.generate` with a progress bar that shows the speed."""
-    from wavenet.generation import generate
+    from wavenet.generation.driver import generate
 
     started = time.perf_counter()
     with click.progressbar(length=n, label="generating", show_pos=True,
@@ -254,8 +254,8 @@ SILENT_SHARE = 0.05
 def _warn_if_silent(codes, config) -> None:
     """One line when every stream written is almost all silence: a model that learned
     that silence continues (long pauses in its data) says nothing else about it."""
-    from wavenet.features import active_share
-    from wavenet.pcm import codes_to_waveform
+    from wavenet.data.features import active_share
+    from wavenet.coding.pcm import codes_to_waveform
 
     m = config.model
     audio = codes_to_waveform(codes.cpu(), m.classes, m.coding).numpy()
@@ -271,15 +271,15 @@ def _write(codes, config, paths: list[Path], pictures: list[Path]) -> None:
     """Decode the codes to PCM_16 files (and spectrogram pictures when asked), each
     written whole beside its target and renamed over it (`--force` keeps an old file
     until its replacement is complete)."""
-    from wavenet.files import atomic_write_audio
-    from wavenet.pcm import codes_to_waveform, file_samples
+    from wavenet.util.files import atomic_write_audio
+    from wavenet.coding.pcm import codes_to_waveform, file_samples
 
     m = config.model
     samples = file_samples(codes.cpu(), m.classes, m.coding)
     for path, stream in zip(paths, samples):
         atomic_write_audio(path, stream, config.data.sample_rate)
     if pictures:
-        from wavenet.plots import plot_spectrograms
+        from wavenet.eval.plots import plot_spectrograms
 
         audio = codes_to_waveform(codes.cpu(), m.classes, m.coding).numpy()
         for picture, path, stream in zip(pictures, paths, audio):

@@ -13,8 +13,8 @@ import click
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def info_command(run: Path, as_json: bool) -> None:
     """Config, size, receptive field and progress of a run folder or checkpoint file."""
-    from wavenet.checkpoint import load_checkpoint, model_from_checkpoint, resolve_checkpoint
-    from wavenet.model import parameter_count
+    from wavenet.io.checkpoint import load_checkpoint, model_from_checkpoint, resolve_checkpoint
+    from wavenet.nn.model import parameter_count
 
     path = resolve_checkpoint(run, prefer="last")
     payload = load_checkpoint(path)

@@ -22,7 +22,7 @@ from .train import train_command
 def main() -> None:
     """WaveNet audio models: train on a folder of audio, generate, inspect."""
     # Training's per-step tensors reuse memory instead of faulting in fresh pages.
-    from wavenet.hardware import keep_freed_memory
+    from wavenet.util.hardware import keep_freed_memory
     keep_freed_memory()
 
 

@@ -29,10 +29,10 @@ def mel_command(source: Path, run: Path, out_dir: Path, force: bool) -> None:
     setup_logging()
     import numpy as np
 
-    from wavenet.audio import AudioDecodeError, DataError, find_audio_files
-    from wavenet.checkpoint import config_from_checkpoint, load_checkpoint, resolve_checkpoint
-    from wavenet.conditioning import mel_of_audio
-    from wavenet.files import atomic_write_bytes
+    from wavenet.data.audio import AudioDecodeError, DataError, find_audio_files
+    from wavenet.io.checkpoint import config_from_checkpoint, load_checkpoint, resolve_checkpoint
+    from wavenet.data.conditioning import mel_of_audio
+    from wavenet.util.files import atomic_write_bytes
 
     config = config_from_checkpoint(load_checkpoint(resolve_checkpoint(run)))
     if config.model.local_channels is None:
@@ -76,7 +76,7 @@ def mel_command(source: Path, run: Path, out_dir: Path, force: bool) -> None:
 def _targets(relative: list[Path], out_dir: Path) -> list[Path]:
     """The .npy file of each audio path (relative to the source folder), distinct within
     each folder (`melfiles.mel_file_names`), in the same order."""
-    from wavenet.melfiles import mel_file_names
+    from wavenet.data.melfiles import mel_file_names
 
     folders: dict[Path, list[int]] = {}
     for i, path in enumerate(relative):

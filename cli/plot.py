@@ -21,7 +21,7 @@ def plot_command(run: Path, out: Path | None, force: bool) -> None:
     An existing --out file is refused without --force (and replaced whole with it); the
     default RUN/curves.png is the run's own picture and is replaced every time."""
     setup_logging()
-    from wavenet.plots import picture_path, plot_curves, read_metrics
+    from wavenet.eval.plots import picture_path, plot_curves, read_metrics
 
     if out is not None and picture_path(out).exists() and not force:
         raise click.ClickException(f"{picture_path(out)} exists; pass --force to overwrite")

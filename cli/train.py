@@ -65,8 +65,8 @@ def train_command(data: Path, out: Path, config_name: str | None, overrides: tup
     """
     setup_logging(verbose)
     from wavenet.config import load_config
-    from wavenet.distributed import shutdown_distributed
-    from wavenet.train import SignalStop, TrainOptions, train
+    from wavenet.train.distributed import shutdown_distributed
+    from wavenet.train.loop import SignalStop, TrainOptions, train
 
     for name, count in (("--steps", steps), ("--stop-at", stop_at)):
         if count is not None and count < 1:
@@ -79,7 +79,7 @@ def train_command(data: Path, out: Path, config_name: str | None, overrides: tup
         if config_name is not None:
             raise click.ClickException("--init-from takes the config of the model it starts "
                                        "from; change fields with --set, not --config")
-        from wavenet.finetune import fine_tune_config, read_source
+        from wavenet.train.finetune import fine_tune_config, read_source
         config = fine_tune_config(read_source(init_from), overrides, speakers_from_folders)
     else:
         config = (None if resume and config_name is None
@@ -175,7 +175,7 @@ class ProgressBar:
         self.text = ""
         self.started = time.monotonic()
 
-    def update(self, report) -> None:  # report: wavenet.train.StepReport
+    def update(self, report) -> None:  # report: wavenet.train.loop.StepReport
         if self.bar is None:
             length = round(self.seconds) if self.seconds else (report.total_steps or self.total)
             if length is None:  # a budget kept in the run, its steps being timed again

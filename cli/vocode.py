@@ -19,8 +19,8 @@ def vocode_folder(run: Path, mel_dir: Path, out_dir: Path, *, batch: int, temper
                   seed: int | None, device: str, spectrogram: bool, force: bool) -> None:
     import torch
 
-    from wavenet.checkpoint import load_model
-    from wavenet.melfiles import mel_files_in
+    from wavenet.io.checkpoint import load_model
+    from wavenet.data.melfiles import mel_files_in
 
     paths = mel_files_in(mel_dir)
     if not paths:
@@ -55,7 +55,7 @@ def vocode_folder(run: Path, mel_dir: Path, out_dir: Path, *, batch: int, temper
 def _read_mels(paths: list[Path], n_mels: int, hop: int):  # -> (names, mels, skipped)
     """The usable mels, (n_mels, frames) each, by output name; one line per skipped file."""
     from wavenet.errors import ConditioningError
-    from wavenet.melfiles import orient_mel, read_mel_file
+    from wavenet.data.melfiles import orient_mel, read_mel_file
 
     names, mels, skipped = [], [], 0
     for path in paths:
@@ -76,7 +76,7 @@ def _read_mels(paths: list[Path], n_mels: int, hop: int):  # -> (names, mels, sk
 
 def _vocode_with_progress(model, mels, batch: int, temperature: float, generator,
                           sample_rate: int):  # -> list of float waveforms
-    from wavenet.vocode import vocode
+    from wavenet.generation.vocoder import vocode
 
     started = time.perf_counter()
     with click.progressbar(length=1, label="vocoding", show_percent=True,
@@ -91,12 +91,12 @@ def _vocode_with_progress(model, mels, batch: int, temperature: float, generator
 
 
 def _write(outputs: list[Path], pictures: list[Path], audio, sample_rate: int) -> None:
-    from wavenet.files import atomic_write_audio
+    from wavenet.util.files import atomic_write_audio
 
     for path, stream in zip(outputs, audio):
         atomic_write_audio(path, stream.numpy(), sample_rate)
     if pictures:
-        from wavenet.plots import plot_spectrograms
+        from wavenet.eval.plots import plot_spectrograms
 
         for picture, path, stream in zip(pictures, outputs, audio):
             plot_spectrograms([(path.name, stream.numpy())], sample_rate, picture)

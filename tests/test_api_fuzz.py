@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 import wavenet
 from wavenet import CausalConv1d, ModelConfig, WaveNet, generate, mu_law_decode, mu_law_encode
-from wavenet.checkpoint import load_model, save_checkpoint
+from wavenet.io.checkpoint import load_model, save_checkpoint
 from wavenet.config import ConfigError
 from wavenet.errors import InvalidArgumentError, InvalidTypeError, WavenetError
 

@@ -1,11 +1,11 @@
-"""Compressor baselines (wavenet.compression): the bar benchmarks/quality.py sets a model."""
+"""Compressor baselines (wavenet.eval.compression): the bar benchmarks/quality.py sets a model."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from wavenet.compression import (baseline_bits, code_bytes, compressed_bits_per_sample,
+from wavenet.eval.compression import (baseline_bits, code_bytes, compressed_bits_per_sample,
                                  unigram_bits_per_sample)
 
 

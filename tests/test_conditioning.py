@@ -9,9 +9,9 @@ import torch
 import wavenet
 from wavenet import ConfigError, WaveNet
 from wavenet.config import MelConfig
-from wavenet.crops import CropSampler
-from wavenet.data import EncodedFile, encode_waveform, mel_statistics
-from wavenet.features import log_mel, log_mel_of_codes
+from wavenet.data.crops import CropSampler
+from wavenet.data.prepare import EncodedFile, encode_waveform, mel_statistics
+from wavenet.data.features import log_mel, log_mel_of_codes
 
 MEL = ["mel.n_mels=8", "mel.n_fft=64", "mel.hop_length=16", "mel.win_length=64",
        "model.local_channels=8", "model.upsample_scales=4,4"]
@@ -146,8 +146,8 @@ def test_model_standardizes_the_mel_with_its_statistics() -> None:
 
 # ------------------------------------------------------------------ generation
 
-from wavenet.fastpath import NumbaGenerator  # noqa: E402
-from wavenet.generation import FastGenerator, StepConditioning, generate  # noqa: E402
+from wavenet.generation.fastpath import NumbaGenerator  # noqa: E402
+from wavenet.generation.driver import FastGenerator, StepConditioning, generate  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -249,7 +249,7 @@ def test_conditioning_terms_are_every_layers_term() -> None:
 def test_speaker_names_match_in_either_unicode_form() -> None:
     """A name saved from a macOS folder (NFD) and the same name typed (NFC) are one
     speaker; before, --speaker said 'unknown speaker'."""
-    from wavenet.conditioning import speaker_ids
+    from wavenet.data.conditioning import speaker_ids
 
     config = wavenet.load_config("tiny", ["model.global_classes=2"])
     nfd, nfc = "Rene\u0301e", "Ren\u00e9e"

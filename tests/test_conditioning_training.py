@@ -11,8 +11,8 @@ import soundfile as sf
 import torch
 from click.testing import CliRunner
 
-from wavenet.checkpoint import load_model
-from wavenet.data import load_encoded, mel_features, mel_statistics
+from wavenet.io.checkpoint import load_model
+from wavenet.data.prepare import load_encoded, mel_features, mel_statistics
 from wavenet_cli.main import main
 
 RATE = 8000

@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from wavenet.config import MelConfig
-from wavenet.copysynth import DYNAMIC_RANGE_DB, griffin_lim, log_mel_distance
-from wavenet.features import log_mel_of_waveform
+from wavenet.eval.copysynth import DYNAMIC_RANGE_DB, griffin_lim, log_mel_distance
+from wavenet.data.features import log_mel_of_waveform
 
 RATE = 16000
 

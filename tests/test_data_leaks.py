@@ -16,10 +16,10 @@ from click.testing import CliRunner
 from helpers import write_chord
 from wavenet_cli.main import main
 
-import wavenet.train
+import wavenet.train.loop
 from wavenet.config import load_config
-from wavenet.data import DataError, load_encoded, prepare_data
-from wavenet.files import atomic_write_bytes
+from wavenet.data.prepare import DataError, load_encoded, prepare_data
+from wavenet.util.files import atomic_write_bytes
 
 
 def names(files) -> list[str]:
@@ -184,7 +184,7 @@ def test_a_full_disk_at_start_names_the_file(tmp_path: Path, monkeypatch: pytest
                                              where: str) -> None:
     """The line was `[Errno 28] No space left on device`, naming no path."""
     if where == "config.json":
-        monkeypatch.setattr(wavenet.train, "atomic_write_bytes",
+        monkeypatch.setattr(wavenet.train.loop, "atomic_write_bytes",
                             lambda path, write: atomic_write_bytes(
                                 path, lambda h: write(FullDisk(h))))
     else:

@@ -11,13 +11,13 @@ import soundfile as sf
 import torch
 from click.testing import CliRunner
 
-from wavenet.checkpoint import load_model
+from wavenet.io.checkpoint import load_model
 from wavenet.config import load_config
-from wavenet.demo import MelodyStyle, noise_figures, pluck, tone_figures, write_demo_dataset
-from wavenet.features import periodicity, spectral_flatness
-from wavenet.generation import generate
-from wavenet.pcm import codes_to_waveform
-from wavenet.train import TrainOptions, train
+from wavenet.data.demo import MelodyStyle, noise_figures, pluck, tone_figures, write_demo_dataset
+from wavenet.data.features import periodicity, spectral_flatness
+from wavenet.generation.driver import generate
+from wavenet.coding.pcm import codes_to_waveform
+from wavenet.train.loop import TrainOptions, train
 from wavenet_cli.main import main
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

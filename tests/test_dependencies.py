@@ -68,13 +68,13 @@ def test_library_without_a_loadable_torchaudio(broken_torchaudio: Path, tmp_path
     DependencyError naming torch's version and the fix."""
     code = textwrap.dedent("""
         import torch, wavenet
-        from wavenet.dependencies import DependencyError
+        from wavenet.util.dependencies import DependencyError
         model = wavenet.WaveNet(wavenet.load_config("tiny").model).eval()
         codes = wavenet.generate(model, 50, generator=torch.Generator().manual_seed(0))
         assert codes.shape == (1, 50)
         x = wavenet.mu_law_decode(codes)
         from wavenet.config import MelConfig
-        from wavenet.features import mel_filterbank
+        from wavenet.data.features import mel_filterbank
         try:
             mel_filterbank(8000, MelConfig())
         except DependencyError as error:

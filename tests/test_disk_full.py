@@ -16,11 +16,11 @@ from click.testing import CliRunner
 from helpers import write_chord
 from wavenet_cli.main import main
 
-import wavenet.checkpoint
-import wavenet.files
-import wavenet.plots
+import wavenet.io.checkpoint
+import wavenet.util.files
+import wavenet.eval.plots
 from wavenet.errors import TrainError
-from wavenet.monitor import Monitor
+from wavenet.train.monitor import Monitor
 
 FAST = ["train.log_every=1", "train.val_every=2", "train.checkpoint_every=2",
         "data.target_length=128", "train.warmup_steps=1", "train.batch_size=2"]
@@ -42,7 +42,7 @@ class FullDisk:
 
 def fill_disk(monkeypatch: pytest.MonkeyPatch, *modules: Any) -> None:
     """Every atomic write made through `modules` meets a full disk."""
-    real = wavenet.files.atomic_write_bytes
+    real = wavenet.util.files.atomic_write_bytes
     for module in modules:
         monkeypatch.setattr(module, "atomic_write_bytes",
                             lambda path, write: real(path, lambda h: write(FullDisk(h))))
@@ -64,7 +64,7 @@ def test_full_disk_at_the_first_checkpoint_says_nothing_was_saved(
         chords: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """It said "the one saved before is kept ... continue with --resume" where no
     checkpoint had been saved, and --resume then refused: nothing to resume."""
-    fill_disk(monkeypatch, wavenet.checkpoint)
+    fill_disk(monkeypatch, wavenet.io.checkpoint)
     run = tmp_path / "run"
     result = train(chords, run, 2)
     assert result.exit_code == 1 and "Traceback" not in result.output
@@ -120,7 +120,7 @@ def test_full_disk_while_writing_a_sample_is_one_warning(
     write is one warning line; the run goes on and checkpoints."""
     unraisable: list[Any] = []
     monkeypatch.setattr(sys, "unraisablehook", unraisable.append)
-    fill_disk(monkeypatch, wavenet.files, wavenet.plots)
+    fill_disk(monkeypatch, wavenet.util.files, wavenet.eval.plots)
     run = tmp_path / "run"
     result = train(chords, run, 2, "train.sample_every=1", "train.sample_seconds=0.05")
     assert result.exit_code == 0, result.output

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from wavenet.checkpoint import load_checkpoint
+from wavenet.io.checkpoint import load_checkpoint
 
 from helpers import FAST, write_chord
 

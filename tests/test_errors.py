@@ -11,14 +11,14 @@ import torch
 from click.testing import CliRunner
 
 import wavenet
-from wavenet.audio import AudioDecodeError, DataError
-from wavenet.checkpoint import CheckpointError
-from wavenet.conditioning import (ConditioningError, check_mel, mel_input, read_mel_file,
+from wavenet.data.audio import AudioDecodeError, DataError
+from wavenet.io.checkpoint import CheckpointError
+from wavenet.data.conditioning import (ConditioningError, check_mel, mel_input, read_mel_file,
                                   speaker_ids)
 from wavenet.config import ConfigError
 from wavenet.errors import WavenetError
-from wavenet.plots import PlotError
-from wavenet.train import TrainError
+from wavenet.eval.plots import PlotError
+from wavenet.train.loop import TrainError
 from wavenet_cli.main import main
 
 
@@ -60,12 +60,12 @@ def test_each_command_turns_a_library_error_into_one_line(
         raise error("something precise went wrong\nsecond line that stays hidden")
 
     # The first library call each command makes, wherever it is imported from.
-    import wavenet.checkpoint
+    import wavenet.io.checkpoint
     import wavenet.config
     monkeypatch.setattr(wavenet.config, "load_config", fail)
-    monkeypatch.setattr(wavenet.checkpoint, "load_model", fail)
-    monkeypatch.setattr(wavenet.checkpoint, "resolve_checkpoint", fail)
-    monkeypatch.setattr(wavenet.plots, "read_metrics", fail)
+    monkeypatch.setattr(wavenet.io.checkpoint, "load_model", fail)
+    monkeypatch.setattr(wavenet.io.checkpoint, "resolve_checkpoint", fail)
+    monkeypatch.setattr(wavenet.eval.plots, "read_metrics", fail)
     paths = {"D": str(tmp_path / "data"), "R": str(tmp_path / "run"), "O.wav": str(tmp_path / "o.wav")}
     result = CliRunner().invoke(main, [paths.get(a, a) for a in command])
     assert_one_line(result, "something precise went wrong")
@@ -89,7 +89,7 @@ def test_unwritable_user_path_is_one_line(tmp_path: Path) -> None:
     assert_one_line(result, str(blocker))
 
 
-# -- conditioning inputs, moved from the CLI into wavenet.conditioning ----------------
+# -- conditioning inputs, moved from the CLI into wavenet.data.conditioning ----------------
 
 VOCODER = ["model.local_channels=8", "model.upsample_scales=4,4", "mel.n_mels=8",
            "mel.hop_length=16", "mel.n_fft=64", "mel.win_length=64"]

@@ -10,9 +10,9 @@ import torch
 from click.testing import CliRunner
 
 import wavenet
-from wavenet.checkpoint import CheckpointError, load_model, save_checkpoint
+from wavenet.io.checkpoint import CheckpointError, load_model, save_checkpoint
 from wavenet.errors import WavenetError
-from wavenet.export import CONFIG_FILE, WEIGHTS_FILE, ExportError, read_export
+from wavenet.io.export import CONFIG_FILE, WEIGHTS_FILE, ExportError, read_export
 from wavenet_cli.main import main
 
 

@@ -10,7 +10,7 @@ import torch
 
 import wavenet
 from wavenet.errors import TrainError
-from wavenet.finetune import incompatible_parameters, load_source_weights
+from wavenet.train.finetune import incompatible_parameters, load_source_weights
 
 MEL = ["mel.n_mels=8", "mel.n_fft=64", "mel.hop_length=16", "mel.win_length=64",
        "model.local_channels=8", "model.upsample_scales=4,4"]

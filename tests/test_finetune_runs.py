@@ -10,7 +10,7 @@ import torch
 from click.testing import CliRunner
 
 from helpers import FAST, write_chord
-from wavenet.checkpoint import load_checkpoint, load_model
+from wavenet.io.checkpoint import load_checkpoint, load_model
 from wavenet_cli.main import main
 
 

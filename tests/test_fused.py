@@ -1,4 +1,4 @@
-"""The fused channels-last forward (`wavenet.fused`) computes the same function, and the
+"""The fused channels-last forward (`wavenet.nn.fused`) computes the same function, and the
 same gradients, as the blocks run one after another through their own `forward`."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import torch.nn.functional as F
 
 import wavenet
 from wavenet.config import ModelConfig
-from wavenet.model import WaveNet
+from wavenet.nn.model import WaveNet
 
 CONFIGS = {
     "tiny": wavenet.load_config("tiny").model,
@@ -239,7 +239,7 @@ def test_forward_without_backward_keeps_no_layer_activations(
 _PEAK_SCRIPT = """
 import resource, sys, torch
 from wavenet.config import ModelConfig
-from wavenet.model import WaveNet
+from wavenet.nn.model import WaveNet
 torch.manual_seed(0)
 model = WaveNet(ModelConfig())
 codes = torch.randint(0, 256, (2, 8192))

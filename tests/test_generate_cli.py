@@ -12,7 +12,7 @@ import torch
 from click.testing import CliRunner
 
 import wavenet
-from wavenet.checkpoint import save_checkpoint
+from wavenet.io.checkpoint import save_checkpoint
 from wavenet_cli.main import main
 
 
@@ -202,7 +202,7 @@ def test_a_silent_clip_draws_quietly(tmp_path: Path) -> None:
     """Digital silence: matplotlib raised a ValueError (the top of the colour scale below
     its -120 dB floor) after log10 of zero bins warned (the demo's short run printed that
     warning for a nearly constant clip). Now it draws, quietly."""
-    from wavenet.plots import plot_spectrograms
+    from wavenet.eval.plots import plot_spectrograms
 
     out = plot_spectrograms([("silence", np.zeros(4000, np.float32))], 8000, tmp_path / "s.png")
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -232,10 +232,10 @@ def test_out_may_be_flac(checkpoint: Path, tmp_path: Path) -> None:
 def spy_generate(monkeypatch: pytest.MonkeyPatch) -> list[dict]:
     """Record what `wavenet generate` hands the library: the model's device, the
     generator's device and the codes drawn."""
-    import wavenet.generation
+    import wavenet.generation.driver
 
     calls: list[dict] = []
-    real = wavenet.generation.generate
+    real = wavenet.generation.driver.generate
 
     def spy(model, n, **kwargs):
         codes = real(model, n, **kwargs)
@@ -243,7 +243,7 @@ def spy_generate(monkeypatch: pytest.MonkeyPatch) -> list[dict]:
                       "generator": kwargs["generator"].device.type, "codes": codes})
         return codes
 
-    monkeypatch.setattr(wavenet.generation, "generate", spy)
+    monkeypatch.setattr(wavenet.generation.driver, "generate", spy)
     return calls
 
 
@@ -280,7 +280,7 @@ def test_the_seed_is_printed_and_repeats_the_run(checkpoint: Path, tmp_path: Pat
 def test_a_seed_draws_the_same_numbers_from_a_cpu_generator_on_any_device() -> None:
     """The uniforms of a seed come from a CPU torch.Generator, so the codes do not depend
     on the device the model runs on (a CUDA generator draws other numbers)."""
-    from wavenet.sampling import uniform_chunks
+    from wavenet.generation.sampling import uniform_chunks
 
     torch.manual_seed(0)
     model = wavenet.WaveNet(wavenet.load_config("tiny").model).double().eval()
@@ -298,7 +298,7 @@ def test_memory_limit_reads_rlimits_and_cgroups(tmp_path: Path,
                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     import resource
 
-    from wavenet import hardware
+    from wavenet.util import hardware
 
     nowhere = {"proc_cgroup": tmp_path / "none", "cgroup_root": tmp_path / "no-cgroup"}
     ram = hardware.physical_memory()
@@ -329,9 +329,9 @@ def test_a_memory_limit_is_one_line_before_any_work(checkpoint: Path, tmp_path: 
                                                     args: list[str]) -> None:
     """Under `ulimit -v` (or a container's limit) these ended in MemoryError tracebacks:
     the check read the machine's RAM, not the process's limit."""
-    import wavenet.hardware
+    import wavenet.util.hardware
 
-    monkeypatch.setattr(wavenet.hardware, "memory_limit", lambda: 1 << 30)
+    monkeypatch.setattr(wavenet.util.hardware, "memory_limit", lambda: 1 << 30)
     result = invoke(str(checkpoint), "--out", str(tmp_path / "a.wav"), *args)
     assert result.exit_code == 1 and "Traceback" not in result.output
     lines = result.stderr.strip().splitlines()
@@ -340,12 +340,12 @@ def test_a_memory_limit_is_one_line_before_any_work(checkpoint: Path, tmp_path: 
 
 def test_a_memory_error_while_generating_is_one_line(checkpoint: Path, tmp_path: Path,
                                                      monkeypatch: pytest.MonkeyPatch) -> None:
-    import wavenet.generation
+    import wavenet.generation.driver
 
     def out_of_memory(*args, **kwargs):
         raise MemoryError
 
-    monkeypatch.setattr(wavenet.generation, "generate", out_of_memory)
+    monkeypatch.setattr(wavenet.generation.driver, "generate", out_of_memory)
     result = invoke(str(checkpoint), "--out", str(tmp_path / "a.wav"), "--samples", "300",
                     "--batch", "2")
     assert result.exit_code == 1 and "Traceback" not in result.output
@@ -355,10 +355,10 @@ def test_a_memory_error_while_generating_is_one_line(checkpoint: Path, tmp_path:
 
 
 def test_the_library_refuses_codes_beyond_the_memory_limit(monkeypatch: pytest.MonkeyPatch) -> None:
-    import wavenet.generation
+    import wavenet.generation.driver
     from wavenet.errors import InvalidArgumentError
 
-    monkeypatch.setattr(wavenet.generation, "memory_limit", lambda: 1 << 20)
+    monkeypatch.setattr(wavenet.generation.driver, "memory_limit", lambda: 1 << 20)
     model = wavenet.WaveNet(wavenet.load_config("tiny").model)
     with pytest.raises(InvalidArgumentError, match=r"1 x 100,000 codes need about 0.0 GiB, more "
                                                    r"than the 0.0 GiB this process may use"):
@@ -367,7 +367,7 @@ def test_the_library_refuses_codes_beyond_the_memory_limit(monkeypatch: pytest.M
 
 def test_almost_silent_output_is_said(checkpoint: Path, tmp_path: Path) -> None:
     """A model that only ever predicts the silence code wrote silence without a word."""
-    from wavenet.checkpoint import load_checkpoint
+    from wavenet.io.checkpoint import load_checkpoint
 
     state = load_checkpoint(checkpoint)["model"]
     state = {k: v.clone() for k, v in state.items()}
@@ -386,7 +386,7 @@ def test_almost_silent_output_is_said(checkpoint: Path, tmp_path: Path) -> None:
 
 
 def test_active_share() -> None:
-    from wavenet.features import active_share
+    from wavenet.data.features import active_share
 
     t = np.arange(8000) / 8000
     tone = 0.1 * np.sin(2 * np.pi * 440 * t)

@@ -15,7 +15,7 @@ import pytest
 import soundfile as sf
 from click.testing import CliRunner
 
-from wavenet.checkpoint import load_checkpoint
+from wavenet.io.checkpoint import load_checkpoint
 from wavenet_cli.main import main
 
 from helpers import FAST, write_chord
@@ -87,13 +87,13 @@ def test_kill_9_never_leaves_an_unreadable_checkpoint(chord_dir: Path, tmp_path:
 # while the data are being prepared, before any training step.
 STALLED_RESAMPLING = """
 import os, pathlib, sys, time
-import wavenet.audio
+import wavenet.data.audio
 
 def resample(*args, **kwargs):
     pathlib.Path(os.environ["MARK"]).touch()
     time.sleep(60)
 
-wavenet.audio.resample = resample
+wavenet.data.audio.resample = resample
 from wavenet_cli.main import main
 main(sys.argv[1:], prog_name="wavenet")
 """
@@ -139,13 +139,13 @@ def test_every_command_stopped_by_ctrl_c_is_one_line_and_130(
         raise KeyboardInterrupt
 
     # The first library call each command makes, wherever it is imported from.
-    import wavenet.checkpoint
+    import wavenet.io.checkpoint
     import wavenet.config
-    import wavenet.plots
+    import wavenet.eval.plots
     monkeypatch.setattr(wavenet.config, "load_config", interrupt)
-    monkeypatch.setattr(wavenet.checkpoint, "load_model", interrupt)
-    monkeypatch.setattr(wavenet.checkpoint, "resolve_checkpoint", interrupt)
-    monkeypatch.setattr(wavenet.plots, "read_metrics", interrupt)
+    monkeypatch.setattr(wavenet.io.checkpoint, "load_model", interrupt)
+    monkeypatch.setattr(wavenet.io.checkpoint, "resolve_checkpoint", interrupt)
+    monkeypatch.setattr(wavenet.eval.plots, "read_metrics", interrupt)
     paths = {"D": tmp_path / "data", "R": tmp_path / "run", "O.wav": tmp_path / "o.wav",
              "O": tmp_path / "out"}
     result = CliRunner().invoke(main, [str(paths.get(a, a)) for a in command])

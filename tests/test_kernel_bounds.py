@@ -12,9 +12,9 @@ import pytest
 import torch
 
 from wavenet import ModelConfig, WaveNet, generate
-from wavenet.fastpath import NumbaGenerator
-from wavenet.incremental import FastGenerator
-from wavenet.naive import NaiveGenerator
+from wavenet.generation.fastpath import NumbaGenerator
+from wavenet.generation.incremental import FastGenerator
+from wavenet.generation.naive import NaiveGenerator
 
 ODD = {
     # A 1-tap "dilated" convolution is a 1x1: no ring buffers at all.
@@ -135,7 +135,7 @@ def test_the_kernel_refuses_weights_that_do_not_match_the_layout(index: int, cut
 
 
 def test_the_kernel_refuses_too_few_uniforms_and_conditioning_rows() -> None:
-    from wavenet import kernel
+    from wavenet.generation import kernel
 
     gen = _generator()
     out = np.zeros((4, 2), np.int64)

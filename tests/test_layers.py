@@ -69,7 +69,7 @@ def test_model_rejects_wrong_rank(tiny_model: WaveNet) -> None:
 @pytest.mark.parametrize("shape", [(2, 0), (0, 5), (0, 0)])
 def test_model_rejects_an_empty_batch_or_length(tiny_model: WaveNet, shape: tuple[int, int]) -> None:
     """It raised RuntimeError 'cannot reshape tensor of 0 elements into shape [0, -1]'
-    from deep inside wavenet/fused.py, a vocoder's from its upsampler (the empty mel)."""
+    from deep inside wavenet/nn/fused.py, a vocoder's from its upsampler (the empty mel)."""
     with pytest.raises(ValueError, match=re.escape(f"codes must be (batch, time) with batch "
                                                    f">= 1 and time >= 1, got shape {shape}")):
         tiny_model(torch.zeros(shape, dtype=torch.long))

@@ -15,10 +15,10 @@ import torchaudio
 
 import wavenet
 from wavenet.config import ConfigError, MelConfig
-from wavenet.data import load_encoded, mel_features
-from wavenet.features import (hifigan_log_mel, log_mel, log_mel_of_waveform, mel_filterbank,
+from wavenet.data.prepare import load_encoded, mel_features
+from wavenet.data.features import (hifigan_log_mel, log_mel, log_mel_of_waveform, mel_filterbank,
                               mel_magnitude)
-from wavenet.mulaw import mu_law_decode, mu_law_encode
+from wavenet.coding.mulaw import mu_law_decode, mu_law_encode
 
 
 def reference_hifigan_mel(audio: torch.Tensor, rate: int, n_mels: int, n_fft: int, hop: int,

@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from helpers import FAST, write_chord
-from wavenet.memorization import detect_memorization, validations_in_log
+from wavenet.train.memorization import detect_memorization, validations_in_log
 from wavenet_cli.main import main
 
 
@@ -44,7 +44,7 @@ def test_a_run_whose_validation_climbs_says_so(tmp_path: Path,
                                                monkeypatch: pytest.MonkeyPatch) -> None:
     """The validation of a real run, replaced by a climbing one (a 30-second folder climbs
     from ~5 to ~11 bits in 15 minutes): the run ends with the line."""
-    import wavenet.monitor as monitor_module
+    import wavenet.train.monitor as monitor_module
 
     climbing = iter([6.0, 5.0, 5.5, 6.5])  # steps 10, 20, 30, 40
 
@@ -68,7 +68,7 @@ def test_a_run_whose_validation_climbs_says_so(tmp_path: Path,
 
 def _climbing_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, values: list[float],
                   *extra: str):
-    import wavenet.monitor as monitor_module
+    import wavenet.train.monitor as monitor_module
 
     climbing = iter(values)
 
@@ -93,7 +93,7 @@ def test_early_stopping_after_patience_validations(tmp_path: Path,
     """Validations at steps 10, 20, 30, 40: the best at 20, then two worse: with a
     patience of 2 the run stops after step 41 (one step more, so every rank stops
     together), saved, best.pt kept; without it, it trained all 100 steps."""
-    from wavenet.checkpoint import load_checkpoint
+    from wavenet.io.checkpoint import load_checkpoint
 
     result = _climbing_run(tmp_path, monkeypatch, [6.0, 5.0, 5.5, 6.5, 7.0], "--steps", "100",
                            "--set", "train.early_stop_patience=2")

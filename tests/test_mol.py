@@ -16,13 +16,13 @@ from click.testing import CliRunner
 
 import wavenet
 from wavenet import ConfigError, ModelConfig, WaveNet, generate
-from wavenet.cache import CACHE_VERSIONS
+from wavenet.data.cache import CACHE_VERSIONS
 from wavenet.config import model_parameters
-from wavenet.data import load_encoded
-from wavenet.fastpath import NumbaGenerator
-from wavenet.incremental import FastGenerator
-from wavenet.logistic import INITIAL_LOG_SCALE, LOG_SCALE_MIN, mixture_log_prob, sample_mixture
-from wavenet.pcm import code_values, pcm16_decode, pcm16_encode, pcm16_samples
+from wavenet.data.prepare import load_encoded
+from wavenet.generation.fastpath import NumbaGenerator
+from wavenet.generation.incremental import FastGenerator
+from wavenet.coding.logistic import INITIAL_LOG_SCALE, LOG_SCALE_MIN, mixture_log_prob, sample_mixture
+from wavenet.coding.pcm import code_values, pcm16_decode, pcm16_encode, pcm16_samples
 from wavenet_cli.main import main
 
 from helpers import FAST, SAMPLE_RATE
@@ -180,8 +180,8 @@ def test_config_checks_output_and_mixtures() -> None:
 # ---------------------------------------------------------------- initialization
 
 def test_a_new_mol_model_starts_its_logistics_at_the_spread_of_audio() -> None:
-    from wavenet.crops import Batch
-    from wavenet.loss import LN2, next_sample_loss
+    from wavenet.data.crops import Batch
+    from wavenet.train.loss import LN2, next_sample_loss
 
     torch.manual_seed(0)
     config = wavenet.load_config("mol").model  # the tiny MOL's random means lie further off
@@ -239,8 +239,8 @@ def test_a_bf16_body_gives_float32_mixture_parameters_near_float32_ones(path: st
 
 
 def test_the_bf16_body_loss_and_gradients_are_float32_and_near_the_float32_ones() -> None:
-    from wavenet.crops import Batch
-    from wavenet.loss import next_sample_loss
+    from wavenet.data.crops import Batch
+    from wavenet.train.loss import next_sample_loss
 
     model = mol_model(dtype=torch.float32).train()
     batch = Batch(torch.randint(20000, 45000, (3, 400), generator=seeded(2)))

@@ -77,7 +77,7 @@ def test_import_does_not_load_torchaudio() -> None:
     """`import wavenet` (model, coding, generation) never imports torchaudio."""
     import subprocess
     import sys
-    code = ("import sys, wavenet, wavenet.generation, wavenet.checkpoint;"
+    code = ("import sys, wavenet, wavenet.generation.driver, wavenet.io.checkpoint;"
             "print('torchaudio' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

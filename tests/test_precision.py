@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from wavenet.demo import write_demo_dataset
+from wavenet.data.demo import write_demo_dataset
 from wavenet_cli.main import main
 
 

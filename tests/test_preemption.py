@@ -18,8 +18,8 @@ from click.testing import CliRunner
 from helpers import FAST, write_chord
 from wavenet_cli.main import main
 
-from wavenet.checkpoint import load_checkpoint
-from wavenet.train import SignalStop, _stop_signals
+from wavenet.io.checkpoint import load_checkpoint
+from wavenet.train.loop import SignalStop, _stop_signals
 
 
 @pytest.fixture(scope="module")
@@ -95,13 +95,13 @@ def test_a_stop_signal_before_training_raises_with_its_number() -> None:
 
 def test_sigterm_before_the_first_step_is_one_line_and_143(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import wavenet.train
+    import wavenet.train.loop
 
     def terminated(*args, **kwargs):
         os.kill(os.getpid(), signal.SIGTERM)
         raise AssertionError("the signal did not stop the set-up")
 
-    monkeypatch.setattr(wavenet.train, "prepare_data", terminated)
+    monkeypatch.setattr(wavenet.train.loop, "prepare_data", terminated)
     data = write_chord(tmp_path / "data", files=1)
     result = CliRunner().invoke(main, ["train", "--data", str(data), "--out",
                                        str(tmp_path / "run"), "--config", "tiny", "--steps", "2",
@@ -161,8 +161,8 @@ def test_a_stop_by_signal_is_saved_before_the_validation(chord_dir: Path, tmp_pa
     before the validation that closes the run, which may outlast the grace. Here the
     validation fails (as a kill would end it) once SIGTERM has arrived at step 3: last.pt
     holds step 3 (before, nothing was saved: validation came first)."""
-    import wavenet.monitor as monitor_module
-    import wavenet.train as train_module
+    import wavenet.train.monitor as monitor_module
+    import wavenet.train.loop as train_module
 
     real_step, real_validate = train_module.train_step, monitor_module._validate
     signalled = []

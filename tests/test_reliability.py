@@ -20,8 +20,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import wavenet
-from wavenet.audio import AudioDecodeError, declared_wav_frames, read_mono
-from wavenet.checkpoint import save_checkpoint
+from wavenet.data.audio import AudioDecodeError, declared_wav_frames, read_mono
+from wavenet.io.checkpoint import save_checkpoint
 from wavenet.config import (MAX_BYTES, ConfigError, check_fits, load_config, model_parameters,
                             training_memory)
 from wavenet_cli.main import main
@@ -188,10 +188,10 @@ def test_generate_refuses_before_loading(tmp_path: Path) -> None:
 
 
 def test_generate_checks_out_is_writable_first(tmp_path: Path, monkeypatch) -> None:
-    import wavenet.checkpoint
+    import wavenet.io.checkpoint
 
     loaded = []
-    monkeypatch.setattr(wavenet.checkpoint, "load_model", lambda *a, **k: loaded.append(1))
+    monkeypatch.setattr(wavenet.io.checkpoint, "load_model", lambda *a, **k: loaded.append(1))
     blocker = tmp_path / "a file"
     blocker.write_text("x")
     result = CliRunner().invoke(main, ["generate", str(tmp_path), "--out",
@@ -229,7 +229,7 @@ def test_truncated_wav_is_used_with_a_warning(tmp_path: Path, caplog) -> None:
     path = tmp_path / "half.wav"
     write_truncated(path)
     assert declared_wav_frames(path) == 8000
-    with caplog.at_level(logging.WARNING, logger="wavenet.audio"):
+    with caplog.at_level(logging.WARNING, logger="wavenet.data.audio"):
         mono, rate = read_mono(path)
     assert rate == 8000 and 3900 < len(mono) < 4100
     assert f"{path} is shorter than its header says (read {len(mono)} of 8000 frames)" in caplog.text
@@ -238,7 +238,7 @@ def test_truncated_wav_is_used_with_a_warning(tmp_path: Path, caplog) -> None:
 def test_complete_wav_gives_no_warning(tmp_path: Path, caplog) -> None:
     path = tmp_path / "whole.wav"
     sf.write(path, np.zeros(100), 8000)
-    with caplog.at_level(logging.WARNING, logger="wavenet.audio"):
+    with caplog.at_level(logging.WARNING, logger="wavenet.data.audio"):
         assert len(read_mono(path)[0]) == 100
     assert caplog.text == "" and declared_wav_frames(path) == 100
 
@@ -314,10 +314,10 @@ def test_reading_a_config_checks_no_memory(monkeypatch: pytest.MonkeyPatch) -> N
     """Every load_config checked the training estimate against the RAM: on a small machine
     `wavenet presets` (and generate, eval) exited 1 at the first large preset."""
     import wavenet.config
-    import wavenet.hardware
+    import wavenet.util.hardware
 
     monkeypatch.setattr(wavenet.config, "physical_memory", lambda: 1000)
-    monkeypatch.setattr(wavenet.hardware, "memory_limit", lambda: 1000)
+    monkeypatch.setattr(wavenet.util.hardware, "memory_limit", lambda: 1000)
     for name in wavenet.preset_names():
         load_config(name)
     result = CliRunner().invoke(main, ["presets"])
@@ -326,19 +326,19 @@ def test_reading_a_config_checks_no_memory(monkeypatch: pytest.MonkeyPatch) -> N
 
 def test_training_checks_the_memory_of_its_device_at_its_precision(
         monkeypatch: pytest.MonkeyPatch) -> None:
-    from wavenet.hardware import check_training_memory
+    from wavenet.util.hardware import check_training_memory
 
     fp32 = load_config("tiny", ["train.bf16=false"])
     bf16 = load_config("tiny", ["train.bf16=true"])
     half = training_memory(bf16, bf16=True)
     assert half.activation_bytes * 2 == training_memory(fp32).activation_bytes
-    monkeypatch.setattr(wavenet.hardware, "memory_limit", lambda: half.total_bytes)
+    monkeypatch.setattr(wavenet.util.hardware, "memory_limit", lambda: half.total_bytes)
     check_training_memory(bf16, torch.device("cpu"))  # fits in bf16 ...
     with pytest.raises(ConfigError, match="more than this process's"):
         check_training_memory(fp32, torch.device("cpu"))  # ... not in float32
     # A CUDA run is checked against the GPU's free memory, not the host's.
     monkeypatch.setattr(torch.cuda, "mem_get_info", lambda device=None: (1000, 2000))
-    monkeypatch.setattr(wavenet.hardware, "memory_limit", lambda: 1 << 40)
+    monkeypatch.setattr(wavenet.util.hardware, "memory_limit", lambda: 1 << 40)
     with pytest.raises(ConfigError, match=r"more than cuda:0's free 0.0 GiB"):
         check_training_memory(fp32, torch.device("cuda:0"))
 
@@ -354,8 +354,8 @@ def test_the_context_counts_only_when_it_is_trained() -> None:
 
 def test_train_refuses_a_run_that_does_not_fit_in_one_line(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import wavenet.hardware
+    import wavenet.util.hardware
 
-    monkeypatch.setattr(wavenet.hardware, "memory_limit", lambda: 1000)
+    monkeypatch.setattr(wavenet.util.hardware, "memory_limit", lambda: 1000)
     result = run_train_config(tmp_path, "--config", "tiny", "--device", "cpu")
     assert "more than this process's 0.0 GiB of memory" in one_line_error(result)

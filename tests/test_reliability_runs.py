@@ -24,12 +24,12 @@ from hypothesis import strategies as st
 from test_reliability import FUZZ, JSON_LIKE, one_line_error
 
 import wavenet
-import wavenet.checkpoint
-from wavenet.cache import CACHE_VERSIONS, ArrayCache
-from wavenet.checkpoint import CheckpointError, load_checkpoint, save_checkpoint, write_payload
-from wavenet.data import load_encoded
-from wavenet.runlock import RunLockedError, run_lock
-from wavenet.monitor import truncate_metrics
+import wavenet.io.checkpoint
+from wavenet.data.cache import CACHE_VERSIONS, ArrayCache
+from wavenet.io.checkpoint import CheckpointError, load_checkpoint, save_checkpoint, write_payload
+from wavenet.data.prepare import load_encoded
+from wavenet.train.runlock import RunLockedError, run_lock
+from wavenet.train.monitor import truncate_metrics
 from wavenet_cli.main import main
 
 FAST = ["train.log_every=1", "train.val_every=2", "train.checkpoint_every=2",
@@ -83,7 +83,7 @@ def test_second_trainer_on_a_locked_folder_exits_at_once(chords: Path, tmp_path:
 def test_a_killed_holder_leaves_no_stale_lock(chords: Path, tmp_path: Path) -> None:
     run = tmp_path / "run"
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import sys, time; from wavenet.runlock import run_lock\n"
+        [sys.executable, "-c", "import sys, time; from wavenet.train.runlock import run_lock\n"
          f"with run_lock({str(run)!r}):\n print('locked', flush=True); time.sleep(60)"],
         stdout=subprocess.PIPE, text=True)
     try:
@@ -275,7 +275,7 @@ def test_fuzz_checkpoints(good: Path, chords: Path, tmp_path: Path, cut, flips, 
 def test_full_disk_keeps_the_old_checkpoint_in_one_line(run2: Path, chords: Path, tmp_path: Path,
                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     run = copy_run(run2, tmp_path / "run")
-    real = wavenet.checkpoint.atomic_write_bytes
+    real = wavenet.io.checkpoint.atomic_write_bytes
 
     class FullDisk:
         def __init__(self, handle) -> None:
@@ -285,7 +285,7 @@ def test_full_disk_keeps_the_old_checkpoint_in_one_line(run2: Path, chords: Path
             self.handle.write(bytes(data)[:100])
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
-    monkeypatch.setattr(wavenet.checkpoint, "atomic_write_bytes",
+    monkeypatch.setattr(wavenet.io.checkpoint, "atomic_write_bytes",
                         lambda path, write: real(path, lambda h: write(FullDisk(h))))
     line = one_line_error(train(chords, run, 4, "--resume", config=False))
     assert "cannot write checkpoint" in line and "No space left on device" in line
@@ -308,8 +308,8 @@ def test_resume_accepts_the_runs_own_config_and_names_what_differs(
     line = one_line_error(train(chords, run, 4, "--resume", "--set", "mel.n_mels=40",
                                 config=False))
     assert "mel.n_mels is 80, not 40" in line
-    import wavenet.hardware  # the memory check moved to the start of training (hardware.py)
-    monkeypatch.setattr(wavenet.hardware, "memory_limit", lambda: 1000)
+    import wavenet.util.hardware  # the memory check moved to the start of training (hardware.py)
+    monkeypatch.setattr(wavenet.util.hardware, "memory_limit", lambda: 1000)
     assert "more than this process's" in one_line_error(train(chords, run, 4, "--resume"))
     monkeypatch.undo()
     result = train(chords, run, 4, "--resume")  # the command that made it, plus --resume

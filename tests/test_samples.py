@@ -13,9 +13,9 @@ import torch
 from click.testing import CliRunner
 
 import wavenet
-from wavenet.checkpoint import load_checkpoint
-from wavenet.data import prepare_data
-from wavenet.samples import sample_writer
+from wavenet.io.checkpoint import load_checkpoint
+from wavenet.data.prepare import prepare_data
+from wavenet.train.samples import sample_writer
 from wavenet_cli.main import main
 
 from helpers import FAST, SAMPLE_RATE, write_chord

@@ -10,9 +10,9 @@ import torch
 from click.testing import CliRunner
 
 import wavenet
-from wavenet.checkpoint import load_checkpoint
-from wavenet.schedule import Calibration, RunCosts, Schedule, budget_schedule, learning_rate
-from wavenet.train import TrainOptions, train
+from wavenet.io.checkpoint import load_checkpoint
+from wavenet.train.schedule import Calibration, RunCosts, Schedule, budget_schedule, learning_rate
+from wavenet.train.loop import TrainOptions, train
 from wavenet_cli.main import main
 
 from helpers import FAST, write_chord
@@ -40,7 +40,7 @@ def test_budget_schedule_fits_the_rest_of_the_budget(caplog: pytest.LogCaptureFi
     # Out of time: one more step, so that the run still ends with a checkpoint.
     assert budget_schedule(4, 200.0, 2.0, 100.0, None, 0).total_steps == 5
     assert budget_schedule(0, 0.0, 1.0, 1000.0, None, 50).warmup_steps == 50
-    with caplog.at_level(logging.INFO, logger="wavenet.schedule"):
+    with caplog.at_level(logging.INFO, logger="wavenet.train.schedule"):
         assert budget_schedule(0, 0.0, 1.0, 100.0, None, 50).warmup_steps == 10
     assert "warming up over 10 steps" in caplog.text
     with pytest.raises(ValueError, match="seconds per step"):

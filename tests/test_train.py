@@ -14,11 +14,12 @@ import torch
 from click.testing import CliRunner
 
 import wavenet
-from wavenet.checkpoint import TrainState, load_checkpoint, load_model
-from wavenet.crops import CropSampler, item_length
-from wavenet.data import EncodedFile, encode_waveform, load_encoded
-from wavenet.evaluate import evaluate_codes
-from wavenet.train import (StepSetup, ema_update, ema_weight, learning_rate, train_step)
+from wavenet.io.checkpoint import load_checkpoint, load_model
+from wavenet.train.state import TrainState
+from wavenet.data.crops import CropSampler, item_length
+from wavenet.data.prepare import EncodedFile, encode_waveform, load_encoded
+from wavenet.eval.bits import evaluate_codes
+from wavenet.train.loop import (StepSetup, ema_update, ema_weight, learning_rate, train_step)
 from wavenet_cli.main import main
 
 from helpers import FAST, SAMPLE_RATE, write_chord
@@ -212,7 +213,7 @@ def test_a_run_inside_its_data_folder_does_not_train_on_its_own_samples(
     result = CliRunner().invoke(main, ["eval", str(run), "--data", str(data), "--cache-dir",
                                        str(cache)])
     assert result.exit_code == 0 and " in 3 file(s)" in result.output, result.output
-    assert wavenet.data.find_audio_files(data, exclude=[run]) == sorted(data.glob("*.wav"))
+    assert wavenet.data.prepare.find_audio_files(data, exclude=[run]) == sorted(data.glob("*.wav"))
 
 
 def test_eval_falls_after_training(chord_dir: Path, tmp_path: Path) -> None:

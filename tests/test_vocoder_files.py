@@ -13,12 +13,12 @@ import torch
 from click.testing import CliRunner
 
 import wavenet
-from wavenet.checkpoint import load_model
-from wavenet.conditioning import mel_of_audio
-from wavenet.data import mel_statistics
+from wavenet.io.checkpoint import load_model
+from wavenet.data.conditioning import mel_of_audio
+from wavenet.data.prepare import mel_statistics
 from wavenet.errors import ConditioningError
-from wavenet.melfiles import aligned_slice, orient_mel
-from wavenet.vocode import length_groups, vocode
+from wavenet.data.melfiles import aligned_slice, orient_mel
+from wavenet.generation.vocoder import length_groups, vocode
 from wavenet_cli.main import main
 
 from helpers import SAMPLE_RATE, write_chord
@@ -224,12 +224,12 @@ def test_copy_synthesis_of_a_few_hops(chords: Path, run: Path, tmp_path: Path) -
 
 def test_eval_interrupted_in_copy_synthesis_reports_the_bits_first(
         chords: Path, run: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import wavenet.copysynth
+    import wavenet.eval.copysynth
 
     def interrupt(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(wavenet.copysynth, "copy_synthesis", interrupt)
+    monkeypatch.setattr(wavenet.eval.copysynth, "copy_synthesis", interrupt)
     result = CliRunner().invoke(main, ["eval", str(run), "--data", str(chords), "--json"])
     assert result.exit_code == 130, result.output
     report = json.loads(result.stdout)
@@ -297,7 +297,7 @@ def test_mel_command_gives_inputs_that_share_a_name_their_own_files(run: Path,
 
 
 def test_mel_file_names_are_distinct() -> None:
-    from wavenet.melfiles import mel_file_names
+    from wavenet.data.melfiles import mel_file_names
 
     assert mel_file_names(["a.wav", "b.wav"]) == ["a.npy", "b.npy"]
     assert mel_file_names(["a.wav", "A.flac", "b.wav"]) == ["a.wav.npy", "A.flac.npy", "b.npy"]
@@ -307,7 +307,7 @@ def test_mel_file_names_are_distinct() -> None:
 
 
 def test_train_mel_dir_pairs_a_mel_named_with_the_extension(tmp_path: Path) -> None:
-    from wavenet.melfiles import paired_mel
+    from wavenet.data.melfiles import paired_mel
 
     mels = tmp_path / "mels"
     mels.mkdir()

@@ -7,13 +7,13 @@ not import the command-line app.
 from .config import (Config, ConfigError, DataConfig, ModelConfig, TrainConfig,
                      load_config, preset_names)
 from .errors import WavenetError
-from .generation import generate
-from .incremental import FastGenerator, IncrementalState
-from .layers import CausalConv1d, ResidualBlock, causal_padding, gated_activation
-from .model import WaveNet, parameter_count
-from .mulaw import mu_law_decode, mu_law_encode
+from .generation.driver import generate
+from .generation.incremental import FastGenerator, IncrementalState
+from .nn.layers import CausalConv1d, ResidualBlock, causal_padding, gated_activation
+from .nn.model import WaveNet, parameter_count
+from .coding.mulaw import mu_law_decode, mu_law_encode
 
-__version__ = "0.1.0"
+from .version import __version__
 
 __all__ = [
     "CausalConv1d", "Config", "ConfigError", "DataConfig", "ModelConfig", "ResidualBlock",

@@ -43,7 +43,7 @@ MAX_BYTES = 1 << 40
 # What the head can predict (ModelConfig.output), and the values of a 16-bit sample.
 OUTPUTS = ("categorical", "mol")
 PCM16_CLASSES = 1 << 16
-# Mel feature definitions (MelConfig.format), see wavenet/features.py.
+# Mel feature definitions (MelConfig.format), see wavenet/data/features.py.
 MEL_FORMATS = ("wavenet", "hifigan")
 
 
@@ -59,7 +59,7 @@ class ModelConfig:
     "mol", a discretized mixture of `mixtures` logistics over the 65,536 values of 16-bit
     audio (the model reads an embedding of each past sample's mu-law code, of
     `quantization_channels` codes, plus the sample's value through a 1x1). See
-    wavenet/logistic.py.
+    wavenet/coding/logistic.py.
     """
 
     quantization_channels: int = 256
@@ -125,7 +125,7 @@ class ModelConfig:
     @property
     def classes(self) -> int:
         """How many values a code takes: quantization_channels (mu-law codes), or 65,536
-        for "mol" (16-bit samples, see wavenet/pcm.py)."""
+        for "mol" (16-bit samples, see wavenet/coding/pcm.py)."""
         return PCM16_CLASSES if self.output == "mol" else self.quantization_channels
 
     @property
@@ -150,7 +150,7 @@ class DataConfig:
     # True: each item also carries receptive_field - 1 samples of unscored context, so
     # every scored position sees a full receptive field of audio (costs that much more
     # compute per item). False: every position computed is scored, the first ones
-    # seeing zero padding as at the start of a file. See wavenet/crops.py.
+    # seeing zero padding as at the start of a file. See wavenet/data/crops.py.
     full_context: bool = False
     # Fraction of files held out for validation (by file, never by crop).
     val_fraction: float = 0.1
@@ -196,13 +196,13 @@ class TrainConfig:
     val_batches: int = 8
     log_every: int = 10
     grad_accum: int = 1
-    # Audio samples while training (RUN/samples/step-NNNNNNN.wav + .png, wavenet.samples):
+    # Audio samples while training (RUN/samples/step-NNNNNNN.wav + .png, wavenet.train.samples):
     # every this many steps, 0 = never; each is sample_seconds long (a vocoder's: that
     # much of a held-out clip resynthesized from its mel).
     sample_every: int = 500
     sample_seconds: float = 2.0
     # bf16 autocast for the matrix products: None chooses by hardware, on where it was
-    # measured to pay (wavenet.hardware.bf16_pays: CUDA with bf16, CPUs with bf16
+    # measured to pay (wavenet.util.hardware.bf16_pays: CUDA with bf16, CPUs with bf16
     # matrix instructions); true or false forces it.
     bf16: bool | None = None
     compile: bool = False
@@ -255,7 +255,7 @@ class MelConfig:
     format: "wavenet" (this package's own: log-mel of the mu-law audio, HTK mel scale,
     scaled to [0, ~1]) or "hifigan" (the mel of the HiFi-GAN family and the TTS models that
     feed it: from the float audio, Slaney mel filterbank, natural log of the magnitude
-    clamped at 1e-5); wavenet/features.py holds both definitions.
+    clamped at 1e-5); wavenet/data/features.py holds both definitions.
     """
 
     n_mels: int = 80
@@ -631,6 +631,6 @@ def load_config(name_or_path: str | Path = "default", overrides: typing.Iterable
 
     Whether training it fits in memory is not checked here (a config is read by commands
     that never train, on machines that never will): training checks it when it starts,
-    against the memory of the device it trains on (`wavenet.hardware.check_training_memory`).
+    against the memory of the device it trains on (`wavenet.util.hardware.check_training_memory`).
     """
     return config_from_dict(apply_overrides(read_config_dict(name_or_path), overrides))

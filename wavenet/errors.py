@@ -30,5 +30,5 @@ class TrainError(WavenetError, RuntimeError):
 
 
 class ConditioningError(WavenetError, ValueError):
-    """A speaker or mel given to a model does not suit it (wavenet.conditioning,
-    wavenet.melfiles); the message says what was expected and what was found."""
+    """A speaker or mel given to a model does not suit it (wavenet.data.conditioning,
+    wavenet.data.melfiles); the message says what was expected and what was found."""

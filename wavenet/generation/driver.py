@@ -1,0 +1,203 @@
+"""`generate`: check the arguments once, then sample with one of the generators.
+
+Every method is a `wavenet.generation.incremental.CodeGenerator` and gives the same codes for the
+same seed (they share the sampling rule and the uniform numbers of `wavenet.generation.sampling`):
+
+- ``"fast-numba"``: `wavenet.generation.fastpath.NumbaGenerator`, the compiled CPU kernel (float32
+  and float64), many steps per call;
+- ``"fast-torch"``: `wavenet.generation.incremental.FastGenerator`, the plain PyTorch loop over the
+  blocks: the reference for the kernel, and the path on CUDA and for other dtypes;
+- ``"naive"``: `wavenet.generation.naive.NaiveGenerator`, `model(codes)` over the last
+  receptive_field codes for every sample;
+- ``"fast"`` picks fast-numba where it applies and fast-torch elsewhere.
+
+A new method is one more `CodeGenerator` subclass and one more entry in `_generator_class`.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+
+import torch
+
+from ..errors import InvalidArgumentError, InvalidTypeError
+from ..util.hardware import memory_limit
+from .incremental import CodeGenerator, FastGenerator, StepConditioning, takes_conditioning
+from ..nn.model import WaveNet
+from .naive import NaiveGenerator
+from .sampling import Progress, uniform_chunks
+
+logger = logging.getLogger(__name__)
+
+METHODS = ("fast", "fast-numba", "fast-torch", "naive")
+# What generation holds per code of every stream: the int64 codes, and the kernel's
+# time-major copy of them.
+BYTES_PER_CODE = 16
+
+
+def generate(model: WaveNet, n_samples: int, *, batch_size: int = 1, temperature: float = 1.0,
+             prime: torch.Tensor | None = None, generator: torch.Generator | None = None,
+             method: str = "fast", progress: Progress | None = None,
+             global_cond: torch.Tensor | None = None, mel: torch.Tensor | None = None
+             ) -> torch.Tensor:
+    """Sample `n_samples` codes for each of `batch_size` independent streams.
+
+    Returns codes (batch_size, n_samples) long on the model's device; decode them with
+    `mu_law_decode` (a "mol" model's codes are 16-bit samples + 32768: `pcm.pcm16_decode`,
+    or `pcm.pcm16_samples` for the int16 values themselves). The model is only read; it runs in its own device and dtype, under
+    `torch.inference_mode()`.
+
+    prime: codes fed before sampling starts, (T,) for the same prime in every stream or
+      (batch_size, T), long in [0, Q) (Q = config.classes). The first returned code follows
+      the prime's last code; the prime itself is not returned. Only its last
+      receptive_field codes are fed (no generated code depends on earlier ones). Without a prime every stream
+      starts from one silent code (Q // 2: the mu-law code of 0.0, or the 16-bit sample 0),
+      which is not returned either.
+    temperature: logits are divided by it before sampling; 0 takes the most likely code.
+      For "mol", mixture logits are divided by it and the logistics' scales multiplied by
+      it; 0 takes the mean of the heaviest component (wavenet/coding/logistic.py).
+    generator: the source of randomness (one uniform number per stream per sample); the
+      same generator state gives the same codes, whatever the method. None uses torch's
+      global generator.
+    method: "fast" uses "fast-numba" (a compiled kernel running every step on one CPU
+      thread) when the model is on the CPU in float32 or float64, and "fast-torch" (the
+      plain PyTorch incremental loop) otherwise, e.g. on CUDA or in bfloat16. "naive"
+      recomputes `model(codes)` over the last receptive_field codes for every sample:
+      slow, kept as the reference.
+    progress: called as progress(done, total) after every chunk of samples; the library
+      itself never prints.
+    global_cond: (batch_size,) ids for a model with global conditioning (speakers).
+    mel: (batch_size, n_mels, frames) log-mel for a vocoder; generated sample j is
+      predicted with mel frame j // hop_length, so frames * hop_length samples at most
+      (`wavenet.data.features.log_mel_of_waveform` computes it from audio). A vocoder starts
+      from silence: prime is not taken with mel.
+    """
+    _check_arguments(model, n_samples, batch_size, temperature, generator, method, progress)
+    _check_memory(n_samples, batch_size)
+    _check_finite_weights(model)
+    if mel is not None and prime is not None:
+        raise InvalidArgumentError("prime is not taken with mel: a vocoder starts from silence, "
+                                   "its first sample predicted with mel frame 0")
+    _check_finite_mel(mel)
+    codes_in = _prime_codes(prime, batch_size, model.config.classes,
+                            model.embedding.weight.device)
+    # Only the prime's last receptive_field codes reach any generated code: the rest
+    # would be fed one step at a time for nothing (a minute of prime, a minute of steps).
+    codes_in = codes_in[:, -model.receptive_field:]
+    steps = codes_in.shape[1] + n_samples - 1  # every step that feeds a code
+    conditioning = _conditioning(model, batch_size, steps, global_cond, mel)
+    temperature = float(temperature)
+    if method == "fast":
+        method = _pick_fast_method(model)
+    logger.debug("generating %d samples x %d streams with method %s", n_samples, batch_size, method)
+    uniforms = uniform_chunks(n_samples, batch_size, temperature, generator)
+    with torch.inference_mode():
+        gen = _generator_class(method)(model, batch_size, conditioning)
+        return gen.sample(codes_in, n_samples, temperature, uniforms, progress)
+
+
+def _conditioning(model: WaveNet, batch_size: int, steps: int, global_cond: torch.Tensor | None,
+                  mel: torch.Tensor | None) -> StepConditioning | None:
+    """The run's conditioning for `steps` steps, or None when neither the model nor the
+    caller has any; `StepConditioning` and the model check it (`check_conditioning`)."""
+    if global_cond is None and mel is None and not takes_conditioning(model.config):
+        return None
+    return StepConditioning(model, batch_size, steps, global_cond, mel)
+
+
+def _pick_fast_method(model: WaveNet) -> str:
+    parameter = model.embedding.weight
+    if parameter.device.type == "cpu" and parameter.dtype in (torch.float32, torch.float64):
+        return "fast-numba"
+    return "fast-torch"
+
+
+def _generator_class(method: str) -> type[CodeGenerator]:
+    """The CodeGenerator subclass that runs `method` (any of METHODS but "fast")."""
+    if method == "fast-numba":
+        # Imported here, so that `import wavenet` does not load numba.
+        from .fastpath import NumbaGenerator
+
+        return NumbaGenerator
+    return {"fast-torch": FastGenerator, "naive": NaiveGenerator}[method]
+
+
+def _prime_codes(prime: torch.Tensor | None, batch_size: int, classes: int,
+                 device: torch.device) -> torch.Tensor:
+    """The codes fed before sampling, as (batch_size, T) long: the prime or one silent code."""
+    if prime is None:
+        # Q // 2: the mu-law code of 0.0, or the 16-bit sample 0.
+        return torch.full((batch_size, 1), classes // 2, dtype=torch.long,
+                          device=device)
+    if not isinstance(prime, torch.Tensor):
+        raise InvalidTypeError(f"prime must be a LongTensor of codes, got {type(prime).__name__}")
+    if prime.dtype == torch.bool or prime.is_floating_point() or prime.is_complex():
+        raise InvalidTypeError(f"prime must hold integer codes, got dtype {prime.dtype}")
+    if prime.dim() == 1:
+        prime = prime.unsqueeze(0).expand(batch_size, -1)
+    elif prime.dim() != 2 or prime.shape[0] != batch_size:
+        raise InvalidArgumentError(f"prime must be (T,) or (batch_size={batch_size}, T), "
+                                   f"got shape {tuple(prime.shape)}")
+    if prime.shape[1] < 1:
+        raise InvalidArgumentError("prime must hold at least one code (leave it None to start "
+                                   "from silence)")
+    low, high = int(prime.min()), int(prime.max())
+    if low < 0 or high >= classes:
+        raise InvalidArgumentError(f"prime codes must be in [0, {classes - 1}], "
+                                   f"found values in [{low}, {high}]")
+    return prime.to(device=device, dtype=torch.long).contiguous()
+
+
+def _check_arguments(model: WaveNet, n_samples: int, batch_size: int, temperature: float,
+                     generator: torch.Generator | None, method: str,
+                     progress: Progress | None) -> None:
+    if not isinstance(model, WaveNet):
+        raise InvalidTypeError(f"model must be a wavenet.WaveNet, got {type(model).__name__}")
+    for name, value in (("n_samples", n_samples), ("batch_size", batch_size)):
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise InvalidTypeError(f"{name} must be an int >= 1, got {value!r}")
+        if value < 1:
+            raise InvalidArgumentError(f"{name} must be an int >= 1, got {value!r}")
+    if not isinstance(temperature, (int, float)) or isinstance(temperature, bool):
+        raise InvalidTypeError(f"temperature must be a finite number >= 0, got {temperature!r}")
+    if not temperature >= 0 or temperature == float("inf"):
+        raise InvalidArgumentError(f"temperature must be a finite number >= 0, got {temperature!r}")
+    if generator is not None and not isinstance(generator, torch.Generator):
+        raise InvalidTypeError(f"generator must be a torch.Generator or None, got "
+                               f"{type(generator).__name__}")
+    if method not in METHODS:
+        raise InvalidArgumentError(f"unknown method {method!r}; methods: {', '.join(METHODS)}")
+    if progress is not None and not callable(progress):
+        raise InvalidTypeError("progress must be callable as progress(done, total) or None")
+
+
+def _check_memory(n_samples: int, batch_size: int) -> None:
+    """InvalidArgumentError when the codes alone need more than this process may allocate
+    (`hardware.memory_limit`: RAM, rlimits, cgroup)."""
+    needed, limit = n_samples * batch_size * BYTES_PER_CODE, memory_limit()
+    if limit is not None and needed > limit:
+        raise InvalidArgumentError(f"{batch_size:,} x {n_samples:,} codes need about "
+                                   f"{needed / 2**30:,.1f} GiB, more than the "
+                                   f"{limit / 2**30:,.1f} GiB this process may use")
+
+
+def _check_finite_weights(model: WaveNet) -> None:
+    """InvalidArgumentError when a weight or buffer holds NaN or inf (every code it would
+    draw would be the last one, silently)."""
+    bad = [name for name, value in itertools.chain(model.named_parameters(), model.named_buffers())
+           if value.is_floating_point() and not bool(torch.isfinite(value).all())]
+    if bad:
+        raise InvalidArgumentError(f"the model holds NaN or infinite weights ({len(bad)} "
+                                   f"tensor(s), the first {bad[0]}): it cannot generate; load a "
+                                   f"checkpoint saved before training diverged")
+
+
+def _check_finite_mel(mel: object) -> None:
+    """InvalidArgumentError for a float mel with NaN or infinite values (the model checks
+    its type and shape)."""
+    if isinstance(mel, torch.Tensor) and mel.is_floating_point():
+        bad = int((~torch.isfinite(mel)).sum())
+        if bad:
+            raise InvalidArgumentError(f"the mel holds {bad} NaN or infinite value(s) out of "
+                                       f"{mel.numel()}")

@@ -1,0 +1,488 @@
+"""The compiled CPU generation kernel: every step of incremental WaveNet in numba code.
+
+The arithmetic is that of `wavenet.generation.incremental.FastGenerator` (the reference the tests
+hold it to), rearranged for speed:
+
+- weights arrive packed once into contiguous arrays (`wavenet.generation.fastpath` packs them),
+  transposed so that every product is y (B, N) += x (B, K) @ Wt (K, N), walking each
+  weight matrix once per step in memory order; the inner loops are explicit 512-bit
+  vector code (`_make_tile`) that feeds each loaded weight row to four streams at a time;
+- a layer's kernel_size taps are one product ([past taps, x] @ [W_0; ...; W_k-1]), and its
+  residual and skip projections are one product too, h @ [W_res | W_skip], whose skip half
+  accumulates over the layers (the last block's residual output is never used);
+- at batch 1 a step is limited by how fast ~3 MB of weights stream from the L3 cache, so
+  at small batches the past taps, whose inputs are known `dilation` steps ahead, are
+  gathered: every m steps one product applies the past-tap weights to the last m inputs
+  and parks the results in `pending` for the steps that need them (`fastpath.time_block`);
+- sampling (the same inverse-CDF rule as `sampling.sample_codes`, in float64, or for a
+  "mol" model the mixture rule of `logistic.sample_mixture`) runs in the kernel from
+  uniform numbers drawn beforehand by the caller, so a chunk of samples costs one call
+  from Python;
+- a code reads embedding row code_rows[code] (the code itself, or for a "mol" model the
+  mu-law code of its 16-bit sample); a "mol" model (layout's `mixtures` > 0) adds the
+  sample's value k * (2 / 65535) - 1 through its input 1x1 (value_in = [weight; bias]),
+  and its head emits 3K mixture parameters instead of Q logits;
+- in float32, tanh is a rational approximation (relative error < 4e-7, a few ulp) that
+  vectorises, and sigmoid(g) = (1 + tanh(g / 2)) / 2; float64 uses libm.
+
+Conditioning adds a per-layer (B, gate_channels) term to `z` in `_step`, right after the
+dilated convolution, as in `incremental._block_step`. This module holds only compiled code
+and its constants: no torch, no model; `run` is its one entry point.
+
+numba compiles the kernel on first use (about 10 s for float32 and float64 together;
+cache=True keeps the result on disk for later processes). The kernel runs on one thread.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from llvmlite import ir
+from numba import njit, types
+from numba.core import cgutils
+from numba.extending import intrinsic
+
+# Fused multiply-add, no signed zeros, reciprocal; no reassociation (the products keep
+# the summation order they are written in), no assumptions about inf or NaN.
+_FASTMATH = {"contract", "nsz", "arcp"}
+
+# Rows of a weight matrix taken per pass over the batch (kept in L1 while the batch uses them).
+_ROW_BLOCK = 32
+
+# tanh(x) ~ x P(u) / Q(u), u = (x / 9)^2, |x| <= 9 (beyond, float32 tanh is +-1): a
+# rational fit to tanh's relative error made for this module (max 3e-8 in exact
+# arithmetic, < 4e-7 evaluated in float32).
+_TANH_P = (0.9999999778790374, 11.038665742448018, 24.96042058850621, 14.233208047540836,
+           1.2006433437530606, -0.036349379819173494)
+_TANH_Q = (1.0, 38.03865205945682, 177.20526777729313, 203.4465588540203, 51.878830740986295)
+
+
+def _make_tile(rows: int):  # noqa: ANN202 - returns a numba intrinsic
+    """An intrinsic tile(y, i0, wt, k0, x, cols) -> done: for i < rows, j < 4 and the first
+    `done` columns n (a multiple of the vector width, <= cols),
+
+        y[i0 + i, n] += ((x[i0+i, k0] wt[k0, n] + x[i0+i, k0+1] wt[k0+1, n])
+                         + x[i0+i, k0+2] wt[k0+2, n]) + x[i0+i, k0+3] wt[k0+3, n]
+
+    written with explicit 16 x float32 (8 x float64) vectors and fused multiply-adds.
+    numba's loop vectoriser stops at 256-bit registers on CPUs where LLVM prefers them;
+    explicit vectors of 512 bits use AVX-512 where there is one and are split into
+    narrower registers elsewhere. Each loaded row of wt feeds `rows` streams.
+    """
+
+    @intrinsic
+    def tile(typingctx, y, i0, wt, k0, x, cols):  # noqa: ANN001, ANN202
+        sig = types.int64(y, i0, wt, k0, x, cols)
+
+        def codegen(context, builder, signature, args):  # noqa: ANN001, ANN202
+            return _tile_code(rows, context, builder, signature, args)
+
+        return sig, codegen
+
+    return tile
+
+
+def _tile_code(rows, context, builder, signature, args):  # noqa: ANN001, ANN202
+    """The LLVM IR of `_make_tile`'s intrinsic for `rows` streams; returns `done`."""
+    y_type, _, w_type, _, x_type, _ = signature.args
+    y_arr = context.make_array(y_type)(context, builder, args[0])
+    w_arr = context.make_array(w_type)(context, builder, args[2])
+    x_arr = context.make_array(x_type)(context, builder, args[4])
+    i0_val, k0_val, cols_val = args[1], args[3], args[5]
+    scalar = context.get_value_type(y_type.dtype)
+    lanes = 16 if y_type.dtype == types.float32 else 8
+    align = 4 if y_type.dtype == types.float32 else 8
+    vector = ir.VectorType(scalar, lanes)
+    i32, i64 = ir.IntType(32), ir.IntType(64)
+
+    def at(a_type, arr, row, offset, col):  # noqa: ANN001, ANN202
+        index = builder.add(row, ir.Constant(i64, offset))
+        return cgutils.get_item_pointer(context, builder, a_type, arr, [index, col],
+                                        wraparound=False)
+
+    def broadcast(value):  # noqa: ANN001, ANN202
+        one = builder.insert_element(ir.Constant(vector, ir.Undefined), value,
+                                     ir.Constant(i32, 0))
+        return builder.shuffle_vector(one, ir.Constant(vector, ir.Undefined),
+                                      ir.Constant(ir.VectorType(i32, lanes), [0] * lanes))
+
+    zero = ir.Constant(i64, 0)
+    xs = [[broadcast(builder.load(at(x_type, x_arr, i0_val, i, builder.add(
+        k0_val, ir.Constant(i64, j))))) for j in range(4)] for i in range(rows)]
+    w_rows = [at(w_type, w_arr, k0_val, j, zero) for j in range(4)]
+    y_rows = [at(y_type, y_arr, i0_val, i, zero) for i in range(rows)]
+    fma = cgutils.get_or_insert_function(
+        builder.module, ir.FunctionType(vector, [vector] * 3),
+        f"llvm.fma.v{lanes}{'f32' if lanes == 16 else 'f64'}")
+    count = builder.udiv(cols_val, ir.Constant(i64, lanes))
+    with cgutils.for_range(builder, count) as loop:
+        offset = builder.mul(loop.index, ir.Constant(i64, lanes))
+
+        def pointer(row):  # noqa: ANN001, ANN202
+            return builder.bitcast(builder.gep(row, [offset]), vector.as_pointer())
+
+        ws = [builder.load(pointer(row), align=align) for row in w_rows]
+        for i in range(rows):
+            total = builder.fmul(xs[i][0], ws[0])
+            for j in range(1, 4):
+                total = builder.call(fma, [xs[i][j], ws[j], total])
+            target = pointer(y_rows[i])
+            builder.store(builder.fadd(builder.load(target, align=align), total), target,
+                          align=align)
+    return builder.mul(count, ir.Constant(i64, lanes))
+
+
+# logistic.LOG_SCALE_MIN (this module imports no torch).
+_LOG_SCALE_MIN = -14.0
+
+_tile4 = _make_tile(4)
+_tile1 = _make_tile(1)
+
+
+@njit(cache=True, fastmath=_FASTMATH, error_model="numpy")
+def _matmul_acc(x, wt, y):  # pragma: no cover - compiled
+    """y (B, N) += x (B, K) @ wt (K, N).
+
+    Rows of wt are taken in blocks of _ROW_BLOCK (which stay in L1 while the batch uses
+    them), four at a time, for four streams at a time (`_tile4`) and then one at a time
+    (`_tile1`), with the columns that do not fill a vector done in scalar code.
+    """
+    batch, rows = x.shape
+    cols = wt.shape[1]
+    for r0 in range(0, rows, _ROW_BLOCK):
+        r1 = min(r0 + _ROW_BLOCK, rows)
+        r4 = r0 + (r1 - r0) // 4 * 4
+        b = 0
+        while b < batch:
+            streams = 4 if b + 4 <= batch else 1
+            for k in range(r0, r4, 4):
+                if streams == 4:
+                    done = _tile4(y, b, wt, k, x, cols)
+                else:
+                    done = _tile1(y, b, wt, k, x, cols)
+                w0, w1, w2, w3 = wt[k], wt[k + 1], wt[k + 2], wt[k + 3]
+                for i in range(b, b + streams):
+                    a0, a1, a2, a3 = x[i, k], x[i, k + 1], x[i, k + 2], x[i, k + 3]
+                    yi = y[i]
+                    for n in range(done, cols):
+                        yi[n] += a0 * w0[n] + a1 * w1[n] + a2 * w2[n] + a3 * w3[n]
+            b += streams
+        for b in range(batch):
+            yb = y[b]
+            for k in range(r4, r1):
+                wk = wt[k]
+                a0 = x[b, k]
+                for n in range(cols):
+                    yb[n] += a0 * wk[n]
+
+
+@njit(cache=True, fastmath=_FASTMATH, error_model="numpy", inline="always")
+def _tanh_f32(v):  # pragma: no cover - compiled
+    x = min(max(v, np.float32(-9.0)), np.float32(9.0))
+    u = x * x * np.float32(1.0 / 81.0)
+    p = np.float32(_TANH_P[5])
+    p = p * u + np.float32(_TANH_P[4])
+    p = p * u + np.float32(_TANH_P[3])
+    p = p * u + np.float32(_TANH_P[2])
+    p = p * u + np.float32(_TANH_P[1])
+    p = p * u + np.float32(_TANH_P[0])
+    q = np.float32(_TANH_Q[4])
+    q = q * u + np.float32(_TANH_Q[3])
+    q = q * u + np.float32(_TANH_Q[2])
+    q = q * u + np.float32(_TANH_Q[1])
+    q = q * u + np.float32(_TANH_Q[0])
+    return x * p / q
+
+
+@njit(cache=True, fastmath=_FASTMATH, error_model="numpy")
+def _gate(z, h, approximate):  # pragma: no cover - compiled
+    """h (B, C) = tanh(z[:, :C]) * sigmoid(z[:, C:]) for z (B, 2C)."""
+    batch, channels = h.shape
+    if approximate:
+        half = np.float32(0.5)
+        for b in range(batch):
+            for c in range(channels):
+                f = np.float32(z[b, c])
+                g = np.float32(z[b, channels + c])
+                h[b, c] = _tanh_f32(f) * (half + half * _tanh_f32(half * g))
+    else:
+        for b in range(batch):
+            for c in range(channels):
+                h[b, c] = math.tanh(z[b, c]) / (1.0 + math.exp(-z[b, channels + c]))
+
+
+@njit(cache=True, fastmath=_FASTMATH, error_model="numpy")
+def _relu(y):  # pragma: no cover - compiled
+    batch, channels = y.shape
+    for b in range(batch):
+        for c in range(channels):
+            y[b, c] = max(y[b, c], 0.0)
+
+
+@njit(cache=True, fastmath=_FASTMATH, error_model="numpy")
+def _step(weights, layout, state, scratch, codes, t, approximate, cond, ci):  # pragma: no cover - compiled
+    """One step for every stream: codes (B,) at time t -> scratch logits (B, O); state updated.
+
+    layout = (dilations, kernel_size, ring offsets, time blocks, pending offsets, mixtures):
+    per layer, then K for a "mol" model (0 for categorical).
+    A layer whose time block m is 1 multiplies all its taps at once, [past taps, x] @ W. A
+    layer with m > 1 finds its past taps' product already summed in `pending` (the slot of
+    time t), and every m steps multiplies the last m inputs by the past-tap weights in one
+    product, adding the results to the pending slots of the times they are taps for (all
+    later than t, since m <= dilation): the past-tap weights are read once per m steps.
+    """
+    emb, code_rows, value_in, wd, bd, wrs, br, bs, w1, b1, w2, b2 = weights
+    dilations, kernel_size, offsets, time_blocks, pending_offsets, mixtures = layout
+    ring, pending = state
+    x, xin, z, h, out, skips, hidden, logits = scratch
+    batch, residual = x.shape
+    skip = skips.shape[1]
+    gate = z.shape[1]
+    layers = wd.shape[0]
+    taps = kernel_size - 1
+    for b in range(batch):
+        x[b] = emb[code_rows[codes[b]]]
+        if mixtures > 0:
+            value = codes[b] * (2.0 / 65535.0) - 1.0
+            for c in range(residual):
+                x[b, c] = (x[b, c] + value * value_in[0, c]) + value_in[1, c]
+        out[b, residual:] = bs
+    for layer in range(layers):
+        dilation = dilations[layer]
+        span = taps * dilation
+        base = offsets[layer]
+        block = time_blocks[layer]
+        for b in range(batch):
+            z[b] = bd[layer]
+        if block == 1:
+            for j in range(taps):
+                slot = base + (t - (taps - j) * dilation) % span
+                xin[:, j * residual:(j + 1) * residual] = ring[slot]
+            xin[:, taps * residual:] = x
+            _matmul_acc(xin, wd[layer].reshape((kernel_size * residual, gate)), z)
+        else:
+            past = pending[pending_offsets[layer] + t % span]
+            for b in range(batch):
+                z[b] += past[b]
+                past[b] = 0.0
+            _matmul_acc(x, wd[layer, taps], z)
+        if ci >= 0:  # conditioning: cond[ci] is (layers, B, gate) for this step
+            for b in range(batch):
+                z[b] += cond[ci, layer, b]
+        if span > 0:  # kernel_size 1: a 1x1 of the current input, nothing to keep
+            ring[base + t % span] = x
+        if block > 1 and (t + 1) % block == 0:
+            first = (t + 1 - block) % span  # the block never wraps: block divides span
+            inputs = ring[base + first:base + first + block].reshape((block * batch, residual))
+            for j in range(taps):
+                target = pending_offsets[layer] + (t + 1 - block + (taps - j) * dilation) % span
+                _matmul_acc(inputs, wd[layer, j],
+                            pending[target:target + block].reshape((block * batch, gate)))
+        _gate(z, h, approximate)
+        # out = [residual | skip]: the residual part is this layer's, the skip part sums
+        # over the layers.
+        for b in range(batch):
+            out[b, :residual] = 0.0
+        _matmul_acc(h, wrs[layer], out)
+        if layer + 1 < layers:  # the last block's residual output is not used
+            for b in range(batch):
+                for c in range(residual):
+                    x[b, c] += out[b, c] + br[layer, c]
+    for b in range(batch):
+        for c in range(skip):
+            skips[b, c] = max(out[b, residual + c], 0.0)
+    for b in range(batch):
+        hidden[b] = b1
+    _matmul_acc(skips, w1, hidden)
+    _relu(hidden)
+    for b in range(batch):
+        logits[b] = b2
+    _matmul_acc(hidden, w2, logits)
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def _argmax(row, count):  # pragma: no cover - compiled
+    best = 0
+    for i in range(1, count):
+        if row[i] > row[best]:
+            best = i
+    return best
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def _draw(row, count, best, uniform, temperature, cdf):  # pragma: no cover - compiled
+    """Index i < count drawn from softmax(row[:count] / temperature) by the inverse CDF at
+    `uniform` (float64; best = the argmax, for a stable exponent) -> (i, cdf target)."""
+    top = np.float64(row[best])
+    total = 0.0
+    for i in range(count):  # the difference first: no temperature overflows it
+        total += math.exp((np.float64(row[i]) - top) / temperature)
+        cdf[i] = total
+    target = uniform * total
+    for i in range(count):
+        if cdf[i] > target:
+            return i, target
+    return count - 1, target
+
+
+@njit(cache=True, error_model="numpy")
+def _sample_row(row, uniform, temperature, cdf):  # pragma: no cover - compiled
+    """The code `sampling.sample_codes` picks for one row of logits."""
+    count = row.shape[0]
+    best = _argmax(row, count)
+    if temperature == 0.0:
+        return best
+    return _draw(row, count, best, uniform, temperature, cdf)[0]
+
+
+@njit(cache=True, error_model="numpy")
+def _sample_mixture_row(row, uniform, temperature, mixtures, cdf):  # pragma: no cover - compiled
+    """The code `logistic.sample_mixture` picks for one row of 3K mixture parameters."""
+    best = _argmax(row, mixtures)
+    if temperature == 0.0:
+        value = np.float64(row[mixtures + best])
+    else:
+        index, target = _draw(row, mixtures, best, uniform, temperature, cdf)
+        low = cdf[index - 1] if index > 0 else 0.0
+        inner = min(max((target - low) / (cdf[index] - low), 0.0), 1.0)
+        log_scale = max(np.float64(row[2 * mixtures + index]), _LOG_SCALE_MIN)
+        scale = math.exp(log_scale) * temperature
+        value = np.float64(row[mixtures + index]) + scale * (
+            math.log(inner) - math.log1p(-inner))
+    if math.isnan(value):  # NaN outputs: read as 0.0 (as an int, NaN would index anywhere)
+        value = 0.0
+    position = (value + 1.0) * (65535.0 / 2.0) + 0.5
+    return int(math.floor(min(max(position, 0.0), 65535.0)))
+
+
+@njit(cache=True, error_model="numpy")
+def _check_layout(weights, layout, state, scratch):  # pragma: no cover - compiled
+    """Raise ValueError unless every array `_step` indexes has the size the layout says.
+
+    The sizes are taken from the weights (residual = embedding columns, gate = dilated
+    bias columns, skip = skip bias length, head = head bias length), the layers from the
+    dilations, the batch from the ring; everything else must agree with them, and every
+    ring and pending slot a layer reaches must lie inside its buffer."""
+    emb, code_rows, value_in, wd, bd, wrs, br, bs, w1, b1, w2, b2 = weights
+    dilations, kernel_size, offsets, time_blocks, pending_offsets, mixtures = layout
+    ring, pending = state
+    x, xin, z, h, out, skips, hidden, logits = scratch
+    layers = dilations.shape[0]
+    residual, gate, skip, head = emb.shape[1], bd.shape[1], bs.shape[0], b2.shape[0]
+    batch = ring.shape[1]
+    taps = kernel_size - 1
+    if kernel_size < 1 or layers < 1 or gate % 2 != 0 or mixtures < 0:
+        raise ValueError("kernel.run: the layout needs kernel_size >= 1, at least one layer, "
+                         "an even gate width and mixtures >= 0")
+    if (offsets.shape[0] != layers or time_blocks.shape[0] != layers
+            or pending_offsets.shape[0] != layers):
+        raise ValueError("kernel.run: the layout's offsets and time blocks must have one "
+                         "entry per dilation")
+    if (x.shape != (batch, residual) or xin.shape != (batch, kernel_size * residual)
+            or z.shape != (batch, gate) or h.shape != (batch, gate // 2)
+            or out.shape != (batch, residual + skip) or skips.shape != (batch, skip)
+            or hidden.shape != (batch, skip) or logits.shape != (batch, head)):
+        raise ValueError("kernel.run: a scratch array does not match the batch and the "
+                         "weights' widths (x, taps, z, h, out, skips, hidden, logits)")
+    if (wd.shape != (layers, kernel_size, residual, gate) or bd.shape[0] != layers
+            or wrs.shape != (layers, gate // 2, residual + skip)
+            or br.shape != (layers, residual) or value_in.shape != (2, residual)
+            or w1.shape != (skip, skip) or b1.shape[0] != skip or w2.shape != (skip, head)):
+        raise ValueError("kernel.run: a weight array does not match the layout (layers, "
+                         "kernel_size) and the widths of the embedding and biases")
+    for i in range(code_rows.shape[0]):
+        if code_rows[i] < 0 or code_rows[i] >= emb.shape[0]:
+            raise ValueError("kernel.run: a code's embedding row lies outside the embedding "
+                             "weight")
+    if mixtures > 0 and (3 * mixtures > head or code_rows.shape[0] < 65536):
+        raise ValueError("kernel.run: a mixture head needs 3 x mixtures outputs and an "
+                         "embedding row for each of the 65,536 16-bit samples")
+    if ring.shape[2] != residual or pending.shape[1] != batch or pending.shape[2] != gate:
+        raise ValueError("kernel.run: the ring buffer must be (slots, batch, residual) and "
+                         "the pending buffer (slots, batch, gate)")
+    for layer in range(layers):
+        dilation, block = dilations[layer], time_blocks[layer]
+        span = taps * dilation
+        if dilation < 1 or offsets[layer] < 0 or offsets[layer] + span > ring.shape[0]:
+            raise ValueError("kernel.run: a layer's (kernel_size - 1) x dilation slots lie "
+                             "outside the ring buffer")
+        if block < 1 or (block > 1 and (taps < 1 or dilation % block != 0)):
+            raise ValueError("kernel.run: a time block must be 1, or divide the layer's "
+                             "dilation (kernel_size >= 2)")
+        if block > 1 and (pending_offsets[layer] < 0
+                          or pending_offsets[layer] + span > pending.shape[0]):
+            raise ValueError("kernel.run: a gathered layer's slots lie outside the pending "
+                             "buffer")
+
+
+@njit(cache=True, error_model="numpy")
+def _check_call(code_rows, batch, layers, gate, head, mixtures, t0, fed, cdf, uniforms,
+                temperature, out, step_after_last, cond, cond_constant):  # pragma: no cover - compiled
+    """Raise ValueError unless the codes, uniforms, outputs and conditioning of one `run`
+    call fit the layout (see `_check_layout`)."""
+    if t0 < 0 or fed.shape[1] != batch or out.shape[1] != batch:
+        raise ValueError("kernel.run: t0 must be >= 0 and the fed codes and outputs must "
+                         "be (steps, batch)")
+    for i in range(fed.shape[0]):
+        for b in range(batch):
+            if fed[i, b] < 0 or fed[i, b] >= code_rows.shape[0]:
+                raise ValueError("kernel.run: fed codes must lie in [0, classes)")
+    if mixtures == 0 and (cdf.shape[0] < 1 or cdf.shape[0] > head
+                          or cdf.shape[0] > code_rows.shape[0]):
+        raise ValueError("kernel.run: the cdf must hold one entry per output, at most the "
+                         "head's width and the number of codes")
+    if mixtures > 0 and cdf.shape[0] < mixtures:
+        raise ValueError("kernel.run: the cdf must hold one entry per mixture component")
+    if temperature > 0.0 and out.shape[0] > 0 and (uniforms.shape[0] < out.shape[0]
+                                                  or uniforms.shape[1] != batch):
+        raise ValueError("kernel.run: one uniform number per output code is needed "
+                         "(steps, batch)")
+    steps = fed.shape[0] + max(out.shape[0] - (0 if step_after_last else 1), 0)
+    if cond.shape[0] > 0:
+        if cond.shape[1] != layers or cond.shape[2] != batch or cond.shape[3] != gate:
+            raise ValueError("kernel.run: conditioning terms must be (steps, layers, batch, "
+                             "gate)")
+        if not cond_constant and cond.shape[0] < steps:
+            raise ValueError("kernel.run: fewer conditioning rows than steps")
+
+
+@njit(cache=True, error_model="numpy", nogil=True)
+def run(weights, layout, state, scratch, t0, approximate, fed, cdf, uniforms, temperature,
+        out, step_after_last, cond, cond_constant):  # pragma: no cover - compiled
+    """Teacher-force `fed` (T, B) from time t0, then sample out (n, B) from the logits on,
+    feeding each sample back except the last one (unless step_after_last).
+
+    weights, layout, state, scratch: the tuples `_step` unpacks (`fastpath` builds them);
+    cdf: (O,) float64 scratch, O the model's outputs; uniforms: (n, B) float64 (unused at temperature 0).
+    cond: (steps, layers, B, gate) conditioning for the steps of this call, in order
+    (empty when the model has none), or (1, ...) for all of them when cond_constant.
+
+    Every array's size is checked against the layout first (`_check_layout`,
+    `_check_call`: ValueError), once per call, so that no step indexes outside an array
+    whatever the caller passed."""
+    _check_layout(weights, layout, state, scratch)
+    _check_call(weights[1], state[0].shape[1], layout[0].shape[0], weights[4].shape[1],
+                weights[11].shape[0], layout[5], t0, fed, cdf, uniforms, temperature, out,
+                step_after_last, cond, cond_constant)
+    steps = 0
+    for i in range(fed.shape[0]):
+        ci = -1 if cond.shape[0] == 0 else (0 if cond_constant else steps)
+        _step(weights, layout, state, scratch, fed[i], t0 + i, approximate, cond, ci)
+        steps += 1
+    t = t0 + fed.shape[0]
+    logits = scratch[-1][:, :cdf.shape[0]]  # the head's columns without their padding
+    mixtures = layout[5]
+    count, batch = out.shape
+    for i in range(count):
+        for b in range(batch):
+            uniform = uniforms[i, b] if temperature > 0.0 else 0.0
+            if mixtures > 0:
+                out[i, b] = _sample_mixture_row(logits[b], uniform, temperature, mixtures, cdf)
+            else:
+                out[i, b] = _sample_row(logits[b], uniform, temperature, cdf)
+        if i + 1 < count or step_after_last:
+            ci = -1 if cond.shape[0] == 0 else (0 if cond_constant else steps)
+            _step(weights, layout, state, scratch, out[i], t + i, approximate, cond, ci)
+            steps += 1
+

@@ -1,0 +1,623 @@
+"""The training loop: crops in, checkpoints and a metrics log out, resumable bit for bit.
+
+    train(config, options)
+      set-up: config (resumed or new) -> prepare_data -> TrainState (model, AdamW, EMA,
+              crop generator; restored from `last` on resume) -> StepSetup, Monitor
+      loop:   lr = learning_rate(step)
+              train_bits = train_step(state, setup, lr)   sample, forward/backward per
+                                                          micro-batch, clip, AdamW, EMA
+              after_step(state, monitor, train_bits, lr, ...)   validate, checkpoint, log,
+                                                          report, decide to stop (monitor.py)
+
+One step: sample crops (`data.full_context`: receptive_field - 1 codes of unscored
+context before target_length scored positions; otherwise target_length positions, all
+scored), take the loss (`loss.next_code_loss`: cross-entropy of each code given the
+ones before it), clip, AdamW step, EMA update; bf16 autocast where `train.bf16` (or its
+automatic choice, `wavenet.util.hardware`) says so (for a "mol" model its body only:
+`WaveNet.output_layer`). The learning rate warms up linearly, then
+decays by cosine to lr * min_lr_ratio at the last step (`wavenet.train.schedule`): --steps, or,
+with a time budget, the total fixed after timing the first steps and stored in the run.
+What a checkpoint holds is `state.TrainState`.
+
+The library logs and raises; the caller (the CLI) decides what the user sees through the
+`progress` callback.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import json
+import logging
+import math
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch.nn.parallel import DistributedDataParallel
+
+from ..io import checkpoint as ckpt
+from .state import TrainState
+from ..config import EARLY_STOP_PATIENCE, Config, TrainConfig, apply_overrides, config_from_dict
+from ..data.crops import Batch, CropSampler, item_length
+from ..data.prepare import FileSet, PreparedData, mel_statistics, prepare_data
+from .distributed import Distributed, init_distributed
+from ..errors import TrainError
+from ..util.files import atomic_write_bytes
+from .finetune import Source, load_source_weights, read_source
+from ..util.hardware import check_training_memory, use_bf16
+from .loss import LN2, LossFunction, loss_context, loss_function, next_code_loss
+from .memorization import detect_memorization, validations_in_log
+from ..nn.model import WaveNet
+from .monitor import (METRICS_FILE, Monitor, StepReport, after_step, tensorboard_writer,
+                      time_run_costs, truncate_metrics)
+from .runlock import run_lock
+from .samples import sample_writer
+from .options import DEFAULT_STEPS, TrainOptions
+from .schedule import Calibration, Schedule, budget_schedule, learning_rate
+
+logger = logging.getLogger(__name__)
+
+CONFIG_FILE = "config.json"
+
+
+@dataclass
+class TrainSummary:
+    run_dir: Path
+    start_step: int
+    step: int
+    interrupted: bool
+    best_val_bits: float | None
+    last_train_bits: float | None
+    train_files: int
+    val_files: int
+    skipped: list[tuple[Path, str]] = field(default_factory=list)
+    world_size: int = 1
+    total_steps: int | None = None  # the run's total: --steps or its stored schedule's
+    # The signal that stopped the run early (SIGINT, SIGTERM, SIGHUP; its step was saved),
+    # None when no signal did.
+    stop_signal: int | None = None
+    # Ended by early stopping (train.early_stop_patience validations without a new best).
+    early_stopped: bool = False
+
+
+def ema_weight(decay: float, step: int) -> float:
+    """The weight of update `step` (1, 2, ...) in a bias-corrected moving average.
+
+    The average of the weights after updates 1..n is sum_k (1 - decay) decay^(n-k) w_k
+    divided by 1 - decay^n (Adam's correction), so the initial weights count for nothing
+    however short the run: update 1 copies, and the weight falls to 1 - decay as n grows.
+    A pure function of the step, so a resumed run averages bit for bit as before.
+    """
+    return (1.0 - decay) / (1.0 - decay ** step)
+
+
+@torch.no_grad()
+def ema_update(ema: dict[str, torch.Tensor], model: torch.nn.Module, decay: float,
+               step: int) -> None:
+    """Move the bias-corrected moving average of `model.state_dict()` to include update
+    `step` (counted from 1), in place."""
+    weight = ema_weight(decay, step)
+    for key, value in model.state_dict().items():
+        if value.is_floating_point():
+            ema[key].lerp_(value, weight)
+        else:
+            ema[key].copy_(value)
+
+
+# ----------------------------------------------------------------------------- step
+
+@dataclass
+class StepSetup:
+    """What every training step uses and no step changes.
+
+    trained: the model as stepped, `state.model` itself or wrapped (torch.compile,
+    DistributedDataParallel) around the same parameters.
+    """
+
+    trained: torch.nn.Module
+    sampler: CropSampler
+    train: TrainConfig
+    context: int  # unscored input positions per item (`loss_context`)
+    world: Distributed = field(default_factory=Distributed)
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+    loss: LossFunction = next_code_loss
+
+
+def train_step(state: TrainState, setup: StepSetup, lr: float) -> float:
+    """One optimizer step at learning rate `lr`; -> its loss in bits (mean over ranks).
+
+    Draws one global batch of batch_size x world_size x grad_accum crops, the same on every
+    rank; micro-batch k of rank r is slice k * world_size + r, so N processes with batch b
+    see exactly the crops of one process with batch N b. Backward per micro-batch, then
+    clip, AdamW, EMA; `state.step` goes up by one.
+    """
+    tc, world = setup.train, setup.world
+    for group in state.optimizer.param_groups:
+        group["lr"] = lr
+    global_batch = setup.sampler.batch(tc.batch_size * world.world_size * tc.grad_accum)
+    # A mixture-of-logistics model runs only its body in bf16: its value input, the
+    # head's last projection and the loss stay float32 (WaveNet.embed, output_layer).
+    bf16 = use_bf16(tc.bf16, setup.device)
+    autocast = (torch.autocast(device_type=setup.device.type, dtype=torch.bfloat16)
+                if bf16 else nullcontext())
+    loss_sum = 0.0
+    for k in range(tc.grad_accum):
+        first = (k * world.world_size + world.rank) * tc.batch_size
+        items = global_batch.slice(first, first + tc.batch_size).to(setup.device)
+        # Only the last micro-batch all-reduces gradients.
+        sync = (setup.trained.no_sync() if world.enabled and k < tc.grad_accum - 1
+                else nullcontext())
+        with sync:
+            with autocast:
+                loss = setup.loss(setup.trained, items, setup.context)
+            (loss / tc.grad_accum).backward()
+        loss_sum += loss.item()
+    train_bits = world.mean(loss_sum / tc.grad_accum, setup.device) / LN2
+    if not math.isfinite(train_bits):
+        raise TrainError(f"loss became {train_bits} at step {state.step + 1}; lower train.lr "
+                         f"or enable train.grad_clip")
+    if tc.grad_clip is not None:
+        torch.nn.utils.clip_grad_norm_(state.model.parameters(), tc.grad_clip)
+    state.optimizer.step()
+    state.optimizer.zero_grad(set_to_none=True)
+    if state.ema is not None:  # update 1 is the first since the average began
+        ema_update(state.ema, state.model, tc.ema_decay, state.step + 1 - state.ema_start)
+    state.step += 1
+    return train_bits
+
+
+# ----------------------------------------------------------------------------- train
+
+def train(config: Config | None, options: TrainOptions,
+          progress: Callable[[StepReport], None] | None = None) -> TrainSummary:
+    """Train (or resume) a run; returns when `options.steps` is reached or on a stop.
+
+    config: the new run's config. On resume (`options.resume`): None to continue with the
+    run's own (`options.resume_overrides` applied), or one the caller resolved, whose
+    model, data and mel sections must be the run's own (its train fields are used).
+    The run folder is locked for the whole call (`runlock`): a second trainer on the same
+    folder raises RunLockedError at once.
+
+    Under torchrun every process calls this; only rank 0 writes files and reports progress.
+    A run resumes on any number of processes (see `train_step`).
+    """
+    for name, count in (("--steps", options.steps), ("--stop-at", options.stop_at)):
+        if count is not None and count < 1:
+            raise TrainError(f"{name} must be >= 1, got {count}")
+    for name, value in (("--minutes", options.budget),
+                        ("seconds_per_step", options.seconds_per_step)):
+        if value is not None and not (math.isfinite(value) and value > 0):
+            raise TrainError(f"{name} must be a finite number > 0, got {value}")
+    if options.init_from is not None and options.resume:
+        raise TrainError("--init-from starts a new run from a model's weights and --resume "
+                         "continues a run: pass one of them")
+    _check_run_folder(Path(options.out), options.resume)
+    _check_out_is_not_data(options)
+    with _stop_signals() as stop:
+        world, device = init_distributed(options.device)
+        # One trainer per run folder (rank 0 holds the lock for all ranks).
+        with run_lock(options.out) if world.is_main else nullcontext():
+            return _train(config, options, world, device, progress, stop)
+
+
+def _check_run_folder(out: Path, resume: bool) -> None:
+    """Refuse an --out that cannot be a run folder, and a resume of a folder without a run,
+    before the run lock makes the folder."""
+    for folder in (out, *out.parents):
+        if folder.exists():
+            if not folder.is_dir():
+                raise TrainError(f"--out {out} cannot be a run folder: {folder} is a file")
+            break
+    last_path = out / ckpt.CHECKPOINT_DIR / ckpt.LAST
+    if resume and not last_path.is_file():
+        best = last_path.with_name(ckpt.BEST)
+        hint = (f" (copy {best} to {last_path} to resume from the best checkpoint)"
+                if best.is_file() else "")
+        raise TrainError(f"nothing to resume: {last_path} does not exist{hint}")
+
+
+def _check_out_is_not_data(options: TrainOptions) -> None:
+    """Refuse an --out that is the --data (or --val-data) folder, before anything is made:
+    the run's files would land among the audio and its own exclusion leave no data."""
+    out = Path(options.out).resolve()
+    for name, folder in (("--data", options.data), ("--val-data", options.val_data)):
+        if folder is not None and Path(folder).resolve() == out:
+            raise TrainError(f"--out {options.out} is {name} {folder}: give the run a folder "
+                             f"of its own (one inside {name} is fine: runs are not read as "
+                             f"data)")
+
+
+def _train(config: Config | None, options: TrainOptions, world: Distributed,
+           device: torch.device, progress: Callable[[StepReport], None] | None,
+           stop: StopRequest) -> TrainSummary:
+    config, payload = _run_config(config, options)
+    source = read_source(options.init_from) if options.init_from is not None else None
+    check_training_memory(config, device)  # on the device and at the precision used
+    speakers = ckpt.speakers_from_checkpoint(payload) if payload is not None else None
+    data, config = _prepare_run(config, options, world, speakers)
+    state = _initial_state(config, data, device, world, payload, source)
+    start_step = state.step
+    if payload is not None:
+        if world.is_main:
+            truncate_metrics(Path(options.out) / METRICS_FILE, state.step)
+        logger.info("resumed %s at step %d", options.out, state.step)
+    setup = _step_setup(state, data, world, device)
+    monitor = _monitor(state, data, options, world, device)
+    monitor.progress = progress
+    if world.is_main:
+        monitor.samples = sample_writer(config, data, Path(options.out), monitor.writer)
+    calibration = _start_schedule(state, monitor, payload is not None)
+    stop.training = True  # from here a signal stops the run after its step, saved
+    # A run already at --stop-at trains no step (after_step stops after one).
+    while ((monitor.options.steps is None or state.step < monitor.options.steps)
+           and (options.stop_at is None or state.step < options.stop_at)):
+        if state.schedule is not None:
+            lr = state.schedule.learning_rate(state.step, config.train)
+        else:  # --steps, or a budget's calibration steps (no decay before the total)
+            lr = learning_rate(state.step, None if calibration else monitor.options.steps,
+                               config.train)
+        train_bits = train_step(state, setup, lr)
+        if after_step(state, monitor, train_bits, lr, stop()):
+            break
+        if calibration is not None and _calibrated(state, monitor, calibration):
+            calibration = None
+    # Every rank learns the signal that stopped the run, whichever rank received it.
+    signum = world.maximum(stop.signum or 0, device)
+    world.barrier()
+    if monitor.writer is not None:
+        monitor.writer.close()
+    if world.is_main:
+        memorized = detect_memorization(validations_in_log(Path(options.out) / METRICS_FILE),
+                                        (state.data_summary or {}).get("train_seconds"))
+        if memorized is not None:
+            logger.warning("%s", memorized.line())
+    return TrainSummary(Path(options.out), start_step, state.step, monitor.interrupted,
+                        state.best_val_bits, monitor.last_train_bits, len(data.train),
+                        len(data.val), list(data.skipped), world.world_size,
+                        monitor.options.steps,
+                        (signum or signal.SIGINT) if monitor.interrupted else None,
+                        monitor.early_stopped)
+
+
+def _start_schedule(state: TrainState, monitor: Monitor, resumed: bool) -> Calibration | None:
+    """Set this session's total steps and time limit in `monitor.options`; -> a Calibration
+    while a budgeted run's total is still to be measured, else None.
+
+    The total: a resumed run's stored schedule (whatever --steps or --minutes say now),
+    else one fixed now from options.seconds_per_step, else (with a budget) measured, else
+    --steps, else the --steps a resumed run was started with (DEFAULT_STEPS when none).
+    """
+    options = monitor.options
+    if state.schedule is None and options.budget is None and state.budget is not None:
+        logger.info("the run keeps its budget of %.0f s (stopped before its steps were "
+                    "timed): timing them again", state.budget)
+        options = monitor.options = dataclasses.replace(options, budget=state.budget)
+    if options.budget is not None:
+        state.budget = options.budget
+    if state.schedule is not None:
+        if options.budget is not None or options.steps is not None:
+            logger.info("the run keeps its schedule (%d steps in %.0f s); --steps and "
+                        "--minutes apply to new runs", state.schedule.total_steps,
+                        state.schedule.budget_seconds)
+    elif options.budget is None:
+        state.total_steps = options.steps or state.total_steps or DEFAULT_STEPS
+        monitor.options = dataclasses.replace(options, steps=state.total_steps)
+        return None
+    elif options.seconds_per_step is not None:
+        state.schedule = budget_schedule(state.step, state.wall_time, options.seconds_per_step,
+                                         options.budget, options.steps,
+                                         state.config.train.warmup_steps)
+    else:
+        if resumed:
+            logger.info("the run has no schedule yet: timing its steps again")
+        _limit_time(monitor, options.budget - state.wall_time)
+        return Calibration(options.budget)
+    _use_schedule(monitor, state.schedule, state.wall_time)
+    return None
+
+
+def _calibrated(state: TrainState, monitor: Monitor, calibration: Calibration) -> bool:
+    """Time one more step; once enough are timed (on any rank), time a validation, a
+    checkpoint and (if the run will write one) a sample, fix the schedule from rank 0's
+    step time with their share added, store it (a checkpoint at once) and -> True."""
+    calibration.step_done(time.monotonic(), monitor.periodic_seconds)
+    if not monitor.world.any(calibration.ready, monitor.device):
+        return False
+    # Rank 0's figure: only it validates and writes, so the others' step times hold its
+    # periodic work as waiting.
+    seconds_per_step = monitor.world.from_main(calibration.seconds_per_step, monitor.device)
+    budget = monitor.options.budget
+    assert budget is not None  # a Calibration exists only with a budget
+    tc = state.config.train
+    # A sample's time is measured only when the run can reach one (at this step time,
+    # before the periodic work is counted): the first generation may compile a kernel.
+    reachable = state.step + (budget - monitor.wall_time()) / seconds_per_step
+    if monitor.options.steps is not None:
+        reachable = min(reachable, monitor.options.steps)
+    costs = time_run_costs(state, monitor, samples=_samples_before(reachable, state.step, tc))
+    elapsed = monitor.world.mean(monitor.wall_time(), monitor.device)
+    state.schedule = budget_schedule(state.step, elapsed, seconds_per_step + costs.per_step(tc),
+                                     budget, monitor.options.steps, tc.warmup_steps,
+                                     reserve_seconds=costs.at_end())
+    _use_schedule(monitor, state.schedule, monitor.wall_before)
+    if monitor.world.is_main:
+        monitor.save(state, ckpt.LAST)
+    return True
+
+
+def _samples_before(last_step: float, step: int, tc: TrainConfig) -> bool:
+    """Whether a run now at `step` writes a sample by `last_step` (train.sample_every)."""
+    return bool(tc.sample_every) and last_step >= tc.sample_every * (step // tc.sample_every + 1)
+
+
+def _use_schedule(monitor: Monitor, schedule: Schedule, wall_before: float) -> None:
+    """The session ends at the schedule's total, or when the budget (less the `wall_before`
+    seconds of earlier sessions) runs out."""
+    monitor.options = dataclasses.replace(monitor.options, steps=schedule.total_steps)
+    _limit_time(monitor, schedule.budget_seconds - wall_before)
+
+
+def _limit_time(monitor: Monitor, seconds: float) -> None:
+    """Stop this session after `seconds` (or sooner, at options.time_limit)."""
+    limit = monitor.options.time_limit
+    monitor.options = dataclasses.replace(
+        monitor.options, time_limit=seconds if limit is None else min(limit, seconds))
+
+
+def _run_config(config: Config | None,
+                options: TrainOptions) -> tuple[Config, dict[str, Any] | None]:
+    """The run's config and, on resume, its `last` checkpoint (model, data and mel from
+    there; train fields from `config` or the checkpoint, with `resume_overrides`)."""
+    last_path = Path(options.out) / ckpt.CHECKPOINT_DIR / ckpt.LAST
+    best_path = Path(options.out) / ckpt.CHECKPOINT_DIR / ckpt.BEST
+    if not options.resume:
+        if last_path.exists() or best_path.exists():
+            raise TrainError(f"{options.out} already holds a run; pass --resume to continue it "
+                             f"or choose another --out")
+        if config is None:
+            raise TrainError("a new run needs a config")
+        return config, None
+    payload = ckpt.load_checkpoint(last_path)
+    own = ckpt.config_from_checkpoint(payload)
+    _warn_if_config_file_edited(Path(options.out) / CONFIG_FILE, own)
+    asked = config if config is not None else own
+    if options.resume_overrides:
+        asked = config_from_dict(apply_overrides(asked.to_dict(), options.resume_overrides))
+    differing = _fixed_fields_that_differ(asked, own)
+    if differing:
+        raise TrainError(f"the run in {options.out} has another config: "
+                         f"{'; '.join(differing)}; on --resume only train.* fields can "
+                         f"change (drop --config and --set to continue with the run's own)")
+    config = dataclasses.replace(asked, model=own.model, data=own.data, mel=own.mel)
+    return config, payload
+
+
+def _warn_if_config_file_edited(path: Path, own: Config) -> None:
+    """RUN/config.json is a record of the checkpoint's config, rewritten on every start:
+    warn when it says something else (the user edited it), since the edit is not used."""
+    try:
+        recorded = config_from_dict(json.loads(path.read_text(encoding="utf-8"))).to_dict()
+    except FileNotFoundError:
+        return
+    except (OSError, ValueError, TypeError, AttributeError):
+        logger.warning("%s cannot be read; writing it again from the checkpoint's config", path)
+        return
+    own_dict = own.to_dict()
+    differing = [f"{section}.{key} is {value!r} there, {own_dict[section][key]!r} in the run"
+                 for section, values in recorded.items() for key, value in values.items()
+                 if own_dict[section][key] != value]
+    if differing:
+        logger.warning("%s was changed (%s): a run's config comes from its checkpoint, so the "
+                       "change is not used and the file is written again; change train.* "
+                       "fields with --resume --set section.key=value", path,
+                       "; ".join(differing))
+
+
+def _fixed_fields_that_differ(asked: Config, own: Config) -> list[str]:
+    """`section.key is <run's value>, not <asked value>` for each model, data or mel field
+    that differs; an unset model.global_classes (filled in from the speaker folders)
+    matches."""
+    asked_dict, own_dict = asked.to_dict(), own.to_dict()
+    if asked.model.global_classes is None:
+        asked_dict["model"]["global_classes"] = own.model.global_classes
+    return [f"{section}.{key} is {value!r}, not {asked_dict[section][key]!r}"
+            for section in ("model", "data", "mel")
+            for key, value in own_dict[section].items() if asked_dict[section][key] != value]
+
+
+def _prepare_run(config: Config, options: TrainOptions, world: Distributed,
+                 speakers: list[str] | None) -> tuple[PreparedData, Config]:
+    """Load the data (rank 0 first, filling the cache the others then read; the run
+    folder's own samples are not data, even when it lies inside --data) and write the run
+    folder's config; -> (data, config with the speaker count filled in)."""
+    if not world.is_main:
+        world.barrier()
+    data = prepare_data(config, options.data, val_data=options.val_data,
+                        speakers_from_folders=options.speakers_from_folders,
+                        speakers=speakers, cache_dir=options.cache_dir,
+                        mel_dir=options.mel_dir, exclude=[options.out])
+    config = _with_speakers(config, data.speakers)
+    if world.is_main:
+        world.barrier()
+        run_dir = Path(options.out)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        for stale in (run_dir / ckpt.CHECKPOINT_DIR).glob(".*.tmp"):
+            stale.unlink(missing_ok=True)  # left by a process killed while saving
+        text = json.dumps(config.to_dict(), indent=2).encode()
+        try:
+            atomic_write_bytes(run_dir / CONFIG_FILE, lambda h: h.write(text))
+        except OSError as error:  # a full disk: the write names no file
+            raise TrainError(f"cannot write {run_dir / CONFIG_FILE}: "
+                             f"{error.strerror or error}") from None
+    return data, config
+
+
+def _initial_state(config: Config, data: PreparedData, device: torch.device,
+                   world: Distributed, payload: dict[str, Any] | None,
+                   source: Source | None = None) -> TrainState:
+    """A new run's state from the seed (and `source`'s weights when fine-tuning), or the
+    checkpoint's state on resume."""
+    tc = config.train
+    torch.manual_seed(tc.seed)
+    model = WaveNet(config.model).to(device)
+    if data.train.mels is not None and payload is None:
+        # Every rank computes the same statistics from the same files.
+        model.set_mel_statistics(*(s.to(device) for s in mel_statistics(data.train.mels)))
+    if source is not None:  # a vocoder source's mel statistics are kept with its weights
+        for note in load_source_weights(model, source.weights, source_config=source.config.model,
+                                        source_speakers=source.speakers, speakers=data.speakers):
+            logger.warning("%s", note)
+        logger.info("starting from the weights of %s (sha256 %s...)", source.path,
+                    source.sha256[:12])
+    model.train()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=tc.lr, betas=tc.betas,
+                                  weight_decay=tc.weight_decay)
+    # The EMA starts as a copy for its shapes only: the bias correction makes update 1
+    # overwrite it (`ema_weight`).
+    ema = ({k: v.detach().clone() for k, v in model.state_dict().items()}
+           if tc.ema_decay is not None else None)
+    seconds = sum(len(f.codes) for f in data.train.files) / config.data.sample_rate
+    state = TrainState(config, model, optimizer, torch.Generator().manual_seed(tc.seed), ema,
+                       speakers=data.speakers, world_size=world.world_size,
+                       data_summary={"train_files": len(data.train), "train_seconds": seconds,
+                                     "val_files": len(data.val)})
+    if payload is not None:
+        state.load_state_dict(payload)
+    return state
+
+
+def _sampler(files: FileSet, config: Config, generator: torch.Generator,
+             context: int) -> CropSampler:
+    return CropSampler(files.files, item_length(context, config.data.target_length),
+                       generator, global_ids=files.global_ids, mels=files.mels,
+                       hop_length=config.mel.hop_length)
+
+
+def _step_setup(state: TrainState, data: PreparedData, world: Distributed,
+                device: torch.device) -> StepSetup:
+    """The crop sampler and the model as stepped: compiled and DDP-wrapped when asked."""
+    tc = state.config.train
+    trained = torch.compile(state.model) if tc.compile else state.model
+    if world.enabled:
+        trained = DistributedDataParallel(
+            trained, device_ids=[device.index] if device.type == "cuda" else None)
+    if world.is_main:
+        logger.info("effective batch %d crops = %d per process x %d processes x %d "
+                    "accumulation steps", tc.batch_size * world.world_size * tc.grad_accum,
+                    tc.batch_size, world.world_size, tc.grad_accum)
+    context = loss_context(state.config)
+    return StepSetup(trained, _sampler(data.train, state.config, state.crop_generator, context),
+                     tc, context, world, device, loss_function(state.config.model))
+
+
+def _monitor(state: TrainState, data: PreparedData, options: TrainOptions,
+             world: Distributed, device: torch.device) -> Monitor:
+    """Fixed validation crops (rank 0), the TensorBoard writer, the metrics interval."""
+    config, tc = state.config, state.config.train
+    val_batches: list[Batch] = []
+    if data.val and world.is_main:
+        val_sampler = _sampler(data.val, config, torch.Generator().manual_seed(tc.seed + 1),
+                               config.model.receptive_field - 1)
+        val_batches = [val_sampler.batch(tc.batch_size) for _ in range(tc.val_batches)]
+    writer = (tensorboard_writer(Path(options.out)) if options.tensorboard and world.is_main
+              else None)
+    # A copy to load EMA weights into, made without drawing from the global RNG.
+    eval_model = copy.deepcopy(state.model) if state.ema is not None else state.model
+    samples = tc.batch_size * world.world_size * tc.grad_accum * config.data.target_length
+    patience = tc.early_stop_patience
+    if patience is None and options.budget is not None:
+        patience = EARLY_STOP_PATIENCE
+    return Monitor(options, val_batches, eval_model, samples, world, device, writer=writer,
+                   wall_before=state.wall_time, patience=patience or None)
+
+
+# Signals that stop a run with a checkpoint: Ctrl-C; SIGTERM, what SLURM, Kubernetes and
+# other schedulers send before they kill a job (torchrun forwards it to every worker); and
+# SIGHUP, when the terminal goes away.
+STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP")
+                     if hasattr(signal, name))
+
+
+class SignalStop(KeyboardInterrupt):
+    """A stop signal (SIGTERM, SIGHUP) received before the first step: nothing to save.
+
+    A KeyboardInterrupt, so that whatever handles Ctrl-C handles it; `signum` is the
+    signal's number (a shell reports exit status 128 + signum).
+    """
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+class StopRequest:
+    """The first stop signal of a run: `stop()` says whether one came, `signum` which.
+
+    Until `training` is set (the set-up), a signal stops at once: SIGINT as
+    KeyboardInterrupt, the others as SignalStop. Then the first one becomes a flag checked
+    between steps (the step finishes and is saved); a second SIGINT aborts, while a
+    repeated SIGTERM or SIGHUP is ignored (under torchrun a worker gets SIGTERM from the
+    scheduler and again from torchrun).
+    """
+
+    def __init__(self) -> None:
+        self.signum: int | None = None
+        self.training = False
+
+    def __call__(self) -> bool:
+        return self.signum is not None
+
+    def handle(self, signum: int, frame: Any) -> None:
+        name = signal.Signals(signum).name
+        if not self.training:
+            if signum == signal.SIGINT:
+                raise KeyboardInterrupt
+            raise SignalStop(signum)
+        if self.signum is None:
+            self.signum = signum
+            what = "interrupt" if signum == signal.SIGINT else name
+            logger.warning("%s received: finishing this step and saving a checkpoint", what)
+        elif signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        else:
+            logger.info("%s received again: still finishing the step", name)
+
+
+@contextmanager
+def _stop_signals() -> Iterator[StopRequest]:
+    """Handle STOP_SIGNALS with a StopRequest inside the block (main thread only; other
+    threads get a request no signal sets), the previous handlers restored after it."""
+    request = StopRequest()
+    if threading.current_thread() is not threading.main_thread():
+        yield request
+        return
+    previous = {signum: signal.signal(signum, request.handle) for signum in STOP_SIGNALS}
+    try:
+        yield request
+    finally:
+        for signum, handler in previous.items():
+            if handler is not None:  # None: installed outside Python, cannot be put back
+                signal.signal(signum, handler)
+
+
+def _with_speakers(config: Config, speakers: list[str] | None) -> Config:
+    """Check global conditioning against the speaker folders; fill in global_classes."""
+    classes = config.model.global_classes
+    if speakers is None:
+        if classes is not None:
+            raise TrainError("model.global_classes is set: pass --speakers-from-folders so "
+                             "each file gets its speaker id")
+        return config
+    if classes is None:
+        return dataclasses.replace(
+            config, model=dataclasses.replace(config.model, global_classes=len(speakers)))
+    if len(speakers) > classes:
+        raise TrainError(f"{len(speakers)} speaker folders but model.global_classes is {classes}")
+    return config
