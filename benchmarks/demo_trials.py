@@ -31,17 +31,17 @@ import soundfile as sf
 import torch
 
 import wavenet
-from wavenet.io.checkpoint import load_model
-from wavenet.eval.compression import compressed_bits_per_sample
-from wavenet.data.crops import Batch
-from wavenet.data.prepare import prepare_data
-from wavenet.data.demo import MelodyStyle, noise_figures, tone_figures, write_demo_dataset
-from wavenet.generation.driver import generate
-from wavenet.util.hardware import use_bf16
-from wavenet.train.loss import loss_function
 from wavenet.coding.pcm import codes_to_waveform
+from wavenet.data.crops import Batch
+from wavenet.data.demo import MelodyStyle, noise_figures, tone_figures, write_demo_dataset
+from wavenet.data.prepare import prepare_data
+from wavenet.eval.compression import compressed_bits_per_sample
 from wavenet.eval.plots import plot_spectrograms
+from wavenet.generation.driver import generate
+from wavenet.io.checkpoint import load_model
 from wavenet.train.loop import TrainOptions, train
+from wavenet.train.loss import loss_function
+from wavenet.util.hardware import use_bf16
 
 ONE_KEY = (220.0,)
 # The recipe the trials started from (the `demo` preset before them): every trial but
@@ -54,13 +54,17 @@ TRIALS: dict[str, tuple[dict, list[str]]] = {
     "one-key": ({"keys_hz": ONE_KEY}, []),
     "one-key-apart": ({"keys_hz": ONE_KEY, "note_seconds": 0.4, "gaps": (0.4,)}, []),
     "4k": ({}, ["data.sample_rate=4000"]),
-    "4k-one-key-apart": ({"keys_hz": ONE_KEY, "note_seconds": 0.4, "gaps": (0.4,)},
-                         ["data.sample_rate=4000"]),
+    "4k-one-key-apart": (
+        {"keys_hz": ONE_KEY, "note_seconds": 0.4, "gaps": (0.4,)},
+        ["data.sample_rate=4000"],
+    ),
     "b4": ({}, ["train.batch_size=4"]),
     "b4x2000": ({}, ["train.batch_size=4", "data.target_length=2000"]),
     "lr1e-2": ({}, ["train.lr=1e-2"]),
-    "one-key-3-apart": ({"keys_hz": ONE_KEY, "scale": (0, 7, 12), "note_seconds": 0.4,
-                         "gaps": (0.4,)}, []),
+    "one-key-3-apart": (
+        {"keys_hz": ONE_KEY, "scale": (0, 7, 12), "note_seconds": 0.4, "gaps": (0.4,)},
+        [],
+    ),
     "ema-off": ({}, ["train.ema_decay=none"]),
     # 16-bit output: the next sample as a mixture of logistics, read from past values, so
     # a string's "average of the samples a period ago" is linear in what the model reads.
@@ -74,8 +78,10 @@ TRIALS: dict[str, tuple[dict, list[str]]] = {
     "4k-b4-lr1e-2": ({}, ["data.sample_rate=4000", "train.batch_size=4", "train.lr=1e-2"]),
     "one-key-b4": ({"keys_hz": ONE_KEY}, ["train.batch_size=4"]),
     "one-key-b4-lr5e-3": ({"keys_hz": ONE_KEY}, ["train.batch_size=4", "train.lr=5e-3"]),
-    "4k-one-key-b4-lr5e-3": ({"keys_hz": ONE_KEY}, ["data.sample_rate=4000", "train.batch_size=4",
-                                                     "train.lr=5e-3"]),
+    "4k-one-key-b4-lr5e-3": (
+        {"keys_hz": ONE_KEY},
+        ["data.sample_rate=4000", "train.batch_size=4", "train.lr=5e-3"],
+    ),
     "mol": ({}, ["model.output=mol", "train.bf16=false"]),
 }
 
@@ -93,8 +99,9 @@ def step_cost(config: wavenet.Config, repeats: int = 5) -> float:
     torch.manual_seed(0)
     model = wavenet.WaveNet(config.model)
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
-    codes = torch.randint(0, config.model.classes,
-                          (config.train.batch_size, config.data.target_length + 1))
+    codes = torch.randint(
+        0, config.model.classes, (config.train.batch_size, config.data.target_length + 1)
+    )
     bf16 = use_bf16(config.train.bf16, torch.device("cpu")) and config.model.output != "mol"
     loss = loss_function(config.model)
     seconds = []
@@ -115,8 +122,13 @@ def run_trial(name: str, steps: int, runs_dir: Path, seconds: float) -> dict:
     shutil.rmtree(folder, ignore_errors=True)  # a trial starts from nothing
     rate = config.data.sample_rate
     paths = write_demo_dataset(folder / "data", sample_rate=rate, style=style)
-    options = TrainOptions(data=folder / "data", out=folder / "run", steps=steps, device="cpu",
-                           cache_dir=folder / "cache")
+    options = TrainOptions(
+        data=folder / "data",
+        out=folder / "run",
+        steps=steps,
+        device="cpu",
+        cache_dir=folder / "cache",
+    )
     started = time.perf_counter()
     summary = train(config, options)
     train_seconds = time.perf_counter() - started
@@ -125,29 +137,44 @@ def run_trial(name: str, steps: int, runs_dir: Path, seconds: float) -> dict:
     generated = codes_to_waveform(codes[0], config.model.classes, config.model.coding).numpy()
     sf.write(folder / "generated.wav", generated, rate, subtype="PCM_16")
     clips = [sf.read(path, dtype="float32")[0] for path in paths]
-    plot_spectrograms([("training clip", clips[0][: len(generated)]), ("generated", generated)],
-                      rate, folder / "spectrograms.png")
+    plot_spectrograms(
+        [("training clip", clips[0][: len(generated)]), ("generated", generated)],
+        rate,
+        folder / "spectrograms.png",
+    )
     val_files = prepare_data(config, folder / "data", cache_dir=folder / "cache").val.files
     xz = compressed_bits_per_sample([f.codes for f in val_files], "xz", config.model.classes)
-    return {"trial": name, "style": dataclasses.asdict(style), "overrides": TRIALS[name][1],
-            "steps": summary.step, "train_seconds": round(train_seconds),
-            "val_bits": round(summary.best_val_bits, 3), "xz_bits": round(xz, 3),
-            **measure(folder)}
+    return {
+        "trial": name,
+        "style": dataclasses.asdict(style),
+        "overrides": TRIALS[name][1],
+        "steps": summary.step,
+        "train_seconds": round(train_seconds),
+        "val_bits": round(summary.best_val_bits, 3),
+        "xz_bits": round(xz, 3),
+        **measure(folder),
+    }
 
 
 def measure(folder: Path) -> dict:
     """Flatness and periodicity of FOLDER/generated.wav, the clips in FOLDER/data and
     white noise of the generated length."""
     generated, rate = sf.read(folder / "generated.wav")
-    clips = [tone_figures(sf.read(path)[0], rate) for path in sorted((folder / "data").glob("*.wav"))]
+    clips = [
+        tone_figures(sf.read(path)[0], rate) for path in sorted((folder / "data").glob("*.wav"))
+    ]
     try:
         ours = dataclasses.asdict(tone_figures(generated, rate))
     except ValueError:  # silent
         ours = None
-    return {"generated": ours,
-            "clips": {"flatness": float(np.mean([f.flatness for f in clips])),
-                      "periodicity": float(np.mean([f.periodicity for f in clips]))},
-            "noise": dataclasses.asdict(noise_figures(len(generated), rate))}
+    return {
+        "generated": ours,
+        "clips": {
+            "flatness": float(np.mean([f.flatness for f in clips])),
+            "periodicity": float(np.mean([f.periodicity for f in clips])),
+        },
+        "noise": dataclasses.asdict(noise_figures(len(generated), rate)),
+    }
 
 
 def main() -> None:
@@ -155,20 +182,28 @@ def main() -> None:
     parser.add_argument("trials", nargs="*")
     parser.add_argument("--list", action="store_true", help="print the trials and exit")
     parser.add_argument("--steps", type=int, default=950)
-    parser.add_argument("--step-cost", action="store_true",
-                        help="print each trial's 1-thread CPU seconds a step and exit")
-    parser.add_argument("--rescore", action="store_true",
-                        help="measure the audio of --json's trials again (after a change to "
-                             "the figures), rewriting their figures in place")
+    parser.add_argument(
+        "--step-cost",
+        action="store_true",
+        help="print each trial's 1-thread CPU seconds a step and exit",
+    )
+    parser.add_argument(
+        "--rescore",
+        action="store_true",
+        help="measure the audio of --json's trials again (after a change to "
+        "the figures), rewriting their figures in place",
+    )
     parser.add_argument("--seconds", type=float, default=4.0, help="generated audio")
     parser.add_argument("--runs-dir", type=Path, default=Path("/tmp/wavenet-demo-trials"))
-    parser.add_argument("--json", type=Path,
-                        default=Path(__file__).parent / "results" / "demo_trials.jsonl")
+    parser.add_argument(
+        "--json", type=Path, default=Path(__file__).parent / "results" / "demo_trials.jsonl"
+    )
     args = parser.parse_args()
     if args.rescore:
         rows = [json.loads(line) for line in args.json.read_text().splitlines()]
-        rows = [{**row, **measure(args.runs_dir / f"{row['trial']}-{row['steps']}")}
-                for row in rows]
+        rows = [
+            {**row, **measure(args.runs_dir / f"{row['trial']}-{row['steps']}")} for row in rows
+        ]
         args.json.write_text("".join(json.dumps(row) + "\n" for row in rows))
         return
     if args.list or not args.trials:

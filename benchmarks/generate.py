@@ -43,24 +43,29 @@ from machine import cpu_model  # benchmarks/machine.py (the script's folder is o
 
 # (method, batch sizes, samples per stream per timed run) for each preset.
 PLAN = {
-    "default": [("fast-numba", (1, 16, 64), (8000, 2000, 1000)),
-                ("fast-torch", (1, 16, 64), (800, 400, 200)),
-                ("naive", (1,), (30,))],
-    "mol": [("fast-numba", (1, 16, 64), (8000, 2000, 1000)),
-            ("fast-torch", (1, 16, 64), (800, 400, 200)),
-            ("naive", (1,), (30,))],
-    "tiny": [("fast-numba", (1, 16, 64), (40000, 8000, 4000)),
-             ("fast-torch", (1, 16, 64), (2000, 1000, 500)),
-             ("naive", (1,), (400,))],
-    "vocoder-22k": [("fast-numba", (1, 16), (8000, 2000)),
-                    ("fast-torch", (1, 16), (800, 400))],
+    "default": [
+        ("fast-numba", (1, 16, 64), (8000, 2000, 1000)),
+        ("fast-torch", (1, 16, 64), (800, 400, 200)),
+        ("naive", (1,), (30,)),
+    ],
+    "mol": [
+        ("fast-numba", (1, 16, 64), (8000, 2000, 1000)),
+        ("fast-torch", (1, 16, 64), (800, 400, 200)),
+        ("naive", (1,), (30,)),
+    ],
+    "tiny": [
+        ("fast-numba", (1, 16, 64), (40000, 8000, 4000)),
+        ("fast-torch", (1, 16, 64), (2000, 1000, 500)),
+        ("naive", (1,), (400,)),
+    ],
+    "vocoder-22k": [("fast-numba", (1, 16), (8000, 2000)), ("fast-torch", (1, 16), (800, 400))],
 }
 
 # Presets with default's body, compared with it: their JSON key, and what differs.
 COMPARED_WITH_DEFAULT = {"mol": "mol_vs_categorical", "vocoder-22k": "vocoder_vs_plain"}
 COMPARISON = {
     "mol_vs_categorical": "3 x 10 mixture head, embedding + value input, vs a 256-way head "
-                          "and embedding",
+    "and embedding",
     "vocoder_vs_plain": "an 80-band mel's terms added in every layer, vs no conditioning",
 }
 
@@ -78,12 +83,20 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--presets", nargs="+", default=["default", "tiny"], choices=sorted(PLAN))
     parser.add_argument("--threads", type=int, default=1, help="torch / BLAS threads (default 1)")
     parser.add_argument("--repeats", type=int, default=3, help="timed runs per figure (median)")
-    parser.add_argument("--scale", type=float, default=1.0,
-                        help="multiply every sample count (e.g. 0.2 for a quick look)")
-    parser.add_argument("--no-compile-time", action="store_true",
-                        help="skip measuring the numba compile time in a fresh cache")
-    parser.add_argument("--out", type=Path,
-                        default=Path(__file__).resolve().parent / "results" / "generate.json")
+    parser.add_argument(
+        "--scale",
+        type=float,
+        default=1.0,
+        help="multiply every sample count (e.g. 0.2 for a quick look)",
+    )
+    parser.add_argument(
+        "--no-compile-time",
+        action="store_true",
+        help="skip measuring the numba compile time in a fresh cache",
+    )
+    parser.add_argument(
+        "--out", type=Path, default=Path(__file__).resolve().parent / "results" / "generate.json"
+    )
     return parser.parse_args()
 
 
@@ -91,15 +104,19 @@ def compile_time(threads: int) -> float:
     """Seconds of the first fast-numba call in a new process with an empty numba cache."""
     with tempfile.TemporaryDirectory() as cache:
         env = dict(os.environ, NUMBA_CACHE_DIR=cache)
-        out = subprocess.run([sys.executable, "-c", COMPILE_SNIPPET], env=env, check=True,
-                             capture_output=True, text=True)
+        out = subprocess.run(
+            [sys.executable, "-c", COMPILE_SNIPPET],
+            env=env,
+            check=True,
+            capture_output=True,
+            text=True,
+        )
     return float(out.stdout.split()[-1])
 
 
 def main() -> None:
     args = parse_args()
-    for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS",
-                 "NUMBA_NUM_THREADS"):
+    for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMBA_NUM_THREADS"):
         os.environ[name] = str(args.threads)
 
     import numba
@@ -109,10 +126,16 @@ def main() -> None:
 
     torch.set_num_threads(args.threads)
     results: dict = {
-        "cpu": cpu_model(), "threads": args.threads, "numba_threads": 1,
-        "python": platform.python_version(), "torch": torch.__version__,
-        "numba": numba.__version__, "repeats": args.repeats, "dtype": "float32",
-        "temperature": 1.0, "presets": {},
+        "cpu": cpu_model(),
+        "threads": args.threads,
+        "numba_threads": 1,
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "numba": numba.__version__,
+        "repeats": args.repeats,
+        "dtype": "float32",
+        "temperature": 1.0,
+        "presets": {},
     }
 
     first_call = time.perf_counter()
@@ -135,10 +158,22 @@ def main() -> None:
                 n = max(1, round(count * args.scale))
                 prime = None
                 if method == "naive":
-                    prime = torch.randint(0, config.model.classes, (model.receptive_field,),
-                                          generator=torch.Generator().manual_seed(0))
-                runs.append({"preset": preset, "method": method, "batch_size": batch,
-                             "n_samples": n, "prime": prime, "times": []})
+                    prime = torch.randint(
+                        0,
+                        config.model.classes,
+                        (model.receptive_field,),
+                        generator=torch.Generator().manual_seed(0),
+                    )
+                runs.append(
+                    {
+                        "preset": preset,
+                        "method": method,
+                        "batch_size": batch,
+                        "n_samples": n,
+                        "prime": prime,
+                        "times": [],
+                    }
+                )
 
     def once(run: dict, n: int) -> float:
         generator = torch.Generator().manual_seed(1)
@@ -146,11 +181,22 @@ def main() -> None:
         mel = None
         if model.config.local_channels is not None:  # a vocoder: a random mel covering n
             hop = math.prod(model.config.upsample_scales)
-            mel = torch.randn(run["batch_size"], model.config.local_channels, -(-n // hop),
-                              generator=torch.Generator().manual_seed(2))
+            mel = torch.randn(
+                run["batch_size"],
+                model.config.local_channels,
+                -(-n // hop),
+                generator=torch.Generator().manual_seed(2),
+            )
         start = time.perf_counter()
-        wavenet.generate(model, n, batch_size=run["batch_size"], prime=run["prime"],
-                         generator=generator, method=run["method"], mel=mel)
+        wavenet.generate(
+            model,
+            n,
+            batch_size=run["batch_size"],
+            prime=run["prime"],
+            generator=generator,
+            method=run["method"],
+            mel=mel,
+        )
         return time.perf_counter() - start
 
     for run in runs:  # warm-up: compile, allocate, fill caches
@@ -167,8 +213,10 @@ def main() -> None:
             seconds = statistics.median(run["times"])
             rate = run["n_samples"] * run["batch_size"] / seconds
             rows[(run["method"], run["batch_size"])] = {
-                "method": run["method"], "batch_size": run["batch_size"],
-                "n_samples": run["n_samples"], "seconds": [round(t, 4) for t in run["times"]],
+                "method": run["method"],
+                "batch_size": run["batch_size"],
+                "n_samples": run["n_samples"],
+                "seconds": [round(t, 4) for t in run["times"]],
                 "samples_per_s": round(rate, 1),
                 "real_time_factor": round(rate / config.data.sample_rate, 3),
             }
@@ -180,19 +228,28 @@ def main() -> None:
             if method != "naive" and naive is not None and batch == 1:
                 row["x_naive"] = round(row["samples_per_s"] / naive["samples_per_s"], 1)
         results["presets"][preset] = {
-            "sample_rate": config.data.sample_rate, "receptive_field": model.receptive_field,
-            "parameters": wavenet.parameter_count(model), "rows": list(rows.values()),
+            "sample_rate": config.data.sample_rate,
+            "receptive_field": model.receptive_field,
+            "parameters": wavenet.parameter_count(model),
+            "rows": list(rows.values()),
         }
 
     presets = results["presets"]
     for preset, key in COMPARED_WITH_DEFAULT.items():
         if "default" in presets and preset in presets:
-            plain = {(r["method"], r["batch_size"]): r["samples_per_s"]
-                     for r in presets["default"]["rows"]}
+            plain = {
+                (r["method"], r["batch_size"]): r["samples_per_s"]
+                for r in presets["default"]["rows"]
+            }
             results[key] = [
-                {"method": r["method"], "batch_size": r["batch_size"],
-                 "ratio": round(r["samples_per_s"] / plain[(r["method"], r["batch_size"])], 3)}
-                for r in presets[preset]["rows"] if (r["method"], r["batch_size"]) in plain]
+                {
+                    "method": r["method"],
+                    "batch_size": r["batch_size"],
+                    "ratio": round(r["samples_per_s"] / plain[(r["method"], r["batch_size"])], 3),
+                }
+                for r in presets[preset]["rows"]
+                if (r["method"], r["batch_size"]) in plain
+            ]
     print_table(results)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2) + "\n")
@@ -200,24 +257,34 @@ def main() -> None:
 
 
 def print_table(results: dict) -> None:
-    print(f"CPU: {results['cpu']}; torch threads: {results['threads']} "
-          f"(numba kernel: 1 thread); float32, temperature 1; median of {results['repeats']}")
+    print(
+        f"CPU: {results['cpu']}; torch threads: {results['threads']} "
+        f"(numba kernel: 1 thread); float32, temperature 1; median of {results['repeats']}"
+    )
     compile_s = results.get("compile_s")
-    print(f"first fast-numba call in this process: {results['first_call_s']} s"
-          + (f"; with an empty numba cache (compiling): {compile_s} s" if compile_s else ""))
-    header = (f"{'preset':11} {'method':11} {'batch':>5} {'samples/s':>11} {'x real time':>11} "
-              f"{'x fast-torch':>12} {'x naive':>8}")
+    print(
+        f"first fast-numba call in this process: {results['first_call_s']} s"
+        + (f"; with an empty numba cache (compiling): {compile_s} s" if compile_s else "")
+    )
+    header = (
+        f"{'preset':11} {'method':11} {'batch':>5} {'samples/s':>11} {'x real time':>11} "
+        f"{'x fast-torch':>12} {'x naive':>8}"
+    )
     for preset, info in results["presets"].items():
-        print(f"\n{preset}: receptive field {info['receptive_field']}, "
-              f"{info['parameters']:,} parameters, {info['sample_rate']} Hz")
+        print(
+            f"\n{preset}: receptive field {info['receptive_field']}, "
+            f"{info['parameters']:,} parameters, {info['sample_rate']} Hz"
+        )
         print(header)
         for row in info["rows"]:
             ratio = row.get("x_fast_torch")
             naive = row.get("x_naive")
-            print(f"{preset:11} {row['method']:11} {row['batch_size']:>5} "
-                  f"{row['samples_per_s']:>11,.0f} {row['real_time_factor']:>11.2f} "
-                  f"{'' if ratio is None else f'{ratio:.1f}':>12} "
-                  f"{'' if naive is None else f'{naive:.0f}':>8}")
+            print(
+                f"{preset:11} {row['method']:11} {row['batch_size']:>5} "
+                f"{row['samples_per_s']:>11,.0f} {row['real_time_factor']:>11.2f} "
+                f"{'' if ratio is None else f'{ratio:.1f}':>12} "
+                f"{'' if naive is None else f'{naive:.0f}':>8}"
+            )
     for preset, key in COMPARED_WITH_DEFAULT.items():
         if key in results:
             print(f"\n{preset} / default samples/s (same body; {COMPARISON[key]}):")

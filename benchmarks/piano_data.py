@@ -30,21 +30,30 @@ TEST_SEED_OFFSET = 1000  # test piece i uses seed 1000 + i; training pieces use 
 
 # Key name -> (tonic MIDI note near middle C, scale steps in semitones).
 MAJOR, MINOR = (0, 2, 4, 5, 7, 9, 11), (0, 2, 3, 5, 7, 8, 10)
-KEYS = {"C": (60, MAJOR), "G": (55, MAJOR), "F": (53, MAJOR), "D": (62, MAJOR),
-        "Bb": (58, MAJOR), "Am": (57, MINOR), "Em": (52, MINOR), "Dm": (50, MINOR)}
+KEYS = {
+    "C": (60, MAJOR),
+    "G": (55, MAJOR),
+    "F": (53, MAJOR),
+    "D": (62, MAJOR),
+    "Bb": (58, MAJOR),
+    "Am": (57, MINOR),
+    "Em": (52, MINOR),
+    "Dm": (50, MINOR),
+}
 # Progressions as scale degrees (0 = tonic), one chord a bar.
 PROGRESSIONS = ([0, 3, 4, 0], [0, 5, 3, 4], [0, 4, 5, 3], [5, 3, 0, 4], [0, 1, 4, 0])
 
 
 @dataclass(frozen=True)
 class Note:
-    start: float     # beats
-    length: float    # beats
-    pitch: int       # MIDI note number
-    velocity: int    # 1 ... 127
+    start: float  # beats
+    length: float  # beats
+    pitch: int  # MIDI note number
+    velocity: int  # 1 ... 127
 
 
 # ------------------------------------------------------------------ MIDI file writer
+
 
 def variable_length(value: int) -> bytes:
     """A MIDI variable-length quantity: 7 bits a byte, most significant first, the high
@@ -57,12 +66,13 @@ def variable_length(value: int) -> bytes:
     return bytes(reversed(groups))
 
 
-def midi_file(notes: list[Note], tempo_bpm: float, program: int = 0, channel: int = 0,
-              tail_beats: float = 2.0) -> bytes:
+def midi_file(
+    notes: list[Note], tempo_bpm: float, program: int = 0, channel: int = 0, tail_beats: float = 2.0
+) -> bytes:
     """A format-0 standard MIDI file: header chunk, then one track with the tempo, a
     program change, the notes (on/off pairs, delta times in ticks) and end of track
     `tail_beats` after the last note ends (room for the release and the reverb)."""
-    events: list[tuple[int, int, bytes]] = []   # (tick, order, event): offs before ons
+    events: list[tuple[int, int, bytes]] = []  # (tick, order, event): offs before ons
     for note in notes:
         on = round(note.start * TICKS_PER_BEAT)
         off = max(on + 1, round((note.start + note.length) * TICKS_PER_BEAT))
@@ -86,6 +96,7 @@ def midi_file(notes: list[Note], tempo_bpm: float, program: int = 0, channel: in
 
 # ------------------------------------------------------------------ random pieces
 
+
 def scale_note(tonic: int, scale: tuple[int, ...], degree: int) -> int:
     """MIDI note of a scale degree (any integer; 7 is the tonic an octave up)."""
     octave, step = divmod(degree, len(scale))
@@ -102,56 +113,78 @@ def random_piece(seed: int, seconds: float = PIECE_SECONDS) -> tuple[list[Note],
     progression = PROGRESSIONS[rng.integers(len(PROGRESSIONS))]
     bass_style = rng.integers(3)
     notes: list[Note] = []
-    melody_degree = 7 + int(rng.integers(0, 5))       # start in the octave above the tonic
+    melody_degree = 7 + int(rng.integers(0, 5))  # start in the octave above the tonic
     for bar in range(bars):
         root = progression[bar % len(progression)] if bar < bars - 1 else 0
         chord = [scale_note(tonic - 12, scale, root + k) for k in (0, 2, 4)]
         t0 = 4.0 * bar
         loud = int(rng.integers(55, 80))
-        if bass_style == 0:                            # block chord, twice a bar
+        if bass_style == 0:  # block chord, twice a bar
             for half in (0.0, 2.0):
                 notes += [Note(t0 + half, 1.9, p, loud) for p in chord]
-        elif bass_style == 1:                          # broken chord in eighths
+        elif bass_style == 1:  # broken chord in eighths
             for k, p in enumerate(chord + [chord[0] + 12] + chord[::-1][:3] + [chord[0]]):
                 notes.append(Note(t0 + 0.5 * k, 0.5, p, loud - 5))
-        else:                                          # Alberti bass: low, high, middle, high
+        else:  # Alberti bass: low, high, middle, high
             for k in range(8):
                 notes.append(Note(t0 + 0.5 * k, 0.5, chord[(0, 2, 1, 2)[k % 4]], loud - 8))
         t = 0.0
         while t < 4.0:
             length = float(rng.choice([0.5, 0.5, 1.0, 1.0, 1.5, 2.0]))
             length = min(length, 4.0 - t)
-            if t == 0.0:                               # land on a chord tone
-                melody_degree = min((root + 7 + k for k in (0, 2, 4, 7)),
-                                    key=lambda d: abs(d - melody_degree))
+            if t == 0.0:  # land on a chord tone
+                melody_degree = min(
+                    (root + 7 + k for k in (0, 2, 4, 7)), key=lambda d: abs(d - melody_degree)
+                )
             else:
-                melody_degree = int(np.clip(melody_degree + rng.choice([-2, -1, -1, 1, 1, 2, 3]),
-                                            4, 14))
+                melody_degree = int(
+                    np.clip(melody_degree + rng.choice([-2, -1, -1, 1, 1, 2, 3]), 4, 14)
+                )
             velocity = int(rng.integers(70, 105)) if t == 0.0 else int(rng.integers(55, 95))
-            notes.append(Note(t0 + t, length * 0.95, scale_note(tonic, scale, melody_degree),
-                              velocity))
+            notes.append(
+                Note(t0 + t, length * 0.95, scale_note(tonic, scale, melody_degree), velocity)
+            )
             t += length
     return notes, tempo, key
 
 
 # ------------------------------------------------------------------ rendering
 
-def render(midi: Path, wav: Path, soundfont: Path = SOUNDFONT,
-           sample_rate: int = SAMPLE_RATE) -> None:
+
+def render(
+    midi: Path, wav: Path, soundfont: Path = SOUNDFONT, sample_rate: int = SAMPLE_RATE
+) -> None:
     """fluidsynth (no shell, no MIDI input, fast render to a file), then sox: mono, 16 bit,
     peak at -3 dBFS."""
     stereo = wav.with_name(wav.stem + ".stereo.wav")
     try:
-        subprocess.run(["fluidsynth", "-ni", "-q", "-F", str(stereo), "-r", str(sample_rate),
-                        str(soundfont), str(midi)], check=True, capture_output=True)
-        subprocess.run(["sox", str(stereo), "-b", "16", str(wav), "remix", "-", "gain", "-n", "-3"],
-                       check=True, capture_output=True)
+        subprocess.run(
+            [
+                "fluidsynth",
+                "-ni",
+                "-q",
+                "-F",
+                str(stereo),
+                "-r",
+                str(sample_rate),
+                str(soundfont),
+                str(midi),
+            ],
+            check=True,
+            capture_output=True,
+        )
+        subprocess.run(
+            ["sox", str(stereo), "-b", "16", str(wav), "remix", "-", "gain", "-n", "-3"],
+            check=True,
+            capture_output=True,
+        )
     finally:
         stereo.unlink(missing_ok=True)
 
 
-def write_pieces(folder: Path, seeds: range, seconds: float = PIECE_SECONDS,
-                 soundfont: Path = SOUNDFONT) -> list[dict[str, object]]:
+def write_pieces(
+    folder: Path, seeds: range, seconds: float = PIECE_SECONDS, soundfont: Path = SOUNDFONT
+) -> list[dict[str, object]]:
     """One .mid (kept beside the audio, under midi/) and one .wav per seed -> what each is."""
     (folder / "midi").mkdir(parents=True, exist_ok=True)
     pieces: list[dict[str, object]] = []
@@ -167,10 +200,14 @@ def write_pieces(folder: Path, seeds: range, seconds: float = PIECE_SECONDS,
 
 def write_piano_set(out: Path, soundfont: Path = SOUNDFONT) -> dict[str, list[dict[str, object]]]:
     """OUT/train and OUT/test -> the pieces of each."""
-    return {"train": write_pieces(out / "train", range(TRAIN_PIECES), soundfont=soundfont),
-            "test": write_pieces(out / "test", range(TEST_SEED_OFFSET,
-                                                     TEST_SEED_OFFSET + TEST_PIECES),
-                                 soundfont=soundfont)}
+    return {
+        "train": write_pieces(out / "train", range(TRAIN_PIECES), soundfont=soundfont),
+        "test": write_pieces(
+            out / "test",
+            range(TEST_SEED_OFFSET, TEST_SEED_OFFSET + TEST_PIECES),
+            soundfont=soundfont,
+        ),
+    }
 
 
 def main() -> None:
@@ -180,8 +217,10 @@ def main() -> None:
     args = parser.parse_args()
     require("fluidsynth", "sox")
     written = write_piano_set(args.out, args.soundfont)
-    print(f"wrote {len(written['train'])} training and {len(written['test'])} test pieces "
-          f"under {args.out}")
+    print(
+        f"wrote {len(written['train'])} training and {len(written['test'])} test pieces "
+        f"under {args.out}"
+    )
 
 
 if __name__ == "__main__":

@@ -30,9 +30,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import torch
-
 import piano_data
+import torch
 from machine import cpu_model
 from quality import DataSet, evaluate, piano_set, speech_set, wavenet_cli
 
@@ -53,23 +52,31 @@ CANDIDATES: dict[str, list[str]] = {
     "b4x2000-lr3e-3": ["train.batch_size=4", "data.target_length=2000", "train.lr=3e-3"],
     "b4x1000": ["train.batch_size=4", "data.target_length=1000"],
     "b4-s128": ["train.batch_size=4", "model.skip_channels=128"],
-    "b4-r48": ["train.batch_size=4", "model.residual_channels=48", "model.gate_channels=96",
-               "model.skip_channels=128"],
+    "b4-r48": [
+        "train.batch_size=4",
+        "model.residual_channels=48",
+        "model.gate_channels=96",
+        "model.skip_channels=128",
+    ],
     "b4-ema": ["train.batch_size=4", "train.ema_decay=0.999"],
 }
 
 
 def step_seconds(overrides: list[str], repeats: int = 3) -> float:
     """Median one-thread CPU seconds of a bf16 training step (model, loss, AdamW)."""
-    import wavenet
     from train import package_step
+
+    import wavenet
 
     config = wavenet.load_config("default", overrides)
     torch.manual_seed(0)
     model = wavenet.WaveNet(config.model)
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
-    codes = torch.randint(0, config.model.quantization_channels,
-                          (config.train.batch_size, config.data.target_length + 1))
+    codes = torch.randint(
+        0,
+        config.model.quantization_channels,
+        (config.train.batch_size, config.data.target_length + 1),
+    )
     package_step(model, optimizer, codes, bf16=True)  # warm-up
     seconds = []
     for _ in range(repeats):
@@ -81,22 +88,46 @@ def step_seconds(overrides: list[str], repeats: int = 3) -> float:
 
 def trial(name: str, steps: int, data: DataSet, args: argparse.Namespace) -> dict:
     run = args.runs_dir / f"{data.name}-{name}-{steps}"
-    overrides = CANDIDATES[name] + [f"train.warmup_steps={min(200, steps // 10)}",
-                                    f"train.val_every={steps}", f"train.checkpoint_every={steps}"]
-    command = wavenet_cli("train", "--data", data.train, "--val-data", next(iter(data.tests.values())),
-                          "--out", run, "--config", "default", "--steps", str(steps),
-                          "--cache-dir", args.cache_dir)
+    overrides = CANDIDATES[name] + [
+        f"train.warmup_steps={min(200, steps // 10)}",
+        f"train.val_every={steps}",
+        f"train.checkpoint_every={steps}",
+    ]
+    command = wavenet_cli(
+        "train",
+        "--data",
+        data.train,
+        "--val-data",
+        next(iter(data.tests.values())),
+        "--out",
+        run,
+        "--config",
+        "default",
+        "--steps",
+        str(steps),
+        "--cache-dir",
+        args.cache_dir,
+    )
     for override in overrides:
         command += ["--set", override]
     environment = dict(os.environ, OMP_NUM_THREADS="1")
     started = time.perf_counter()
     subprocess.run(command, check=True, env=environment, stdout=subprocess.DEVNULL)
     seconds = time.perf_counter() - started
-    bits = {label: evaluate(run, folder, args)["bits_per_sample"]
-            for label, folder in data.tests.items()}
-    row = {"dataset": data.name, "candidate": name, "overrides": CANDIDATES[name],
-           "steps": steps, "budget_minutes": args.minutes, "train_seconds": round(seconds),
-           "bits_per_sample": bits, "cpu": cpu_model()}
+    bits = {
+        label: evaluate(run, folder, args)["bits_per_sample"]
+        for label, folder in data.tests.items()
+    }
+    row = {
+        "dataset": data.name,
+        "candidate": name,
+        "overrides": CANDIDATES[name],
+        "steps": steps,
+        "budget_minutes": args.minutes,
+        "train_seconds": round(seconds),
+        "bits_per_sample": bits,
+        "cpu": cpu_model(),
+    }
     print(json.dumps(row), flush=True)
     args.json.parent.mkdir(parents=True, exist_ok=True)
     with args.json.open("a") as out:  # as each trial ends: a failed one loses only itself
@@ -110,16 +141,21 @@ def main() -> None:
     parser.add_argument("--list", action="store_true", help="print the candidates and exit")
     parser.add_argument("--minutes", type=float, default=7.5, help="budget a trial stands for")
     parser.add_argument("--dataset", choices=("speech", "piano"), default="speech")
-    parser.add_argument("--steps", type=int, default=None,
-                        help="train every candidate this many steps (e.g. those of an earlier "
-                             "trial of the same shape) instead of timing its step")
+    parser.add_argument(
+        "--steps",
+        type=int,
+        default=None,
+        help="train every candidate this many steps (e.g. those of an earlier "
+        "trial of the same shape) instead of timing its step",
+    )
     parser.add_argument("--jobs", type=int, default=2, help="trials side by side, 1 thread each")
     parser.add_argument("--data-dir", type=Path, default=Path.home() / ".cache" / "wavenet-bench")
     parser.add_argument("--cache-dir", type=Path, default=None)
     parser.add_argument("--runs-dir", type=Path, default=Path("/tmp/wavenet-preset-search"))
     parser.add_argument("--soundfont", type=Path, default=piano_data.SOUNDFONT)
-    parser.add_argument("--json", type=Path,
-                        default=Path(__file__).parent / "results" / "preset_search.jsonl")
+    parser.add_argument(
+        "--json", type=Path, default=Path(__file__).parent / "results" / "preset_search.jsonl"
+    )
     parser.add_argument("--device", default=None)
     args = parser.parse_args()
     if args.list or not args.candidates:
@@ -130,7 +166,11 @@ def main() -> None:
     if unknown:
         sys.exit(f"unknown candidates {unknown}; see --list")
     args.cache_dir = args.cache_dir or args.data_dir / "wavenet-cache"
-    data = speech_set(args.data_dir) if args.dataset == "speech" else piano_set(args.data_dir, args.soundfont)
+    data = (
+        speech_set(args.data_dir)
+        if args.dataset == "speech"
+        else piano_set(args.data_dir, args.soundfont)
+    )
     torch.set_num_threads(1)
     plan, costs = {}, {}
     for name in args.candidates:
@@ -139,11 +179,16 @@ def main() -> None:
             continue
         # Recipes that differ only in optimisation settings cost the same: time each
         # shape once, so their trials get equal steps.
-        shape = tuple(o for o in CANDIDATES[name] if o.startswith(("model.", "data.", "train.batch")))
+        shape = tuple(
+            o for o in CANDIDATES[name] if o.startswith(("model.", "data.", "train.batch"))
+        )
         seconds = costs[shape] = costs.get(shape) or step_seconds(CANDIDATES[name])
         plan[name] = max(10, round(args.minutes * 60 * TWO_THREAD_SPEEDUP / seconds))
-        print(f"{name}: {seconds:.3f} CPU s a step on one thread -> {plan[name]} steps "
-              f"for {args.minutes:g} min", flush=True)
+        print(
+            f"{name}: {seconds:.3f} CPU s a step on one thread -> {plan[name]} steps "
+            f"for {args.minutes:g} min",
+            flush=True,
+        )
     with ThreadPoolExecutor(args.jobs) as pool:
         list(pool.map(lambda name: trial(name, plan[name], data, args), plan))
 

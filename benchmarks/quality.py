@@ -48,16 +48,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import soundfile as sf
-import torch
-
 import piano_data
+import soundfile as sf
 import speech_data
+import torch
 from machine import cpu_model
-from wavenet.io.checkpoint import config_from_checkpoint, load_checkpoint, resolve_checkpoint
-from wavenet.eval.compression import baseline_bits
+
 from wavenet.config import Config, preset_names
 from wavenet.data.prepare import find_audio_files, prepare_data
+from wavenet.eval.compression import baseline_bits
+from wavenet.io.checkpoint import config_from_checkpoint, load_checkpoint, resolve_checkpoint
 
 DATASETS = ("speech", "piano")
 
@@ -66,10 +66,11 @@ DATASETS = ("speech", "piano")
 class DataSet:
     name: str
     train: Path
-    tests: dict[str, Path]   # label -> folder; the first is training's --val-data
+    tests: dict[str, Path]  # label -> folder; the first is training's --val-data
 
 
 # ------------------------------------------------------------------ data sets (cached)
+
 
 def _recipe_hash(recipe: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:10]
@@ -88,23 +89,35 @@ def cached_build(folder: Path, recipe: dict[str, Any], build: Callable[[Path], A
 
 
 def speech_set(data_dir: Path) -> DataSet:
-    recipe = {"version": 1, "rate": speech_data.LARGE_SAMPLE_RATE,
-              "train": speech_data.TRAIN_SENTENCES + speech_data.MORE_TRAIN_SENTENCES,
-              "held_out": speech_data.HELD_OUT_SENTENCES + speech_data.MORE_HELD_OUT_SENTENCES,
-              "voices": [dataclasses.asdict(v) for v in speech_data.LARGE_TRAIN_VOICES],
-              "test_voices": [dataclasses.asdict(v) for v in speech_data.LARGE_TEST_VOICES],
-              "new_voice": dataclasses.asdict(speech_data.LARGE_NEW_VOICE)}
+    recipe = {
+        "version": 1,
+        "rate": speech_data.LARGE_SAMPLE_RATE,
+        "train": speech_data.TRAIN_SENTENCES + speech_data.MORE_TRAIN_SENTENCES,
+        "held_out": speech_data.HELD_OUT_SENTENCES + speech_data.MORE_HELD_OUT_SENTENCES,
+        "voices": [dataclasses.asdict(v) for v in speech_data.LARGE_TRAIN_VOICES],
+        "test_voices": [dataclasses.asdict(v) for v in speech_data.LARGE_TEST_VOICES],
+        "new_voice": dataclasses.asdict(speech_data.LARGE_NEW_VOICE),
+    }
     folder = data_dir / f"speech-{_recipe_hash(recipe)}"
     speech_data.require("espeak-ng", "sox")
     cached_build(folder, recipe, speech_data.write_large_set)
-    return DataSet("speech", folder / "train", {"speech": folder / "test",
-                                               "speech, new voice": folder / "test-new-voice"})
+    return DataSet(
+        "speech",
+        folder / "train",
+        {"speech": folder / "test", "speech, new voice": folder / "test-new-voice"},
+    )
 
 
 def piano_set(data_dir: Path, soundfont: Path) -> DataSet:
-    recipe = {"version": 1, "rate": piano_data.SAMPLE_RATE, "soundfont": str(soundfont),
-              "train": piano_data.TRAIN_PIECES, "test": piano_data.TEST_PIECES,
-              "seconds": piano_data.PIECE_SECONDS, "test_seeds_from": piano_data.TEST_SEED_OFFSET}
+    recipe = {
+        "version": 1,
+        "rate": piano_data.SAMPLE_RATE,
+        "soundfont": str(soundfont),
+        "train": piano_data.TRAIN_PIECES,
+        "test": piano_data.TEST_PIECES,
+        "seconds": piano_data.PIECE_SECONDS,
+        "test_seeds_from": piano_data.TEST_SEED_OFFSET,
+    }
     folder = data_dir / f"piano-{_recipe_hash(recipe)}"
     speech_data.require("fluidsynth", "sox")
     if not soundfont.is_file():
@@ -120,21 +133,34 @@ def audio_size(folder: Path) -> dict[str, float | int]:
 
 # ------------------------------------------------------------------ train, eval, baselines
 
+
 def wavenet_cli(*args: str | Path) -> list[str]:
     return [sys.executable, "-m", "wavenet_cli", *map(str, args)]
 
 
 def train_has_minutes() -> bool:
     """Whether this checkout's `wavenet train` takes --minutes (issue 14, item 1)."""
-    help_text = subprocess.run(wavenet_cli("train", "--help"), capture_output=True, text=True,
-                               check=True).stdout
+    help_text = subprocess.run(
+        wavenet_cli("train", "--help"), capture_output=True, text=True, check=True
+    ).stdout
     return "--minutes" in help_text
 
 
 def train(data: DataSet, preset: str, run: Path, args: argparse.Namespace) -> float:
     """`wavenet train` with the budget -> wall-clock seconds it took."""
-    command = wavenet_cli("train", "--data", data.train, "--val-data", next(iter(data.tests.values())),
-                          "--out", run, "--config", preset, "--cache-dir", args.cache_dir)
+    command = wavenet_cli(
+        "train",
+        "--data",
+        data.train,
+        "--val-data",
+        next(iter(data.tests.values())),
+        "--out",
+        run,
+        "--config",
+        preset,
+        "--cache-dir",
+        args.cache_dir,
+    )
     if args.minutes is not None:
         command += ["--minutes", str(args.minutes)]
     if args.steps is not None:
@@ -164,8 +190,13 @@ _baselines: dict[tuple[str, str], dict[str, float | int]] = {}
 def baselines(config: Config, folder: Path, cache_dir: Path) -> dict[str, float | int]:
     """Unigram, xz -9e and bzip2 -9 bits/sample of the codes `wavenet eval` scores for
     `config` (same decode, resampling, trimming, skipped files and cache)."""
-    key = (str(folder), json.dumps([config.model.classes, config.model.coding,
-                                    dataclasses.asdict(config.data)], sort_keys=True))
+    key = (
+        str(folder),
+        json.dumps(
+            [config.model.classes, config.model.coding, dataclasses.asdict(config.data)],
+            sort_keys=True,
+        ),
+    )
     if key not in _baselines:
         files = prepare_data(config, folder, cache_dir=cache_dir, purpose="eval").val.files
         _baselines[key] = baseline_bits([f.codes for f in files], config.model.classes)
@@ -187,14 +218,17 @@ def flac_bits(config: Config, folder: Path, cache_dir: Path) -> float:
             wav, flac = Path(tmp) / f"{i}.wav", Path(tmp) / f"{i}.flac"
             samples = pcm16_samples(torch.from_numpy(file.codes.astype("int64")))
             sf.write(wav, samples, config.data.sample_rate, subtype="PCM_16")
-            subprocess.run(["flac", "--best", "--silent", "--force", "-o", str(flac), str(wav)],
-                           check=True)
+            subprocess.run(
+                ["flac", "--best", "--silent", "--force", "-o", str(flac), str(wav)], check=True
+            )
             total_bytes += flac.stat().st_size
             total_samples += len(samples)
     return total_bytes * 8 / total_samples
 
 
-def measure(data: DataSet, preset: str, runs: Path, args: argparse.Namespace) -> list[dict[str, Any]]:
+def measure(
+    data: DataSet, preset: str, runs: Path, args: argparse.Namespace
+) -> list[dict[str, Any]]:
     run = runs / f"{data.name}-{preset}"
     seconds = train(data, preset, run, args)
     payload = load_checkpoint(resolve_checkpoint(run, prefer="last"))
@@ -203,84 +237,150 @@ def measure(data: DataSet, preset: str, runs: Path, args: argparse.Namespace) ->
     for label, folder in data.tests.items():
         model = evaluate(run, folder, args)
         base = baselines(config, folder, args.cache_dir)
-        rows.append({"data": data.name, "test": label, "preset": preset, "budget": budget_text(args),
-                     "minutes": args.minutes, "steps_asked": args.steps, "steps": payload["step"],
-                     "train_seconds": round(seconds, 1), "overrides": args.overrides,
-                     "sample_rate": config.data.sample_rate,
-                     "model_bits": model["bits_per_sample"], "scored_samples": model["samples"],
-                     "unigram_bits": base["unigram"], "xz_bits": base["xz"],
-                     "bzip2_bits": base["bzip2"], "baseline_samples": base["samples"],
-                     "below_xz": base["xz"] - model["bits_per_sample"],
-                     "output": config.model.output})
+        rows.append(
+            {
+                "data": data.name,
+                "test": label,
+                "preset": preset,
+                "budget": budget_text(args),
+                "minutes": args.minutes,
+                "steps_asked": args.steps,
+                "steps": payload["step"],
+                "train_seconds": round(seconds, 1),
+                "overrides": args.overrides,
+                "sample_rate": config.data.sample_rate,
+                "model_bits": model["bits_per_sample"],
+                "scored_samples": model["samples"],
+                "unigram_bits": base["unigram"],
+                "xz_bits": base["xz"],
+                "bzip2_bits": base["bzip2"],
+                "baseline_samples": base["samples"],
+                "below_xz": base["xz"] - model["bits_per_sample"],
+                "output": config.model.output,
+            }
+        )
         if "flac" in base:
-            rows[-1].update(flac_bits=base["flac"], below_flac=base["flac"] - model["bits_per_sample"])
+            rows[-1].update(
+                flac_bits=base["flac"], below_flac=base["flac"] - model["bits_per_sample"]
+            )
     return rows
 
 
 # ------------------------------------------------------------------ report
 
+
 def budget_text(args: argparse.Namespace) -> str:
-    parts = ([f"{args.minutes:g} min"] if args.minutes is not None else []) + \
-            ([f"{args.steps} steps"] if args.steps is not None else [])
+    parts = ([f"{args.minutes:g} min"] if args.minutes is not None else []) + (
+        [f"{args.steps} steps"] if args.steps is not None else []
+    )
     return ", ".join(parts)
 
 
 def print_table(name: str, sizes: dict[str, Any], rows: list[dict[str, Any]]) -> None:
-    tests = ", ".join(f"{label} {s['seconds']:.0f} s ({s['files']} files)"
-                      for label, s in sizes["tests"].items())
-    print(f"\n{name}: train {sizes['train']['seconds']:.0f} s ({sizes['train']['files']} files); "
-          f"test {tests}")
-    header = (f"{'test set':18s} {'preset':8s} {'output':11s} {'budget':14s} {'steps':>6s} "
-              f"{'model':>7s} {'unigram':>8s} {'xz -9e':>7s} {'bzip2 -9':>8s} {'below xz':>8s} "
-              f"{'flac':>7s} {'below flac':>10s}")
+    tests = ", ".join(
+        f"{label} {s['seconds']:.0f} s ({s['files']} files)" for label, s in sizes["tests"].items()
+    )
+    print(
+        f"\n{name}: train {sizes['train']['seconds']:.0f} s ({sizes['train']['files']} files); "
+        f"test {tests}"
+    )
+    header = (
+        f"{'test set':18s} {'preset':8s} {'output':11s} {'budget':14s} {'steps':>6s} "
+        f"{'model':>7s} {'unigram':>8s} {'xz -9e':>7s} {'bzip2 -9':>8s} {'below xz':>8s} "
+        f"{'flac':>7s} {'below flac':>10s}"
+    )
     print(header)
     print("-" * len(header))
     for r in rows:
-        flac = (f"{r['flac_bits']:7.3f} {r['below_flac']:10.3f}" if "flac_bits" in r
-                else f"{'':7s} {'':10s}")
-        print(f"{r['test']:18s} {r['preset']:8s} {r.get('output', 'categorical'):11s} "
-              f"{r['budget']:14s} {r['steps']:6d} "
-              f"{r['model_bits']:7.3f} {r['unigram_bits']:8.3f} {r['xz_bits']:7.3f} "
-              f"{r['bzip2_bits']:8.3f} {r['below_xz']:8.3f} {flac}")
-    print("(bits/sample of the held-out codes: mu-law codes for categorical runs, 16-bit "
-          "samples for mol runs, where flac --best is the lossless baseline; below > 0: the "
-          "model beats that coder)")
+        flac = (
+            f"{r['flac_bits']:7.3f} {r['below_flac']:10.3f}"
+            if "flac_bits" in r
+            else f"{'':7s} {'':10s}"
+        )
+        print(
+            f"{r['test']:18s} {r['preset']:8s} {r.get('output', 'categorical'):11s} "
+            f"{r['budget']:14s} {r['steps']:6d} "
+            f"{r['model_bits']:7.3f} {r['unigram_bits']:8.3f} {r['xz_bits']:7.3f} "
+            f"{r['bzip2_bits']:8.3f} {r['below_xz']:8.3f} {flac}"
+        )
+    print(
+        "(bits/sample of the held-out codes: mu-law codes for categorical runs, 16-bit "
+        "samples for mol runs, where flac --best is the lossless baseline; below > 0: the "
+        "model beats that coder)"
+    )
 
 
 def main() -> None:
     default_preset = "cpu" if "cpu" in preset_names() else "default"
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--datasets", nargs="+", choices=DATASETS, default=list(DATASETS))
-    parser.add_argument("--preset", dest="presets", action="append", default=None,
-                        help=f"preset to train (repeatable) [default: {default_preset}]")
-    parser.add_argument("--minutes", type=float, default=None,
-                        help="training budget per run, passed to `wavenet train --minutes` "
-                             "[default: 15 when neither --minutes nor --steps is given]")
-    parser.add_argument("--steps", type=int, default=None,
-                        help="training steps per run, passed to `wavenet train --steps`")
-    parser.add_argument("--set", dest="overrides", action="append", default=[],
-                        metavar="SECTION.KEY=VALUE", help="config override for every run")
-    parser.add_argument("--output", choices=("categorical", "mol"), default=None,
-                        help="the model's output for every run (--set model.output=...): mol "
-                             "scores bits per 16-bit sample beside flac --best "
-                             "[default: each preset's own]")
+    parser.add_argument(
+        "--preset",
+        dest="presets",
+        action="append",
+        default=None,
+        help=f"preset to train (repeatable) [default: {default_preset}]",
+    )
+    parser.add_argument(
+        "--minutes",
+        type=float,
+        default=None,
+        help="training budget per run, passed to `wavenet train --minutes` "
+        "[default: 15 when neither --minutes nor --steps is given]",
+    )
+    parser.add_argument(
+        "--steps",
+        type=int,
+        default=None,
+        help="training steps per run, passed to `wavenet train --steps`",
+    )
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="SECTION.KEY=VALUE",
+        help="config override for every run",
+    )
+    parser.add_argument(
+        "--output",
+        choices=("categorical", "mol"),
+        default=None,
+        help="the model's output for every run (--set model.output=...): mol "
+        "scores bits per 16-bit sample beside flac --best "
+        "[default: each preset's own]",
+    )
     parser.add_argument("--device", default=None, help="passed to train and eval")
-    parser.add_argument("--data-dir", type=Path,
-                        default=Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
-                        / "wavenet-bench", help="where the data sets are built once and kept")
-    parser.add_argument("--cache-dir", type=Path, default=None,
-                        help="wavenet's decoded-audio cache [default: DATA_DIR/wavenet-cache]")
-    parser.add_argument("--runs-dir", type=Path, default=None,
-                        help="keep the run folders here [default: a temporary folder]")
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        default=Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "wavenet-bench",
+        help="where the data sets are built once and kept",
+    )
+    parser.add_argument(
+        "--cache-dir",
+        type=Path,
+        default=None,
+        help="wavenet's decoded-audio cache [default: DATA_DIR/wavenet-cache]",
+    )
+    parser.add_argument(
+        "--runs-dir",
+        type=Path,
+        default=None,
+        help="keep the run folders here [default: a temporary folder]",
+    )
     parser.add_argument("--soundfont", type=Path, default=piano_data.SOUNDFONT)
-    parser.add_argument("--json", type=Path,
-                        default=Path(__file__).parent / "results" / "quality.json")
+    parser.add_argument(
+        "--json", type=Path, default=Path(__file__).parent / "results" / "quality.json"
+    )
     args = parser.parse_args()
     args.presets = args.presets or [default_preset]
     if args.output is not None:
         args.overrides = [f"model.output={args.output}", *args.overrides]
         if args.output == "mol" and shutil.which("flac") is None:
-            parser.error("--output mol compares with flac --best: install flac (Debian: apt install flac)")
+            parser.error(
+                "--output mol compares with flac --best: install flac (Debian: apt install flac)"
+            )
     args.cache_dir = args.cache_dir or args.data_dir / "wavenet-cache"
     has_minutes = train_has_minutes()
     if args.minutes is None and args.steps is None:
@@ -290,15 +390,25 @@ def main() -> None:
     elif args.minutes is not None and not has_minutes:
         parser.error("this `wavenet train` has no --minutes yet: give --steps N instead")
 
-    machine = {"cpu": cpu_model(), "cores": os.cpu_count(), "torch": torch.__version__,
-               "python": platform.python_version()}
+    machine = {
+        "cpu": cpu_model(),
+        "cores": os.cpu_count(),
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+    }
     print(f"machine: {machine['cpu']}, {machine['cores']} cores, torch {machine['torch']}")
     args.data_dir.mkdir(parents=True, exist_ok=True)
-    sets = [speech_set(args.data_dir) if name == "speech" else piano_set(args.data_dir, args.soundfont)
-            for name in args.datasets]
-    sizes = {d.name: {"train": audio_size(d.train),
-                      "tests": {label: audio_size(f) for label, f in d.tests.items()}}
-             for d in sets}
+    sets = [
+        speech_set(args.data_dir) if name == "speech" else piano_set(args.data_dir, args.soundfont)
+        for name in args.datasets
+    ]
+    sizes = {
+        d.name: {
+            "train": audio_size(d.train),
+            "tests": {label: audio_size(f) for label, f in d.tests.items()},
+        }
+        for d in sets
+    }
     rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="wavenet-quality-") as tmp:
         runs = args.runs_dir or Path(tmp)
@@ -308,8 +418,11 @@ def main() -> None:
     for data in sets:
         print_table(data.name, sizes[data.name], [r for r in rows if r["data"] == data.name])
     args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps({"machine": machine, "command": sys.argv[1:],
-                                     "datasets": sizes, "rows": rows}, indent=2))
+    args.json.write_text(
+        json.dumps(
+            {"machine": machine, "command": sys.argv[1:], "datasets": sizes, "rows": rows}, indent=2
+        )
+    )
     print(f"\nwrote {args.json}")
 
 

@@ -113,8 +113,13 @@ class Voice:
         return f"{self.name.replace('+', '-')}_s{self.speed}_p{self.pitch}"
 
 
-LARGE_TRAIN_VOICES = [Voice("en-us", 170, 50), Voice("en-gb", 180, 42), Voice("en+f3", 160, 62),
-                      Voice("en+m3", 185, 35), Voice("en-gb-x-rp+f2", 150, 70)]
+LARGE_TRAIN_VOICES = [
+    Voice("en-us", 170, 50),
+    Voice("en-gb", 180, 42),
+    Voice("en+f3", 160, 62),
+    Voice("en+m3", 185, 35),
+    Voice("en-gb-x-rp+f2", 150, 70),
+]
 LARGE_TEST_VOICES = [LARGE_TRAIN_VOICES[0], LARGE_TRAIN_VOICES[2]]
 LARGE_NEW_VOICE = Voice("en-gb-scotland+m4", 165, 45)
 LARGE_SAMPLE_RATE = 16000
@@ -132,14 +137,21 @@ def speak(text: str, voice: str | Voice, path: Path, sample_rate: int | None = N
     raw = path.with_name(path.stem + ".espeak.wav")
     try:
         subprocess.run([*speak_command, "-w", str(raw), text], check=True, capture_output=True)
-        subprocess.run(["sox", str(raw), "-r", str(sample_rate), "-c", "1", "-b", "16", str(path)],
-                       check=True, capture_output=True)
+        subprocess.run(
+            ["sox", str(raw), "-r", str(sample_rate), "-c", "1", "-b", "16", str(path)],
+            check=True,
+            capture_output=True,
+        )
     finally:
         raw.unlink(missing_ok=True)
 
 
-def write_set(folder: Path, sentences: list[str], voices: list[Voice] | list[str],
-              sample_rate: int | None = None) -> int:
+def write_set(
+    folder: Path,
+    sentences: list[str],
+    voices: list[Voice] | list[str],
+    sample_rate: int | None = None,
+) -> int:
     """Every sentence in every voice, one file each: s{index}_{voice}.wav. -> files written."""
     folder.mkdir(parents=True, exist_ok=True)
     for i, text in enumerate(sentences):
@@ -155,9 +167,11 @@ def write_large_set(out: Path) -> dict[str, int]:
     held_out = HELD_OUT_SENTENCES + MORE_HELD_OUT_SENTENCES
     assert not set(train) & set(held_out), "a held-out sentence is also a training sentence"
     rate = LARGE_SAMPLE_RATE
-    return {"train": write_set(out / "train", train, LARGE_TRAIN_VOICES, rate),
-            "test": write_set(out / "test", held_out, LARGE_TEST_VOICES, rate),
-            "test-new-voice": write_set(out / "test-new-voice", held_out, [LARGE_NEW_VOICE], rate)}
+    return {
+        "train": write_set(out / "train", train, LARGE_TRAIN_VOICES, rate),
+        "test": write_set(out / "test", held_out, LARGE_TEST_VOICES, rate),
+        "test-new-voice": write_set(out / "test-new-voice", held_out, [LARGE_NEW_VOICE], rate),
+    }
 
 
 def require(*programs: str) -> None:
@@ -170,8 +184,11 @@ def require(*programs: str) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("out", type=Path)
-    parser.add_argument("--large", action="store_true",
-                        help="the quality benchmark's 16 kHz set (train, test, test-new-voice)")
+    parser.add_argument(
+        "--large",
+        action="store_true",
+        help="the quality benchmark's 16 kHz set (train, test, test-new-voice)",
+    )
     args = parser.parse_args()
     if args.large:
         require("espeak-ng", "sox")

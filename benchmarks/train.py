@@ -45,12 +45,14 @@ import time
 import warnings
 from pathlib import Path
 
-from machine import cpu_flags, cpu_model  # benchmarks/machine.py (the script's folder is on sys.path)
-
 import numpy as np
 import soundfile as sf
 import torch
 import torch.nn.functional as F
+from machine import (  # benchmarks/machine.py (the script's folder is on sys.path)
+    cpu_flags,
+    cpu_model,
+)
 from torch import nn
 
 
@@ -74,8 +76,9 @@ class PlainBlock(nn.Module):
 class PlainWaveNet(nn.Module):
     """Frozen reference WaveNet: embedding, blocks, ReLU-1x1-ReLU-1x1 head; (B, T) -> (B, Q, T)."""
 
-    def __init__(self, quantization: int, residual: int, gate: int, skip: int,
-                 dilations: tuple[int, ...]) -> None:
+    def __init__(
+        self, quantization: int, residual: int, gate: int, skip: int, dilations: tuple[int, ...]
+    ) -> None:
         super().__init__()
         self.embedding = nn.Embedding(quantization, residual)
         self.blocks = nn.ModuleList(PlainBlock(residual, gate, skip, d) for d in dilations)
@@ -91,7 +94,9 @@ class PlainWaveNet(nn.Module):
         return self.out(torch.relu(self.hidden(torch.relu(total))))
 
 
-def reference_step(model: nn.Module, optimizer: torch.optim.Optimizer, codes: torch.Tensor) -> float:
+def reference_step(
+    model: nn.Module, optimizer: torch.optim.Optimizer, codes: torch.Tensor
+) -> float:
     loss = F.cross_entropy(model(codes[:, :-1]), codes[:, 1:])
     loss.backward()
     optimizer.step()
@@ -99,12 +104,13 @@ def reference_step(model: nn.Module, optimizer: torch.optim.Optimizer, codes: to
     return loss.item()
 
 
-def package_step(model: nn.Module, optimizer: torch.optim.Optimizer, codes: torch.Tensor,
-                 bf16: bool) -> float:
+def package_step(
+    model: nn.Module, optimizer: torch.optim.Optimizer, codes: torch.Tensor, bf16: bool
+) -> float:
     """What `wavenet train` runs per micro-batch: the package's loss (cross-entropy, or
     the mixture's likelihood for a mol preset), backward, AdamW."""
-    from wavenet.train.loss import loss_function
     from wavenet.data.crops import Batch
+    from wavenet.train.loss import loss_function
 
     loss_of = loss_function(getattr(model, "_orig_mod", model).config)
     with torch.autocast(codes.device.type, dtype=torch.bfloat16, enabled=bf16):
@@ -115,14 +121,20 @@ def package_step(model: nn.Module, optimizer: torch.optim.Optimizer, codes: torc
     return loss.item()
 
 
-def model_level(preset: str, batch: int, length: int, repeats: int, device: str,
-                compiled: tuple[str, ...]) -> list[dict]:
+def model_level(
+    preset: str, batch: int, length: int, repeats: int, device: str, compiled: tuple[str, ...]
+) -> list[dict]:
     import wavenet
 
     config = wavenet.load_config(preset).model
     torch.manual_seed(0)
-    reference = PlainWaveNet(config.quantization_channels, config.residual_channels,
-                             config.gate_channels, config.skip_channels, config.dilations).to(device)
+    reference = PlainWaveNet(
+        config.quantization_channels,
+        config.residual_channels,
+        config.gate_channels,
+        config.skip_channels,
+        config.dilations,
+    ).to(device)
     package = wavenet.WaveNet(config).to(device)
     variants = {
         "reference": (reference, lambda m, o, c: reference_step(m, o, c)),
@@ -134,13 +146,17 @@ def model_level(preset: str, batch: int, length: int, repeats: int, device: str,
     for precision in compiled:
         variants[f"{precision}+compile"] = (
             torch.compile(package),
-            lambda m, o, c, bf16=precision == "bf16": package_step(m, o, c, bf16=bf16))
-    optimizers = {name: torch.optim.AdamW(model.parameters(), lr=1e-4)
-                  for name, (model, _) in variants.items()}
+            lambda m, o, c, bf16=precision == "bf16": package_step(m, o, c, bf16=bf16),
+        )
+    optimizers = {
+        name: torch.optim.AdamW(model.parameters(), lr=1e-4)
+        for name, (model, _) in variants.items()
+    }
     # A mol preset's package model reads 16-bit codes; the reference stays categorical.
     codes = torch.randint(0, config.classes, (batch, length + 1), device=device)
-    reference_codes = torch.randint(0, config.quantization_channels, (batch, length + 1),
-                                    device=device)
+    reference_codes = torch.randint(
+        0, config.quantization_channels, (batch, length + 1), device=device
+    )
     times: dict[str, list[float]] = {name: [] for name in variants}
     first: dict[str, float] = {}
     for repeat in range(repeats + 1):  # the first round warms up (and compiles)
@@ -157,9 +173,17 @@ def model_level(preset: str, batch: int, length: int, repeats: int, device: str,
     rows = []
     for name, seconds in times.items():
         rate = batch * length / statistics.median(seconds)
-        row = {"part": "model", "variant": name, "preset": preset, "device": device,
-               "batch": batch, "length": length, "targets_per_s": rate,
-               "x_reference": rate / reference_rate, "seconds": seconds}
+        row = {
+            "part": "model",
+            "variant": name,
+            "preset": preset,
+            "device": device,
+            "batch": batch,
+            "length": length,
+            "targets_per_s": rate,
+            "x_reference": rate / reference_rate,
+            "seconds": seconds,
+        }
         if name.endswith("+compile"):  # the first step's extra time: tracing and compiling
             row["compile_s"] = first[name] - statistics.median(seconds)
         rows.append(row)
@@ -193,15 +217,17 @@ def best_product_rate(dtype: torch.dtype, repeats: int) -> tuple[float, str]:
     return best, where
 
 
-def ceiling(preset: str, batch: int, length: int, repeats: int,
-            reference_rate: float) -> list[dict]:
+def ceiling(
+    preset: str, batch: int, length: int, repeats: int, reference_rate: float
+) -> list[dict]:
     """Where the package's CPU step spends its time, and what that allows: its matrix
     products' share and rate (torch.profiler over two steps, after a warm-up), and the
     targets/s a step made of nothing but those FLOPs would reach at the best product rate
     this CPU shows (`best_product_rate`). Both bounds are ratios to the reference's rate
     measured in the model-level part of the same run."""
-    import wavenet
     from torch.profiler import ProfilerActivity, profile
+
+    import wavenet
 
     config = wavenet.load_config(preset).model
     torch.manual_seed(0)
@@ -228,16 +254,27 @@ def ceiling(preset: str, batch: int, length: int, repeats: int,
                 flops += _product_flops(event.name, event.input_shapes) / steps
         peak, peak_shape = best_product_rate(dtype, repeats)
         targets = batch * length
-        rows.append({
-            "part": "ceiling", "variant": precision, "preset": preset, "device": "cpu",
-            "batch": batch, "length": length, "step_s_profiled": step_s,
-            "products_s": products_s, "products_share": products_s / step_s,
-            "products_flop_per_s": flops / products_s, "flop_per_target": flops / targets,
-            "best_product_flop_per_s": peak, "best_product_shape": peak_shape,
-            "products_alone_targets_per_s": targets / products_s,
-            "products_alone_x_reference": targets / products_s / reference_rate,
-            "at_best_rate_targets_per_s": peak * targets / flops,
-            "at_best_rate_x_reference": peak * targets / flops / reference_rate})
+        rows.append(
+            {
+                "part": "ceiling",
+                "variant": precision,
+                "preset": preset,
+                "device": "cpu",
+                "batch": batch,
+                "length": length,
+                "step_s_profiled": step_s,
+                "products_s": products_s,
+                "products_share": products_s / step_s,
+                "products_flop_per_s": flops / products_s,
+                "flop_per_target": flops / targets,
+                "best_product_flop_per_s": peak,
+                "best_product_shape": peak_shape,
+                "products_alone_targets_per_s": targets / products_s,
+                "products_alone_x_reference": targets / products_s / reference_rate,
+                "at_best_rate_targets_per_s": peak * targets / flops,
+                "at_best_rate_x_reference": peak * targets / flops / reference_rate,
+            }
+        )
     return rows
 
 
@@ -254,8 +291,18 @@ def write_data(folder: Path, sample_rate: int) -> None:
         sf.write(folder / f"clip{i}.wav", audio.astype(np.float32), sample_rate)
 
 
-def end_to_end(preset: str, batch: int, length: int, steps: int, processes: int, threads: int,
-               device: str, extra: list[str], work: Path, label: str) -> dict:
+def end_to_end(
+    preset: str,
+    batch: int,
+    length: int,
+    steps: int,
+    processes: int,
+    threads: int,
+    device: str,
+    extra: list[str],
+    work: Path,
+    label: str,
+) -> dict:
     """Train a fresh run with the CLI; samples/s from metrics.jsonl after the first interval."""
     import wavenet
 
@@ -267,25 +314,62 @@ def end_to_end(preset: str, batch: int, length: int, steps: int, processes: int,
     log_every = max(1, steps // 4)
     command = [sys.executable, "-m", "wavenet_cli"]
     if processes > 1:
-        command = [sys.executable, "-m", "torch.distributed.run", "--standalone",
-                   f"--nproc_per_node={processes}", "-m", "wavenet_cli"]
-    command += ["train", "--data", str(data), "--out", str(out), "--config", preset,
-                "--steps", str(steps), "--device", device, "--cache-dir", str(work / "cache"),
-                "--set", f"train.batch_size={batch // processes}",
-                "--set", f"data.target_length={length}",
-                "--set", f"train.log_every={log_every}", "--set", f"train.val_every={steps}",
-                "--set", f"train.checkpoint_every={steps}", "--set", "train.val_batches=1",
-                *extra]
+        command = [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            f"--nproc_per_node={processes}",
+            "-m",
+            "wavenet_cli",
+        ]
+    command += [
+        "train",
+        "--data",
+        str(data),
+        "--out",
+        str(out),
+        "--config",
+        preset,
+        "--steps",
+        str(steps),
+        "--device",
+        device,
+        "--cache-dir",
+        str(work / "cache"),
+        "--set",
+        f"train.batch_size={batch // processes}",
+        "--set",
+        f"data.target_length={length}",
+        "--set",
+        f"train.log_every={log_every}",
+        "--set",
+        f"train.val_every={steps}",
+        "--set",
+        f"train.checkpoint_every={steps}",
+        "--set",
+        "train.val_batches=1",
+        *extra,
+    ]
     env = dict(os.environ, OMP_NUM_THREADS=str(threads))
     result = subprocess.run(command, capture_output=True, text=True, env=env)
     if result.returncode != 0:
         raise SystemExit(f"benchmark run failed:\n{result.stdout}\n{result.stderr}")
     records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     rates = [r["samples_per_s"] for r in records[1:] if r["step"] % log_every == 0]
-    return {"part": "end-to-end", "variant": label, "preset": preset, "device": device,
-            "processes": processes, "threads_per_process": threads, "batch": batch,
-            "length": length, "steps": steps, "targets_per_s": float(np.median(rates)),
-            "options": extra}
+    return {
+        "part": "end-to-end",
+        "variant": label,
+        "preset": preset,
+        "device": device,
+        "processes": processes,
+        "threads_per_process": threads,
+        "batch": batch,
+        "length": length,
+        "steps": steps,
+        "targets_per_s": float(np.median(rates)),
+        "options": extra,
+    }
 
 
 def main() -> None:
@@ -296,46 +380,69 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--steps", type=int, default=12, help="steps per end-to-end run")
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--compile", action="store_true",
-                        help="add torch.compile'd fp32 and bf16 steps (train.compile = true) "
-                             "and an end-to-end run with it (always on with --device cuda, "
-                             "bf16 only)")
-    parser.add_argument("--system-malloc", action="store_true",
-                        help="model level: leave glibc malloc's thresholds as they are (by "
-                             "default they are set as the wavenet CLI sets them, for every "
-                             "variant alike: wavenet.util.hardware.keep_freed_memory)")
+    parser.add_argument(
+        "--compile",
+        action="store_true",
+        help="add torch.compile'd fp32 and bf16 steps (train.compile = true) "
+        "and an end-to-end run with it (always on with --device cuda, "
+        "bf16 only)",
+    )
+    parser.add_argument(
+        "--system-malloc",
+        action="store_true",
+        help="model level: leave glibc malloc's thresholds as they are (by "
+        "default they are set as the wavenet CLI sets them, for every "
+        "variant alike: wavenet.util.hardware.keep_freed_memory)",
+    )
     parser.add_argument("--skip-model", action="store_true")
     parser.add_argument("--skip-end-to-end", action="store_true")
-    parser.add_argument("--json", type=Path,
-                        default=Path(__file__).parent / "results" / "train.json")
+    parser.add_argument(
+        "--json", type=Path, default=Path(__file__).parent / "results" / "train.json"
+    )
     args = parser.parse_args()
 
     torch.set_num_threads(1)
     from wavenet.util.hardware import keep_freed_memory
+
     flags = cpu_flags()
-    machine = {"cpu": cpu_model(), "cores": os.cpu_count(), "python": platform.python_version(),
-               "torch": torch.__version__,
-               "malloc_keeps_freed_memory": not args.system_malloc and keep_freed_memory(),
-               "bf16_matrix_units": {f: f in flags for f in ("amx_bf16", "avx512_bf16")}}
+    machine = {
+        "cpu": cpu_model(),
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "malloc_keeps_freed_memory": not args.system_malloc and keep_freed_memory(),
+        "bf16_matrix_units": {f: f in flags for f in ("amx_bf16", "avx512_bf16")},
+    }
     if args.device.startswith("cuda"):
         machine["gpu"] = torch.cuda.get_device_name()
-    print(f"cpu: {machine['cpu']} ({machine['cores']} cores), torch {torch.__version__}, "
-          f"amx_bf16={'amx_bf16' in flags}, avx512_bf16={'avx512_bf16' in flags}, "
-          f"malloc keeps freed memory: {machine['malloc_keeps_freed_memory']}")
+    print(
+        f"cpu: {machine['cpu']} ({machine['cores']} cores), torch {torch.__version__}, "
+        f"amx_bf16={'amx_bf16' in flags}, avx512_bf16={'avx512_bf16' in flags}, "
+        f"malloc keeps freed memory: {machine['malloc_keeps_freed_memory']}"
+    )
     if not {"amx_bf16", "avx512_bf16"} & flags and args.device == "cpu":
-        print("note: this CPU has no bf16 matrix instructions (avx512_bf16, amx_bf16): wavenet "
-              "train stays in float32 here; the bf16 row measures what bf16 would give")
+        print(
+            "note: this CPU has no bf16 matrix instructions (avx512_bf16, amx_bf16): wavenet "
+            "train stays in float32 here; the bf16 row measures what bf16 would give"
+        )
     rows: list[dict] = []
     if not args.skip_model:
-        compiled = (("fp32", "bf16") if args.compile
-                    else ("bf16",) if args.device.startswith("cuda") else ())
-        rows += model_level(args.preset, args.batch, args.length, args.repeats, args.device,
-                            compiled)
+        compiled = (
+            ("fp32", "bf16")
+            if args.compile
+            else ("bf16",)
+            if args.device.startswith("cuda")
+            else ()
+        )
+        rows += model_level(
+            args.preset, args.batch, args.length, args.repeats, args.device, compiled
+        )
         print_rows([r for r in rows if r["part"] == "model"])
         if args.device == "cpu":
             reference = next(r for r in rows if r["variant"] == "reference")
-            rows += ceiling(args.preset, args.batch, args.length, args.repeats,
-                            reference["targets_per_s"])
+            rows += ceiling(
+                args.preset, args.batch, args.length, args.repeats, reference["targets_per_s"]
+            )
             print_ceilings([r for r in rows if r["part"] == "ceiling"])
     if not args.skip_end_to_end:
         rows += run_end_to_end(args)
@@ -347,16 +454,33 @@ def main() -> None:
 
 def run_end_to_end(args: argparse.Namespace) -> list[dict]:
     cores = os.cpu_count() or 1
-    setups = ([("1x1", 1, 1, []), (f"1x{cores}", 1, cores, []), (f"{cores}x1 torchrun", cores, 1, [])]
-              if args.device == "cpu" else [("fp32", 1, 1, ["--set", "train.bf16=false"]),
-                                            ("bf16", 1, 1, ["--set", "train.bf16=true"])])
+    setups = (
+        [("1x1", 1, 1, []), (f"1x{cores}", 1, cores, []), (f"{cores}x1 torchrun", cores, 1, [])]
+        if args.device == "cpu"
+        else [
+            ("fp32", 1, 1, ["--set", "train.bf16=false"]),
+            ("bf16", 1, 1, ["--set", "train.bf16=true"]),
+        ]
+    )
     if args.compile:
         setups.append(("1x1 compile", 1, 1, ["--set", "train.compile=true"]))
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for label, processes, threads, extra in setups:
-            rows.append(end_to_end(args.preset, args.batch, args.length, args.steps, processes,
-                                   threads, args.device, extra, Path(tmp), label))
+            rows.append(
+                end_to_end(
+                    args.preset,
+                    args.batch,
+                    args.length,
+                    args.steps,
+                    processes,
+                    threads,
+                    args.device,
+                    extra,
+                    Path(tmp),
+                    label,
+                )
+            )
             print_rows(rows[-1:])
     return rows
 
@@ -365,22 +489,27 @@ def print_rows(rows: list[dict]) -> None:
     for row in rows:
         ratio = f"{row['x_reference']:5.2f}x" if "x_reference" in row else ""
         compiling = f"  (first step +{row['compile_s']:.0f} s)" if "compile_s" in row else ""
-        print(f"{row['part']:10s} {row['preset']:8s} {row['device']:5s} {row['variant']:14s} "
-              f"batch {row['batch']} x {row['length']}: {row['targets_per_s']:10,.0f} targets/s "
-              f"{ratio}{compiling}", flush=True)
+        print(
+            f"{row['part']:10s} {row['preset']:8s} {row['device']:5s} {row['variant']:14s} "
+            f"batch {row['batch']} x {row['length']}: {row['targets_per_s']:10,.0f} targets/s "
+            f"{ratio}{compiling}",
+            flush=True,
+        )
 
 
 def print_ceilings(rows: list[dict]) -> None:
     for row in rows:
-        print(f"ceiling    {row['preset']:8s} cpu   {row['variant']:5s} matrix products "
-              f"{row['products_s'] * 1e3:,.0f} of {row['step_s_profiled'] * 1e3:,.0f} ms a step "
-              f"({row['products_share']:.0%}, profiled) at {row['products_flop_per_s'] / 1e9:.0f} "
-              f"GFLOP/s, {row['flop_per_target'] / 1e6:.2f} MFLOP a target: by themselves "
-              f"{row['products_alone_targets_per_s']:,.0f} targets/s "
-              f"({row['products_alone_x_reference']:.2f}x); at this CPU's best product rate "
-              f"({row['best_product_flop_per_s'] / 1e9:.0f} GFLOP/s, {row['best_product_shape']}) "
-              f"{row['at_best_rate_targets_per_s']:,.0f} ({row['at_best_rate_x_reference']:.2f}x)",
-              flush=True)
+        print(
+            f"ceiling    {row['preset']:8s} cpu   {row['variant']:5s} matrix products "
+            f"{row['products_s'] * 1e3:,.0f} of {row['step_s_profiled'] * 1e3:,.0f} ms a step "
+            f"({row['products_share']:.0%}, profiled) at {row['products_flop_per_s'] / 1e9:.0f} "
+            f"GFLOP/s, {row['flop_per_target'] / 1e6:.2f} MFLOP a target: by themselves "
+            f"{row['products_alone_targets_per_s']:,.0f} targets/s "
+            f"({row['products_alone_x_reference']:.2f}x); at this CPU's best product rate "
+            f"({row['best_product_flop_per_s'] / 1e9:.0f} GFLOP/s, {row['best_product_shape']}) "
+            f"{row['at_best_rate_targets_per_s']:,.0f} ({row['at_best_rate_x_reference']:.2f}x)",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

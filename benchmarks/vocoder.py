@@ -35,15 +35,21 @@ import soundfile as sf
 import torch
 
 import wavenet
-from wavenet.io.checkpoint import load_model
-from wavenet.eval.copysynth import copy_synthesis
-from wavenet.data.prepare import load_encoded, mel_features, prepare_data
 from wavenet.data.demo import write_demo_dataset
+from wavenet.data.prepare import load_encoded, mel_features, prepare_data
 from wavenet.eval.bits import evaluate_codes
+from wavenet.eval.copysynth import copy_synthesis
+from wavenet.io.checkpoint import load_model
 from wavenet.train.loop import TrainOptions, train
 
-MEL = ["mel.n_mels=20", "mel.n_fft=256", "mel.hop_length=64", "mel.win_length=256",
-       "model.local_channels=20", "model.upsample_scales=8,8"]
+MEL = [
+    "mel.n_mels=20",
+    "mel.n_fft=256",
+    "mel.hop_length=64",
+    "mel.win_length=256",
+    "model.local_channels=20",
+    "model.upsample_scales=8,8",
+]
 
 
 def write_sine_melodies(folder: Path, files: int, seconds: float, seed: int) -> None:
@@ -88,39 +94,74 @@ def write_noise_bands(folder: Path, files: int, seconds: float, seed: int) -> No
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=400)
-    parser.add_argument("--data", choices=("bands", "plucks", "sines"), default="bands",
-                        help="bands: band-passed noise segments; plucks: the demo's "
-                             "Karplus-Strong melodies; sines: pure-tone notes")
-    parser.add_argument("--train-data", type=Path, default=None,
-                        help="a folder of audio to train on instead of --data's synthetic set")
-    parser.add_argument("--held-out-data", type=Path, default=None,
-                        help="a folder of audio to score (with --train-data)")
+    parser.add_argument(
+        "--data",
+        choices=("bands", "plucks", "sines"),
+        default="bands",
+        help="bands: band-passed noise segments; plucks: the demo's "
+        "Karplus-Strong melodies; sines: pure-tone notes",
+    )
+    parser.add_argument(
+        "--train-data",
+        type=Path,
+        default=None,
+        help="a folder of audio to train on instead of --data's synthetic set",
+    )
+    parser.add_argument(
+        "--held-out-data",
+        type=Path,
+        default=None,
+        help="a folder of audio to score (with --train-data)",
+    )
     parser.add_argument("--preset", default="tiny", help="the network of both runs")
-    parser.add_argument("--minutes", type=float, default=None,
-                        help="train each run for this CPU budget instead of --steps")
-    parser.add_argument("--vocoder-only", action="store_true",
-                        help="train only the run with mel")
-    parser.add_argument("--copy-synthesis", type=float, default=0.0, metavar="SECONDS",
-                        help="also resynthesize this much of each held-out file with the "
-                             "vocoder and with Griffin-Lim and report their log-mel distances")
-    parser.add_argument("--set", dest="overrides", action="append", default=[],
-                        metavar="SECTION.KEY=VALUE", help="config override for both runs")
-    parser.add_argument("--json", type=Path,
-                        default=Path(__file__).parent / "results" / "vocoder.json")
+    parser.add_argument(
+        "--minutes",
+        type=float,
+        default=None,
+        help="train each run for this CPU budget instead of --steps",
+    )
+    parser.add_argument("--vocoder-only", action="store_true", help="train only the run with mel")
+    parser.add_argument(
+        "--copy-synthesis",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="also resynthesize this much of each held-out file with the "
+        "vocoder and with Griffin-Lim and report their log-mel distances",
+    )
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="SECTION.KEY=VALUE",
+        help="config override for both runs",
+    )
+    parser.add_argument(
+        "--json", type=Path, default=Path(__file__).parent / "results" / "vocoder.json"
+    )
     args = parser.parse_args()
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        write = {"bands": write_noise_bands, "plucks": write_demo_dataset,
-                 "sines": write_sine_melodies}[args.data]
+        write = {
+            "bands": write_noise_bands,
+            "plucks": write_demo_dataset,
+            "sines": write_sine_melodies,
+        }[args.data]
         train_data, held_out_data = args.train_data, args.held_out_data
         if train_data is None or held_out_data is None:
             train_data, held_out_data = work / "train", work / "held-out"
             write(train_data, files=10, seconds=6.0, seed=0)
             write(held_out_data, files=4, seconds=6.0, seed=1)
         own_mel = wavenet.load_config(args.preset).model.local_channels is not None
-        runs = [("without mel", ["model.local_channels=none", "model.upsample_scales="]
-                 if own_mel else []), ("with mel", [] if own_mel else MEL)]
+        runs = [
+            (
+                "without mel",
+                ["model.local_channels=none", "model.upsample_scales="] if own_mel else [],
+            ),
+            ("with mel", [] if own_mel else MEL),
+        ]
         common = ["data.val_fraction=0", "train.log_every=50", "train.sample_every=0"]
         if args.preset == "tiny":
             common.append("data.target_length=1000")
@@ -129,36 +170,68 @@ def main() -> None:
             run = work / name.replace(" ", "-")
             started = time.perf_counter()
             budget = None if args.minutes is None else 60.0 * args.minutes
-            summary = train(config, TrainOptions(data=train_data, out=run,
-                                                 steps=None if budget else args.steps,
-                                                 budget=budget, cache_dir=work / "cache"))
+            summary = train(
+                config,
+                TrainOptions(
+                    data=train_data,
+                    out=run,
+                    steps=None if budget else args.steps,
+                    budget=budget,
+                    cache_dir=work / "cache",
+                ),
+            )
             seconds = time.perf_counter() - started
             model, config, _ = load_model(run)
-            held_out = load_encoded(held_out_data, sample_rate=config.data.sample_rate,
-                                    min_length=model.receptive_field + 1, cache_dir=work / "cache")
-            mels = (mel_features(held_out.files, sample_rate=config.data.sample_rate,
-                                 mel=config.mel, cache_dir=work / "cache")
-                    if config.model.local_channels is not None else None)
+            held_out = load_encoded(
+                held_out_data,
+                sample_rate=config.data.sample_rate,
+                min_length=model.receptive_field + 1,
+                cache_dir=work / "cache",
+            )
+            mels = (
+                mel_features(
+                    held_out.files,
+                    sample_rate=config.data.sample_rate,
+                    mel=config.mel,
+                    cache_dir=work / "cache",
+                )
+                if config.model.local_channels is not None
+                else None
+            )
             result = evaluate_codes(model, [f.codes for f in held_out.files], mels=mels)
-            rows.append({"run": name, "data": str(args.train_data or args.data),
-                         "preset": args.preset, "steps": summary.step,
-                         "minutes": args.minutes, "overrides": args.overrides,
-                         "receptive_field": model.receptive_field, "train_seconds": seconds,
-                         "last_train_bits": summary.last_train_bits,
-                         **result.to_dict()})
-            print(f"{name:12s} {summary.step} steps ({seconds:.0f} s, last train loss "
-                  f"{summary.last_train_bits:.3f}): "
-                  f"{result.bits_per_sample:.3f} bits/sample over {result.samples:,} "
-                  f"held-out samples", flush=True)
+            rows.append(
+                {
+                    "run": name,
+                    "data": str(args.train_data or args.data),
+                    "preset": args.preset,
+                    "steps": summary.step,
+                    "minutes": args.minutes,
+                    "overrides": args.overrides,
+                    "receptive_field": model.receptive_field,
+                    "train_seconds": seconds,
+                    "last_train_bits": summary.last_train_bits,
+                    **result.to_dict(),
+                }
+            )
+            print(
+                f"{name:12s} {summary.step} steps ({seconds:.0f} s, last train loss "
+                f"{summary.last_train_bits:.3f}): "
+                f"{result.bits_per_sample:.3f} bits/sample over {result.samples:,} "
+                f"held-out samples",
+                flush=True,
+            )
             if args.copy_synthesis > 0 and mels is not None:
-                rows[-1]["copy_synthesis"] = _copy_synthesis(model, config, held_out_data,
-                                                             work / "cache", args.copy_synthesis)
+                rows[-1]["copy_synthesis"] = _copy_synthesis(
+                    model, config, held_out_data, work / "cache", args.copy_synthesis
+                )
     report: dict = {"rows": rows}
     if len(rows) == 2:
         gain = rows[0]["bits_per_sample"] - rows[1]["bits_per_sample"]
         report["gain_bits"] = gain
-        print(f"the mel lowers held-out bits/sample by {gain:.3f} "
-              f"({100 * gain / rows[0]['bits_per_sample']:.1f}%)")
+        print(
+            f"the mel lowers held-out bits/sample by {gain:.3f} "
+            f"({100 * gain / rows[0]['bits_per_sample']:.1f}%)"
+        )
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(report, indent=2))
     print(f"wrote {args.json}")
@@ -168,12 +241,16 @@ def _copy_synthesis(model, config, held_out: Path, cache: Path, seconds: float) 
     """`wavenet eval`'s copy-synthesis figure on the held-out files, printed."""
     files = prepare_data(config, held_out, cache_dir=cache, purpose="eval").val
     started = time.perf_counter()
-    result = copy_synthesis(model, config, files, seconds=seconds,
-                            generator=torch.Generator().manual_seed(0))
+    result = copy_synthesis(
+        model, config, files, seconds=seconds, generator=torch.Generator().manual_seed(0)
+    )
     elapsed = time.perf_counter() - started
-    print(f"copy synthesis of {len(result.files)} held-out file(s), {seconds:g} s each "
-          f"({elapsed:.0f} s): log-mel distance vocoder {result.mean_vocoder_db:.2f} dB, "
-          f"Griffin-Lim {result.mean_griffin_lim_db:.2f} dB", flush=True)
+    print(
+        f"copy synthesis of {len(result.files)} held-out file(s), {seconds:g} s each "
+        f"({elapsed:.0f} s): log-mel distance vocoder {result.mean_vocoder_db:.2f} dB, "
+        f"Griffin-Lim {result.mean_griffin_lim_db:.2f} dB",
+        flush=True,
+    )
     return {**result.to_dict(), "seconds": elapsed}
 
 

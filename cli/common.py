@@ -63,7 +63,9 @@ def check_writable(path: Path) -> None:
         with tempfile.NamedTemporaryFile(dir=path.parent, prefix=".wavenet-probe-"):
             pass
     except (FileExistsError, NotADirectoryError):
-        raise click.ClickException(f"cannot write {path}: part of its folder path is a file") from None
+        raise click.ClickException(
+            f"cannot write {path}: part of its folder path is a file"
+        ) from None
     except OSError as error:
         raise click.ClickException(f"cannot write {path}: {error.strerror or error}") from None
 

@@ -15,14 +15,30 @@ from .generate import check_length
 
 
 @click.command("demo")
-@click.option("--out", type=click.Path(path_type=Path, file_okay=False), default=Path("wavenet-demo"),
-              show_default=True, help="Folder for the dataset, run, audio and pictures.")
-@click.option("--minutes", type=float, default=2.0, show_default=True,
-              help="Training time budget on this machine.")
-@click.option("--seconds", type=float, default=4.0, show_default=True,
-              help="Length of the generated audio.")
-@click.option("--config", "config_name", default="demo", show_default=True,
-              help="Preset or config file for the model.")
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=Path("wavenet-demo"),
+    show_default=True,
+    help="Folder for the dataset, run, audio and pictures.",
+)
+@click.option(
+    "--minutes",
+    type=float,
+    default=2.0,
+    show_default=True,
+    help="Training time budget on this machine.",
+)
+@click.option(
+    "--seconds", type=float, default=4.0, show_default=True, help="Length of the generated audio."
+)
+@click.option(
+    "--config",
+    "config_name",
+    default="demo",
+    show_default=True,
+    help="Preset or config file for the model.",
+)
 @click.option("--force", is_flag=True, help="Replace an existing demo folder.")
 def demo_command(out: Path, minutes: float, seconds: float, config_name: str, force: bool) -> None:
     """Train on built-in plucked-string melodies, generate audio, draw pictures.
@@ -53,10 +69,16 @@ def demo_command(out: Path, minutes: float, seconds: float, config_name: str, fo
     summary = _train(config, out, minutes)
     if summary.interrupted:  # a signal stops the demo, not just its training
         signum = summary.stop_signal or signal.SIGINT
-        how = ("interrupted" if signum == signal.SIGINT
-               else f"stopped by {signal.Signals(signum).name}")
-        click.echo(f"{how} at step {summary.step}; checkpoint saved in {out / 'run'} "
-                   f"(wavenet generate {out / 'run'} --out clip.wav samples from it)", err=True)
+        how = (
+            "interrupted"
+            if signum == signal.SIGINT
+            else f"stopped by {signal.Signals(signum).name}"
+        )
+        click.echo(
+            f"{how} at step {summary.step}; checkpoint saved in {out / 'run'} "
+            f"(wavenet generate {out / 'run'} --out clip.wav samples from it)",
+            err=True,
+        )
         raise SystemExit(128 + signum)  # 130 for Ctrl-C (common.INTERRUPTED), 143 for SIGTERM
     click.echo(f"3/4 generating {seconds:g} s of audio")
     generated, rate, config = _generate(out, seconds)
@@ -71,8 +93,14 @@ def _train(config, out: Path, minutes: float):  # -> wavenet.train.loop.TrainSum
 
     from .train import ProgressBar
 
-    options = TrainOptions(data=out / "data", out=out / "run", steps=None, device="cpu",
-                           cache_dir=out / "cache", budget=60.0 * minutes)
+    options = TrainOptions(
+        data=out / "data",
+        out=out / "run",
+        steps=None,
+        device="cpu",
+        cache_dir=out / "cache",
+        budget=60.0 * minutes,
+    )
     bar = ProgressBar(None, label="training", seconds=options.budget)
     try:
         return train(config, options, progress=bar.update)
@@ -86,9 +114,9 @@ def _generate(out: Path, seconds: float):  # -> (waveform, samples/s, config)
     import soundfile as sf
     import torch
 
-    from wavenet.io.checkpoint import load_model
-    from wavenet.generation.driver import generate
     from wavenet.coding.pcm import codes_to_waveform, file_samples
+    from wavenet.generation.driver import generate
+    from wavenet.io.checkpoint import load_model
 
     model, config, _ = load_model(out / "run")
     n = int(seconds * config.data.sample_rate)
@@ -98,8 +126,12 @@ def _generate(out: Path, seconds: float):  # -> (waveform, samples/s, config)
     rate = n / (time.perf_counter() - started)
     m = config.model
     generated = codes_to_waveform(codes[0], m.classes, m.coding).numpy()
-    sf.write(out / "generated.wav", file_samples(codes[0], m.classes, m.coding),
-             config.data.sample_rate, subtype="PCM_16")
+    sf.write(
+        out / "generated.wav",
+        file_samples(codes[0], m.classes, m.coding),
+        config.data.sample_rate,
+        subtype="PCM_16",
+    )
     return generated, rate, config
 
 
@@ -110,8 +142,11 @@ def _draw(out: Path, clip_path: Path, generated, sample_rate: int) -> None:
     from wavenet.eval.plots import plot_curves, plot_spectrograms, read_metrics
 
     training_clip, _ = sf.read(clip_path, frames=len(generated), dtype="float32")
-    plot_spectrograms([("training clip", training_clip), ("generated", generated)],
-                      sample_rate, out / "spectrograms.png")
+    plot_spectrograms(
+        [("training clip", training_clip), ("generated", generated)],
+        sample_rate,
+        out / "spectrograms.png",
+    )
     plot_curves(read_metrics(out / "run"), out / "curves.png", title="demo run")
 
 
@@ -120,9 +155,9 @@ def _report(out: Path, config, summary, paths: list[Path], generated, rate: floa
     import numpy as np
     import soundfile as sf
 
-    from wavenet.eval.compression import compressed_bits_per_sample
-    from wavenet.data.prepare import prepare_data
     from wavenet.data.demo import noise_figures, tone_figures
+    from wavenet.data.prepare import prepare_data
+    from wavenet.eval.compression import compressed_bits_per_sample
 
     sample_rate = config.data.sample_rate
     val_files = prepare_data(config, out / "data", cache_dir=out / "cache").val.files
@@ -150,4 +185,5 @@ def _report(out: Path, config, summary, paths: list[Path], generated, rate: floa
         f"white noise {noise.periodicity:.2f}\n"
         f"listen: {out / 'generated.wav'} (and the training data in {out / 'data'})\n"
         f"look:   {out / 'spectrograms.png'}  {out / 'curves.png'}\n"
-        f"more:   wavenet info {out / 'run'}; wavenet generate {out / 'run'} --out more.wav")
+        f"more:   wavenet info {out / 'run'}; wavenet generate {out / 'run'} --out more.wav"
+    )

@@ -11,10 +11,19 @@ from .common import setup_logging
 
 @click.command("export")
 @click.argument("run", type=click.Path(path_type=Path))
-@click.option("--out", type=click.Path(path_type=Path, file_okay=False), required=True,
-              help="Folder to write config.json, model.safetensors and README.md into.")
-@click.option("--dtype", type=click.Choice(["float32", "bf16"]), default="float32",
-              show_default=True, help="Precision of the stored weights.")
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path, file_okay=False),
+    required=True,
+    help="Folder to write config.json, model.safetensors and README.md into.",
+)
+@click.option(
+    "--dtype",
+    type=click.Choice(["float32", "bf16"]),
+    default="float32",
+    show_default=True,
+    help="Precision of the stored weights.",
+)
 @click.option("--force", is_flag=True, help="Replace an export already in --out.")
 def export_command(run: Path, out: Path, dtype: str, force: bool) -> None:
     """Export the model of RUN (a run folder's best checkpoint, else its last, or a
@@ -28,7 +37,12 @@ def export_command(run: Path, out: Path, dtype: str, force: bool) -> None:
     source = resolve_checkpoint(run)
     sizes = write_export(out, load_checkpoint(source), source=source, dtype=dtype, force=force)
     total = sum(sizes.values())
-    click.echo(f"exported {source} to {out}: " + ", ".join(
-        f"{name} {size / 1e6:.2f} MB" if size > 1e5 else f"{name} {size:,} bytes"
-        for name, size in sizes.items()) + f" ({total / 1e6:.2f} MB in all; the checkpoint "
-        f"{source.stat().st_size / 1e6:.2f} MB)")
+    click.echo(
+        f"exported {source} to {out}: "
+        + ", ".join(
+            f"{name} {size / 1e6:.2f} MB" if size > 1e5 else f"{name} {size:,} bytes"
+            for name, size in sizes.items()
+        )
+        + f" ({total / 1e6:.2f} MB in all; the checkpoint "
+        f"{source.stat().st_size / 1e6:.2f} MB)"
+    )

@@ -30,18 +30,22 @@ def output_paths(out: Path, batch: int) -> list[Path]:
     return [out.with_name(f"{out.stem}_{i}{out.suffix}") for i in range(batch)]
 
 
-def check_arguments(seconds: float | None, samples: int | None, batch: int, temperature: float,
-                    seed: int | None) -> None:
+def check_arguments(
+    seconds: float | None, samples: int | None, batch: int, temperature: float, seed: int | None
+) -> None:
     """Refuse impossible arguments before anything is loaded or written."""
     from wavenet.config import MAX_SAMPLE_RATE, MAX_SEED
 
     if seconds is not None and samples is not None:
         raise click.ClickException("give either --seconds or --samples, not both")
     if seconds is not None and not (math.isfinite(seconds) and seconds * MAX_SAMPLE_RATE < 2**63):
-        raise click.ClickException(f"--seconds must be a finite number of a sane size, got {seconds}")
+        raise click.ClickException(
+            f"--seconds must be a finite number of a sane size, got {seconds}"
+        )
     if samples is not None and samples > MAX_SAMPLES:
-        raise click.ClickException(f"--samples must be <= {MAX_SAMPLES:,} (a WAV file's "
-                                   f"limit), got {samples:,}")
+        raise click.ClickException(
+            f"--samples must be <= {MAX_SAMPLES:,} (a WAV file's limit), got {samples:,}"
+        )
     if batch < 1:
         raise click.ClickException(f"--batch must be >= 1, got {batch}")
     if not (math.isfinite(temperature) and temperature >= 0):
@@ -58,8 +62,9 @@ def check_audio_name(out: Path) -> None:
     kind = out.suffix[1:].upper()
     if not (kind in sf.available_formats() and sf.check_format(kind, "PCM_16")):
         what = f"a {out.suffix} file" if out.suffix else "a file without an extension"
-        raise click.ClickException(f"cannot write 16-bit audio to {what} ({out}); name "
-                                   f"--out FILE.wav (or .flac, .aiff)")
+        raise click.ClickException(
+            f"cannot write 16-bit audio to {what} ({out}); name --out FILE.wav (or .flac, .aiff)"
+        )
 
 
 def check_length(n: int, batch: int) -> None:
@@ -70,54 +75,110 @@ def check_length(n: int, batch: int) -> None:
     if n < 1:
         raise click.ClickException(f"the length must be at least one sample, got {n}")
     if n > MAX_SAMPLES:
-        raise click.ClickException(f"the length must be <= {MAX_SAMPLES:,} samples (a WAV "
-                                   f"file's limit), got {n:,}")
+        raise click.ClickException(
+            f"the length must be <= {MAX_SAMPLES:,} samples (a WAV file's limit), got {n:,}"
+        )
     memory = memory_limit()
     needed = batch * (n * BYTES_PER_SAMPLE + BYTES_PER_STREAM)
     if memory is not None and needed > memory:
-        raise click.ClickException(f"{batch:,} x {n:,} samples need about "
-                                   f"{needed / 2**30:,.1f} GiB, more than the "
-                                   f"{memory / 2**30:,.1f} GiB this process may use (this "
-                                   f"machine's memory, ulimit or container limit)")
+        raise click.ClickException(
+            f"{batch:,} x {n:,} samples need about "
+            f"{needed / 2**30:,.1f} GiB, more than the "
+            f"{memory / 2**30:,.1f} GiB this process may use (this "
+            f"machine's memory, ulimit or container limit)"
+        )
 
 
 @click.command("generate")
 @click.argument("run", type=click.Path(path_type=Path))
-@click.option("--out", type=click.Path(path_type=Path, dir_okay=False), default=None,
-              help="Output wav file (a batch writes FILE_0.wav, FILE_1.wav, ...).")
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="Output wav file (a batch writes FILE_0.wav, FILE_1.wav, ...).",
+)
 @click.option("--seconds", type=float, default=None, help="Length in seconds [default: 2].")
 @click.option("--samples", type=int, default=None, help="Length in samples (instead of --seconds).")
-@click.option("--batch", type=int, default=None,
-              help="Independent streams; with --mel-dir, mels vocoded at once. "
-                   "[default: 1; 8 with --mel-dir]")
-@click.option("--temperature", type=float, default=1.0, show_default=True,
-              help="Scales the logits; 0 picks the most likely code (mol: divides the "
-                   "mixture logits and multiplies the scales; 0 takes the heaviest "
-                   "component's mean).")
-@click.option("--prime", type=click.Path(path_type=Path, dir_okay=False), default=None,
-              help="Audio file whose samples prime the model before generation.")
+@click.option(
+    "--batch",
+    type=int,
+    default=None,
+    help="Independent streams; with --mel-dir, mels vocoded at once. "
+    "[default: 1; 8 with --mel-dir]",
+)
+@click.option(
+    "--temperature",
+    type=float,
+    default=1.0,
+    show_default=True,
+    help="Scales the logits; 0 picks the most likely code (mol: divides the "
+    "mixture logits and multiplies the scales; 0 takes the heaviest "
+    "component's mean).",
+)
+@click.option(
+    "--prime",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="Audio file whose samples prime the model before generation.",
+)
 @click.option("--seed", type=int, default=None, help="Seed for reproducible sampling.")
 @click.option("--speaker", default=None, help="Speaker name, for a model trained with speakers.")
-@click.option("--mel-from", type=click.Path(path_type=Path, dir_okay=False), default=None,
-              help="Vocoder: resynthesize this audio file from its mel spectrogram.")
-@click.option("--mel", "mel_file", type=click.Path(path_type=Path, dir_okay=False), default=None,
-              help="Vocoder: a saved log-mel tensor (.pt or .npy), (n_mels, frames).")
-@click.option("--mel-dir", type=click.Path(path_type=Path, file_okay=False), default=None,
-              help="Vocoder: vocode every .npy/.pt mel in this folder, (n_mels, frames) or "
-                   "(frames, n_mels), to --out-dir/NAME.wav.")
-@click.option("--out-dir", type=click.Path(path_type=Path, file_okay=False), default=None,
-              help="Output folder for --mel-dir.")
-@click.option("--device", default=None,
-              help="cpu or cuda [default: cpu, the compiled kernel: measured fastest at "
-                   "small batches on CPUs; no GPU has been measured]")
-@click.option("--spectrogram", is_flag=True,
-              help="Also write FILE.png, the spectrogram of each generated file.")
+@click.option(
+    "--mel-from",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="Vocoder: resynthesize this audio file from its mel spectrogram.",
+)
+@click.option(
+    "--mel",
+    "mel_file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="Vocoder: a saved log-mel tensor (.pt or .npy), (n_mels, frames).",
+)
+@click.option(
+    "--mel-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=None,
+    help="Vocoder: vocode every .npy/.pt mel in this folder, (n_mels, frames) or "
+    "(frames, n_mels), to --out-dir/NAME.wav.",
+)
+@click.option(
+    "--out-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=None,
+    help="Output folder for --mel-dir.",
+)
+@click.option(
+    "--device",
+    default=None,
+    help="cpu or cuda [default: cpu, the compiled kernel: measured fastest at "
+    "small batches on CPUs; no GPU has been measured]",
+)
+@click.option(
+    "--spectrogram",
+    is_flag=True,
+    help="Also write FILE.png, the spectrogram of each generated file.",
+)
 @click.option("--force", is_flag=True, help="Overwrite existing output files.")
-def generate_command(run: Path, out: Path | None, seconds: float | None, samples: int | None,
-                     batch: int | None, temperature: float, prime: Path | None,
-                     seed: int | None, speaker: str | None, mel_from: Path | None,
-                     mel_file: Path | None, mel_dir: Path | None, out_dir: Path | None,
-                     device: str | None, spectrogram: bool, force: bool) -> None:
+def generate_command(
+    run: Path,
+    out: Path | None,
+    seconds: float | None,
+    samples: int | None,
+    batch: int | None,
+    temperature: float,
+    prime: Path | None,
+    seed: int | None,
+    speaker: str | None,
+    mel_from: Path | None,
+    mel_file: Path | None,
+    mel_dir: Path | None,
+    out_dir: Path | None,
+    device: str | None,
+    spectrogram: bool,
+    force: bool,
+) -> None:
     """Generate audio with the model in RUN (a run folder or a checkpoint file).
 
     Exactly the requested number of samples is written, at the model's sample rate; a
@@ -131,21 +192,38 @@ def generate_command(run: Path, out: Path | None, seconds: float | None, samples
     if mel_dir is not None or out_dir is not None:
         if mel_dir is None or out_dir is None:
             raise click.ClickException("--mel-dir and --out-dir go together")
-        given = [name for name, value in (("--out", out), ("--seconds", seconds),
-                                          ("--samples", samples), ("--prime", prime),
-                                          ("--mel-from", mel_from), ("--mel", mel_file))
-                 if value is not None]
+        given = [
+            name
+            for name, value in (
+                ("--out", out),
+                ("--seconds", seconds),
+                ("--samples", samples),
+                ("--prime", prime),
+                ("--mel-from", mel_from),
+                ("--mel", mel_file),
+            )
+            if value is not None
+        ]
         if given:
-            raise click.ClickException(f"--mel-dir vocodes each mel at its own length into "
-                                       f"--out-dir: drop {given[0]}")
+            raise click.ClickException(
+                f"--mel-dir vocodes each mel at its own length into --out-dir: drop {given[0]}"
+            )
         check_arguments(None, None, 8 if batch is None else batch, temperature, seed)
         from .vocode import vocode_folder
 
         if speaker is not None:
             raise click.ClickException("--mel-dir vocodes without speakers: drop --speaker")
-        vocode_folder(run, mel_dir, out_dir, batch=8 if batch is None else batch,
-                      temperature=temperature, seed=choose_seed(seed), device=device,
-                      spectrogram=spectrogram, force=force)
+        vocode_folder(
+            run,
+            mel_dir,
+            out_dir,
+            batch=8 if batch is None else batch,
+            temperature=temperature,
+            seed=choose_seed(seed),
+            device=device,
+            spectrogram=spectrogram,
+            force=force,
+        )
         return
     if out is None:
         raise click.ClickException("give --out FILE.wav (or --mel-dir DIR --out-dir DIR)")
@@ -164,8 +242,8 @@ def generate_command(run: Path, out: Path | None, seconds: float | None, samples
 
     import torch
 
-    from wavenet.io.checkpoint import load_model
     from wavenet.data.conditioning import speaker_ids
+    from wavenet.io.checkpoint import load_model
 
     model, config, payload = load_model(run, device=device)
     global_cond = speaker_ids(config, payload["extra"].get("speakers"), speaker, batch)
@@ -176,25 +254,46 @@ def generate_command(run: Path, out: Path | None, seconds: float | None, samples
     generator = torch.Generator().manual_seed(choose_seed(seed))
     started = time.perf_counter()
     try:
-        codes = _generate_with_progress(model, n, batch, temperature, prime_codes, generator,
-                                        global_cond, mel, config.data.sample_rate)
+        codes = _generate_with_progress(
+            model,
+            n,
+            batch,
+            temperature,
+            prime_codes,
+            generator,
+            global_cond,
+            mel,
+            config.data.sample_rate,
+        )
         rate = n * batch / (time.perf_counter() - started)
         _write(codes, config, paths, pictures)
     except MemoryError:
-        raise click.ClickException(f"out of memory generating {batch:,} x {n:,} samples: "
-                                   f"lower --batch or the length") from None
+        raise click.ClickException(
+            f"out of memory generating {batch:,} x {n:,} samples: lower --batch or the length"
+        ) from None
     sample_rate = config.data.sample_rate
     _warn_if_silent(codes, config)
     if pictures:
-        click.echo(f"spectrogram{'s' if len(pictures) > 1 else ''}: {', '.join(map(str, pictures))}")
-    click.echo(f"wrote {len(paths)} file(s) of {n} samples ({n / sample_rate:.2f} s) to "
-               f"{paths[0] if batch == 1 else str(paths[0]) + ' ...'}; {rate:,.0f} samples/s "
-               f"({rate / sample_rate:.2f}x real time)")
+        click.echo(
+            f"spectrogram{'s' if len(pictures) > 1 else ''}: {', '.join(map(str, pictures))}"
+        )
+    click.echo(
+        f"wrote {len(paths)} file(s) of {n} samples ({n / sample_rate:.2f} s) to "
+        f"{paths[0] if batch == 1 else str(paths[0]) + ' ...'}; {rate:,.0f} samples/s "
+        f"({rate / sample_rate:.2f}x real time)"
+    )
 
 
-def _mel_and_length(config, model, mel_from: Path | None, mel_file: Path | None,
-                    seconds: float | None, samples: int | None, prime: Path | None,
-                    batch: int):  # -> (mel (B, n_mels, frames) or None, samples to generate)
+def _mel_and_length(
+    config,
+    model,
+    mel_from: Path | None,
+    mel_file: Path | None,
+    seconds: float | None,
+    samples: int | None,
+    prime: Path | None,
+    batch: int,
+):  # -> (mel (B, n_mels, frames) or None, samples to generate)
     """The mel to vocode, if any, and the number of samples: frames x hop with a mel, else
     --samples or --seconds (2 s by default)."""
     from wavenet.data.conditioning import mel_input
@@ -202,13 +301,17 @@ def _mel_and_length(config, model, mel_from: Path | None, mel_file: Path | None,
     mel = mel_input(config, audio=mel_from, mel_file=mel_file, batch_size=batch)
     if mel is not None:
         if seconds is not None or samples is not None or prime is not None:
-            raise click.ClickException("with a mel the length is frames x hop_length: drop "
-                                       "--seconds/--samples/--prime")
+            raise click.ClickException(
+                "with a mel the length is frames x hop_length: drop --seconds/--samples/--prime"
+            )
         mel = mel.to(next(model.parameters()).device)
         n = mel.shape[2] * config.mel.hop_length
     else:
-        n = samples if samples is not None else round(
-            (2.0 if seconds is None else seconds) * config.data.sample_rate)
+        n = (
+            samples
+            if samples is not None
+            else round((2.0 if seconds is None else seconds) * config.data.sample_rate)
+        )
     check_length(n, batch)
     return mel, n
 
@@ -217,8 +320,8 @@ def _prime_codes(prime: Path, config):  # -> LongTensor (T,)
     """The --prime file as codes at the model's sample rate."""
     import torch
 
-    from wavenet.data.audio import AudioDecodeError, decode_audio
     from wavenet.coding.pcm import waveform_to_codes
+    from wavenet.data.audio import AudioDecodeError, decode_audio
 
     try:
         waveform = torch.from_numpy(decode_audio(prime, config.data.sample_rate))
@@ -230,20 +333,42 @@ def _prime_codes(prime: Path, config):  # -> LongTensor (T,)
     return codes
 
 
-def _generate_with_progress(model, n: int, batch: int, temperature: float, prime_codes,
-                            generator, global_cond, mel, sample_rate: int):  # -> codes (batch, n)
+def _generate_with_progress(
+    model,
+    n: int,
+    batch: int,
+    temperature: float,
+    prime_codes,
+    generator,
+    global_cond,
+    mel,
+    sample_rate: int,
+):  # -> codes (batch, n)
     """`wavenet.generate` with a progress bar that shows the speed."""
     from wavenet.generation.driver import generate
 
     started = time.perf_counter()
-    with click.progressbar(length=n, label="generating", show_pos=True,
-                           item_show_func=lambda text: text) as bar:
+    with click.progressbar(
+        length=n, label="generating", show_pos=True, item_show_func=lambda text: text
+    ) as bar:
+
         def progress(done: int, total: int) -> None:
             rate = done * batch / max(time.perf_counter() - started, 1e-9)
-            bar.update(done - bar.pos, f"{rate:,.0f} samples/s, {rate / sample_rate:.2f}x real time")
+            bar.update(
+                done - bar.pos, f"{rate:,.0f} samples/s, {rate / sample_rate:.2f}x real time"
+            )
 
-        return generate(model, n, batch_size=batch, temperature=temperature, prime=prime_codes,
-                        generator=generator, progress=progress, global_cond=global_cond, mel=mel)
+        return generate(
+            model,
+            n,
+            batch_size=batch,
+            temperature=temperature,
+            prime=prime_codes,
+            generator=generator,
+            progress=progress,
+            global_cond=global_cond,
+            mel=mel,
+        )
 
 
 # Below this share of active 20 ms frames (louder than -40 dBFS) generated audio is called
@@ -254,25 +379,28 @@ SILENT_SHARE = 0.05
 def _warn_if_silent(codes, config) -> None:
     """One line when every stream written is almost all silence: a model that learned
     that silence continues (long pauses in its data) says nothing else about it."""
-    from wavenet.data.features import active_share
     from wavenet.coding.pcm import codes_to_waveform
+    from wavenet.data.features import active_share
 
     m = config.model
     audio = codes_to_waveform(codes.cpu(), m.classes, m.coding).numpy()
     shares = [active_share(stream, config.data.sample_rate) for stream in audio]
     if max(shares) < SILENT_SHARE:
-        click.echo(f"warning: the audio written is almost all silence ({100 * max(shares):.1f}% "
-                   f"of its 20 ms frames above -40 dBFS); a model trained on audio with long "
-                   f"silences can get stuck in one: try --prime with a clip of the data, "
-                   f"another --seed, or the run's checkpoints/last.pt", err=True)
+        click.echo(
+            f"warning: the audio written is almost all silence ({100 * max(shares):.1f}% "
+            f"of its 20 ms frames above -40 dBFS); a model trained on audio with long "
+            f"silences can get stuck in one: try --prime with a clip of the data, "
+            f"another --seed, or the run's checkpoints/last.pt",
+            err=True,
+        )
 
 
 def _write(codes, config, paths: list[Path], pictures: list[Path]) -> None:
     """Decode the codes to PCM_16 files (and spectrogram pictures when asked), each
     written whole beside its target and renamed over it (`--force` keeps an old file
     until its replacement is complete)."""
-    from wavenet.util.files import atomic_write_audio
     from wavenet.coding.pcm import codes_to_waveform, file_samples
+    from wavenet.util.files import atomic_write_audio
 
     m = config.model
     samples = file_samples(codes.cpu(), m.classes, m.coding)
@@ -284,4 +412,3 @@ def _write(codes, config, paths: list[Path], pictures: list[Path]) -> None:
         audio = codes_to_waveform(codes.cpu(), m.classes, m.coding).numpy()
         for picture, path, stream in zip(pictures, paths, audio):
             plot_spectrograms([(path.name, stream)], config.data.sample_rate, picture)
-

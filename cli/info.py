@@ -41,15 +41,21 @@ def info_command(run: Path, as_json: bool) -> None:
     click.echo(f"checkpoint       {path}")
     click.echo(f"step             {info['step']}")
     click.echo(f"parameters       {info['parameters']:,}")
-    click.echo(f"receptive field  {config.receptive_field} samples "
-               f"({info['receptive_field_ms']:.1f} ms at {sample_rate} Hz)")
+    click.echo(
+        f"receptive field  {config.receptive_field} samples "
+        f"({info['receptive_field_ms']:.1f} ms at {sample_rate} Hz)"
+    )
     click.echo(f"best validation  {'n/a' if best is None else f'{best:.4f} bits/sample'}")
     train_config = payload["config"].get("train", {})
     if train_config.get("init_from"):
-        click.echo(f"started from     {train_config['init_from']} "
-                   f"(sha256 {train_config.get('init_from_sha256')})")
+        click.echo(
+            f"started from     {train_config['init_from']} "
+            f"(sha256 {train_config.get('init_from_sha256')})"
+        )
     if info["speakers"]:
-        click.echo(f"speakers         {', '.join(f'{i}={name}' for i, name in enumerate(info['speakers']))}")
+        click.echo(
+            f"speakers         {', '.join(f'{i}={name}' for i, name in enumerate(info['speakers']))}"
+        )
     for section, values in payload["config"].items():
         click.echo(f"[{section}]")
         for key, value in values.items():

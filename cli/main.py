@@ -23,6 +23,7 @@ def main() -> None:
     """WaveNet audio models: train on a folder of audio, generate, inspect."""
     # Training's per-step tensors reuse memory instead of faulting in fresh pages.
     from wavenet.util.hardware import keep_freed_memory
+
     keep_freed_memory()
 
 
@@ -32,11 +33,15 @@ def presets_command() -> None:
     for name in wavenet.preset_names():
         config = wavenet.load_config(name)
         m = config.model
-        output = f"mol x {m.mixtures}" if m.output == "mol" else f"categorical {m.quantization_channels}"
-        click.echo(f"{name:10s} {output}, {m.stacks} x {m.layers_per_stack} layers, residual "
-                   f"{m.residual_channels}, receptive field {m.receptive_field} samples "
-                   f"({1000 * m.receptive_field / config.data.sample_rate:.1f} ms at "
-                   f"{config.data.sample_rate} Hz)")
+        output = (
+            f"mol x {m.mixtures}" if m.output == "mol" else f"categorical {m.quantization_channels}"
+        )
+        click.echo(
+            f"{name:10s} {output}, {m.stacks} x {m.layers_per_stack} layers, residual "
+            f"{m.residual_channels}, receptive field {m.receptive_field} samples "
+            f"({1000 * m.receptive_field / config.data.sample_rate:.1f} ms at "
+            f"{config.data.sample_rate} Hz)"
+        )
 
 
 main.add_command(demo_command)

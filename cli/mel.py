@@ -13,11 +13,19 @@ from .common import check_writable, setup_logging
 
 @click.command("mel")
 @click.argument("source", type=click.Path(path_type=Path))
-@click.option("--run", required=True, type=click.Path(path_type=Path),
-              help="Vocoder run folder or checkpoint whose mel settings are used.")
-@click.option("--out-dir", required=True, type=click.Path(path_type=Path, file_okay=False),
-              help="Output folder: NAME.npy per audio file (sub-folders kept; NAME.EXT.npy "
-                   "where two files of a folder share a NAME).")
+@click.option(
+    "--run",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="Vocoder run folder or checkpoint whose mel settings are used.",
+)
+@click.option(
+    "--out-dir",
+    required=True,
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Output folder: NAME.npy per audio file (sub-folders kept; NAME.EXT.npy "
+    "where two files of a folder share a NAME).",
+)
 @click.option("--force", is_flag=True, help="Overwrite existing .npy files.")
 def mel_command(source: Path, run: Path, out_dir: Path, force: bool) -> None:
     """Write the mel of every audio file in SOURCE (a file or a folder, searched
@@ -30,14 +38,15 @@ def mel_command(source: Path, run: Path, out_dir: Path, force: bool) -> None:
     import numpy as np
 
     from wavenet.data.audio import AudioDecodeError, DataError, find_audio_files
-    from wavenet.io.checkpoint import config_from_checkpoint, load_checkpoint, resolve_checkpoint
     from wavenet.data.conditioning import mel_of_audio
+    from wavenet.io.checkpoint import config_from_checkpoint, load_checkpoint, resolve_checkpoint
     from wavenet.util.files import atomic_write_bytes
 
     config = config_from_checkpoint(load_checkpoint(resolve_checkpoint(run)))
     if config.model.local_channels is None:
-        raise click.ClickException(f"{run} is not a vocoder (model.local_channels is unset): "
-                                   f"it has no mel features")
+        raise click.ClickException(
+            f"{run} is not a vocoder (model.local_channels is unset): it has no mel features"
+        )
     if source.is_dir():
         paths = find_audio_files(source)
         targets = _targets([p.relative_to(source) for p in paths], out_dir)
@@ -60,8 +69,11 @@ def mel_command(source: Path, run: Path, out_dir: Path, force: bool) -> None:
                 click.echo(f"\nskipping {path}: {error.reason}", err=True)
                 continue
             if mel.shape[1] == 0:  # a mel no vocoder can use
-                click.echo(f"\nskipping {path}: shorter than one hop ({config.mel.hop_length} "
-                           f"samples at {config.data.sample_rate} Hz), so no mel frames", err=True)
+                click.echo(
+                    f"\nskipping {path}: shorter than one hop ({config.mel.hop_length} "
+                    f"samples at {config.data.sample_rate} Hz), so no mel frames",
+                    err=True,
+                )
                 continue
             array = mel.numpy().astype(np.float32)
             atomic_write_bytes(target, lambda handle: np.save(handle, array))
@@ -69,8 +81,10 @@ def mel_command(source: Path, run: Path, out_dir: Path, force: bool) -> None:
     if written == 0:
         raise click.ClickException(f"no mel could be made from the audio in {source}")
     m = config.mel
-    click.echo(f"wrote {written} mel(s) of {m.n_mels} bands ({m.format} format, hop "
-               f"{m.hop_length} at {config.data.sample_rate} Hz) to {out_dir}")
+    click.echo(
+        f"wrote {written} mel(s) of {m.n_mels} bands ({m.format} format, hop "
+        f"{m.hop_length} at {config.data.sample_rate} Hz) to {out_dir}"
+    )
 
 
 def _targets(relative: list[Path], out_dir: Path) -> list[Path]:

@@ -11,9 +11,12 @@ from .common import setup_logging
 
 @click.command("plot")
 @click.argument("run", type=click.Path(path_type=Path))
-@click.option("--out", type=click.Path(path_type=Path, dir_okay=False), default=None,
-              help="Picture to write (.png, .pdf, .svg) [default: RUN/curves.png, "
-                   "replaced on every plot].")
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="Picture to write (.png, .pdf, .svg) [default: RUN/curves.png, replaced on every plot].",
+)
 @click.option("--force", is_flag=True, help="Overwrite an existing --out file.")
 def plot_command(run: Path, out: Path | None, force: bool) -> None:
     """Plot train and validation bits/sample against step from RUN's metrics log.

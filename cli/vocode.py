@@ -15,20 +15,29 @@ import click
 from .common import MAX_SAMPLES, check_writable, choose_seed
 
 
-def vocode_folder(run: Path, mel_dir: Path, out_dir: Path, *, batch: int, temperature: float,
-                  seed: int | None, device: str, spectrogram: bool, force: bool) -> None:
+def vocode_folder(
+    run: Path,
+    mel_dir: Path,
+    out_dir: Path,
+    *,
+    batch: int,
+    temperature: float,
+    seed: int | None,
+    device: str,
+    spectrogram: bool,
+    force: bool,
+) -> None:
     import torch
 
-    from wavenet.io.checkpoint import load_model
     from wavenet.data.melfiles import mel_files_in
+    from wavenet.io.checkpoint import load_model
 
     paths = mel_files_in(mel_dir)
     if not paths:
         raise click.ClickException(f"no .npy or .pt files in {mel_dir}")
     model, config, _ = load_model(run, device=device)
     if config.model.local_channels is None:
-        raise click.ClickException(f"{run} is not a vocoder (it takes no mel); --mel-dir "
-                                   f"needs one")
+        raise click.ClickException(f"{run} is not a vocoder (it takes no mel); --mel-dir needs one")
     if config.model.global_classes is not None:
         raise click.ClickException("--mel-dir vocodes without speakers; this model needs one")
     names, mels, skipped = _read_mels(paths, config.mel.n_mels, config.mel.hop_length)
@@ -43,19 +52,22 @@ def vocode_folder(run: Path, mel_dir: Path, out_dir: Path, *, batch: int, temper
     # A CPU generator, as generate's: the same seed gives the same audio on any device.
     generator = torch.Generator().manual_seed(choose_seed(seed))
     started = time.perf_counter()
-    audio = _vocode_with_progress(model, mels, batch, temperature, generator,
-                                  config.data.sample_rate)
+    audio = _vocode_with_progress(
+        model, mels, batch, temperature, generator, config.data.sample_rate
+    )
     rate = sum(len(a) for a in audio) / (time.perf_counter() - started)
     _write(outputs, pictures, audio, config.data.sample_rate)
-    click.echo(f"vocoded {len(outputs)} mel(s) into {out_dir}"
-               f"{f', skipped {skipped}' if skipped else ''}; {rate:,.0f} samples/s "
-               f"({rate / config.data.sample_rate:.2f}x real time)")
+    click.echo(
+        f"vocoded {len(outputs)} mel(s) into {out_dir}"
+        f"{f', skipped {skipped}' if skipped else ''}; {rate:,.0f} samples/s "
+        f"({rate / config.data.sample_rate:.2f}x real time)"
+    )
 
 
 def _read_mels(paths: list[Path], n_mels: int, hop: int):  # -> (names, mels, skipped)
     """The usable mels, (n_mels, frames) each, by output name; one line per skipped file."""
-    from wavenet.errors import ConditioningError
     from wavenet.data.melfiles import orient_mel, read_mel_file
+    from wavenet.errors import ConditioningError
 
     names, mels, skipped = [], [], 0
     for path in paths:
@@ -74,20 +86,29 @@ def _read_mels(paths: list[Path], n_mels: int, hop: int):  # -> (names, mels, sk
     return names, mels, skipped
 
 
-def _vocode_with_progress(model, mels, batch: int, temperature: float, generator,
-                          sample_rate: int):  # -> list of float waveforms
+def _vocode_with_progress(
+    model, mels, batch: int, temperature: float, generator, sample_rate: int
+):  # -> list of float waveforms
     from wavenet.generation.vocoder import vocode
 
     started = time.perf_counter()
-    with click.progressbar(length=1, label="vocoding", show_percent=True,
-                           item_show_func=lambda text: text) as bar:
+    with click.progressbar(
+        length=1, label="vocoding", show_percent=True, item_show_func=lambda text: text
+    ) as bar:
+
         def progress(done: int, total: int) -> None:
             bar.length = total
             rate = done / max(time.perf_counter() - started, 1e-9)
             bar.update(done - bar.pos, f"{rate:,.0f} steps/s")
 
-        return vocode(model, mels, batch_size=batch, temperature=temperature,
-                      generator=generator, progress=progress)
+        return vocode(
+            model,
+            mels,
+            batch_size=batch,
+            temperature=temperature,
+            generator=generator,
+            progress=progress,
+        )
 
 
 def _write(outputs: list[Path], pictures: list[Path], audio, sample_rate: int) -> None:

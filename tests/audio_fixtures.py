@@ -12,27 +12,40 @@ import numpy as np
 import soundfile as sf
 
 
-def sine(freq: float, seconds: float, sample_rate: int, amplitude: float = 0.5,
-         phase: float = 0.0) -> np.ndarray:
+def sine(
+    freq: float, seconds: float, sample_rate: int, amplitude: float = 0.5, phase: float = 0.0
+) -> np.ndarray:
     """float32 (round(seconds * sample_rate),) sine wave."""
     t = np.arange(round(seconds * sample_rate)) / sample_rate
     return (amplitude * np.sin(2 * np.pi * freq * t + phase)).astype(np.float32)
 
 
-def write_audio(path: Path, data: np.ndarray, sample_rate: int, subtype: str | None = None,
-                format: str | None = None) -> Path:
+def write_audio(
+    path: Path,
+    data: np.ndarray,
+    sample_rate: int,
+    subtype: str | None = None,
+    format: str | None = None,
+) -> Path:
     """Write (T,) or (T, channels) float data; creates parent folders; returns path."""
     path.parent.mkdir(parents=True, exist_ok=True)
     sf.write(path, data, sample_rate, subtype=subtype, format=format)
     return path
 
 
-def make_audio_folder(folder: Path, count: int = 3, seconds: float = 0.5,
-                      sample_rate: int = 8000) -> list[Path]:
+def make_audio_folder(
+    folder: Path, count: int = 3, seconds: float = 0.5, sample_rate: int = 8000
+) -> list[Path]:
     """`count` 16-bit mono wav files of sines at different pitches, in sorted order."""
-    return [write_audio(folder / f"clip{i:02d}.wav",
-                        sine(220.0 * (i + 1), seconds, sample_rate), sample_rate, "PCM_16")
-            for i in range(count)]
+    return [
+        write_audio(
+            folder / f"clip{i:02d}.wav",
+            sine(220.0 * (i + 1), seconds, sample_rate),
+            sample_rate,
+            "PCM_16",
+        )
+        for i in range(count)
+    ]
 
 
 def write_text_as(path: Path) -> Path:

@@ -8,12 +8,22 @@ import numpy as np
 import soundfile as sf
 
 SAMPLE_RATE = 8000
-FAST = ["train.log_every=1", "train.val_every=10", "train.checkpoint_every=10",
-        "data.target_length=256", "train.warmup_steps=5"]
+FAST = [
+    "train.log_every=1",
+    "train.val_every=10",
+    "train.checkpoint_every=10",
+    "data.target_length=256",
+    "train.warmup_steps=5",
+]
 
 
-def write_chord(folder: Path, files: int = 3, seconds: float = 1.5, seed: int = 0,
-                frequencies: tuple[float, float, float] = (220.0, 277.2, 329.6)) -> Path:
+def write_chord(
+    folder: Path,
+    files: int = 3,
+    seconds: float = 1.5,
+    seed: int = 0,
+    frequencies: tuple[float, float, float] = (220.0, 277.2, 329.6),
+) -> Path:
     """A chord of three sines (A major unless told) with a little noise, split over
     several files."""
     folder.mkdir(parents=True, exist_ok=True)

@@ -17,17 +17,37 @@ from hypothesis import strategies as st
 
 import wavenet
 from wavenet import CausalConv1d, ModelConfig, WaveNet, generate, mu_law_decode, mu_law_encode
-from wavenet.io.checkpoint import load_model, save_checkpoint
 from wavenet.config import ConfigError
 from wavenet.errors import InvalidArgumentError, InvalidTypeError, WavenetError
+from wavenet.io.checkpoint import load_model, save_checkpoint
 
-SMALL = ModelConfig(quantization_channels=16, residual_channels=4, gate_channels=4,
-                    skip_channels=4, layers_per_stack=2, stacks=1)
-SPEAKERS = ModelConfig(quantization_channels=16, residual_channels=4, gate_channels=4,
-                       skip_channels=4, layers_per_stack=2, stacks=1, global_classes=3)
-VOCODER = ModelConfig(quantization_channels=16, residual_channels=4, gate_channels=4,
-                      skip_channels=4, layers_per_stack=2, stacks=1, local_channels=3,
-                      upsample_scales=(2,))
+SMALL = ModelConfig(
+    quantization_channels=16,
+    residual_channels=4,
+    gate_channels=4,
+    skip_channels=4,
+    layers_per_stack=2,
+    stacks=1,
+)
+SPEAKERS = ModelConfig(
+    quantization_channels=16,
+    residual_channels=4,
+    gate_channels=4,
+    skip_channels=4,
+    layers_per_stack=2,
+    stacks=1,
+    global_classes=3,
+)
+VOCODER = ModelConfig(
+    quantization_channels=16,
+    residual_channels=4,
+    gate_channels=4,
+    skip_channels=4,
+    layers_per_stack=2,
+    stacks=1,
+    local_channels=3,
+    upsample_scales=(2,),
+)
 
 
 @pytest.fixture(scope="module")
@@ -38,23 +58,46 @@ def small() -> WaveNet:
 
 # -- item 14: each misuse is one clear error of the package's family ------------------
 
+
 def test_a_whole_config_is_refused_naming_config_model() -> None:
     config = wavenet.load_config("tiny")
-    with pytest.raises(InvalidTypeError, match=r"WaveNet expects a ModelConfig \(pass "
-                                               r"config.model\), got Config"):
+    with pytest.raises(
+        InvalidTypeError,
+        match=r"WaveNet expects a ModelConfig \(pass "
+        r"config.model\), got Config",
+    ):
         WaveNet(config)  # type: ignore[arg-type]
     with pytest.raises(InvalidTypeError, match="got dict"):
         WaveNet({"residual_channels": 4})  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize("codes,error,match", [
-    (torch.tensor([[0, 16]]), InvalidArgumentError, r"codes must lie in \[0, 15\], found \[0, 16\]"),
-    (torch.tensor([[-1, 3]]), InvalidArgumentError, r"codes must lie in \[0, 15\], found \[-1, 3\]"),
-    (torch.tensor([[0.0, 1.0]]), InvalidTypeError, "codes must be an integer tensor, got torch.float32"),
-    (torch.tensor([[True]]), InvalidTypeError, "codes must be an integer tensor, got torch.bool"),
-    (np.zeros((1, 3), np.int64), InvalidTypeError, "codes must be a torch.Tensor, got ndarray"),
-    (torch.zeros(3, dtype=torch.long), InvalidArgumentError, r"codes must be \(batch, time\)"),
-])
+@pytest.mark.parametrize(
+    "codes,error,match",
+    [
+        (
+            torch.tensor([[0, 16]]),
+            InvalidArgumentError,
+            r"codes must lie in \[0, 15\], found \[0, 16\]",
+        ),
+        (
+            torch.tensor([[-1, 3]]),
+            InvalidArgumentError,
+            r"codes must lie in \[0, 15\], found \[-1, 3\]",
+        ),
+        (
+            torch.tensor([[0.0, 1.0]]),
+            InvalidTypeError,
+            "codes must be an integer tensor, got torch.float32",
+        ),
+        (
+            torch.tensor([[True]]),
+            InvalidTypeError,
+            "codes must be an integer tensor, got torch.bool",
+        ),
+        (np.zeros((1, 3), np.int64), InvalidTypeError, "codes must be a torch.Tensor, got ndarray"),
+        (torch.zeros(3, dtype=torch.long), InvalidArgumentError, r"codes must be \(batch, time\)"),
+    ],
+)
 def test_bad_codes_are_refused(small: WaveNet, codes: object, error: type, match: str) -> None:
     with pytest.raises(error, match=match):
         small(codes)  # type: ignore[arg-type]
@@ -70,9 +113,13 @@ def test_codes_of_another_integer_dtype_are_read_as_codes(small: WaveNet) -> Non
 def test_bad_global_conditioning_is_refused() -> None:
     model = WaveNet(SPEAKERS)
     codes = torch.zeros(2, 5, dtype=torch.long)
-    with pytest.raises(InvalidTypeError, match="global_cond must hold integer ids, got torch.float32"):
+    with pytest.raises(
+        InvalidTypeError, match="global_cond must hold integer ids, got torch.float32"
+    ):
         model(codes, global_cond=torch.tensor([0.0, 1.0]))
-    with pytest.raises(InvalidArgumentError, match=r"global ids must be in \[0, 3\), found \[0, 3\]"):
+    with pytest.raises(
+        InvalidArgumentError, match=r"global ids must be in \[0, 3\), found \[0, 3\]"
+    ):
         model(codes, global_cond=torch.tensor([0, 3]))
     with pytest.raises(InvalidTypeError, match="mel must be a float tensor"):
         WaveNet(VOCODER)(codes, mel=torch.zeros(2, 3, 5, dtype=torch.long))
@@ -89,24 +136,38 @@ def test_load_model_refuses_an_unknown_device(tmp_path: Path) -> None:
     assert load_model(path, device="cpu")[0].embedding.weight.device.type == "cpu"
 
 
-@pytest.mark.parametrize("kwargs,error,match", [
-    ({"residual_channels": 16.5}, ConfigError, "model.residual_channels: expected int, got 16.5"),
-    ({"kernel_size": "2"}, ConfigError, "model.kernel_size: expected int, got '2'"),
-    ({"stacks": True}, ConfigError, "model.stacks: expected int, got True"),
-    ({"upsample_scales": (2, 0.5)}, ConfigError, r"model.upsample_scales\[1\]: expected int"),
-    ({"output": None}, ConfigError, "model.output: expected str, got None"),
-])
+@pytest.mark.parametrize(
+    "kwargs,error,match",
+    [
+        (
+            {"residual_channels": 16.5},
+            ConfigError,
+            "model.residual_channels: expected int, got 16.5",
+        ),
+        ({"kernel_size": "2"}, ConfigError, "model.kernel_size: expected int, got '2'"),
+        ({"stacks": True}, ConfigError, "model.stacks: expected int, got True"),
+        ({"upsample_scales": (2, 0.5)}, ConfigError, r"model.upsample_scales\[1\]: expected int"),
+        ({"output": None}, ConfigError, "model.output: expected str, got None"),
+    ],
+)
 def test_model_config_checks_the_types_of_its_fields(kwargs: dict, error: type, match: str) -> None:
     with pytest.raises(error, match=match):
         ModelConfig(**kwargs)
 
 
-@pytest.mark.parametrize("kwargs,error,match", [
-    ({"dilation": 0}, InvalidArgumentError, "CausalConv1d dilation must be >= 1, got 0"),
-    ({"kernel_size": 0}, InvalidArgumentError, "CausalConv1d kernel_size must be >= 1, got 0"),
-    ({"dilation": 1.5}, InvalidTypeError, "CausalConv1d dilation must be an int, got float"),
-    ({"in_channels": -2}, InvalidArgumentError, "CausalConv1d in_channels must be >= 1, got -2"),
-])
+@pytest.mark.parametrize(
+    "kwargs,error,match",
+    [
+        ({"dilation": 0}, InvalidArgumentError, "CausalConv1d dilation must be >= 1, got 0"),
+        ({"kernel_size": 0}, InvalidArgumentError, "CausalConv1d kernel_size must be >= 1, got 0"),
+        ({"dilation": 1.5}, InvalidTypeError, "CausalConv1d dilation must be an int, got float"),
+        (
+            {"in_channels": -2},
+            InvalidArgumentError,
+            "CausalConv1d in_channels must be >= 1, got -2",
+        ),
+    ],
+)
 def test_causal_conv_checks_its_sizes(kwargs: dict, error: type, match: str) -> None:
     arguments = {"in_channels": 2, "out_channels": 3, "kernel_size": 2, "dilation": 1} | kwargs
     with pytest.raises(error, match=match):
@@ -115,7 +176,9 @@ def test_causal_conv_checks_its_sizes(kwargs: dict, error: type, match: str) -> 
 
 def test_causal_conv_checks_its_input() -> None:
     conv = CausalConv1d(2, 3, 2, dilation=2)
-    with pytest.raises(InvalidArgumentError, match=r"x must be \(batch, 2, time >= 1\), got \(1, 3, 4\)"):
+    with pytest.raises(
+        InvalidArgumentError, match=r"x must be \(batch, 2, time >= 1\), got \(1, 3, 4\)"
+    ):
         conv(torch.zeros(1, 3, 4))
     with pytest.raises(InvalidTypeError, match="x must be a torch.float32 tensor, got torch.int64"):
         conv(torch.zeros(1, 2, 4, dtype=torch.long))
@@ -124,14 +187,18 @@ def test_causal_conv_checks_its_input() -> None:
 
 # -- item 8: NaN weights or a NaN mel are refused, not turned into codes ---------------
 
+
 def test_generate_refuses_nan_weights(small: WaveNet) -> None:
     broken = WaveNet(SMALL)
     broken.load_state_dict(small.state_dict())
     with torch.no_grad():
         broken.blocks[1].skip.weight[0, 0, 0] = float("nan")
     for method in ("fast", "fast-torch", "naive"):
-        with pytest.raises(InvalidArgumentError, match=r"NaN or infinite weights \(1 tensor\(s\), "
-                                                       r"the first blocks.1.skip.weight\)"):
+        with pytest.raises(
+            InvalidArgumentError,
+            match=r"NaN or infinite weights \(1 tensor\(s\), "
+            r"the first blocks.1.skip.weight\)",
+        ):
             generate(broken, 10, method=method)
 
 
@@ -147,14 +214,32 @@ def test_generate_refuses_a_nan_mel() -> None:
 
 # -- fuzz: random dtypes, shapes and values into the public functions -----------------
 
-FUZZ = settings(max_examples=30, deadline=None, derandomize=True,
-                suppress_health_check=[HealthCheck.function_scoped_fixture,
-                                       HealthCheck.too_slow])
+FUZZ = settings(
+    max_examples=30,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 ALLOWED = (WavenetError, ValueError, TypeError)
-DTYPES = [torch.float32, torch.float64, torch.float16, torch.int64, torch.int32, torch.uint8,
-          torch.bool, torch.complex64]
-SCALARS = st.one_of(st.none(), st.booleans(), st.integers(-2**65, 2**65), st.floats(),
-                    st.text(max_size=6), st.just(()), st.just([1, 2]))
+DTYPES = [
+    torch.float32,
+    torch.float64,
+    torch.float16,
+    torch.int64,
+    torch.int32,
+    torch.uint8,
+    torch.bool,
+    torch.complex64,
+]
+SCALARS = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-(2**65), 2**65),
+    st.floats(),
+    st.text(max_size=6),
+    st.just(()),
+    st.just([1, 2]),
+)
 
 
 @st.composite
@@ -166,8 +251,13 @@ def tensors(draw: st.DrawFn, max_dims: int = 3) -> object:
     shape = tuple(draw(st.lists(st.integers(0, 4), max_size=max_dims)))
     dtype = draw(st.sampled_from(DTYPES))
     count = int(np.prod(shape)) if shape else 1
-    values = draw(st.lists(st.one_of(st.integers(-300, 300), st.floats(allow_nan=True)),
-                           min_size=count, max_size=count))
+    values = draw(
+        st.lists(
+            st.one_of(st.integers(-300, 300), st.floats(allow_nan=True)),
+            min_size=count,
+            max_size=count,
+        )
+    )
     array = np.array(values, dtype=np.float64).reshape(shape)
     if dtype.is_floating_point or dtype.is_complex:
         return torch.from_numpy(array).to(dtype)
@@ -200,8 +290,7 @@ def test_fuzz_forward(codes: object, global_cond: object, mel: object, which: in
 
 
 @FUZZ
-@given(x=tensors(), sizes=st.lists(st.one_of(st.integers(-2, 4), SCALARS), min_size=4,
-                                   max_size=4))
+@given(x=tensors(), sizes=st.lists(st.one_of(st.integers(-2, 4), SCALARS), min_size=4, max_size=4))
 def test_fuzz_causal_conv(x: object, sizes: list) -> None:
     conv = call(CausalConv1d, *sizes)
     if conv is not None:
@@ -210,48 +299,95 @@ def test_fuzz_causal_conv(x: object, sizes: list) -> None:
 
 
 @FUZZ
-@given(n=st.one_of(st.integers(-2, 5), SCALARS), batch=st.one_of(st.integers(-2, 3), SCALARS),
-       temperature=st.one_of(st.floats(), SCALARS), prime=st.one_of(st.none(), tensors(2)),
-       method=st.sampled_from(["fast", "fast-numba", "fast-torch", "naive", "x", None]),
-       mel=st.one_of(st.none(), tensors()), global_cond=st.one_of(st.none(), tensors(1)))
-def test_fuzz_generate(small: WaveNet, n: object, batch: object, temperature: object,
-                       prime: object, method: object, mel: object, global_cond: object) -> None:
-    codes = call(generate, small, n, batch_size=batch, temperature=temperature, prime=prime,
-                 method=method, mel=mel, global_cond=global_cond)
+@given(
+    n=st.one_of(st.integers(-2, 5), SCALARS),
+    batch=st.one_of(st.integers(-2, 3), SCALARS),
+    temperature=st.one_of(st.floats(), SCALARS),
+    prime=st.one_of(st.none(), tensors(2)),
+    method=st.sampled_from(["fast", "fast-numba", "fast-torch", "naive", "x", None]),
+    mel=st.one_of(st.none(), tensors()),
+    global_cond=st.one_of(st.none(), tensors(1)),
+)
+def test_fuzz_generate(
+    small: WaveNet,
+    n: object,
+    batch: object,
+    temperature: object,
+    prime: object,
+    method: object,
+    mel: object,
+    global_cond: object,
+) -> None:
+    codes = call(
+        generate,
+        small,
+        n,
+        batch_size=batch,
+        temperature=temperature,
+        prime=prime,
+        method=method,
+        mel=mel,
+        global_cond=global_cond,
+    )
     if codes is not None:
         assert isinstance(codes, torch.Tensor) and codes.shape == (batch, n)
         assert int(codes.min()) >= 0 and int(codes.max()) < 16
 
 
 @FUZZ
-@given(device=st.one_of(st.text(max_size=8), st.sampled_from(["cpu", "cuda", "cuda:7", "meta",
-                                                              "mps", "cpu:0"]), SCALARS),
-       name=st.text(max_size=8))
-def test_fuzz_load_model(tmp_path_factory: pytest.TempPathFactory, device: object,
-                         name: str) -> None:
+@given(
+    device=st.one_of(
+        st.text(max_size=8),
+        st.sampled_from(["cpu", "cuda", "cuda:7", "meta", "mps", "cpu:0"]),
+        SCALARS,
+    ),
+    name=st.text(max_size=8),
+)
+def test_fuzz_load_model(
+    tmp_path_factory: pytest.TempPathFactory, device: object, name: str
+) -> None:
     folder = tmp_path_factory.mktemp("models")
     path = folder / "m.pt"
-    save_checkpoint(path, config=wavenet.Config(model=SMALL), model=WaveNet(SMALL).state_dict(),
-                    step=0)
+    save_checkpoint(
+        path, config=wavenet.Config(model=SMALL), model=WaveNet(SMALL).state_dict(), step=0
+    )
     call(load_model, path, device=device)
     call(load_model, folder / name, device="cpu")
 
 
-FIELDS = ["quantization_channels", "residual_channels", "gate_channels", "skip_channels",
-          "kernel_size", "layers_per_stack", "stacks", "global_classes", "global_channels",
-          "local_channels", "upsample_scales", "output", "mixtures"]
+FIELDS = [
+    "quantization_channels",
+    "residual_channels",
+    "gate_channels",
+    "skip_channels",
+    "kernel_size",
+    "layers_per_stack",
+    "stacks",
+    "global_classes",
+    "global_channels",
+    "local_channels",
+    "upsample_scales",
+    "output",
+    "mixtures",
+]
 
 
 @FUZZ
-@given(values=st.dictionaries(st.sampled_from(FIELDS),
-                              st.one_of(st.integers(-3, 2**40), SCALARS,
-                                        st.lists(st.integers(-2, 5), max_size=3)),
-                              max_size=4))
+@given(
+    values=st.dictionaries(
+        st.sampled_from(FIELDS),
+        st.one_of(st.integers(-3, 2**40), SCALARS, st.lists(st.integers(-2, 5), max_size=3)),
+        max_size=4,
+    )
+)
 def test_fuzz_model_config(values: dict) -> None:
     config = call(ModelConfig, **values)
     # Whatever the validator accepts builds; small enough ones run.
-    if (config is not None and config.receptive_field < 5000
-            and wavenet.config.model_parameters(config) < 200_000):
+    if (
+        config is not None
+        and config.receptive_field < 5000
+        and wavenet.config.model_parameters(config) < 200_000
+    ):
         model = WaveNet(config)
         speaker = None if config.global_classes is None else torch.zeros(1, dtype=torch.long)
         mel = None if config.local_channels is None else torch.zeros(1, config.local_channels, 3)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+
 from wavenet_cli.main import main
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -22,15 +23,18 @@ def run(tmp_path: Path) -> Path:
 
 
 @pytest.mark.parametrize("name", ["mine.png", "mine"])  # "mine" is written as mine.png
-def test_plot_out_refuses_an_existing_file_without_force(run: Path, tmp_path: Path,
-                                                         name: str) -> None:
+def test_plot_out_refuses_an_existing_file_without_force(
+    run: Path, tmp_path: Path, name: str
+) -> None:
     """`plot --out FILE` wrote over an existing FILE without asking."""
     mine = tmp_path / "mine.png"
     mine.write_bytes(b"my own picture")
     out = tmp_path / name
     result = CliRunner().invoke(main, ["plot", str(run), "--out", str(out)])
     assert result.exit_code == 1 and "Traceback" not in result.output
-    assert result.stderr.strip().splitlines() == [f"Error: {mine} exists; pass --force to overwrite"]
+    assert result.stderr.strip().splitlines() == [
+        f"Error: {mine} exists; pass --force to overwrite"
+    ]
     assert mine.read_bytes() == b"my own picture"
     forced = CliRunner().invoke(main, ["plot", str(run), "--out", str(out), "--force"])
     assert forced.exit_code == 0, forced.output

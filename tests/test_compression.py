@@ -5,8 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from wavenet.eval.compression import (baseline_bits, code_bytes, compressed_bits_per_sample,
-                                 unigram_bits_per_sample)
+from wavenet.eval.compression import (
+    baseline_bits,
+    code_bytes,
+    compressed_bits_per_sample,
+    unigram_bits_per_sample,
+)
 
 
 def test_constant_codes_cost_almost_nothing() -> None:
@@ -37,7 +41,9 @@ def test_two_equally_likely_codes_give_one_bit_of_unigram_entropy() -> None:
 def test_files_are_joined_in_order_into_bytes_of_the_codes_dtype() -> None:
     files = [np.array([1, 2, 3]), np.array([4, 5], dtype=np.int64)]
     assert code_bytes(files) == bytes([1, 2, 3, 4, 5])
-    assert code_bytes(files, quantization_channels=1024) == np.arange(1, 6, dtype=np.uint16).tobytes()
+    assert (
+        code_bytes(files, quantization_channels=1024) == np.arange(1, 6, dtype=np.uint16).tobytes()
+    )
     assert unigram_bits_per_sample(files) == pytest.approx(np.log2(5))
 
 

@@ -10,11 +10,17 @@ import wavenet
 from wavenet import ConfigError, WaveNet
 from wavenet.config import MelConfig
 from wavenet.data.crops import CropSampler
-from wavenet.data.prepare import EncodedFile, encode_waveform, mel_statistics
 from wavenet.data.features import log_mel, log_mel_of_codes
+from wavenet.data.prepare import EncodedFile, encode_waveform, mel_statistics
 
-MEL = ["mel.n_mels=8", "mel.n_fft=64", "mel.hop_length=16", "mel.win_length=64",
-       "model.local_channels=8", "model.upsample_scales=4,4"]
+MEL = [
+    "mel.n_mels=8",
+    "mel.n_fft=64",
+    "mel.hop_length=16",
+    "mel.win_length=64",
+    "model.local_channels=8",
+    "model.upsample_scales=4,4",
+]
 
 
 def conditioned_config(*extra: str) -> wavenet.Config:
@@ -25,7 +31,9 @@ def test_scales_must_multiply_to_hop() -> None:
     with pytest.raises(ConfigError, match="must equal mel.hop_length"):
         wavenet.load_config("tiny", MEL[:-1] + ["model.upsample_scales=4,2"])
     with pytest.raises(ConfigError, match="must equal mel.n_mels"):
-        wavenet.load_config("tiny", MEL[:4] + ["model.local_channels=9", "model.upsample_scales=16"])
+        wavenet.load_config(
+            "tiny", MEL[:4] + ["model.local_channels=9", "model.upsample_scales=16"]
+        )
 
 
 def randomize_local_projections(model: WaveNet) -> WaveNet:
@@ -78,7 +86,7 @@ def test_missing_or_unexpected_conditioning_is_refused() -> None:
 def test_log_mel_frames_cover_their_hop_block() -> None:
     mel = MelConfig(n_mels=16, n_fft=64, hop_length=16, win_length=64)
     waveform = torch.zeros(16 * 20)
-    waveform[16 * 10:16 * 11] = torch.randn(16)  # a burst inside frame 10's block
+    waveform[16 * 10 : 16 * 11] = torch.randn(16)  # a burst inside frame 10's block
     features = log_mel(waveform, 8000, mel)
     assert features.shape == (16, 20)
     assert features.min() >= 0.0  # the floor maps to 0
@@ -96,8 +104,9 @@ def test_conditioned_crops_align_codes_and_mel() -> None:
         codes = encode_waveform(rng.uniform(-0.5, 0.5, 1000 + 77 * i).astype(np.float32), 256)
         files.append(EncodedFile(path=__import__("pathlib").Path(f"f{i}.wav"), codes=codes))
         mels.append(log_mel_of_codes(codes, 8000, mel_config, 256).numpy())
-    sampler = CropSampler(files, 100, torch.Generator().manual_seed(0),
-                          global_ids=[5, 7], mels=mels, hop_length=16)
+    sampler = CropSampler(
+        files, 100, torch.Generator().manual_seed(0), global_ids=[5, 7], mels=mels, hop_length=16
+    )
     batch = sampler.batch(16)
     frames = -(-99 // 16)
     assert batch.codes.shape == (16, 100) and batch.mel.shape == (16, 8, frames)
@@ -105,11 +114,14 @@ def test_conditioned_crops_align_codes_and_mel() -> None:
         index = [5, 7].index(int(batch.global_ids[row]))
         source = torch.as_tensor(files[index].codes.astype(np.int64))
         # Find the crop: it starts one sample before a hop boundary.
-        starts = [s for s in range(15, len(source) - 99, 16)
-                  if torch.equal(source[s:s + 100], batch.codes[row])]
+        starts = [
+            s
+            for s in range(15, len(source) - 99, 16)
+            if torch.equal(source[s : s + 100], batch.codes[row])
+        ]
         assert starts, "crop not found at a hop-aligned start"
         k = (starts[0] + 1) // 16
-        assert torch.equal(batch.mel[row], torch.as_tensor(mels[index][:, k:k + frames]))
+        assert torch.equal(batch.mel[row], torch.as_tensor(mels[index][:, k : k + frames]))
 
 
 def test_mel_statistics_per_band_mean_and_pooled_std() -> None:
@@ -146,8 +158,8 @@ def test_model_standardizes_the_mel_with_its_statistics() -> None:
 
 # ------------------------------------------------------------------ generation
 
-from wavenet.generation.fastpath import NumbaGenerator  # noqa: E402
 from wavenet.generation.driver import FastGenerator, StepConditioning, generate  # noqa: E402
+from wavenet.generation.fastpath import NumbaGenerator  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -158,14 +170,17 @@ def conditioned_model() -> WaveNet:
         for projection in list(model.global_projections) + list(model.local_projections):
             projection.weight.mul_(5)
     # Statistics other than the identity, so that the incremental paths must standardize.
-    model.set_mel_statistics(torch.linspace(-0.5, 0.5, 8, dtype=torch.float64),
-                             torch.full((8,), 0.7, dtype=torch.float64))
+    model.set_mel_statistics(
+        torch.linspace(-0.5, 0.5, 8, dtype=torch.float64),
+        torch.full((8,), 0.7, dtype=torch.float64),
+    )
     return model
 
 
 @pytest.mark.parametrize("generator_class", [FastGenerator, NumbaGenerator])
-def test_incremental_logits_equal_forward_with_conditioning(conditioned_model: WaveNet,
-                                                            generator_class: type) -> None:
+def test_incremental_logits_equal_forward_with_conditioning(
+    conditioned_model: WaveNet, generator_class: type
+) -> None:
     model = conditioned_model
     length = 2 * model.receptive_field + 17
     codes = torch.randint(0, 256, (3, length))
@@ -180,17 +195,25 @@ def test_incremental_logits_equal_forward_with_conditioning(conditioned_model: W
 
 @pytest.mark.parametrize("temperature", [1.0, 0.7, 0.0])
 @pytest.mark.parametrize("batch", [1, 3])
-def test_fast_and_naive_agree_with_conditioning(conditioned_model: WaveNet, temperature: float,
-                                                batch: int) -> None:
+def test_fast_and_naive_agree_with_conditioning(
+    conditioned_model: WaveNet, temperature: float, batch: int
+) -> None:
     model = conditioned_model
     n = 150
     ids = torch.arange(batch) % 3
     mel = torch.randn(batch, 8, -(-n // 16), dtype=torch.float64)
     results = {}
     for method in ("fast-numba", "fast-torch", "naive"):
-        results[method] = generate(model, n, batch_size=batch, temperature=temperature,
-                                   generator=torch.Generator().manual_seed(5), method=method,
-                                   global_cond=ids, mel=mel)
+        results[method] = generate(
+            model,
+            n,
+            batch_size=batch,
+            temperature=temperature,
+            generator=torch.Generator().manual_seed(5),
+            method=method,
+            global_cond=ids,
+            mel=mel,
+        )
     assert torch.equal(results["fast-numba"], results["naive"])
     assert torch.equal(results["fast-torch"], results["naive"])
 
@@ -210,8 +233,13 @@ def test_generation_refuses_missing_or_misplaced_conditioning(conditioned_model:
     with pytest.raises(ValueError, match="frames"):
         generate(conditioned_model, 100, global_cond=torch.tensor([0]), mel=mel)
     with pytest.raises(ValueError, match="prime"):
-        generate(conditioned_model, 10, global_cond=torch.tensor([0]), mel=mel,
-                 prime=torch.tensor([1, 2]))
+        generate(
+            conditioned_model,
+            10,
+            global_cond=torch.tensor([0]),
+            mel=mel,
+            prime=torch.tensor([1, 2]),
+        )
     plain = WaveNet(wavenet.load_config("tiny").model)
     with pytest.raises(ValueError, match="no conditioning"):
         generate(plain, 10, global_cond=torch.tensor([0]))
@@ -222,9 +250,18 @@ def test_global_only_fast_equals_naive() -> None:
     model = WaveNet(wavenet.load_config("tiny", ["model.global_classes=2"]).model).double().eval()
     ids = torch.tensor([0, 1])
     prime = torch.randint(0, 256, (2, 40))
-    codes = {method: generate(model, 120, batch_size=2, prime=prime, global_cond=ids,
-                              generator=torch.Generator().manual_seed(3), method=method)
-             for method in ("fast-numba", "fast-torch", "naive")}
+    codes = {
+        method: generate(
+            model,
+            120,
+            batch_size=2,
+            prime=prime,
+            global_cond=ids,
+            generator=torch.Generator().manual_seed(3),
+            method=method,
+        )
+        for method in ("fast-numba", "fast-torch", "naive")
+    }
     assert torch.equal(codes["fast-numba"], codes["naive"])
     assert torch.equal(codes["fast-torch"], codes["naive"])
 
@@ -239,11 +276,14 @@ def test_conditioning_terms_are_every_layers_term() -> None:
     assert terms.shape == (7, len(model.blocks), 2, model.config.gate_channels)
     for layer in range(len(model.blocks)):
         expected = model.layer_conditioning(layer, global_features, local)  # (B, G, T)
-        torch.testing.assert_close(terms[:, layer], expected.permute(2, 0, 1),
-                                   rtol=1e-12, atol=1e-12)
+        torch.testing.assert_close(
+            terms[:, layer], expected.permute(2, 0, 1), rtol=1e-12, atol=1e-12
+        )
     only_global = model.conditioning_terms(global_features, None)
     assert only_global.shape == (1, len(model.blocks), 2, model.config.gate_channels)
-    torch.testing.assert_close(only_global[0, 1], model.layer_conditioning(1, global_features, None)[:, :, 0])
+    torch.testing.assert_close(
+        only_global[0, 1], model.layer_conditioning(1, global_features, None)[:, :, 0]
+    )
 
 
 def test_speaker_names_match_in_either_unicode_form() -> None:

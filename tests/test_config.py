@@ -56,8 +56,15 @@ def test_odd_gate_channels_refused() -> None:
 
 
 def test_overrides_are_typed() -> None:
-    config = load_config("tiny", ["model.residual_channels=24", "train.lr=3e-4",
-                                  "train.ema_decay=0.999", "data.trim_silence=true"])
+    config = load_config(
+        "tiny",
+        [
+            "model.residual_channels=24",
+            "train.lr=3e-4",
+            "train.ema_decay=0.999",
+            "data.trim_silence=true",
+        ],
+    )
     assert config.model.residual_channels == 24
     assert config.train.lr == pytest.approx(3e-4)
     assert config.train.ema_decay == pytest.approx(0.999)
@@ -65,13 +72,16 @@ def test_overrides_are_typed() -> None:
     assert load_config("tiny", ["train.grad_clip=none"]).train.grad_clip is None
 
 
-@pytest.mark.parametrize("override,match", [
-    ("model.residual_chanels=3", "allowed keys in model: quantization_channels"),
-    ("model.residual_channels=abc", "model.residual_channels: expected int"),
-    ("train.bf16=maybe", "expected bool"),
-    ("nosection=3", "section.key=value"),
-    ("optim.lr=3", "allowed sections"),
-])
+@pytest.mark.parametrize(
+    "override,match",
+    [
+        ("model.residual_chanels=3", "allowed keys in model: quantization_channels"),
+        ("model.residual_channels=abc", "model.residual_channels: expected int"),
+        ("train.bf16=maybe", "expected bool"),
+        ("nosection=3", "section.key=value"),
+        ("optim.lr=3", "allowed sections"),
+    ],
+)
 def test_bad_overrides_fail_clearly(override: str, match: str) -> None:
     with pytest.raises(ConfigError, match=match):
         load_config("tiny", [override])

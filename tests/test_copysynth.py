@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from wavenet.config import MelConfig
-from wavenet.eval.copysynth import DYNAMIC_RANGE_DB, griffin_lim, log_mel_distance
 from wavenet.data.features import log_mel_of_waveform
+from wavenet.eval.copysynth import DYNAMIC_RANGE_DB, griffin_lim, log_mel_distance
 
 RATE = 16000
 
@@ -16,7 +16,9 @@ RATE = 16000
 def gliding_tone(seconds: float = 1.0, seed: int = 0) -> torch.Tensor:
     t = np.arange(int(seconds * RATE)) / RATE
     rng = np.random.default_rng(seed)
-    tone = 0.3 * np.sin(2 * np.pi * 220 * t * (1 + 0.3 * t)) * (0.6 + 0.4 * np.sin(2 * np.pi * 3 * t))
+    tone = (
+        0.3 * np.sin(2 * np.pi * 220 * t * (1 + 0.3 * t)) * (0.6 + 0.4 * np.sin(2 * np.pi * 3 * t))
+    )
     return torch.from_numpy((tone + 0.003 * rng.standard_normal(len(t))).astype(np.float32))
 
 
@@ -42,8 +44,9 @@ def test_griffin_lim_is_close_and_aligned(fmt: str) -> None:
     n = features.shape[1] * 256
     assert rebuilt.shape == (n,)
     close = log_mel_distance(audio[:n], rebuilt, RATE, mel)
-    noise = log_mel_distance(audio[:n], 0.1 * torch.randn(n, generator=torch.Generator().manual_seed(0)),
-                             RATE, mel)
+    noise = log_mel_distance(
+        audio[:n], 0.1 * torch.randn(n, generator=torch.Generator().manual_seed(0)), RATE, mel
+    )
     assert close < 6.0 and noise > 20.0
     # Moved by a hop either way it lines up worse with the file.
     for shift in (-256, 256):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ast
 import json
 import logging
 import os
@@ -12,16 +11,24 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
-from audio_fixtures import (make_audio_folder, sine, write_audio, write_text_as,
-                            write_truncated)
+from audio_fixtures import make_audio_folder, sine, write_audio, write_text_as, write_truncated
 
 import wavenet.data.cache as cache
 import wavenet.data.prepare as data
 from wavenet import mu_law_encode
 from wavenet.data.audio import trim_silent_edges
 from wavenet.data.crops import Batch, CropSampler, inputs_and_targets, item_length
-from wavenet.data.prepare import (AudioDecodeError, DataError, EncodedFile, EncodedSet, decode_audio,
-                          find_audio_files, load_encoded, silence_code, split_by_file)
+from wavenet.data.prepare import (
+    AudioDecodeError,
+    DataError,
+    EncodedFile,
+    EncodedSet,
+    decode_audio,
+    find_audio_files,
+    load_encoded,
+    silence_code,
+    split_by_file,
+)
 
 HAS_MP3 = "MP3" in sf.available_formats()
 
@@ -33,17 +40,29 @@ def load(source: Path | list[Path], cache: Path, **kwargs: object) -> EncodedSet
 
 
 def encoded_set(*arrays: np.ndarray, q: int = 256) -> EncodedSet:
-    files = tuple(EncodedFile(Path(f"f{i}.wav"), a, quantization_channels=q)
-                  for i, a in enumerate(arrays))
+    files = tuple(
+        EncodedFile(Path(f"f{i}.wav"), a, quantization_channels=q) for i, a in enumerate(arrays)
+    )
     return EncodedSet(files=files, sample_rate=8000, quantization_channels=q, root=Path("."))
 
 
 # ----------------------------------------------------------------------------- find
 
+
 def test_find_is_recursive_sorted_case_blind_and_skips_hidden(tmp_path: Path) -> None:
     tone = sine(440, 0.01, 8000)
-    names = ["b.wav", "A with space.WAV", "sub dir/c.Flac", "sub dir/deeper/d.ogg",
-             "z/e.AIFF", "z/f.aif", "z/g.au", "z/h.caf", "z/i.w64", "z/j.oga"]
+    names = [
+        "b.wav",
+        "A with space.WAV",
+        "sub dir/c.Flac",
+        "sub dir/deeper/d.ogg",
+        "z/e.AIFF",
+        "z/f.aif",
+        "z/g.au",
+        "z/h.caf",
+        "z/i.w64",
+        "z/j.oga",
+    ]
     formats = {".ogg": "OGG", ".oga": "OGG", ".aif": "AIFF", ".w64": "W64"}
     for name in names:
         suffix = Path(name).suffix.lower()
@@ -56,8 +75,17 @@ def test_find_is_recursive_sorted_case_blind_and_skips_hidden(tmp_path: Path) ->
 
     found = find_audio_files(tmp_path)
     assert [p.relative_to(tmp_path).as_posix() for p in found] == [
-        "A with space.WAV", "b.wav", "sub dir/c.Flac", "sub dir/deeper/d.ogg",
-        "z/e.AIFF", "z/f.aif", "z/g.au", "z/h.caf", "z/i.w64", "z/j.oga"]
+        "A with space.WAV",
+        "b.wav",
+        "sub dir/c.Flac",
+        "sub dir/deeper/d.ogg",
+        "z/e.AIFF",
+        "z/f.aif",
+        "z/g.au",
+        "z/h.caf",
+        "z/i.w64",
+        "z/j.oga",
+    ]
     assert found == find_audio_files(str(tmp_path))
     assert all(len(decode_audio(p, 8000)) == len(tone) for p in found)
 
@@ -83,8 +111,9 @@ def test_find_survives_a_symlink_loop(tmp_path: Path) -> None:
 
 
 @pytest.mark.skipif(not hasattr(os, "symlink"), reason="needs symlinks")
-def test_a_file_linked_twice_is_found_once(tmp_path: Path,
-                                           caplog: pytest.LogCaptureFixture) -> None:
+def test_a_file_linked_twice_is_found_once(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     """A symlink or hard link to a file of the folder listed the same audio twice: trained
     on twice as often, and as likely as not split into training and validation both."""
     clips = make_audio_folder(tmp_path / "data", count=2)
@@ -104,8 +133,9 @@ def test_a_file_linked_twice_is_found_once(tmp_path: Path,
 
 
 @pytest.mark.skipif(not hasattr(os, "symlink"), reason="needs symlinks")
-def test_a_broken_link_is_named_and_skipped(tmp_path: Path,
-                                            caplog: pytest.LogCaptureFixture) -> None:
+def test_a_broken_link_is_named_and_skipped(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     """A link to a moved or deleted file was passed over without a word."""
     make_audio_folder(tmp_path / "data", count=1)
     try:
@@ -115,8 +145,10 @@ def test_a_broken_link_is_named_and_skipped(tmp_path: Path,
     with caplog.at_level(logging.WARNING, logger="wavenet"):
         found = find_audio_files(tmp_path / "data")
     assert [p.name for p in found] == ["clip00.wav"]
-    assert f"{tmp_path / 'data' / 'moved.wav'} is not a readable file (a broken link?); skipped" \
+    assert (
+        f"{tmp_path / 'data' / 'moved.wav'} is not a readable file (a broken link?); skipped"
         in caplog.text
+    )
 
 
 # --------------------------------------------------------------------------- decode
@@ -136,10 +168,12 @@ LOSSLESS = [
 ]
 
 
-@pytest.mark.parametrize("fmt, subtype, ext, tolerance", LOSSLESS,
-                         ids=[f"{f}-{s}" for f, s, _, _ in LOSSLESS])
-def test_lossless_formats_decode_to_what_was_written(tmp_path: Path, fmt: str, subtype: str,
-                                                     ext: str, tolerance: float) -> None:
+@pytest.mark.parametrize(
+    "fmt, subtype, ext, tolerance", LOSSLESS, ids=[f"{f}-{s}" for f, s, _, _ in LOSSLESS]
+)
+def test_lossless_formats_decode_to_what_was_written(
+    tmp_path: Path, fmt: str, subtype: str, ext: str, tolerance: float
+) -> None:
     tone = sine(440, 0.25, 16000, amplitude=0.7)
     path = write_audio(tmp_path / f"x.{ext}", tone, 16000, subtype, fmt)
     decoded = decode_audio(path, 16000)
@@ -153,13 +187,21 @@ def test_unsigned_8_bit_is_centred_on_zero(tmp_path: Path) -> None:
     assert np.abs(decoded - values).max() <= 1 / 128
 
 
-@pytest.mark.parametrize("fmt, subtype, ext", [
-    ("OGG", "VORBIS", "ogg"),
-    pytest.param("MP3", "MPEG_LAYER_III", "mp3",
-                 marks=pytest.mark.skipif(not HAS_MP3, reason="libsndfile without mp3")),
-])
-def test_lossy_formats_decode_close_to_what_was_written(tmp_path: Path, fmt: str, subtype: str,
-                                                        ext: str) -> None:
+@pytest.mark.parametrize(
+    "fmt, subtype, ext",
+    [
+        ("OGG", "VORBIS", "ogg"),
+        pytest.param(
+            "MP3",
+            "MPEG_LAYER_III",
+            "mp3",
+            marks=pytest.mark.skipif(not HAS_MP3, reason="libsndfile without mp3"),
+        ),
+    ],
+)
+def test_lossy_formats_decode_close_to_what_was_written(
+    tmp_path: Path, fmt: str, subtype: str, ext: str
+) -> None:
     tone = sine(440, 0.5, 16000)
     decoded = decode_audio(write_audio(tmp_path / f"x.{ext}", tone, 16000, subtype, fmt), 16000)
     assert abs(len(decoded) - len(tone)) <= 1200  # codec padding, if any
@@ -192,8 +234,9 @@ def test_any_sample_rate_resamples_to_the_right_length(tmp_path: Path, rate: int
     assert np.argmax(spectrum) * 16000 / len(decoded) == pytest.approx(300, abs=2)
 
 
-def test_nearly_coprime_rates_resample_exactly(tmp_path: Path,
-                                               caplog: pytest.LogCaptureFixture) -> None:
+def test_nearly_coprime_rates_resample_exactly(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     """torchaudio's polyphase kernel grew with the product of two nearly coprime rates (96001
     -> 16000 Hz needed 6 GB, so such files were read at a rate moved by up to 0.1%); libsoxr
     resamples them exactly, with no warning, the tone at its own pitch."""
@@ -219,6 +262,7 @@ def test_resampling_removes_what_the_new_rate_cannot_hold() -> None:
     assert rms(kept) == pytest.approx(0.5 / np.sqrt(2), rel=0.01)
     assert 20 * np.log10(rms(gone) / (0.5 / np.sqrt(2))) < -80
 
+
 def test_decode_reasons(tmp_path: Path) -> None:
     (tmp_path / "empty.wav").write_bytes(b"")
     with pytest.raises(AudioDecodeError, match="empty") as caught:
@@ -239,8 +283,11 @@ def test_float_files_beyond_full_scale(tmp_path: Path, caplog: pytest.LogCapture
     scale is still used, with a warning."""
     tone = sine(220, 0.25, 8000)
     unscaled = write_audio(tmp_path / "unscaled.wav", tone * 32767, 8000, "FLOAT")
-    with pytest.raises(AudioDecodeError, match=r"unscaled.wav: samples reach 1\.638e\+04, "
-                                               r"far beyond full scale"):
+    with pytest.raises(
+        AudioDecodeError,
+        match=r"unscaled.wav: samples reach 1\.638e\+04, "
+        r"far beyond full scale",
+    ):
         decode_audio(unscaled, 8000)
     hot = write_audio(tmp_path / "hot.wav", tone * 2.5, 8000, "FLOAT")  # peak 1.25
     with caplog.at_level(logging.WARNING, logger="wavenet"):
@@ -249,7 +296,8 @@ def test_float_files_beyond_full_scale(tmp_path: Path, caplog: pytest.LogCapture
     encoded = load(tmp_path, tmp_path / "cache")
     assert [f.path.name for f in encoded.files] == ["hot.wav"]
     assert [(p.name, "far beyond full scale" in why) for p, why in encoded.skipped] == [
-        ("unscaled.wav", True)]
+        ("unscaled.wav", True)
+    ]
 
 
 def test_wav_cut_in_the_middle_reads_the_frames_that_are_there(tmp_path: Path) -> None:
@@ -261,7 +309,8 @@ def test_wav_cut_in_the_middle_reads_the_frames_that_are_there(tmp_path: Path) -
 
 @pytest.mark.skipif(not HAS_MP3, reason="libsndfile without mp3")
 def test_mp3_cut_in_the_middle_reads_the_frames_there_and_warns(
-        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     full = write_audio(tmp_path / "full.mp3", sine(440, 1.0, 16000), 16000, "MPEG_LAYER_III")
     cut = write_truncated(full, tmp_path / "cut.mp3", 0.5)
     with caplog.at_level(logging.WARNING, logger="wavenet"):
@@ -272,8 +321,10 @@ def test_mp3_cut_in_the_middle_reads_the_frames_there_and_warns(
 
 # ------------------------------------------------------------------- load and skip
 
+
 def test_bad_files_are_skipped_with_a_warning_naming_each(
-        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     folder = tmp_path / "audio"
     good = make_audio_folder(folder, count=2)
     (folder / "zero.wav").write_bytes(b"")
@@ -285,8 +336,12 @@ def test_bad_files_are_skipped_with_a_warning_naming_each(
 
     calls: list[tuple[int, int]] = []
     with caplog.at_level(logging.WARNING, logger="wavenet"):
-        encoded = load(folder, tmp_path / "cache", min_length=100,
-                       progress=lambda done, total: calls.append((done, total)))
+        encoded = load(
+            folder,
+            tmp_path / "cache",
+            min_length=100,
+            progress=lambda done, total: calls.append((done, total)),
+        )
     assert [f.path for f in encoded.files] == good
     reasons = {path.name: reason for path, reason in encoded.skipped}
     assert set(reasons) == {"zero.wav", "text.wav", "header cut.wav", "cut.flac", "short.wav"}
@@ -348,8 +403,9 @@ def test_list_of_paths_missing_one_is_skipped(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("q, dtype", [(256, np.uint8), (1024, np.uint16), (16, np.uint8)])
-def test_codes_are_mu_law_of_the_audio_in_a_small_dtype(tmp_path: Path, q: int,
-                                                        dtype: type) -> None:
+def test_codes_are_mu_law_of_the_audio_in_a_small_dtype(
+    tmp_path: Path, q: int, dtype: type
+) -> None:
     tone = sine(440, 0.1, 8000, amplitude=0.9)
     path = write_audio(tmp_path / "a" / "x.wav", tone, 8000, "PCM_24")
     codes = load(tmp_path / "a", tmp_path / "cache", quantization_channels=q).files[0].codes
@@ -360,6 +416,7 @@ def test_codes_are_mu_law_of_the_audio_in_a_small_dtype(tmp_path: Path, q: int,
 
 
 # ---------------------------------------------------------------------------- cache
+
 
 def counting_decoder(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
     calls: list[Path] = []
@@ -374,7 +431,8 @@ def counting_decoder(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
 
 
 def test_second_load_comes_from_the_cache_without_decoding(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     make_audio_folder(tmp_path / "a", count=3)
     first = load(tmp_path / "a", tmp_path / "cache")
 
@@ -392,7 +450,8 @@ def test_second_load_comes_from_the_cache_without_decoding(
 
 
 def test_cache_misses_when_the_file_or_a_setting_changes(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     clips = make_audio_folder(tmp_path / "a", count=2)
     cache = tmp_path / "cache"
     load(tmp_path / "a", cache)
@@ -424,7 +483,8 @@ def test_cache_misses_when_the_file_or_a_setting_changes(
 
 
 def test_cache_misses_a_file_replaced_with_the_same_size_and_mtime(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """`cp -p`, `rsync -t` and `tar` give a replaced file its old mtime: with the same size
     the key (path, size, mtime) was the same and the stale codes were trained on."""
     clips = make_audio_folder(tmp_path / "a", count=2)
@@ -434,8 +494,10 @@ def test_cache_misses_a_file_replaced_with_the_same_size_and_mtime(
     calls = counting_decoder(monkeypatch)
     write_audio(clips[0], sine(1000, 0.5, 8000), 8000, "PCM_16")  # same size, new content
     os.utime(clips[0], ns=(stat.st_atime_ns, stat.st_mtime_ns))
-    assert (clips[0].stat().st_size, clips[0].stat().st_mtime_ns) == (stat.st_size,
-                                                                      stat.st_mtime_ns)
+    assert (clips[0].stat().st_size, clips[0].stat().st_mtime_ns) == (
+        stat.st_size,
+        stat.st_mtime_ns,
+    )
     changed = load(tmp_path / "a", cache)
     assert calls == [clips[0]]
     expected = mu_law_encode(torch.from_numpy(decode_audio(clips[0], 8000))).numpy()
@@ -444,12 +506,14 @@ def test_cache_misses_a_file_replaced_with_the_same_size_and_mtime(
 
 
 def test_hifigan_mel_cache_misses_a_file_replaced_with_the_same_size_and_mtime(
-        tmp_path: Path) -> None:
+    tmp_path: Path,
+) -> None:
     from wavenet.config import MelConfig
     from wavenet.data.features import hifigan_log_mel
 
-    mel = MelConfig(n_mels=20, n_fft=256, hop_length=64, win_length=256, f_max=4000.0,
-                    format="hifigan")
+    mel = MelConfig(
+        n_mels=20, n_fft=256, hop_length=64, win_length=256, f_max=4000.0, format="hifigan"
+    )
     (clip,) = make_audio_folder(tmp_path / "a", count=1)
     cache = tmp_path / "cache"
 
@@ -478,7 +542,8 @@ def test_damaged_cache_entry_is_decoded_again(tmp_path: Path) -> None:
 
 
 def test_unwritable_cache_warns_and_keeps_codes_in_memory(
-        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     make_audio_folder(tmp_path / "a", count=2)
     blocker = tmp_path / "file"
     blocker.write_text("a file where the cache folder should go")
@@ -488,8 +553,9 @@ def test_unwritable_cache_warns_and_keeps_codes_in_memory(
     assert sum("cannot write the audio cache" in r.getMessage() for r in caplog.records) == 1
 
 
-def test_default_cache_dir_follows_the_environment(monkeypatch: pytest.MonkeyPatch,
-                                                   tmp_path: Path) -> None:
+def test_default_cache_dir_follows_the_environment(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     monkeypatch.setenv("WAVENET_CACHE_DIR", str(tmp_path / "w"))
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "x"))
     assert cache.default_cache_dir() == tmp_path / "w"
@@ -505,7 +571,8 @@ def test_default_cache_dir_follows_the_environment(monkeypatch: pytest.MonkeyPat
 
 
 def test_many_files_beyond_the_map_budget_are_read_into_memory(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     for i, seconds in enumerate([0.1, 0.3, 0.2]):
         write_audio(tmp_path / "a" / f"{i}.wav", sine(440, seconds, 8000), 8000, "PCM_16")
     monkeypatch.setattr(cache, "_open_budget", lambda: 1)
@@ -515,6 +582,7 @@ def test_many_files_beyond_the_map_budget_are_read_into_memory(
 
 
 # ------------------------------------------------------------------------- trimming
+
 
 def test_trim_silent_edges() -> None:
     x = np.array([0.0, 0.001, 0.5, 0.0, -0.2, 0.002, 0.0], dtype=np.float32)
@@ -526,8 +594,12 @@ def test_trim_silent_edges() -> None:
 def test_trimming_when_loading(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     silence = np.zeros(4000, dtype=np.float32)
     tone = sine(440, 0.25, 8000, phase=np.pi / 2)  # starts and ends loud
-    write_audio(tmp_path / "a" / "padded.wav", np.concatenate([silence, tone, silence[:2000]]),
-                8000, "FLOAT")
+    write_audio(
+        tmp_path / "a" / "padded.wav",
+        np.concatenate([silence, tone, silence[:2000]]),
+        8000,
+        "FLOAT",
+    )
     write_audio(tmp_path / "a" / "quiet.wav", sine(440, 0.5, 8000, amplitude=0.001), 8000, "FLOAT")
     cache = tmp_path / "cache"
     untrimmed = load(tmp_path / "a", cache, min_length=100)
@@ -538,15 +610,18 @@ def test_trimming_when_loading(tmp_path: Path, caplog: pytest.LogCaptureFixture)
     assert abs(len(padded) - len(tone)) <= 2
     assert trimmed.skipped[0][0].name == "quiet.wav"
     assert "after trimming silence" in trimmed.skipped[0][1]
-    assert any("quiet.wav" in r.getMessage() and "trimming" in r.getMessage()
-               for r in caplog.records)
+    assert any(
+        "quiet.wav" in r.getMessage() and "trimming" in r.getMessage() for r in caplog.records
+    )
 
 
 # ---------------------------------------------------------------------------- split
 
+
 def test_split_by_file_is_deterministic_disjoint_and_order_free(tmp_path: Path) -> None:
-    files = tuple(EncodedFile(tmp_path / f"{i:02d}.wav", np.zeros(10 + i, np.uint8))
-                  for i in range(20))
+    files = tuple(
+        EncodedFile(tmp_path / f"{i:02d}.wav", np.zeros(10 + i, np.uint8)) for i in range(20)
+    )
     encoded = EncodedSet(files, 8000, 256, root=tmp_path)
     train, val = split_by_file(encoded, 0.2, seed=3)
     assert len(val) == 4 and len(train) == 16
@@ -586,6 +661,7 @@ def test_split_of_a_single_file_is_in_time() -> None:
 
 
 # ---------------------------------------------------------------------------- crops
+
 
 def test_item_layout() -> None:
     assert item_length(context=4, target_length=3) == 8
@@ -640,8 +716,7 @@ def test_every_window_is_equally_likely_whatever_its_file() -> None:
     """One weighting rule (issue 12): a file's weight is its number of windows, a file
     shorter than an item has one; by length, the 20-code file would get 20 / 225 of the
     draws (0.089) instead of 11 / 203 (0.054)."""
-    files = encoded_set(np.zeros(20, np.uint8), np.ones(200, np.uint8),
-                        np.full(5, 2, np.uint8))
+    files = encoded_set(np.zeros(20, np.uint8), np.ones(200, np.uint8), np.full(5, 2, np.uint8))
     sampler = CropSampler(files, 10, torch.Generator().manual_seed(0))
     assert sampler.windows.tolist() == [11, 191, 1]
     draws = 40000
@@ -713,16 +788,17 @@ def test_end_to_end_folder_to_batches(tmp_path: Path) -> None:
 def test_a_text_file_named_npy_is_not_a_npy_array_file(tmp_path: Path) -> None:
     """A mel `.npy` that is text got numpy's advice to pass allow_pickle=True (which would
     run whatever a pickle holds); it is now said to be no .npy array file."""
-    from wavenet.errors import ConditioningError
     from wavenet.data.melfiles import read_mel_file
+    from wavenet.errors import ConditioningError
 
     path = tmp_path / "a.npy"
     path.write_text("0.1 0.2 0.3\n0.4 0.5 0.6\n")
     with pytest.raises(ConditioningError) as raised:
         read_mel_file(path)
     message = str(raised.value)
-    assert message == (f"mel file {path} is not a .npy array file (no numpy header); write it "
-                       f"with numpy.save")
+    assert message == (
+        f"mel file {path} is not a .npy array file (no numpy header); write it with numpy.save"
+    )
     assert "pickle" not in message
     np.save(path, np.ones((3, 4), dtype=np.float32))  # a real one still reads
     assert read_mel_file(path).shape == (3, 4)

@@ -14,12 +14,12 @@ import pytest
 from audio_fixtures import make_audio_folder
 from click.testing import CliRunner
 from helpers import write_chord
-from wavenet_cli.main import main
 
 import wavenet.train.loop
 from wavenet.config import load_config
 from wavenet.data.prepare import DataError, load_encoded, prepare_data
 from wavenet.util.files import atomic_write_bytes
+from wavenet_cli.main import main
 
 
 def names(files) -> list[str]:
@@ -42,19 +42,37 @@ def chords(folder: Path, *stems: str) -> None:
 
 # ------------------------------------------------------------- --val-data and --data
 
+
 def test_val_data_equal_to_data_is_refused(tmp_path: Path) -> None:
     """--val-data = --data trained on every validation file (the bits were no held-out
     figure at all)."""
     chords(tmp_path / "data", "a", "b", "c")
     config = load_config("tiny")
     for val in (tmp_path / "data", tmp_path / "data" / ".." / "data"):
-        with pytest.raises(DataError, match=r"^--val-data .* is --data .*: every validation "
-                                            r"file would be trained on"):
+        with pytest.raises(
+            DataError,
+            match=r"^--val-data .* is --data .*: every validation "
+            r"file would be trained on",
+        ):
             prepare_data(config, tmp_path / "data", val_data=val, cache_dir=tmp_path / "cache")
-    result = CliRunner().invoke(main, [
-        "train", "--data", str(tmp_path / "data"), "--val-data", str(tmp_path / "data"),
-        "--out", str(tmp_path / "run"), "--config", "tiny", "--steps", "1",
-        "--cache-dir", str(tmp_path / "cache")])
+    result = CliRunner().invoke(
+        main,
+        [
+            "train",
+            "--data",
+            str(tmp_path / "data"),
+            "--val-data",
+            str(tmp_path / "data"),
+            "--out",
+            str(tmp_path / "run"),
+            "--config",
+            "tiny",
+            "--steps",
+            "1",
+            "--cache-dir",
+            str(tmp_path / "cache"),
+        ],
+    )
     assert result.exit_code == 1 and len(result.stderr.strip().splitlines()) == 1, result.output
     assert not (tmp_path / "run" / "checkpoints").exists()
 
@@ -63,25 +81,39 @@ def test_data_inside_val_data_is_refused(tmp_path: Path) -> None:
     chords(tmp_path / "all", "a", "b")
     chords(tmp_path / "all" / "train", "c", "d")
     with pytest.raises(DataError, match=r"^--data .* lies inside --val-data"):
-        prepare_data(load_config("tiny"), tmp_path / "all" / "train",
-                     val_data=tmp_path / "all", cache_dir=tmp_path / "cache")
+        prepare_data(
+            load_config("tiny"),
+            tmp_path / "all" / "train",
+            val_data=tmp_path / "all",
+            cache_dir=tmp_path / "cache",
+        )
 
 
 def test_val_data_inside_data_is_left_out_of_training(
-        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     """data/ holding data/val/: the validation files were trained on too."""
     chords(tmp_path / "data", "a", "b")
     chords(tmp_path / "data" / "val", "c")
     with caplog.at_level(logging.WARNING, logger="wavenet"):
-        prepared = prepare_data(load_config("tiny"), tmp_path / "data",
-                                val_data=tmp_path / "data" / "val", cache_dir=tmp_path / "cache")
+        prepared = prepare_data(
+            load_config("tiny"),
+            tmp_path / "data",
+            val_data=tmp_path / "data" / "val",
+            cache_dir=tmp_path / "cache",
+        )
     assert names(prepared.train.files) == ["a.wav", "b.wav"]
     assert names(prepared.val.files) == ["c.wav"]
-    assert warnings(caplog) == [(f"--val-data {tmp_path / 'data' / 'val'} lies inside --data "
-                                 f"{tmp_path / 'data'}: its files are held out of training")]
+    assert warnings(caplog) == [
+        (
+            f"--val-data {tmp_path / 'data' / 'val'} lies inside --data "
+            f"{tmp_path / 'data'}: its files are held out of training"
+        )
+    ]
 
 
 # --------------------------------------------------------------- other runs' output
+
 
 def fake_run_folder(run: Path) -> None:
     """What a run folder holds: config.json, checkpoints/, samples/*.wav (model output)."""
@@ -92,7 +124,8 @@ def fake_run_folder(run: Path) -> None:
 
 
 def test_other_run_folders_inside_data_are_skipped_with_a_warning(
-        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     """An old run inside --data: its samples (model output) became training data."""
     make_audio_folder(tmp_path / "data", count=2)
     fake_run_folder(tmp_path / "data" / "runs" / "old")
@@ -103,21 +136,31 @@ def test_other_run_folders_inside_data_are_skipped_with_a_warning(
         encoded = load_encoded(tmp_path / "data", sample_rate=8000, cache_dir=tmp_path / "cache")
     run = tmp_path / "data" / "runs" / "old"
     assert sorted(f.path.relative_to(tmp_path / "data").as_posix() for f in encoded) == [
-        "clip00.wav", "clip01.wav", "notes/clip00.wav"]
-    assert warnings(caplog) == [(f"skipping {run}: a wavenet run folder (config.json and "
-                                 f"checkpoints/); its audio is model output, not data")]
+        "clip00.wav",
+        "clip01.wav",
+        "notes/clip00.wav",
+    ]
+    assert warnings(caplog) == [
+        (
+            f"skipping {run}: a wavenet run folder (config.json and "
+            f"checkpoints/); its audio is model output, not data"
+        )
+    ]
     # The run's own folder (--out inside --data) is left out without a warning.
     caplog.clear()
     with caplog.at_level(logging.WARNING, logger="wavenet"):
-        load_encoded(tmp_path / "data", sample_rate=8000, cache_dir=tmp_path / "cache",
-                     exclude=[run])
+        load_encoded(
+            tmp_path / "data", sample_rate=8000, cache_dir=tmp_path / "cache", exclude=[run]
+        )
     assert warnings(caplog) == []
 
 
 # ---------------------------------------------------------------- hidden, Unicode
 
+
 def test_hidden_folders_with_audio_are_named_in_a_warning(
-        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     """`.speaker/` folders were dropped without a word."""
     make_audio_folder(tmp_path / "data" / "anna", count=1)
     make_audio_folder(tmp_path / "data" / ".bert", count=1)
@@ -126,8 +169,12 @@ def test_hidden_folders_with_audio_are_named_in_a_warning(
     with caplog.at_level(logging.WARNING, logger="wavenet"):
         encoded = load_encoded(tmp_path / "data", sample_rate=8000, cache_dir=tmp_path / "cache")
     assert [f.path.parent.name for f in encoded] == ["anna"]
-    assert warnings(caplog) == [(f"{tmp_path / 'data' / '.bert'} holds audio but is not "
-                                 f"read: folders whose name starts with '.' are hidden")]
+    assert warnings(caplog) == [
+        (
+            f"{tmp_path / 'data' / '.bert'} holds audio but is not "
+            f"read: folders whose name starts with '.' are hidden"
+        )
+    ]
 
 
 def test_speaker_names_compare_in_nfc(tmp_path: Path) -> None:
@@ -138,30 +185,45 @@ def test_speaker_names_compare_in_nfc(tmp_path: Path) -> None:
     make_audio_folder(tmp_path / "data" / nfd, count=2, seconds=1.0)
     make_audio_folder(tmp_path / "data" / "zoe", count=2, seconds=1.0)
     config = load_config("tiny")
-    prepared = prepare_data(config, tmp_path / "data", speakers=["zoe", nfc],
-                            cache_dir=tmp_path / "cache")
+    prepared = prepare_data(
+        config, tmp_path / "data", speakers=["zoe", nfc], cache_dir=tmp_path / "cache"
+    )
     assert prepared.speakers == ["zoe", nfc]
     ids = prepared.train.global_ids + prepared.val.global_ids
     files = prepared.train.files + prepared.val.files
     assert {f.path.parent.name: i for f, i in zip(files, ids)} == {nfd: 1, "zoe": 0}
     # A new run's names are stored in NFC, so that a name typed later matches.
-    prepared = prepare_data(config, tmp_path / "data", speakers_from_folders=True,
-                            cache_dir=tmp_path / "cache")
+    prepared = prepare_data(
+        config, tmp_path / "data", speakers_from_folders=True, cache_dir=tmp_path / "cache"
+    )
     assert prepared.speakers == [nfc, "zoe"]
 
 
 # ------------------------------------------------------------------- --out, full disk
 
+
 @pytest.mark.parametrize("out", [".", "../data"])
-def test_out_equal_to_data_is_refused_creating_nothing(tmp_path: Path,
-                                                                out: str) -> None:
+def test_out_equal_to_data_is_refused_creating_nothing(tmp_path: Path, out: str) -> None:
     """--out = --data said "no audio files" and left train.lock in the data folder."""
     data = tmp_path / "data"
     make_audio_folder(data, count=2)
     before = sorted(p.name for p in data.iterdir())
-    result = CliRunner().invoke(main, [
-        "train", "--data", str(data), "--out", str(data / out), "--config", "tiny",
-        "--steps", "1", "--cache-dir", str(tmp_path / "cache")])
+    result = CliRunner().invoke(
+        main,
+        [
+            "train",
+            "--data",
+            str(data),
+            "--out",
+            str(data / out),
+            "--config",
+            "tiny",
+            "--steps",
+            "1",
+            "--cache-dir",
+            str(tmp_path / "cache"),
+        ],
+    )
     assert result.exit_code == 1, result.output
     (line,) = result.stderr.strip().splitlines()
     assert "--data" in line and "--out" in line and "no audio" not in line
@@ -180,23 +242,41 @@ class FullDisk:
 
 
 @pytest.mark.parametrize("where", ["config.json", "train.lock"])
-def test_a_full_disk_at_start_names_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                             where: str) -> None:
+def test_a_full_disk_at_start_names_the_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, where: str
+) -> None:
     """The line was `[Errno 28] No space left on device`, naming no path."""
     if where == "config.json":
-        monkeypatch.setattr(wavenet.train.loop, "atomic_write_bytes",
-                            lambda path, write: atomic_write_bytes(
-                                path, lambda h: write(FullDisk(h))))
+        monkeypatch.setattr(
+            wavenet.train.loop,
+            "atomic_write_bytes",
+            lambda path, write: atomic_write_bytes(path, lambda h: write(FullDisk(h))),
+        )
     else:
+
         def pwrite(fd: int, data: bytes, offset: int) -> int:
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
         monkeypatch.setattr(os, "pwrite", pwrite)  # what runlock writes its holder with
     data = write_chord(tmp_path / "data", files=2)
     run = tmp_path / "run"
-    result = CliRunner().invoke(main, [
-        "train", "--data", str(data), "--out", str(run), "--config", "tiny", "--steps", "1",
-        "--cache-dir", str(tmp_path / "cache")])
+    result = CliRunner().invoke(
+        main,
+        [
+            "train",
+            "--data",
+            str(data),
+            "--out",
+            str(run),
+            "--config",
+            "tiny",
+            "--steps",
+            "1",
+            "--cache-dir",
+            str(tmp_path / "cache"),
+        ],
+    )
     assert result.exit_code == 1, result.output
     assert result.stderr.strip().splitlines() == [
-        f"Error: cannot write {run / where}: {os.strerror(errno.ENOSPC)}"]
+        f"Error: cannot write {run / where}: {os.strerror(errno.ENOSPC)}"
+    ]

@@ -11,12 +11,12 @@ import soundfile as sf
 import torch
 from click.testing import CliRunner
 
-from wavenet.io.checkpoint import load_model
+from wavenet.coding.pcm import codes_to_waveform
 from wavenet.config import load_config
 from wavenet.data.demo import MelodyStyle, noise_figures, pluck, tone_figures, write_demo_dataset
 from wavenet.data.features import periodicity, spectral_flatness
 from wavenet.generation.driver import generate
-from wavenet.coding.pcm import codes_to_waveform
+from wavenet.io.checkpoint import load_model
 from wavenet.train.loop import TrainOptions, train
 from wavenet_cli.main import main
 
@@ -25,8 +25,9 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 def test_demo_end_to_end(tmp_path: Path) -> None:
     out = tmp_path / "demo"
-    result = CliRunner().invoke(main, ["demo", "--out", str(out), "--minutes", "0.1",
-                                       "--seconds", "0.5"])
+    result = CliRunner().invoke(
+        main, ["demo", "--out", str(out), "--minutes", "0.1", "--seconds", "0.5"]
+    )
     assert result.exit_code == 0, result.output
     audio, rate = sf.read(out / "generated.wav")
     assert rate == 4000 and audio.shape == (2000,)
@@ -35,8 +36,14 @@ def test_demo_end_to_end(tmp_path: Path) -> None:
         assert str(out / picture) in result.output
     records = [json.loads(l) for l in (out / "run" / "metrics.jsonl").read_text().splitlines()]
     assert records[-1]["step"] >= 1 and "val_bits" in records[-1]
-    assert "scheduled steps" in result.output and "xz -9e on the same validation codes" in result.output
-    assert "spectral flatness" in result.output and "after the one-time kernel compile" in result.output
+    assert (
+        "scheduled steps" in result.output
+        and "xz -9e on the same validation codes" in result.output
+    )
+    assert (
+        "spectral flatness" in result.output
+        and "after the one-time kernel compile" in result.output
+    )
     assert len(list((out / "data").glob("*.wav"))) == 12
     # A second run refuses to replace the folder unless told to.
     again = CliRunner().invoke(main, ["demo", "--out", str(out), "--minutes", "0.01"])
@@ -52,7 +59,7 @@ def test_demo_dataset_is_seeded_and_pitched(tmp_path: Path) -> None:
     for frequency in (110.0, 220.0, 330.0):
         note = pluck(frequency, 1.0, 8000, np.random.default_rng(0))
         note = note - note.mean()
-        correlation = np.correlate(note, note, mode="full")[len(note) - 1:]
+        correlation = np.correlate(note, note, mode="full")[len(note) - 1 :]
         lag = 8 + int(np.argmax(correlation[8:200]))
         assert abs(8000 / lag - frequency) / frequency < 0.03
 
@@ -60,8 +67,10 @@ def test_demo_dataset_is_seeded_and_pitched(tmp_path: Path) -> None:
 def test_plot_command(tmp_path: Path) -> None:
     run = tmp_path / "run"
     run.mkdir()
-    lines = [{"step": s, "train_bits": 8 - s / 10, "lr": 1e-3, "samples_per_s": 1.0,
-              "wall_time": s} for s in range(1, 11)]
+    lines = [
+        {"step": s, "train_bits": 8 - s / 10, "lr": 1e-3, "samples_per_s": 1.0, "wall_time": s}
+        for s in range(1, 11)
+    ]
     lines[-1]["val_bits"] = 7.5
     (run / "metrics.jsonl").write_text("".join(json.dumps(l) + "\n" for l in lines))
     result = CliRunner().invoke(main, ["plot", str(run), "--out", str(tmp_path / "c.png")])
@@ -77,8 +86,10 @@ def test_plot_leaves_out_a_torn_metrics_line(tmp_path: Path) -> None:
     train_bits."""
     run = tmp_path / "run"
     run.mkdir()
-    (run / "metrics.jsonl").write_text('{"step": 1, "train_bits": 7.9}\n[1, 2]\n'
-                                       '{"step": 2, "val_bits": 7.5}\n{"step": 3, "train_bi')
+    (run / "metrics.jsonl").write_text(
+        '{"step": 1, "train_bits": 7.9}\n[1, 2]\n'
+        '{"step": 2, "val_bits": 7.5}\n{"step": 3, "train_bi'
+    )
     result = CliRunner().invoke(main, ["plot", str(run)])
     assert result.exit_code == 0, result.output
     assert (run / "curves.png").read_bytes()[:8] == PNG_MAGIC
@@ -86,8 +97,9 @@ def test_plot_leaves_out_a_torn_metrics_line(tmp_path: Path) -> None:
     (run / "metrics.jsonl").write_text('{"step": 1, "lr": 0.1}\n{"step": 1, "train_bi')
     result = CliRunner().invoke(main, ["plot", str(run)])
     assert result.exit_code == 1 and "Traceback" not in result.output
-    assert result.stderr.strip().splitlines()[-1] == ("Error: the metrics log is empty: "
-                                                      "train for a few steps first")
+    assert result.stderr.strip().splitlines()[-1] == (
+        "Error: the metrics log is empty: train for a few steps first"
+    )
 
 
 def test_plot_refuses_a_picture_format_it_cannot_draw(tmp_path: Path) -> None:
@@ -97,11 +109,13 @@ def test_plot_refuses_a_picture_format_it_cannot_draw(tmp_path: Path) -> None:
     (run / "metrics.jsonl").write_text('{"step": 1, "train_bits": 7.9}\n')
     result = CliRunner().invoke(main, ["plot", str(run), "--out", str(tmp_path / "c.txt")])
     assert result.exit_code == 1 and "Traceback" not in result.output
-    assert result.output.strip() == (f"Error: cannot draw a picture as .txt "
-                                     f"({tmp_path / 'c.txt'}); name it .png (or .pdf, .svg)")
+    assert result.output.strip() == (
+        f"Error: cannot draw a picture as .txt ({tmp_path / 'c.txt'}); name it .png (or .pdf, .svg)"
+    )
     assert not (tmp_path / "c.txt").exists()
     result = CliRunner().invoke(main, ["plot", str(run), "--out", str(tmp_path / "c.svg")])
     assert result.exit_code == 0 and b"<svg" in (tmp_path / "c.svg").read_bytes()[:500]
+
 
 def test_spectral_flatness_of_noise_and_of_a_tone() -> None:
     rng = np.random.default_rng(0)
@@ -141,16 +155,27 @@ def test_a_tiny_model_trained_on_one_string_rings_like_it(tmp_path: Path) -> Non
     noise's. The demo's own melodies need its two-minute run (the slow test below)."""
     rate = 4000
     style = MelodyStyle(keys_hz=(220.0,), scale=(0,))
-    paths = write_demo_dataset(tmp_path / "data", files=6, seconds=4.0, sample_rate=rate,
-                               style=style)
-    config = load_config("tiny", [f"data.sample_rate={rate}", "train.batch_size=4",
-                                  "train.ema_decay=0.99"])
-    train(config, TrainOptions(data=tmp_path / "data", out=tmp_path / "run", steps=300,
-                               device="cpu", cache_dir=tmp_path / "cache"))
+    paths = write_demo_dataset(
+        tmp_path / "data", files=6, seconds=4.0, sample_rate=rate, style=style
+    )
+    config = load_config(
+        "tiny", [f"data.sample_rate={rate}", "train.batch_size=4", "train.ema_decay=0.99"]
+    )
+    train(
+        config,
+        TrainOptions(
+            data=tmp_path / "data",
+            out=tmp_path / "run",
+            steps=300,
+            device="cpu",
+            cache_dir=tmp_path / "cache",
+        ),
+    )
     model, config, _ = load_model(tmp_path / "run")
     codes = generate(model, 2 * rate, generator=torch.Generator().manual_seed(0))
     generated = tone_figures(
-        codes_to_waveform(codes[0], config.model.classes, config.model.coding).numpy(), rate)
+        codes_to_waveform(codes[0], config.model.classes, config.model.coding).numpy(), rate
+    )
     clips = [tone_figures(sf.read(path)[0], rate) for path in paths]
     noise = noise_figures(2 * rate, rate)
     # Measured: generated 0.020 / 0.962, clips 0.061 / 0.977, noise 0.558 / 0.174.

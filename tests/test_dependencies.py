@@ -17,12 +17,26 @@ import textwrap
 from pathlib import Path
 
 import pytest
-
 from helpers import FAST, write_chord
 
-VOCODER = ["mel.n_mels=8", "mel.n_fft=64", "mel.hop_length=16", "mel.win_length=64",
-           "model.local_channels=8", "model.upsample_scales=4,4"]
-DEPENDENCIES = ["torch", "torchaudio", "soundfile", "soxr", "safetensors", "click", "numpy", "numba"]
+VOCODER = [
+    "mel.n_mels=8",
+    "mel.n_fft=64",
+    "mel.hop_length=16",
+    "mel.win_length=64",
+    "model.local_channels=8",
+    "model.upsample_scales=4,4",
+]
+DEPENDENCIES = [
+    "torch",
+    "torchaudio",
+    "soundfile",
+    "soxr",
+    "safetensors",
+    "click",
+    "numpy",
+    "numba",
+]
 
 
 def test_every_dependency_imports() -> None:
@@ -51,8 +65,9 @@ BROKEN_TORCHAUDIO = textwrap.dedent("""
 
 def _run(args: list[str], fake: Path, cwd: Path) -> subprocess.CompletedProcess:
     env = dict(os.environ, PYTHONPATH=f"{fake}{os.pathsep}{os.environ.get('PYTHONPATH', '')}")
-    return subprocess.run([sys.executable, *args], capture_output=True, text=True, env=env,
-                          cwd=cwd, timeout=300)
+    return subprocess.run(
+        [sys.executable, *args], capture_output=True, text=True, env=env, cwd=cwd, timeout=300
+    )
 
 
 @pytest.fixture
@@ -87,6 +102,7 @@ def test_library_without_a_loadable_torchaudio(broken_torchaudio: Path, tmp_path
     assert done.returncode == 0, done.stderr[-2000:]
     line = done.stdout.strip().splitlines()[-1]
     import torch
+
     assert line.startswith("ERROR: torchaudio ") and f"with torch {torch.__version__}" in line
     assert "undefined symbol" in line and "pip install 'torch>=2.14.1,<2.16'" in line
 
@@ -96,19 +112,68 @@ def test_cli_without_a_loadable_torchaudio(broken_torchaudio: Path, tmp_path: Pa
     data = write_chord(tmp_path / "data", files=2, seconds=0.6)
     run = tmp_path / "run"
     fast = [arg for pair in FAST for arg in ("--set", pair)]
-    done = _run(["-m", "wavenet_cli", "train", "--data", str(data), "--out", str(run),
-                 "--config", "tiny", "--steps", "2", "--cache-dir", str(tmp_path / "cache"),
-                 *fast], broken_torchaudio, tmp_path)
+    done = _run(
+        [
+            "-m",
+            "wavenet_cli",
+            "train",
+            "--data",
+            str(data),
+            "--out",
+            str(run),
+            "--config",
+            "tiny",
+            "--steps",
+            "2",
+            "--cache-dir",
+            str(tmp_path / "cache"),
+            *fast,
+        ],
+        broken_torchaudio,
+        tmp_path,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
-    done = _run(["-m", "wavenet_cli", "generate", str(run), "--out", str(tmp_path / "a.wav"),
-                 "--seconds", "0.05", "--seed", "1"], broken_torchaudio, tmp_path)
+    done = _run(
+        [
+            "-m",
+            "wavenet_cli",
+            "generate",
+            str(run),
+            "--out",
+            str(tmp_path / "a.wav"),
+            "--seconds",
+            "0.05",
+            "--seed",
+            "1",
+        ],
+        broken_torchaudio,
+        tmp_path,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     assert (tmp_path / "a.wav").stat().st_size > 44
     done = _run(["-m", "wavenet_cli", "info", str(run)], broken_torchaudio, tmp_path)
     assert done.returncode == 0, done.stderr[-2000:]
-    done = _run(["-m", "wavenet_cli", "train", "--data", str(data), "--out", str(tmp_path / "voc"),
-                 "--config", "tiny", "--steps", "2", *[arg for pair in VOCODER for arg in ("--set", pair)],
-                 "--cache-dir", str(tmp_path / "cache"), *fast], broken_torchaudio, tmp_path)
+    done = _run(
+        [
+            "-m",
+            "wavenet_cli",
+            "train",
+            "--data",
+            str(data),
+            "--out",
+            str(tmp_path / "voc"),
+            "--config",
+            "tiny",
+            "--steps",
+            "2",
+            *[arg for pair in VOCODER for arg in ("--set", pair)],
+            "--cache-dir",
+            str(tmp_path / "cache"),
+            *fast,
+        ],
+        broken_torchaudio,
+        tmp_path,
+    )
     assert done.returncode == 1
     assert "Traceback" not in done.stderr
     assert "torchaudio" in done.stderr and "does not load with torch" in done.stderr

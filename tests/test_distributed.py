@@ -9,10 +9,9 @@ from pathlib import Path
 
 import pytest
 import torch
+from helpers import FAST, write_chord
 
 from wavenet.io.checkpoint import load_checkpoint
-
-from helpers import FAST, write_chord
 
 STEPS = 6
 
@@ -22,13 +21,35 @@ def chord_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_chord(tmp_path_factory.mktemp("chord"))
 
 
-def launch(nproc: int, data: Path, out: Path, cache: Path, steps: int, *sets: str,
-           resume: bool = False) -> subprocess.CompletedProcess:
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone",
-               f"--nproc_per_node={nproc}", "-m", "wavenet_cli"] if nproc > 1 else \
-              [sys.executable, "-m", "wavenet_cli"]
-    command += ["train", "--data", str(data), "--out", str(out), "--steps", str(steps),
-                "--cache-dir", str(cache), "--device", "cpu"]
+def launch(
+    nproc: int, data: Path, out: Path, cache: Path, steps: int, *sets: str, resume: bool = False
+) -> subprocess.CompletedProcess:
+    command = (
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            f"--nproc_per_node={nproc}",
+            "-m",
+            "wavenet_cli",
+        ]
+        if nproc > 1
+        else [sys.executable, "-m", "wavenet_cli"]
+    )
+    command += [
+        "train",
+        "--data",
+        str(data),
+        "--out",
+        str(out),
+        "--steps",
+        str(steps),
+        "--cache-dir",
+        str(cache),
+        "--device",
+        "cpu",
+    ]
     if resume:
         command.append("--resume")
     else:
@@ -78,6 +99,8 @@ def test_two_process_run_resumes_on_one(chord_dir: Path, tmp_path: Path) -> None
 
 def test_accumulation_equals_a_bigger_batch(chord_dir: Path, tmp_path: Path) -> None:
     cache = tmp_path / "cache"
-    launch(1, chord_dir, tmp_path / "accum", cache, STEPS, "train.batch_size=4", "train.grad_accum=2")
+    launch(
+        1, chord_dir, tmp_path / "accum", cache, STEPS, "train.batch_size=4", "train.grad_accum=2"
+    )
     launch(1, chord_dir, tmp_path / "big", cache, STEPS, "train.batch_size=8")
     assert_same_parameters(tmp_path / "accum", tmp_path / "big")

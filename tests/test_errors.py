@@ -11,22 +11,34 @@ import torch
 from click.testing import CliRunner
 
 import wavenet
-from wavenet.data.audio import AudioDecodeError, DataError
-from wavenet.io.checkpoint import CheckpointError
-from wavenet.data.conditioning import (ConditioningError, check_mel, mel_input, read_mel_file,
-                                  speaker_ids)
 from wavenet.config import ConfigError
+from wavenet.data.audio import AudioDecodeError, DataError
+from wavenet.data.conditioning import (
+    ConditioningError,
+    check_mel,
+    mel_input,
+    read_mel_file,
+    speaker_ids,
+)
 from wavenet.errors import WavenetError
 from wavenet.eval.plots import PlotError
+from wavenet.io.checkpoint import CheckpointError
 from wavenet.train.loop import TrainError
 from wavenet_cli.main import main
 
 
-@pytest.mark.parametrize("cls,parent", [
-    (ConfigError, ValueError), (CheckpointError, ValueError), (TrainError, RuntimeError),
-    (PlotError, RuntimeError), (DataError, Exception), (AudioDecodeError, DataError),
-    (ConditioningError, ValueError),
-])
+@pytest.mark.parametrize(
+    "cls,parent",
+    [
+        (ConfigError, ValueError),
+        (CheckpointError, ValueError),
+        (TrainError, RuntimeError),
+        (PlotError, RuntimeError),
+        (DataError, Exception),
+        (AudioDecodeError, DataError),
+        (ConditioningError, ValueError),
+    ],
+)
 def test_every_error_is_a_wavenet_error_and_keeps_its_parent(cls: type, parent: type) -> None:
     assert issubclass(cls, WavenetError) and issubclass(cls, parent)
     assert wavenet.WavenetError is WavenetError and "WavenetError" in wavenet.__all__
@@ -43,30 +55,50 @@ def assert_one_line(result, *fragments: str) -> None:
         assert fragment in lines[0]
 
 
-@pytest.mark.parametrize("command", [
-    ["train", "--data", "D", "--out", "R", "--config", "tiny", "--steps", "1"],
-    ["eval", "R", "--data", "D"],
-    ["info", "R"],
-    ["generate", "R", "--out", "O.wav", "--samples", "4"],
-    ["plot", "R"],
-    ["demo", "--out", "R", "--minutes", "0.01", "--seconds", "0.01"],
-])
-@pytest.mark.parametrize("error", [ConfigError, CheckpointError, TrainError, DataError,
-                                   PlotError, ConditioningError, WavenetError])
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["train", "--data", "D", "--out", "R", "--config", "tiny", "--steps", "1"],
+        ["eval", "R", "--data", "D"],
+        ["info", "R"],
+        ["generate", "R", "--out", "O.wav", "--samples", "4"],
+        ["plot", "R"],
+        ["demo", "--out", "R", "--minutes", "0.01", "--seconds", "0.01"],
+    ],
+)
+@pytest.mark.parametrize(
+    "error",
+    [
+        ConfigError,
+        CheckpointError,
+        TrainError,
+        DataError,
+        PlotError,
+        ConditioningError,
+        WavenetError,
+    ],
+)
 def test_each_command_turns_a_library_error_into_one_line(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, command: list[str], error: type) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, command: list[str], error: type
+) -> None:
     """Whatever the library raises deep inside a command, the user sees one line."""
+
     def fail(*args, **kwargs):
         raise error("something precise went wrong\nsecond line that stays hidden")
 
     # The first library call each command makes, wherever it is imported from.
-    import wavenet.io.checkpoint
     import wavenet.config
+    import wavenet.io.checkpoint
+
     monkeypatch.setattr(wavenet.config, "load_config", fail)
     monkeypatch.setattr(wavenet.io.checkpoint, "load_model", fail)
     monkeypatch.setattr(wavenet.io.checkpoint, "resolve_checkpoint", fail)
     monkeypatch.setattr(wavenet.eval.plots, "read_metrics", fail)
-    paths = {"D": str(tmp_path / "data"), "R": str(tmp_path / "run"), "O.wav": str(tmp_path / "o.wav")}
+    paths = {
+        "D": str(tmp_path / "data"),
+        "R": str(tmp_path / "run"),
+        "O.wav": str(tmp_path / "o.wav"),
+    }
     result = CliRunner().invoke(main, [paths.get(a, a) for a in command])
     assert_one_line(result, "something precise went wrong")
 
@@ -74,25 +106,46 @@ def test_each_command_turns_a_library_error_into_one_line(
 def test_demo_training_error_is_one_line(tmp_path: Path) -> None:
     """It leaked a traceback: train() ran outside any error handling in `demo`."""
     config = tmp_path / "speakers.toml"
-    config.write_text("[model]\nresidual_channels = 4\ngate_channels = 4\nskip_channels = 4\n"
-                      "layers_per_stack = 2\nstacks = 1\nglobal_classes = 2\n")
-    result = CliRunner().invoke(main, ["demo", "--out", str(tmp_path / "d"), "--config",
-                                       str(config), "--minutes", "0.01", "--seconds", "0.01"])
+    config.write_text(
+        "[model]\nresidual_channels = 4\ngate_channels = 4\nskip_channels = 4\n"
+        "layers_per_stack = 2\nstacks = 1\nglobal_classes = 2\n"
+    )
+    result = CliRunner().invoke(
+        main,
+        [
+            "demo",
+            "--out",
+            str(tmp_path / "d"),
+            "--config",
+            str(config),
+            "--minutes",
+            "0.01",
+            "--seconds",
+            "0.01",
+        ],
+    )
     assert_one_line(result, "--speakers-from-folders")
 
 
 def test_unwritable_user_path_is_one_line(tmp_path: Path) -> None:
     blocker = tmp_path / "a file"
     blocker.write_text("not a folder")
-    result = CliRunner().invoke(main, ["demo", "--out", str(blocker / "demo"), "--minutes",
-                                       "0.01", "--seconds", "0.01"])
+    result = CliRunner().invoke(
+        main, ["demo", "--out", str(blocker / "demo"), "--minutes", "0.01", "--seconds", "0.01"]
+    )
     assert_one_line(result, str(blocker))
 
 
 # -- conditioning inputs, moved from the CLI into wavenet.data.conditioning ----------------
 
-VOCODER = ["model.local_channels=8", "model.upsample_scales=4,4", "mel.n_mels=8",
-           "mel.hop_length=16", "mel.n_fft=64", "mel.win_length=64"]
+VOCODER = [
+    "model.local_channels=8",
+    "model.upsample_scales=4,4",
+    "mel.n_mels=8",
+    "mel.hop_length=16",
+    "mel.n_fft=64",
+    "mel.win_length=64",
+]
 
 
 def test_speaker_ids() -> None:
@@ -125,8 +178,9 @@ def test_mel_input_from_files(tmp_path: Path) -> None:
     np.save(tmp_path / "m.npy", from_audio[0].numpy())
     torch.save(from_audio[0].clone(), tmp_path / "m.pt")
     for name in ("m.npy", "m.pt"):
-        torch.testing.assert_close(mel_input(config, mel_file=tmp_path / name, batch_size=2),
-                                   from_audio)
+        torch.testing.assert_close(
+            mel_input(config, mel_file=tmp_path / name, batch_size=2), from_audio
+        )
     (tmp_path / "bad.npy").write_bytes(b"garbage")
     with pytest.raises(ConditioningError, match=r"bad\.npy is not a \.npy array file"):
         read_mel_file(tmp_path / "bad.npy")
@@ -137,15 +191,18 @@ def test_mel_input_from_files(tmp_path: Path) -> None:
         mel_input(config, audio=tmp_path / "bad.npy")
 
 
-@pytest.mark.parametrize("mel,match", [
-    (torch.ones(8, 10, dtype=torch.complex64), "must be real"),
-    (torch.full((8, 10), float("nan")), "80 NaN or infinite value"),
-    (torch.tensor([[float("inf")] + [0.0] * 9] * 8), "8 NaN or infinite value"),
-    (torch.ones(7, 10), "n_mels=8"),
-    (torch.ones(3, 8, 10), r"\(3, 8, 10\)"),
-    (torch.ones(8, 0), "no frames"),
-    (torch.ones(8, 10, dtype=torch.bool), "must hold numbers"),
-])
+@pytest.mark.parametrize(
+    "mel,match",
+    [
+        (torch.ones(8, 10, dtype=torch.complex64), "must be real"),
+        (torch.full((8, 10), float("nan")), "80 NaN or infinite value"),
+        (torch.tensor([[float("inf")] + [0.0] * 9] * 8), "8 NaN or infinite value"),
+        (torch.ones(7, 10), "n_mels=8"),
+        (torch.ones(3, 8, 10), r"\(3, 8, 10\)"),
+        (torch.ones(8, 0), "no frames"),
+        (torch.ones(8, 10, dtype=torch.bool), "must hold numbers"),
+    ],
+)
 def test_check_mel_refuses(mel: torch.Tensor, match: str) -> None:
     config = wavenet.load_config("tiny", VOCODER)
     with pytest.raises(ConditioningError, match=match):

@@ -10,8 +10,8 @@ import torch
 from click.testing import CliRunner
 
 import wavenet
-from wavenet.io.checkpoint import CheckpointError, load_model, save_checkpoint
 from wavenet.errors import WavenetError
+from wavenet.io.checkpoint import CheckpointError, load_model, save_checkpoint
 from wavenet.io.export import CONFIG_FILE, WEIGHTS_FILE, ExportError, read_export
 from wavenet_cli.main import main
 
@@ -27,10 +27,16 @@ def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     model(torch.randint(0, 256, (1, 40)), global_cond=torch.tensor([1])).sum().backward()
     optimizer.step()
     path = tmp_path_factory.mktemp("run") / "model.pt"
-    save_checkpoint(path, config=config, model=model.state_dict(), ema=ema, step=123,
-                    optimizer=optimizer.state_dict(), best_val_bits=4.5,
-                    extra={"speakers": ["alice", "bob"],
-                           "data": {"train_files": 7, "train_seconds": 1800.0}})
+    save_checkpoint(
+        path,
+        config=config,
+        model=model.state_dict(),
+        ema=ema,
+        step=123,
+        optimizer=optimizer.state_dict(),
+        best_val_bits=4.5,
+        extra={"speakers": ["alice", "bob"], "data": {"train_files": 7, "train_seconds": 1800.0}},
+    )
     return path
 
 
@@ -52,9 +58,15 @@ def test_export_round_trips_logits_and_codes(checkpoint: Path, tmp_path: Path) -
     codes = torch.randint(0, 256, (2, 100), generator=torch.Generator().manual_seed(1))
     speakers = torch.tensor([0, 1])
     with torch.no_grad():
-        assert torch.equal(original(codes, global_cond=speakers), loaded(codes, global_cond=speakers))
-    runs = [wavenet.generate(m, 200, global_cond=torch.tensor([1]),
-                             generator=torch.Generator().manual_seed(5)) for m in (original, loaded)]
+        assert torch.equal(
+            original(codes, global_cond=speakers), loaded(codes, global_cond=speakers)
+        )
+    runs = [
+        wavenet.generate(
+            m, 200, global_cond=torch.tensor([1]), generator=torch.Generator().manual_seed(5)
+        )
+        for m in (original, loaded)
+    ]
     assert torch.equal(runs[0], runs[1])
     card = (out / "README.md").read_text()
     assert "receptive field | 31 samples" in card and "7 file(s), 0.50 hours" in card
@@ -70,8 +82,21 @@ def test_cli_reads_an_export(checkpoint: Path, tmp_path: Path) -> None:
     assert info.exit_code == 0, info.output
     assert json.loads(info.output)["step"] == 123
     clip = tmp_path / "clip.wav"
-    result = CliRunner().invoke(main, ["generate", str(out), "--out", str(clip), "--samples",
-                                       "100", "--seed", "1", "--speaker", "bob"])
+    result = CliRunner().invoke(
+        main,
+        [
+            "generate",
+            str(out),
+            "--out",
+            str(clip),
+            "--samples",
+            "100",
+            "--seed",
+            "1",
+            "--speaker",
+            "bob",
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert clip.stat().st_size > 44
 
@@ -81,7 +106,8 @@ def test_bf16_export_holds_rounded_weights(checkpoint: Path, tmp_path: Path) -> 
     assert export(checkpoint, out, "--dtype", "bf16").exit_code == 0
     assert (out / WEIGHTS_FILE).stat().st_size < 0.6 * (
         export(checkpoint, tmp_path / "full").exit_code == 0
-        and (tmp_path / "full" / WEIGHTS_FILE).stat().st_size)
+        and (tmp_path / "full" / WEIGHTS_FILE).stat().st_size
+    )
     original, _, _ = load_model(checkpoint)
     loaded, _, _ = load_model(out)
     for (name, a), b in zip(original.state_dict().items(), loaded.state_dict().values()):
@@ -121,6 +147,7 @@ def _broken(tmp_path: Path, checkpoint: Path, how: str) -> Path:
         import hashlib
 
         import safetensors.torch as st
+
         other = wavenet.WaveNet(wavenet.load_config("tiny", ["model.residual_channels=8"]).model)
         blob = st.save({k: v.contiguous() for k, v in other.state_dict().items()})
         weights.write_bytes(blob)
@@ -130,13 +157,20 @@ def _broken(tmp_path: Path, checkpoint: Path, how: str) -> Path:
     return out
 
 
-@pytest.mark.parametrize("how, message", [
-    ("truncated", "does not match the checksum"), ("tampered", "does not match the checksum"),
-    ("bad-json", "is not valid JSON"), ("newer", "export format 99"),
-    ("bad-config", "invalid config"), ("wrong-shapes", "do not fit the config"),
-])
-def test_every_broken_export_is_one_line(checkpoint: Path, tmp_path: Path, how: str,
-                                         message: str) -> None:
+@pytest.mark.parametrize(
+    "how, message",
+    [
+        ("truncated", "does not match the checksum"),
+        ("tampered", "does not match the checksum"),
+        ("bad-json", "is not valid JSON"),
+        ("newer", "export format 99"),
+        ("bad-config", "invalid config"),
+        ("wrong-shapes", "do not fit the config"),
+    ],
+)
+def test_every_broken_export_is_one_line(
+    checkpoint: Path, tmp_path: Path, how: str, message: str
+) -> None:
     out = _broken(tmp_path, checkpoint, how)
     with pytest.raises((ExportError, CheckpointError), match=message) as caught:
         load_model(out)

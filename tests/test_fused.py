@@ -17,23 +17,36 @@ from wavenet.nn.model import WaveNet
 CONFIGS = {
     "tiny": wavenet.load_config("tiny").model,
     "kernel3-conditioned": dataclasses.replace(
-        wavenet.load_config("tiny").model, kernel_size=3, global_classes=3, local_channels=5,
-        upsample_scales=(2, 2)),
+        wavenet.load_config("tiny").model,
+        kernel_size=3,
+        global_classes=3,
+        local_channels=5,
+        upsample_scales=(2, 2),
+    ),
     "default": ModelConfig(),
 }
 
 
-def _inputs(config: ModelConfig, batch: int, length: int, dtype: torch.dtype
-            ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+def _inputs(
+    config: ModelConfig, batch: int, length: int, dtype: torch.dtype
+) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
     codes = torch.randint(0, config.quantization_channels, (batch, length + 1))
     ids = torch.arange(batch) % config.global_classes if config.global_classes else None
-    mel = (torch.randn(batch, config.local_channels, length // config.upsample_factor + 1,
-                       dtype=dtype) if config.local_channels else None)
+    mel = (
+        torch.randn(batch, config.local_channels, length // config.upsample_factor + 1, dtype=dtype)
+        if config.local_channels
+        else None
+    )
     return codes, ids, mel
 
 
-def _loss_and_grads(model: WaveNet, codes: torch.Tensor, ids: torch.Tensor | None,
-                    mel: torch.Tensor | None, fused: bool) -> tuple[torch.Tensor, list[torch.Tensor]]:
+def _loss_and_grads(
+    model: WaveNet,
+    codes: torch.Tensor,
+    ids: torch.Tensor | None,
+    mel: torch.Tensor | None,
+    fused: bool,
+) -> tuple[torch.Tensor, list[torch.Tensor]]:
     model.zero_grad()
     inputs = codes[:, :-1]
     features = model.conditioning_features(inputs.shape[0], inputs.shape[1], ids, mel)
@@ -195,8 +208,9 @@ def test_conditioning_of_one_item_broadcasts_over_the_batch() -> None:
         assert torch.allclose(g_f, g_b, rtol=1e-9, atol=1e-12), name
 
 
-def _most_gates_alive(model: WaveNet, codes: torch.Tensor, monkeypatch: pytest.MonkeyPatch
-                      ) -> tuple[int, torch.Tensor]:
+def _most_gates_alive(
+    model: WaveNet, codes: torch.Tensor, monkeypatch: pytest.MonkeyPatch
+) -> tuple[int, torch.Tensor]:
     """Run `model(codes)`; -> the most gate halves (the tensors the fused forward takes
     the sigmoid of in place) alive at once, and the logits."""
     real, alive = torch.sigmoid_, []
@@ -215,7 +229,8 @@ def _most_gates_alive(model: WaveNet, codes: torch.Tensor, monkeypatch: pytest.M
 
 
 def test_forward_without_backward_keeps_no_layer_activations(
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """Under no_grad (eval, validation) the fused forward kept every layer's padded input,
     tanh, sigmoid and product for a backward that never came: 990 MB against the blocks'
     205 MB (`default` size, 2 x 16384). Each layer's are now freed by the next; the
@@ -259,8 +274,9 @@ def test_no_grad_forward_peak_memory_is_the_blocks() -> None:
 
     peak = {}
     for path in ("fused", "blocks"):
-        done = subprocess.run([sys.executable, "-c", _PEAK_SCRIPT, path], capture_output=True,
-                              text=True, check=True)
+        done = subprocess.run(
+            [sys.executable, "-c", _PEAK_SCRIPT, path], capture_output=True, text=True, check=True
+        )
         peak[path] = int(done.stdout.split()[-1])  # KiB
     # 20 MB of slack: on a loaded machine the blocks' growth has read as 0 (the peak was
     # set before the measured forward); before the fix the fused pass grew 508 MB.

@@ -41,8 +41,9 @@ def test_writes_exactly_the_asked_samples(checkpoint: Path, tmp_path: Path) -> N
 
 def test_seconds_and_batch(checkpoint: Path, tmp_path: Path) -> None:
     out = tmp_path / "many.wav"
-    result = invoke(str(checkpoint), "--out", str(out), "--seconds", "0.1", "--batch", "3",
-                    "--seed", "2")
+    result = invoke(
+        str(checkpoint), "--out", str(out), "--seconds", "0.1", "--batch", "3", "--seed", "2"
+    )
     assert result.exit_code == 0, result.output
     clips = [sf.read(tmp_path / f"many_{i}.wav")[0] for i in range(3)]
     assert all(c.shape == (800,) for c in clips)
@@ -52,8 +53,12 @@ def test_seconds_and_batch(checkpoint: Path, tmp_path: Path) -> None:
 
 def test_seed_reproduces(checkpoint: Path, tmp_path: Path) -> None:
     for name in ("a.wav", "b.wav"):
-        assert invoke(str(checkpoint), "--out", str(tmp_path / name), "--samples", "300",
-                      "--seed", "7").exit_code == 0
+        assert (
+            invoke(
+                str(checkpoint), "--out", str(tmp_path / name), "--samples", "300", "--seed", "7"
+            ).exit_code
+            == 0
+        )
     assert np.array_equal(sf.read(tmp_path / "a.wav")[0], sf.read(tmp_path / "b.wav")[0])
 
 
@@ -61,8 +66,9 @@ def test_prime_is_not_included(checkpoint: Path, tmp_path: Path) -> None:
     prime = tmp_path / "prime.wav"
     sf.write(prime, 0.3 * np.sin(np.arange(4000) / 8000 * 2 * np.pi * 220), 16000)
     out = tmp_path / "primed.wav"
-    result = invoke(str(checkpoint), "--out", str(out), "--samples", "500", "--prime", str(prime),
-                    "--seed", "3")
+    result = invoke(
+        str(checkpoint), "--out", str(out), "--samples", "500", "--prime", str(prime), "--seed", "3"
+    )
     assert result.exit_code == 0, result.output
     assert sf.read(out)[0].shape == (500,)
 
@@ -80,8 +86,12 @@ def test_refuses_to_overwrite_without_force(checkpoint: Path, tmp_path: Path) ->
 @pytest.mark.parametrize("failure", [OSError(28, "No space left on device"), KeyboardInterrupt()])
 @pytest.mark.parametrize("broken", ["audio", "picture"])
 def test_force_keeps_the_old_file_until_the_new_one_is_whole(
-        checkpoint: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, broken: str,
-        failure: BaseException) -> None:
+    checkpoint: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    broken: str,
+    failure: BaseException,
+) -> None:
     """--force wrote over the old file in place: a writer that failed (a full disk,
     Ctrl-C) after starting left a torn file and no old one. Now each file is written
     beside its target and renamed over it; the failed one's old file is intact and no
@@ -109,8 +119,9 @@ def test_force_keeps_the_old_file_until_the_new_one_is_whole(
         monkeypatch.setattr(soundfile, "write", start_then_fail)
     else:
         monkeypatch.setattr(matplotlib.figure.Figure, "savefig", start_then_fail)
-    result = invoke(str(checkpoint), "--out", str(out), "--samples", "300", "--spectrogram",
-                    "--force")
+    result = invoke(
+        str(checkpoint), "--out", str(out), "--samples", "300", "--spectrogram", "--force"
+    )
     assert result.exit_code != 0 and "Traceback" not in result.output
     failed = out if broken == "audio" else out.with_suffix(".png")
     assert failed.read_bytes() == old[failed]
@@ -119,8 +130,9 @@ def test_force_keeps_the_old_file_until_the_new_one_is_whole(
         assert sf.read(out)[0].shape == (300,)
 
 
-def test_force_keeps_the_mode_and_new_files_get_the_umasks(checkpoint: Path,
-                                                           tmp_path: Path) -> None:
+def test_force_keeps_the_mode_and_new_files_get_the_umasks(
+    checkpoint: Path, tmp_path: Path
+) -> None:
     out = tmp_path / "x.wav"
     assert invoke(str(checkpoint), "--out", str(out), "--samples", "10").exit_code == 0
     umask = os.umask(0o022)
@@ -131,8 +143,9 @@ def test_force_keeps_the_mode_and_new_files_get_the_umasks(checkpoint: Path,
     assert out.stat().st_mode & 0o777 == 0o640 and sf.read(out)[0].shape == (20,)
 
 
-def test_force_through_a_symbolic_link_replaces_the_file_it_points_to(checkpoint: Path,
-                                                                       tmp_path: Path) -> None:
+def test_force_through_a_symbolic_link_replaces_the_file_it_points_to(
+    checkpoint: Path, tmp_path: Path
+) -> None:
     target, link = tmp_path / "kept" / "x.wav", tmp_path / "x.wav"
     assert invoke(str(checkpoint), "--out", str(target), "--samples", "10").exit_code == 0
     link.symlink_to(target)
@@ -140,16 +153,20 @@ def test_force_through_a_symbolic_link_replaces_the_file_it_points_to(checkpoint
     assert link.is_symlink() and sf.read(target)[0].shape == (20,)
 
 
-@pytest.mark.parametrize("args,message", [
-    (["--samples", "0"], "at least one sample"),
-    (["--seconds", "-1"], "at least one sample"),
-    (["--prime", "PRIME"], "cannot use --prime"),
-    (["--prime", "EMPTY"], "empty.wav: no audio frames"),  # a model never sees 0 codes
-    (["--temperature", "-0.5"], "--temperature"),
-    (["--batch", "0"], "--batch"),
-])
-def test_bad_arguments_are_one_line(checkpoint: Path, tmp_path: Path, args: list[str],
-                                    message: str) -> None:
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["--samples", "0"], "at least one sample"),
+        (["--seconds", "-1"], "at least one sample"),
+        (["--prime", "PRIME"], "cannot use --prime"),
+        (["--prime", "EMPTY"], "empty.wav: no audio frames"),  # a model never sees 0 codes
+        (["--temperature", "-0.5"], "--temperature"),
+        (["--batch", "0"], "--batch"),
+    ],
+)
+def test_bad_arguments_are_one_line(
+    checkpoint: Path, tmp_path: Path, args: list[str], message: str
+) -> None:
     bad_prime = tmp_path / "prime.wav"
     bad_prime.write_text("not audio")
     sf.write(tmp_path / "empty.wav", np.zeros(0, dtype=np.float32), 8000)
@@ -169,8 +186,18 @@ def test_missing_run_is_one_line(tmp_path: Path) -> None:
 
 def test_spectrogram_beside_each_file(checkpoint: Path, tmp_path: Path) -> None:
     out = tmp_path / "pic.wav"
-    result = invoke(str(checkpoint), "--out", str(out), "--samples", "2000", "--batch", "2",
-                    "--spectrogram", "--seed", "0")
+    result = invoke(
+        str(checkpoint),
+        "--out",
+        str(out),
+        "--samples",
+        "2000",
+        "--batch",
+        "2",
+        "--spectrogram",
+        "--seed",
+        "0",
+    )
     assert result.exit_code == 0, result.output
     for i in range(2):
         assert (tmp_path / f"pic_{i}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -179,20 +206,31 @@ def test_spectrogram_beside_each_file(checkpoint: Path, tmp_path: Path) -> None:
 @pytest.mark.filterwarnings("error")
 @pytest.mark.parametrize("samples", [1, 40, 256, 257])
 def test_a_clip_of_one_fft_window_or_less_gets_a_note_not_a_spectrogram(
-        checkpoint: Path, tmp_path: Path, samples: int) -> None:
+    checkpoint: Path, tmp_path: Path, samples: int
+) -> None:
     """matplotlib padded a clip of at most NFFT samples to one frame with a UserWarning
     (and a RuntimeWarning, divide by zero in log10, for one sample), printed by every
     command that draws one; such a clip's panel now says it is too short, in one logged
     line. 257 samples (tiny's 8 kHz: a 256-point FFT) draw a spectrogram, quietly."""
     out = tmp_path / "short.wav"
-    result = invoke(str(checkpoint), "--out", str(out), "--samples", str(samples),
-                    "--spectrogram", "--seed", "0")
+    result = invoke(
+        str(checkpoint),
+        "--out",
+        str(out),
+        "--samples",
+        str(samples),
+        "--spectrogram",
+        "--seed",
+        "0",
+    )
     assert result.exit_code == 0, result.output
     assert out.with_suffix(".png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     notes = [line for line in result.stderr.splitlines() if line.startswith("warning:")]
     if samples <= 256:
-        assert notes == [f"warning: {out.with_suffix('.png')}: short.wav has {samples} samples, "
-                         f"too few for a spectrogram (more than 256 needed); its panel says so"]
+        assert notes == [
+            f"warning: {out.with_suffix('.png')}: short.wav has {samples} samples, "
+            f"too few for a spectrogram (more than 256 needed); its panel says so"
+        ]
     else:
         assert notes == []
 
@@ -208,16 +246,25 @@ def test_a_silent_clip_draws_quietly(tmp_path: Path) -> None:
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-@pytest.mark.parametrize("name,shown", [("clip", "a file without an extension"),
-                                        ("clip.mp3", "a .mp3 file"), ("clip.txt", "a .txt file"),
-                                        ("clip.ogg", "a .ogg file")])
-def test_out_names_a_format_that_cannot_be_written(checkpoint: Path, tmp_path: Path,
-                                                   name: str, shown: str) -> None:
+@pytest.mark.parametrize(
+    "name,shown",
+    [
+        ("clip", "a file without an extension"),
+        ("clip.mp3", "a .mp3 file"),
+        ("clip.txt", "a .txt file"),
+        ("clip.ogg", "a .ogg file"),
+    ],
+)
+def test_out_names_a_format_that_cannot_be_written(
+    checkpoint: Path, tmp_path: Path, name: str, shown: str
+) -> None:
     """It generated every sample, then soundfile raised a traceback at the write."""
     result = invoke(str(checkpoint), "--out", str(tmp_path / name), "--samples", "10")
     assert result.exit_code == 1 and "Traceback" not in result.output
-    assert result.output.strip() == (f"Error: cannot write 16-bit audio to {shown} "
-                                     f"({tmp_path / name}); name --out FILE.wav (or .flac, .aiff)")
+    assert result.output.strip() == (
+        f"Error: cannot write 16-bit audio to {shown} "
+        f"({tmp_path / name}); name --out FILE.wav (or .flac, .aiff)"
+    )
     assert "generating" not in result.output and not list(tmp_path.iterdir())
 
 
@@ -229,6 +276,7 @@ def test_out_may_be_flac(checkpoint: Path, tmp_path: Path) -> None:
 
 # -- issue 27, item 12: the CPU kernel by default, a seed that means the same codes ----
 
+
 def spy_generate(monkeypatch: pytest.MonkeyPatch) -> list[dict]:
     """Record what `wavenet generate` hands the library: the model's device, the
     generator's device and the codes drawn."""
@@ -239,8 +287,13 @@ def spy_generate(monkeypatch: pytest.MonkeyPatch) -> list[dict]:
 
     def spy(model, n, **kwargs):
         codes = real(model, n, **kwargs)
-        calls.append({"model": next(model.parameters()).device.type,
-                      "generator": kwargs["generator"].device.type, "codes": codes})
+        calls.append(
+            {
+                "model": next(model.parameters()).device.type,
+                "generator": kwargs["generator"].device.type,
+                "codes": codes,
+            }
+        )
         return codes
 
     monkeypatch.setattr(wavenet.generation.driver, "generate", spy)
@@ -248,29 +301,41 @@ def spy_generate(monkeypatch: pytest.MonkeyPatch) -> list[dict]:
 
 
 def test_a_gpu_host_still_generates_with_the_cpu_kernel(
-        checkpoint: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    checkpoint: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """With a GPU present, generate moved the model to CUDA and ran the per-op PyTorch
     loop (never measured, far slower at batch 1); here the CPU host pretends to have one
     (before: the load to cuda failed)."""
     calls = spy_generate(monkeypatch)
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
-    result = invoke(str(checkpoint), "--out", str(tmp_path / "a.wav"), "--samples", "50",
-                    "--seed", "3")
+    result = invoke(
+        str(checkpoint), "--out", str(tmp_path / "a.wav"), "--samples", "50", "--seed", "3"
+    )
     assert result.exit_code == 0, result.output
     assert [(c["model"], c["generator"]) for c in calls] == [("cpu", "cpu")]
 
 
-def test_the_seed_is_printed_and_repeats_the_run(checkpoint: Path, tmp_path: Path,
-                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_seed_is_printed_and_repeats_the_run(
+    checkpoint: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     calls = spy_generate(monkeypatch)
     first = invoke(str(checkpoint), "--out", str(tmp_path / "a.wav"), "--samples", "200")
     assert first.exit_code == 0, first.output
     line = next(line for line in first.output.splitlines() if line.startswith("seed "))
     seed = int(line.split()[1])
     assert line == f"seed {seed} (pass --seed {seed} to repeat)"
-    again = invoke(str(checkpoint), "--out", str(tmp_path / "b.wav"), "--samples", "200",
-                   "--seed", str(seed), "--device", "cpu")
+    again = invoke(
+        str(checkpoint),
+        "--out",
+        str(tmp_path / "b.wav"),
+        "--samples",
+        "200",
+        "--seed",
+        str(seed),
+        "--device",
+        "cpu",
+    )
     assert again.exit_code == 0, again.output
     assert f"seed {seed} (pass --seed {seed} to repeat)" in again.output
     assert torch.equal(calls[0]["codes"], calls[1]["codes"])
@@ -284,9 +349,12 @@ def test_a_seed_draws_the_same_numbers_from_a_cpu_generator_on_any_device() -> N
 
     torch.manual_seed(0)
     model = wavenet.WaveNet(wavenet.load_config("tiny").model).double().eval()
-    codes = [wavenet.generate(model, 64, batch_size=2, method=method,
-                              generator=torch.Generator().manual_seed(11))
-             for method in ("fast-numba", "fast-torch", "naive")]
+    codes = [
+        wavenet.generate(
+            model, 64, batch_size=2, method=method, generator=torch.Generator().manual_seed(11)
+        )
+        for method in ("fast-numba", "fast-torch", "naive")
+    ]
     assert torch.equal(codes[0], codes[1]) and torch.equal(codes[0], codes[2])
     chunk = next(iter(uniform_chunks(8, 2, 1.0, torch.Generator().manual_seed(11))))[2]
     assert chunk is not None and chunk.device.type == "cpu"
@@ -294,8 +362,10 @@ def test_a_seed_draws_the_same_numbers_from_a_cpu_generator_on_any_device() -> N
 
 # -- issue 27, item 13: memory limits of the process, and MemoryError as one line ------
 
-def test_memory_limit_reads_rlimits_and_cgroups(tmp_path: Path,
-                                                monkeypatch: pytest.MonkeyPatch) -> None:
+
+def test_memory_limit_reads_rlimits_and_cgroups(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import resource
 
     from wavenet.util import hardware
@@ -303,10 +373,15 @@ def test_memory_limit_reads_rlimits_and_cgroups(tmp_path: Path,
     nowhere = {"proc_cgroup": tmp_path / "none", "cgroup_root": tmp_path / "no-cgroup"}
     ram = hardware.physical_memory()
     assert hardware.memory_limit(**nowhere) <= ram
-    limits = {resource.RLIMIT_AS: (1 << 30, resource.RLIM_INFINITY),
-              resource.RLIMIT_DATA: (resource.RLIM_INFINITY, resource.RLIM_INFINITY)}
-    monkeypatch.setattr(resource, "getrlimit", lambda which: limits.get(
-        which, (resource.RLIM_INFINITY, resource.RLIM_INFINITY)))
+    limits = {
+        resource.RLIMIT_AS: (1 << 30, resource.RLIM_INFINITY),
+        resource.RLIMIT_DATA: (resource.RLIM_INFINITY, resource.RLIM_INFINITY),
+    }
+    monkeypatch.setattr(
+        resource,
+        "getrlimit",
+        lambda which: limits.get(which, (resource.RLIM_INFINITY, resource.RLIM_INFINITY)),
+    )
     assert hardware.memory_limit(**nowhere) == min(ram, 1 << 30)  # ulimit -v 1048576
     # cgroup v2: the least memory.max from the process's cgroup up to the root.
     root = tmp_path / "cgroup"
@@ -322,11 +397,12 @@ def test_memory_limit_reads_rlimits_and_cgroups(tmp_path: Path,
     assert hardware.memory_limit(proc_cgroup=tmp_path / "self-v1", cgroup_root=root) == 4000000
 
 
-@pytest.mark.parametrize("args", [["--batch", "100000000", "--samples", "1"],
-                                  ["--samples", "2000000000"]])
-def test_a_memory_limit_is_one_line_before_any_work(checkpoint: Path, tmp_path: Path,
-                                                    monkeypatch: pytest.MonkeyPatch,
-                                                    args: list[str]) -> None:
+@pytest.mark.parametrize(
+    "args", [["--batch", "100000000", "--samples", "1"], ["--samples", "2000000000"]]
+)
+def test_a_memory_limit_is_one_line_before_any_work(
+    checkpoint: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, args: list[str]
+) -> None:
     """Under `ulimit -v` (or a container's limit) these ended in MemoryError tracebacks:
     the check read the machine's RAM, not the process's limit."""
     import wavenet.util.hardware
@@ -338,19 +414,22 @@ def test_a_memory_limit_is_one_line_before_any_work(checkpoint: Path, tmp_path: 
     assert len(lines) == 1 and "more than the 1.0 GiB this process may use" in lines[0], lines
 
 
-def test_a_memory_error_while_generating_is_one_line(checkpoint: Path, tmp_path: Path,
-                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_memory_error_while_generating_is_one_line(
+    checkpoint: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import wavenet.generation.driver
 
     def out_of_memory(*args, **kwargs):
         raise MemoryError
 
     monkeypatch.setattr(wavenet.generation.driver, "generate", out_of_memory)
-    result = invoke(str(checkpoint), "--out", str(tmp_path / "a.wav"), "--samples", "300",
-                    "--batch", "2")
+    result = invoke(
+        str(checkpoint), "--out", str(tmp_path / "a.wav"), "--samples", "300", "--batch", "2"
+    )
     assert result.exit_code == 1 and "Traceback" not in result.output
     assert result.stderr.strip().splitlines() == [
-        "Error: out of memory generating 2 x 300 samples: lower --batch or the length"]
+        "Error: out of memory generating 2 x 300 samples: lower --batch or the length"
+    ]
     assert not (tmp_path / "a_0.wav").exists()
 
 
@@ -360,8 +439,11 @@ def test_the_library_refuses_codes_beyond_the_memory_limit(monkeypatch: pytest.M
 
     monkeypatch.setattr(wavenet.generation.driver, "memory_limit", lambda: 1 << 20)
     model = wavenet.WaveNet(wavenet.load_config("tiny").model)
-    with pytest.raises(InvalidArgumentError, match=r"1 x 100,000 codes need about 0.0 GiB, more "
-                                                   r"than the 0.0 GiB this process may use"):
+    with pytest.raises(
+        InvalidArgumentError,
+        match=r"1 x 100,000 codes need about 0.0 GiB, more "
+        r"than the 0.0 GiB this process may use",
+    ):
         wavenet.generate(model, 100_000)
 
 
@@ -376,12 +458,14 @@ def test_almost_silent_output_is_said(checkpoint: Path, tmp_path: Path) -> None:
     state["head_out.bias"][128] = 100.0  # mu-law 128 decodes to 0.0
     silent = tmp_path / "silent.pt"
     save_checkpoint(silent, config=wavenet.load_config("tiny"), model=state, step=0)
-    result = invoke(str(silent), "--out", str(tmp_path / "s.wav"), "--samples", "800",
-                    "--seed", "1")
+    result = invoke(
+        str(silent), "--out", str(tmp_path / "s.wav"), "--samples", "800", "--seed", "1"
+    )
     assert result.exit_code == 0, result.output
     assert "almost all silence (0.0% of its 20 ms frames" in result.stderr
-    loud = invoke(str(checkpoint), "--out", str(tmp_path / "l.wav"), "--samples", "800",
-                  "--seed", "1")
+    loud = invoke(
+        str(checkpoint), "--out", str(tmp_path / "l.wav"), "--samples", "800", "--seed", "1"
+    )
     assert loud.exit_code == 0 and "silence" not in loud.stderr
 
 

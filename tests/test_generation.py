@@ -3,30 +3,40 @@ the same codes for the same seed, priming is feeding, and bad arguments are refu
 
 from __future__ import annotations
 
-import ast
-from pathlib import Path
-
 import pytest
 import torch
 
 import wavenet
 from wavenet import ModelConfig, WaveNet, generate
+from wavenet.errors import InvalidArgumentError, InvalidTypeError, WavenetError
 from wavenet.generation import driver as generation
 from wavenet.generation import sampling
 from wavenet.generation.fastpath import NumbaGenerator, time_block
-from wavenet.generation.incremental import CodeGenerator, FastGenerator, IncrementalState, StepConditioning
+from wavenet.generation.incremental import (
+    CodeGenerator,
+    FastGenerator,
+    IncrementalState,
+    StepConditioning,
+)
 from wavenet.generation.naive import NaiveGenerator
-from wavenet.errors import InvalidArgumentError, InvalidTypeError, WavenetError
 from wavenet.generation.sampling import sample_codes, uniform_chunks
 
 CONFIGS = {
     "tiny": wavenet.load_config("tiny").model,
     # Kernel 3, odd channel counts and a small alphabet: every remainder branch of the kernel.
-    "kernel3": ModelConfig(quantization_channels=11, residual_channels=5, gate_channels=6,
-                           skip_channels=7, kernel_size=3, layers_per_stack=3, stacks=2),
+    "kernel3": ModelConfig(
+        quantization_channels=11,
+        residual_channels=5,
+        gate_channels=6,
+        skip_channels=7,
+        kernel_size=3,
+        layers_per_stack=3,
+        stacks=2,
+    ),
     # Dilations up to 32, so that past taps are gathered over fewer steps than the dilation.
-    "deep": ModelConfig(residual_channels=8, gate_channels=8, skip_channels=8,
-                        layers_per_stack=6, stacks=1),
+    "deep": ModelConfig(
+        residual_channels=8, gate_channels=8, skip_channels=8, layers_per_stack=6, stacks=1
+    ),
 }
 GENERATORS = {"torch": FastGenerator, "numba": NumbaGenerator}
 FAST_METHODS = ("fast-torch", "fast-numba")
@@ -74,14 +84,17 @@ def test_time_blocks_cover_the_kernel_paths() -> None:
 @pytest.mark.parametrize("method", FAST_METHODS)
 @pytest.mark.parametrize("temperature", [1.0, 0.7, 0.0])
 @pytest.mark.parametrize("batch_size", [1, 3, 16])
-def test_fast_and_naive_sample_identical_codes(method: str, temperature: float,
-                                               batch_size: int) -> None:
+def test_fast_and_naive_sample_identical_codes(
+    method: str, temperature: float, batch_size: int
+) -> None:
     model = make_model("tiny")
     n = 2 * model.receptive_field + 10
-    naive = generate(model, n, batch_size=batch_size, temperature=temperature,
-                     generator=seeded(), method="naive")
-    fast = generate(model, n, batch_size=batch_size, temperature=temperature,
-                    generator=seeded(), method=method)
+    naive = generate(
+        model, n, batch_size=batch_size, temperature=temperature, generator=seeded(), method="naive"
+    )
+    fast = generate(
+        model, n, batch_size=batch_size, temperature=temperature, generator=seeded(), method=method
+    )
     assert naive.shape == (batch_size, n) and naive.dtype == torch.long
     assert torch.equal(fast, naive)
     if temperature > 0 and batch_size > 1:
@@ -119,7 +132,8 @@ def test_priming_equals_feeding_the_prime_one_code_at_a_time(kind: str) -> None:
 
 @pytest.mark.parametrize("method", generation.METHODS)
 def test_a_long_prime_feeds_only_its_last_receptive_field(
-        method: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    method: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A prime longer than the receptive field was fed whole, one step per code: a minute
     of --prime cost a minute of generation steps before the first sample. Only its last
     receptive_field codes can reach a generated code, so only those are fed, and the
@@ -129,13 +143,17 @@ def test_a_long_prime_feeds_only_its_last_receptive_field(
     prime = torch.randint(0, 256, (2, 40 * rf), generator=seeded(6))
     fed: list[int] = []
     real_feed = CodeGenerator.feed
-    monkeypatch.setattr(CodeGenerator, "feed",
-                        lambda self, codes: fed.append(codes.shape[1]) or real_feed(self, codes))
+    monkeypatch.setattr(
+        CodeGenerator,
+        "feed",
+        lambda self, codes: fed.append(codes.shape[1]) or real_feed(self, codes),
+    )
     kwargs = dict(batch_size=2, temperature=0.9, method=method)
     long = generate(model, 30, prime=prime, generator=seeded(), **kwargs)
     assert fed == [rf]
-    assert torch.equal(long, generate(model, 30, prime=prime[:, -rf:], generator=seeded(),
-                                      **kwargs))
+    assert torch.equal(
+        long, generate(model, 30, prime=prime[:, -rf:], generator=seeded(), **kwargs)
+    )
     first = generate(model, 1, batch_size=2, temperature=0.0, prime=prime, method=method)
     assert torch.equal(first[:, 0], model(prime)[:, :, -1].argmax(dim=1))
 
@@ -151,8 +169,10 @@ def test_a_one_dimensional_prime_is_shared_by_every_stream() -> None:
 def test_no_prime_starts_from_one_silent_code() -> None:
     model = make_model("tiny")
     silent = torch.tensor([128])
-    assert torch.equal(generate(model, 20, generator=seeded()),
-                       generate(model, 20, prime=silent, generator=seeded()))
+    assert torch.equal(
+        generate(model, 20, generator=seeded()),
+        generate(model, 20, prime=silent, generator=seeded()),
+    )
 
 
 @pytest.mark.parametrize("method", generation.METHODS)
@@ -160,12 +180,14 @@ def test_a_vanishing_temperature_draws_the_most_likely_code(method: str) -> None
     """Logits divided by a temperature of 1e-310 (accepted: finite and > 0) overflowed to
     inf, their differences were NaN, and every draw came out as the last code (255)."""
     model = make_model("tiny")
-    kwargs = dict(batch_size=2, prime=torch.randint(0, 256, (2, 10), generator=seeded(7)),
-                  method=method)
+    kwargs = dict(
+        batch_size=2, prime=torch.randint(0, 256, (2, 10), generator=seeded(7)), method=method
+    )
     most_likely = generate(model, 40, temperature=0.0, **kwargs)
     for temperature in (1e-310, 5e-324):
-        assert torch.equal(generate(model, 40, temperature=temperature, generator=seeded(),
-                                    **kwargs), most_likely)
+        assert torch.equal(
+            generate(model, 40, temperature=temperature, generator=seeded(), **kwargs), most_likely
+        )
 
 
 @pytest.mark.parametrize("method", ["fast", "naive"])
@@ -210,8 +232,9 @@ def test_fast_picks_the_numba_kernel_on_the_cpu() -> None:
 def test_bfloat16_falls_back_to_the_torch_loop() -> None:
     model = make_model("tiny", torch.bfloat16)
     fast = generate(model, 12, batch_size=2, generator=seeded())
-    assert torch.equal(fast, generate(model, 12, batch_size=2, generator=seeded(),
-                                      method="fast-torch"))
+    assert torch.equal(
+        fast, generate(model, 12, batch_size=2, generator=seeded(), method="fast-torch")
+    )
     with pytest.raises(ValueError, match="float32 or float64"):
         NumbaGenerator(model)
 
@@ -226,11 +249,14 @@ def test_progress_reports_every_chunk(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_chunked_uniforms_give_the_same_codes_across_methods(
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     monkeypatch.setattr(sampling, "UNIFORM_CHUNK", 7)
     model = make_model("tiny")
-    codes = [generate(model, 30, batch_size=2, generator=seeded(), method=m)
-             for m in ("naive", "fast-torch", "fast-numba")]
+    codes = [
+        generate(model, 30, batch_size=2, generator=seeded(), method=m)
+        for m in ("naive", "fast-torch", "fast-numba")
+    ]
     assert torch.equal(codes[0], codes[1]) and torch.equal(codes[0], codes[2])
 
 
@@ -260,29 +286,37 @@ def test_step_rejects_bad_codes(kind: str) -> None:
         gen.step(torch.zeros(3, dtype=torch.long))
     with pytest.raises(InvalidTypeError, match="integer"):
         gen.step(torch.zeros(2))
-    with pytest.raises(InvalidArgumentError, match=r"codes must be in \[0, 255\], found values in \[0, 256\]"):
+    with pytest.raises(
+        InvalidArgumentError, match=r"codes must be in \[0, 255\], found values in \[0, 256\]"
+    ):
         gen.step(torch.tensor([0, 256]))  # an IndexError in the embedding before
     with pytest.raises(ValueError, match=r"batch_size=2"):
         gen.feed(torch.zeros(2, 0, dtype=torch.long))
 
 
-@pytest.mark.parametrize("kwargs,match", [
-    (dict(n_samples=0), "n_samples"),
-    (dict(n_samples=2.5), "n_samples"),
-    (dict(batch_size=0), "batch_size"),
-    (dict(temperature=-0.1), "temperature"),
-    (dict(temperature=float("nan")), "temperature"),
-    (dict(temperature=float("inf")), "temperature"),
-    (dict(method="slow"), "unknown method 'slow'"),
-    (dict(generator=0), "generator"),
-    (dict(progress="yes"), "progress"),
-    (dict(prime=torch.tensor([1, 256])), r"prime codes must be in \[0, 255\]"),
-    (dict(prime=torch.tensor([-1, 3])), r"prime codes must be in \[0, 255\]"),
-    (dict(prime=torch.tensor([0.5, 1.0])), "integer codes"),
-    (dict(prime=torch.zeros(2, 5, dtype=torch.long), batch_size=3), r"\(T,\) or \(batch_size=3"),
-    (dict(prime=torch.zeros(0, dtype=torch.long)), "at least one code"),
-    (dict(prime=[1, 2, 3]), "LongTensor"),
-])
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        (dict(n_samples=0), "n_samples"),
+        (dict(n_samples=2.5), "n_samples"),
+        (dict(batch_size=0), "batch_size"),
+        (dict(temperature=-0.1), "temperature"),
+        (dict(temperature=float("nan")), "temperature"),
+        (dict(temperature=float("inf")), "temperature"),
+        (dict(method="slow"), "unknown method 'slow'"),
+        (dict(generator=0), "generator"),
+        (dict(progress="yes"), "progress"),
+        (dict(prime=torch.tensor([1, 256])), r"prime codes must be in \[0, 255\]"),
+        (dict(prime=torch.tensor([-1, 3])), r"prime codes must be in \[0, 255\]"),
+        (dict(prime=torch.tensor([0.5, 1.0])), "integer codes"),
+        (
+            dict(prime=torch.zeros(2, 5, dtype=torch.long), batch_size=3),
+            r"\(T,\) or \(batch_size=3",
+        ),
+        (dict(prime=torch.zeros(0, dtype=torch.long)), "at least one code"),
+        (dict(prime=[1, 2, 3]), "LongTensor"),
+    ],
+)
 def test_bad_arguments_raise(kwargs: dict, match: str) -> None:
     model = make_model("tiny")
     arguments = dict(n_samples=5)
@@ -341,9 +375,22 @@ def test_generators_still_read_nan_outputs_as_silence_under_generate_s_check() -
     a word); the generators below it keep reading a NaN mixture value as 0.0 (code 32768),
     so that no method indexes memory with it."""
     torch.manual_seed(0)
-    model = WaveNet(ModelConfig(quantization_channels=16, residual_channels=4,
-                                gate_channels=4, skip_channels=4, layers_per_stack=2,
-                                stacks=1, output="mol", mixtures=2)).double().eval()
+    model = (
+        WaveNet(
+            ModelConfig(
+                quantization_channels=16,
+                residual_channels=4,
+                gate_channels=4,
+                skip_channels=4,
+                layers_per_stack=2,
+                stacks=1,
+                output="mol",
+                mixtures=2,
+            )
+        )
+        .double()
+        .eval()
+    )
     with torch.no_grad():
         model.head_out.bias.fill_(float("nan"))
     with pytest.raises(InvalidArgumentError, match="NaN or infinite weights"):

@@ -14,11 +14,10 @@ import numpy as np
 import pytest
 import soundfile as sf
 from click.testing import CliRunner
+from helpers import FAST, write_chord
 
 from wavenet.io.checkpoint import load_checkpoint
 from wavenet_cli.main import main
-
-from helpers import FAST, write_chord
 
 
 @pytest.fixture(scope="module")
@@ -27,15 +26,29 @@ def chord_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def start(data: Path, run: Path, cache: Path, *extra: str) -> subprocess.Popen:
-    command = [sys.executable, "-m", "wavenet_cli", "train", "--data", str(data), "--out",
-               str(run), "--steps", "100000", "--cache-dir", str(cache), *extra]
+    command = [
+        sys.executable,
+        "-m",
+        "wavenet_cli",
+        "train",
+        "--data",
+        str(data),
+        "--out",
+        str(run),
+        "--steps",
+        "100000",
+        "--cache-dir",
+        str(cache),
+        *extra,
+    ]
     if "--resume" not in extra:
         command += ["--config", "tiny"]
         for item in FAST + ["train.checkpoint_every=1"]:
             command += ["--set", item]
     env = dict(os.environ, OMP_NUM_THREADS="1")
-    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env=env)
+    return subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+    )
 
 
 def wait_for_steps(run: Path, steps: int, process: subprocess.Popen, timeout: float = 120) -> None:
@@ -108,11 +121,29 @@ def test_ctrl_c_while_the_data_are_prepared_is_one_line_and_130(tmp_path: Path) 
     t = np.arange(rate) / rate
     sf.write(data / "a.wav", (0.3 * np.sin(2 * np.pi * 220 * t)).astype(np.float32), rate)
     run, mark = tmp_path / "run", tmp_path / "resampling"
-    command = [sys.executable, "-c", STALLED_RESAMPLING, "train", "--data", str(data),
-               "--out", str(run), "--config", "tiny", "--steps", "5", "--cache-dir",
-               str(tmp_path / "cache")]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                               env=dict(os.environ, MARK=str(mark), OMP_NUM_THREADS="1"))
+    command = [
+        sys.executable,
+        "-c",
+        STALLED_RESAMPLING,
+        "train",
+        "--data",
+        str(data),
+        "--out",
+        str(run),
+        "--config",
+        "tiny",
+        "--steps",
+        "5",
+        "--cache-dir",
+        str(tmp_path / "cache"),
+    ]
+    process = subprocess.Popen(
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=dict(os.environ, MARK=str(mark), OMP_NUM_THREADS="1"),
+    )
     deadline = time.monotonic() + 120
     while not mark.exists():
         assert process.poll() is None and time.monotonic() < deadline, process.communicate()
@@ -124,40 +155,54 @@ def test_ctrl_c_while_the_data_are_prepared_is_one_line_and_130(tmp_path: Path) 
     assert not (run / "checkpoints").exists()
 
 
-@pytest.mark.parametrize("command", [
-    ["train", "--data", "D", "--out", "R", "--config", "tiny", "--steps", "1"],
-    ["eval", "R", "--data", "D"],
-    ["info", "R"],
-    ["generate", "R", "--out", "O.wav", "--samples", "4"],
-    ["mel", "D", "--run", "R", "--out-dir", "O"],
-    ["plot", "R"],
-    ["demo", "--out", "R", "--minutes", "0.01", "--seconds", "0.01"],
-])
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["train", "--data", "D", "--out", "R", "--config", "tiny", "--steps", "1"],
+        ["eval", "R", "--data", "D"],
+        ["info", "R"],
+        ["generate", "R", "--out", "O.wav", "--samples", "4"],
+        ["mel", "D", "--run", "R", "--out-dir", "O"],
+        ["plot", "R"],
+        ["demo", "--out", "R", "--minutes", "0.01", "--seconds", "0.01"],
+    ],
+)
 def test_every_command_stopped_by_ctrl_c_is_one_line_and_130(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, command: list[str]) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, command: list[str]
+) -> None:
     def interrupt(*args, **kwargs):
         raise KeyboardInterrupt
 
     # The first library call each command makes, wherever it is imported from.
-    import wavenet.io.checkpoint
     import wavenet.config
     import wavenet.eval.plots
+    import wavenet.io.checkpoint
+
     monkeypatch.setattr(wavenet.config, "load_config", interrupt)
     monkeypatch.setattr(wavenet.io.checkpoint, "load_model", interrupt)
     monkeypatch.setattr(wavenet.io.checkpoint, "resolve_checkpoint", interrupt)
     monkeypatch.setattr(wavenet.eval.plots, "read_metrics", interrupt)
-    paths = {"D": tmp_path / "data", "R": tmp_path / "run", "O.wav": tmp_path / "o.wav",
-             "O": tmp_path / "out"}
+    paths = {
+        "D": tmp_path / "data",
+        "R": tmp_path / "run",
+        "O.wav": tmp_path / "o.wav",
+        "O": tmp_path / "out",
+    }
     result = CliRunner().invoke(main, [str(paths.get(a, a)) for a in command])
     assert result.exit_code == 130, result.output
     assert result.stderr.strip().splitlines() == ["interrupted"]
 
 
-@pytest.mark.parametrize("signum, status, said", [(signal.SIGINT, 130, "interrupted at step"),
-                                                   (signal.SIGTERM, 143, "stopped by SIGTERM at step")])
-def test_ctrl_c_in_the_demo_training_stops_the_demo(tmp_path: Path,
-                                                      monkeypatch: pytest.MonkeyPatch,
-                                                      signum: int, status: int, said: str) -> None:
+@pytest.mark.parametrize(
+    "signum, status, said",
+    [
+        (signal.SIGINT, 130, "interrupted at step"),
+        (signal.SIGTERM, 143, "stopped by SIGTERM at step"),
+    ],
+)
+def test_ctrl_c_in_the_demo_training_stops_the_demo(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, signum: int, status: int, said: str
+) -> None:
     """The first Ctrl-C makes training save a checkpoint and return; the demo then went on
     to generate and draw. It stops there now, with status 130 (a SIGTERM: 143; it said
     'interrupted' and 130 for both)."""
@@ -174,8 +219,9 @@ def test_ctrl_c_in_the_demo_training_stops_the_demo(tmp_path: Path,
 
     monkeypatch.setattr(wavenet_cli.train.ProgressBar, "update", update_then_ctrl_c)
     out = tmp_path / "demo"
-    result = CliRunner().invoke(main, ["demo", "--out", str(out), "--minutes", "0.5",
-                                       "--seconds", "0.1"])
+    result = CliRunner().invoke(
+        main, ["demo", "--out", str(out), "--minutes", "0.5", "--seconds", "0.1"]
+    )
     assert result.exit_code == status, result.output
     assert said in result.stderr
     assert load_checkpoint(out / "run" / "checkpoints" / "last.pt")["step"] >= 1

@@ -6,7 +6,6 @@ by zero in the PyTorch step)."""
 
 from __future__ import annotations
 
-
 import numpy as np
 import pytest
 import torch
@@ -18,21 +17,63 @@ from wavenet.generation.naive import NaiveGenerator
 
 ODD = {
     # A 1-tap "dilated" convolution is a 1x1: no ring buffers at all.
-    "kernel1": ModelConfig(quantization_channels=11, residual_channels=5, gate_channels=6,
-                           skip_channels=7, kernel_size=1, layers_per_stack=3, stacks=2),
-    "kernel1-one-layer": ModelConfig(quantization_channels=7, residual_channels=3,
-                                     gate_channels=2, skip_channels=1, kernel_size=1,
-                                     layers_per_stack=1, stacks=1),
-    "one-layer": ModelConfig(quantization_channels=5, residual_channels=1, gate_channels=2,
-                             skip_channels=1, kernel_size=2, layers_per_stack=1, stacks=1),
-    "kernel4": ModelConfig(quantization_channels=5, residual_channels=3, gate_channels=4,
-                           skip_channels=5, kernel_size=4, layers_per_stack=3, stacks=1),
+    "kernel1": ModelConfig(
+        quantization_channels=11,
+        residual_channels=5,
+        gate_channels=6,
+        skip_channels=7,
+        kernel_size=1,
+        layers_per_stack=3,
+        stacks=2,
+    ),
+    "kernel1-one-layer": ModelConfig(
+        quantization_channels=7,
+        residual_channels=3,
+        gate_channels=2,
+        skip_channels=1,
+        kernel_size=1,
+        layers_per_stack=1,
+        stacks=1,
+    ),
+    "one-layer": ModelConfig(
+        quantization_channels=5,
+        residual_channels=1,
+        gate_channels=2,
+        skip_channels=1,
+        kernel_size=2,
+        layers_per_stack=1,
+        stacks=1,
+    ),
+    "kernel4": ModelConfig(
+        quantization_channels=5,
+        residual_channels=3,
+        gate_channels=4,
+        skip_channels=5,
+        kernel_size=4,
+        layers_per_stack=3,
+        stacks=1,
+    ),
     # Dilations up to 16 with 4 past taps: the kernel's gathered past taps (time blocks).
-    "kernel5-deep": ModelConfig(quantization_channels=3, residual_channels=2, gate_channels=2,
-                                skip_channels=3, kernel_size=5, layers_per_stack=5, stacks=1),
-    "mol-kernel1": ModelConfig(quantization_channels=16, residual_channels=3, gate_channels=4,
-                               skip_channels=5, kernel_size=1, layers_per_stack=2, stacks=1,
-                               output="mol", mixtures=2),
+    "kernel5-deep": ModelConfig(
+        quantization_channels=3,
+        residual_channels=2,
+        gate_channels=2,
+        skip_channels=3,
+        kernel_size=5,
+        layers_per_stack=5,
+        stacks=1,
+    ),
+    "mol-kernel1": ModelConfig(
+        quantization_channels=16,
+        residual_channels=3,
+        gate_channels=4,
+        skip_channels=5,
+        kernel_size=1,
+        layers_per_stack=2,
+        stacks=1,
+        output="mol",
+        mixtures=2,
+    ),
 }
 GENERATORS = {"torch": FastGenerator, "numba": NumbaGenerator, "naive": NaiveGenerator}
 
@@ -52,8 +93,12 @@ def test_every_generator_steps_every_accepted_shape(name: str, kind: str) -> Non
     model = make_model(name)
     rf = model.receptive_field
     for batch in (1, 3, 16) if kind == "numba" else (2,):
-        codes = torch.randint(0, model.config.classes, (batch, 2 * rf + 7),
-                              generator=torch.Generator().manual_seed(batch))
+        codes = torch.randint(
+            0,
+            model.config.classes,
+            (batch, 2 * rf + 7),
+            generator=torch.Generator().manual_seed(batch),
+        )
         with torch.no_grad():
             full = model(codes)
         gen = GENERATORS[kind](model, batch)
@@ -64,26 +109,46 @@ def test_every_generator_steps_every_accepted_shape(name: str, kind: str) -> Non
 @pytest.mark.parametrize("name", list(ODD))
 def test_every_method_samples_the_same_codes_for_every_accepted_shape(name: str) -> None:
     model = make_model(name)
-    prime = torch.randint(0, model.config.classes, (2, 5), generator=torch.Generator().manual_seed(3))
-    codes = {method: generate(model, 40, batch_size=2, temperature=0.9, prime=prime,
-                              generator=torch.Generator().manual_seed(1), method=method)
-             for method in ("naive", "fast-torch", "fast-numba")}
+    prime = torch.randint(
+        0, model.config.classes, (2, 5), generator=torch.Generator().manual_seed(3)
+    )
+    codes = {
+        method: generate(
+            model,
+            40,
+            batch_size=2,
+            temperature=0.9,
+            prime=prime,
+            generator=torch.Generator().manual_seed(1),
+            method=method,
+        )
+        for method in ("naive", "fast-torch", "fast-numba")
+    }
     assert torch.equal(codes["fast-torch"], codes["naive"])
     assert torch.equal(codes["fast-numba"], codes["naive"])
 
 
 # -- the kernel's own checks: a wrong array is an error, never a write out of bounds ---
 
+
 def _generator(batch: int = 2) -> NumbaGenerator:
     torch.manual_seed(0)
-    model = WaveNet(ModelConfig(quantization_channels=11, residual_channels=5, gate_channels=6,
-                                skip_channels=7, kernel_size=3, layers_per_stack=3,
-                                stacks=1)).eval()
+    model = WaveNet(
+        ModelConfig(
+            quantization_channels=11,
+            residual_channels=5,
+            gate_channels=6,
+            skip_channels=7,
+            kernel_size=3,
+            layers_per_stack=3,
+            stacks=1,
+        )
+    ).eval()
     return NumbaGenerator(model, batch)
 
 
 def _replace(items: tuple, index: int, value: object) -> tuple:
-    return items[:index] + (value,) + items[index + 1:]
+    return items[:index] + (value,) + items[index + 1 :]
 
 
 def test_the_kernel_refuses_a_ring_smaller_than_the_layers_spans() -> None:
@@ -110,15 +175,19 @@ def test_the_kernel_refuses_a_time_block_that_does_not_divide_the_dilation() -> 
         gen.step(torch.tensor([1]))
 
 
-@pytest.mark.parametrize("index,shape,match", [
-    (0, (2, 4), "scratch"),          # x narrower than residual_channels
-    (1, (2, 10), "scratch"),         # the taps row holds kernel_size x residual_channels
-    (4, (2, 11), "scratch"),         # out = residual + skip
-    (7, (2, 8), "scratch"),          # logits narrower than the model's outputs
-    (2, (3, 6), "scratch"),          # another batch size
-])
-def test_the_kernel_refuses_scratch_arrays_of_the_wrong_shape(index: int, shape: tuple,
-                                                              match: str) -> None:
+@pytest.mark.parametrize(
+    "index,shape,match",
+    [
+        (0, (2, 4), "scratch"),  # x narrower than residual_channels
+        (1, (2, 10), "scratch"),  # the taps row holds kernel_size x residual_channels
+        (4, (2, 11), "scratch"),  # out = residual + skip
+        (7, (2, 8), "scratch"),  # logits narrower than the model's outputs
+        (2, (3, 6), "scratch"),  # another batch size
+    ],
+)
+def test_the_kernel_refuses_scratch_arrays_of_the_wrong_shape(
+    index: int, shape: tuple, match: str
+) -> None:
     gen = _generator()
     gen._scratch = _replace(gen._scratch, index, np.zeros(shape, np.float32))
     with pytest.raises(ValueError, match=match):
@@ -142,28 +211,92 @@ def test_the_kernel_refuses_too_few_uniforms_and_conditioning_rows() -> None:
     fed = np.ones((1, 2), np.int64)
     cond = np.zeros((2, 3, 2, 6), np.float32)  # 4 steps need 4 rows
     with pytest.raises(ValueError, match="uniform"):
-        kernel.run(gen._weights, gen._layout, gen._state_arrays, gen._scratch, 0, True, fed,
-                   gen._cdf, np.zeros((3, 2)), 1.0, out, False, gen._no_conditioning, False)
+        kernel.run(
+            gen._weights,
+            gen._layout,
+            gen._state_arrays,
+            gen._scratch,
+            0,
+            True,
+            fed,
+            gen._cdf,
+            np.zeros((3, 2)),
+            1.0,
+            out,
+            False,
+            gen._no_conditioning,
+            False,
+        )
     with pytest.raises(ValueError, match="conditioning"):
-        kernel.run(gen._weights, gen._layout, gen._state_arrays, gen._scratch, 0, True, fed,
-                   gen._cdf, np.zeros((4, 2)), 1.0, out, False, cond, False)
+        kernel.run(
+            gen._weights,
+            gen._layout,
+            gen._state_arrays,
+            gen._scratch,
+            0,
+            True,
+            fed,
+            gen._cdf,
+            np.zeros((4, 2)),
+            1.0,
+            out,
+            False,
+            cond,
+            False,
+        )
     with pytest.raises(ValueError, match="codes"):
-        kernel.run(gen._weights, gen._layout, gen._state_arrays, gen._scratch, 0, True,
-                   fed * 11, gen._cdf, np.zeros((4, 2)), 1.0, out, False,
-                   gen._no_conditioning, False)
+        kernel.run(
+            gen._weights,
+            gen._layout,
+            gen._state_arrays,
+            gen._scratch,
+            0,
+            True,
+            fed * 11,
+            gen._cdf,
+            np.zeros((4, 2)),
+            1.0,
+            out,
+            False,
+            gen._no_conditioning,
+            False,
+        )
 
 
 def test_a_conditioned_kernel_1_model_samples_the_same_codes_in_every_method() -> None:
     torch.manual_seed(0)
-    model = WaveNet(ModelConfig(quantization_channels=9, residual_channels=3, gate_channels=4,
-                                skip_channels=5, kernel_size=1, layers_per_stack=2, stacks=2,
-                                global_classes=2, local_channels=3,
-                                upsample_scales=(2,))).double().eval()
+    model = (
+        WaveNet(
+            ModelConfig(
+                quantization_channels=9,
+                residual_channels=3,
+                gate_channels=4,
+                skip_channels=5,
+                kernel_size=1,
+                layers_per_stack=2,
+                stacks=2,
+                global_classes=2,
+                local_channels=3,
+                upsample_scales=(2,),
+            )
+        )
+        .double()
+        .eval()
+    )
     mel = torch.randn(2, 3, 20, generator=torch.Generator().manual_seed(4), dtype=torch.float64)
     speakers = torch.tensor([0, 1])
-    codes = {method: generate(model, 40, batch_size=2, temperature=0.9, mel=mel,
-                              global_cond=speakers, method=method,
-                              generator=torch.Generator().manual_seed(1))
-             for method in ("naive", "fast-torch", "fast-numba")}
+    codes = {
+        method: generate(
+            model,
+            40,
+            batch_size=2,
+            temperature=0.9,
+            mel=mel,
+            global_cond=speakers,
+            method=method,
+            generator=torch.Generator().manual_seed(1),
+        )
+        for method in ("naive", "fast-torch", "fast-numba")
+    }
     assert torch.equal(codes["fast-torch"], codes["naive"])
     assert torch.equal(codes["fast-numba"], codes["naive"])

@@ -51,11 +51,15 @@ def _module_name(path: Path) -> str:
 def _resolve(module: str, is_package: bool, node: ast.ImportFrom | ast.Import) -> list[str]:
     """The wavenet modules (dotted, under wavenet) that one import statement reads."""
     if isinstance(node, ast.Import):
-        return [a.name.removeprefix("wavenet.") for a in node.names
-                if a.name == "wavenet" or a.name.startswith("wavenet.")]
+        return [
+            a.name.removeprefix("wavenet.")
+            for a in node.names
+            if a.name == "wavenet" or a.name.startswith("wavenet.")
+        ]
     if node.level == 0:
-        if node.module is None or not (node.module == "wavenet"
-                                       or node.module.startswith("wavenet.")):
+        if node.module is None or not (
+            node.module == "wavenet" or node.module.startswith("wavenet.")
+        ):
             return []
         base = node.module.removeprefix("wavenet").lstrip(".")
     else:
@@ -68,8 +72,9 @@ def _resolve(module: str, is_package: bool, node: ast.ImportFrom | ast.Import) -
     targets = []
     for alias in node.names:  # `from pkg import submodule` reads the submodule
         candidate = f"{base}.{alias.name}" if base else alias.name
-        if (PACKAGE / Path(*candidate.split("."))).with_suffix(".py").exists() or \
-                (PACKAGE / Path(*candidate.split(".")) / "__init__.py").exists():
+        if (PACKAGE / Path(*candidate.split("."))).with_suffix(".py").exists() or (
+            PACKAGE / Path(*candidate.split(".")) / "__init__.py"
+        ).exists():
             targets.append(candidate)
         else:
             targets.append(base)
@@ -96,8 +101,9 @@ def _unit(module: str) -> str:
 
 def test_every_module_belongs_to_a_layer() -> None:
     for module in _imports():
-        assert module == "" or _unit(module) in UNITS, \
+        assert module == "" or _unit(module) in UNITS, (
             f"wavenet/{module.replace('.', '/')} is in no layer: add it to test_layering.py"
+        )
 
 
 def test_imports_run_one_way() -> None:
@@ -130,20 +136,32 @@ def test_the_library_never_imports_the_cli() -> None:
     for path in PACKAGE.rglob("*.py"):
         tree = ast.parse(path.read_text(encoding="utf-8"))
         for node in ast.walk(tree):
-            names = ([a.name for a in node.names] if isinstance(node, ast.Import) else
-                     [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
-            assert not any(n.split(".")[0] in {"wavenet_cli", "cli", "click"} for n in names), \
+            names = (
+                [a.name for a in node.names]
+                if isinstance(node, ast.Import)
+                else [node.module or ""]
+                if isinstance(node, ast.ImportFrom)
+                else []
+            )
+            assert not any(n.split(".")[0] in {"wavenet_cli", "cli", "click"} for n in names), (
                 f"{path.relative_to(PACKAGE.parent)} imports the CLI or click"
+            )
 
 
 def test_the_checker_sees_a_wrong_way_import(tmp_path: Path) -> None:
     """The rules above catch what they are for: a type-only import of the training loop
     from the network, and an import inside a function, are both arrows."""
-    source = ("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n"
-              "    from ..train.loop import TrainOptions\n"
-              "def f():\n    from ..data import audio\n")
+    source = (
+        "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n"
+        "    from ..train.loop import TrainOptions\n"
+        "def f():\n    from ..data import audio\n"
+    )
     tree = ast.parse(source)
-    found = {t for node in ast.walk(tree) if isinstance(node, (ast.Import, ast.ImportFrom))
-             for t in _resolve("nn.model", False, node)}
+    found = {
+        t
+        for node in ast.walk(tree)
+        if isinstance(node, (ast.Import, ast.ImportFrom))
+        for t in _resolve("nn.model", False, node)
+    }
     assert {"train.loop", "data.audio"} <= found
     assert "train" not in _BELOW["nn"] and "data" not in _BELOW["nn"]

@@ -35,8 +35,9 @@ def test_causal_conv_reaches_exactly_its_span() -> None:
 
 
 def test_residual_block_shapes() -> None:
-    block = ResidualBlock(residual_channels=8, gate_channels=12, skip_channels=10,
-                          kernel_size=2, dilation=2)
+    block = ResidualBlock(
+        residual_channels=8, gate_channels=12, skip_channels=10, kernel_size=2, dilation=2
+    )
     residual, skip = block(torch.randn(3, 8, 25))
     assert residual.shape == (3, 8, 25)
     assert skip.shape == (3, 10, 25)
@@ -67,17 +68,33 @@ def test_model_rejects_wrong_rank(tiny_model: WaveNet) -> None:
 
 
 @pytest.mark.parametrize("shape", [(2, 0), (0, 5), (0, 0)])
-def test_model_rejects_an_empty_batch_or_length(tiny_model: WaveNet, shape: tuple[int, int]) -> None:
+def test_model_rejects_an_empty_batch_or_length(
+    tiny_model: WaveNet, shape: tuple[int, int]
+) -> None:
     """It raised RuntimeError 'cannot reshape tensor of 0 elements into shape [0, -1]'
     from deep inside wavenet/nn/fused.py, a vocoder's from its upsampler (the empty mel)."""
-    with pytest.raises(ValueError, match=re.escape(f"codes must be (batch, time) with batch "
-                                                   f">= 1 and time >= 1, got shape {shape}")):
+    with pytest.raises(
+        ValueError,
+        match=re.escape(
+            f"codes must be (batch, time) with batch >= 1 and time >= 1, got shape {shape}"
+        ),
+    ):
         tiny_model(torch.zeros(shape, dtype=torch.long))
     with pytest.raises(ValueError, match="batch >= 1 and time >= 1"):  # the public lower level
         tiny_model.forward_features(torch.zeros(shape, dtype=torch.long))
-    vocoder = WaveNet(wavenet.load_config("tiny", [
-        "model.local_channels=8", "model.upsample_scales=4,4", "mel.n_mels=8",
-        "mel.hop_length=16", "mel.n_fft=64", "mel.win_length=64"]).model)
+    vocoder = WaveNet(
+        wavenet.load_config(
+            "tiny",
+            [
+                "model.local_channels=8",
+                "model.upsample_scales=4,4",
+                "mel.n_mels=8",
+                "mel.hop_length=16",
+                "mel.n_fft=64",
+                "mel.win_length=64",
+            ],
+        ).model
+    )
     with pytest.raises(ValueError, match="batch >= 1 and time >= 1"):
         vocoder(torch.zeros(shape, dtype=torch.long), mel=torch.zeros(shape[0], 8, 0))
 
@@ -97,12 +114,25 @@ def test_model_is_causal(preset: str) -> None:
     assert not torch.allclose(before[:, :, t0:], after[:, :, t0:])
 
 
-@pytest.mark.parametrize("config", [
-    ModelConfig(residual_channels=4, gate_channels=8, skip_channels=4, layers_per_stack=3, stacks=2),
-    ModelConfig(residual_channels=4, gate_channels=8, skip_channels=4, kernel_size=3,
-                layers_per_stack=4, stacks=1),
-    ModelConfig(residual_channels=4, gate_channels=8, skip_channels=4, layers_per_stack=10, stacks=2),
-])
+@pytest.mark.parametrize(
+    "config",
+    [
+        ModelConfig(
+            residual_channels=4, gate_channels=8, skip_channels=4, layers_per_stack=3, stacks=2
+        ),
+        ModelConfig(
+            residual_channels=4,
+            gate_channels=8,
+            skip_channels=4,
+            kernel_size=3,
+            layers_per_stack=4,
+            stacks=1,
+        ),
+        ModelConfig(
+            residual_channels=4, gate_channels=8, skip_channels=4, layers_per_stack=10, stacks=2
+        ),
+    ],
+)
 def test_receptive_field_is_exact(config: ModelConfig) -> None:
     """The last output depends on exactly receptive_field input positions, the last ones."""
     torch.manual_seed(0)

@@ -13,27 +13,38 @@ import pytest
 import soundfile as sf
 import torch
 from click.testing import CliRunner
+from helpers import FAST, SAMPLE_RATE
 
 import wavenet
 from wavenet import ConfigError, ModelConfig, WaveNet, generate
-from wavenet.data.cache import CACHE_VERSIONS
+from wavenet.coding.logistic import (
+    INITIAL_LOG_SCALE,
+    LOG_SCALE_MIN,
+    mixture_log_prob,
+    sample_mixture,
+)
+from wavenet.coding.pcm import code_values, pcm16_decode, pcm16_encode, pcm16_samples
 from wavenet.config import model_parameters
+from wavenet.data.cache import CACHE_VERSIONS
 from wavenet.data.prepare import load_encoded
+from wavenet.errors import InvalidArgumentError
 from wavenet.generation.fastpath import NumbaGenerator
 from wavenet.generation.incremental import FastGenerator
-from wavenet.coding.logistic import INITIAL_LOG_SCALE, LOG_SCALE_MIN, mixture_log_prob, sample_mixture
-from wavenet.coding.pcm import code_values, pcm16_decode, pcm16_encode, pcm16_samples
 from wavenet_cli.main import main
-
-from helpers import FAST, SAMPLE_RATE
-from wavenet.errors import InvalidArgumentError
 
 # The cache folders of the two codings, as the current cache versions name them.
 CODES_CACHE = f"codes-v{CACHE_VERSIONS['codes']}"
 PCM16_CACHE = f"pcm16-v{CACHE_VERSIONS['pcm16']}"
 
-MOL = ModelConfig(residual_channels=8, gate_channels=12, skip_channels=16,
-                  layers_per_stack=4, stacks=2, output="mol", mixtures=3)
+MOL = ModelConfig(
+    residual_channels=8,
+    gate_channels=12,
+    skip_channels=16,
+    layers_per_stack=4,
+    stacks=2,
+    output="mol",
+    mixtures=3,
+)
 METHODS = ("fast-torch", "fast-numba")
 
 
@@ -51,14 +62,16 @@ def mol_model(config: ModelConfig = MOL, dtype: torch.dtype = torch.float64) -> 
     torch.manual_seed(0)
     model = WaveNet(config).to(dtype).eval()
     with torch.no_grad():
-        model.head_out.bias[2 * config.mixtures:].fill_(-4.0)
+        model.head_out.bias[2 * config.mixtures :].fill_(-4.0)
     return model
 
 
 # ----------------------------------------------------------------------- likelihood
 
-def direct_log_prob(weights: np.ndarray, means: np.ndarray, log_scales: np.ndarray,
-                    code: int) -> float:
+
+def direct_log_prob(
+    weights: np.ndarray, means: np.ndarray, log_scales: np.ndarray, code: int
+) -> float:
     """log P(code) of a discretized logistic mixture from CDF differences, in 50-digit
     arithmetic (mpmath), so that no cancellation can hide an error."""
     mp.mp.dps = 50
@@ -90,9 +103,13 @@ def test_known_mixture_log_prob_equals_a_direct_computation() -> None:
 
 
 def test_probabilities_of_all_16_bit_values_sum_to_one() -> None:
-    params = torch.tensor([[0.5, -0.5, 0.2, -0.98, -3.0, -6.0],   # one mean near the bottom edge
-                           [0.0, 1.0, 1.2, 0.4, 2.0, -16.0]],    # a huge scale; one below the clamp
-                          dtype=torch.float64)
+    params = torch.tensor(
+        [
+            [0.5, -0.5, 0.2, -0.98, -3.0, -6.0],  # one mean near the bottom edge
+            [0.0, 1.0, 1.2, 0.4, 2.0, -16.0],
+        ],  # a huge scale; one below the clamp
+        dtype=torch.float64,
+    )
     codes = torch.arange(65536)
     for row in params:
         log_p = mixture_log_prob(row.expand(65536, -1), codes)
@@ -121,6 +138,7 @@ def test_the_loss_falls_with_its_gradient() -> None:
 
 
 # ------------------------------------------------------------------------- sampling
+
 
 def test_sampled_codes_follow_the_likelihood() -> None:
     """Inverse-CDF draws from a known mixture land in code ranges as often as the
@@ -154,6 +172,7 @@ def test_lower_temperature_draws_closer_to_the_means() -> None:
 
 # ----------------------------------------------------------------------- the model
 
+
 def test_head_emits_three_numbers_per_component_and_parameters_are_counted() -> None:
     model = mol_model()
     codes = torch.randint(0, 65536, (2, 40), generator=seeded())
@@ -172,12 +191,16 @@ def test_config_checks_output_and_mixtures() -> None:
     with pytest.raises(ConfigError, match="model.mixtures"):
         ModelConfig(output="mol", mixtures=0)
     config = wavenet.load_config("mol")
-    assert (config.model.classes, config.model.output_channels, config.model.coding) == \
-        (65536, 30, "pcm16")
+    assert (config.model.classes, config.model.output_channels, config.model.coding) == (
+        65536,
+        30,
+        "pcm16",
+    )
     assert ModelConfig().output_channels == 256 and ModelConfig().coding == "mu-law"
 
 
 # ---------------------------------------------------------------- initialization
+
 
 def test_a_new_mol_model_starts_its_logistics_at_the_spread_of_audio() -> None:
     from wavenet.data.crops import Batch
@@ -187,7 +210,7 @@ def test_a_new_mol_model_starts_its_logistics_at_the_spread_of_audio() -> None:
     config = wavenet.load_config("mol").model  # the tiny MOL's random means lie further off
     model = WaveNet(config)
     k = config.mixtures
-    assert torch.equal(model.head_out.bias[2 * k:].detach(), torch.full((k,), INITIAL_LOG_SCALE))
+    assert torch.equal(model.head_out.bias[2 * k :].detach(), torch.full((k,), INITIAL_LOG_SCALE))
     # A 440 Hz tone at 0.09 of full scale, a usual level for audio.
     t = torch.arange(4000, dtype=torch.float64)
     samples = (3000 * torch.sin(2 * torch.pi * 440 * t / SAMPLE_RATE)).round().long()
@@ -200,6 +223,7 @@ def test_a_new_mol_model_starts_its_logistics_at_the_spread_of_audio() -> None:
 
 
 # ------------------------------------------------------------------- bf16 body
+
 
 def bf16_autocast() -> torch.autocast:
     return torch.autocast("cpu", dtype=torch.bfloat16)
@@ -256,10 +280,13 @@ def test_the_bf16_body_loss_and_gradients_are_float32_and_near_the_float32_ones(
         grads.append(model.head_out.weight.grad.clone())
     assert losses[0] != losses[1]
     assert abs(losses[0] - losses[1]) < 0.01 * abs(losses[0]), losses
-    torch.testing.assert_close(grads[1], grads[0], rtol=0.05, atol=0.05 * grads[0].abs().max().item())
+    torch.testing.assert_close(
+        grads[1], grads[0], rtol=0.05, atol=0.05 * grads[0].abs().max().item()
+    )
 
 
 # ---------------------------------------------------------------------- generation
+
 
 @pytest.mark.parametrize("kind", [FastGenerator, NumbaGenerator])
 def test_teacher_forced_outputs_equal_full_forward(kind: type) -> None:
@@ -277,14 +304,17 @@ def test_teacher_forced_outputs_equal_full_forward(kind: type) -> None:
 @pytest.mark.parametrize("method", METHODS)
 @pytest.mark.parametrize("temperature", [1.0, 0.6, 0.0])
 @pytest.mark.parametrize("batch_size", [1, 3])
-def test_fast_and_naive_draw_the_same_samples(method: str, temperature: float,
-                                              batch_size: int) -> None:
+def test_fast_and_naive_draw_the_same_samples(
+    method: str, temperature: float, batch_size: int
+) -> None:
     model = mol_model()
     n = 2 * model.receptive_field + 10
-    naive = generate(model, n, batch_size=batch_size, temperature=temperature,
-                     generator=seeded(), method="naive")
-    fast = generate(model, n, batch_size=batch_size, temperature=temperature,
-                    generator=seeded(), method=method)
+    naive = generate(
+        model, n, batch_size=batch_size, temperature=temperature, generator=seeded(), method="naive"
+    )
+    fast = generate(
+        model, n, batch_size=batch_size, temperature=temperature, generator=seeded(), method=method
+    )
     assert torch.equal(fast, naive)
     assert naive.min() >= 0 and naive.max() < 65536
     if temperature > 0:
@@ -324,8 +354,10 @@ def test_a_vanishing_temperature_or_nan_outputs_give_codes_not_a_crash(method: s
     test_generation.py::test_generators_still_read_nan_outputs_as_silence_under_generate_s_check)."""
     model = mol_model()
     heaviest_mean = generate(model, 30, batch_size=2, temperature=0.0, method=method)
-    assert torch.equal(generate(model, 30, batch_size=2, temperature=1e-310,
-                                generator=seeded(), method=method), heaviest_mean)
+    assert torch.equal(
+        generate(model, 30, batch_size=2, temperature=1e-310, generator=seeded(), method=method),
+        heaviest_mean,
+    )
     with torch.no_grad():
         model.head_out.bias.fill_(float("nan"))
     with pytest.raises(InvalidArgumentError, match="NaN or infinite weights"):
@@ -341,18 +373,21 @@ def test_the_mol_kernel_is_close_to_torch_in_float32() -> None:
 
 # --------------------------------------------------------------------------- data
 
+
 def test_pcm16_codes_round_trip_16_bit_files_exactly(tmp_path: Path) -> None:
     samples = np.array([-32768, -32767, -1, 0, 1, 12345, 32767] * 200, dtype=np.int16)
     sf.write(tmp_path / "a.wav", samples, SAMPLE_RATE, subtype="PCM_16")
-    encoded = load_encoded(tmp_path, sample_rate=SAMPLE_RATE, coding="pcm16",
-                           cache_dir=tmp_path / "cache")
+    encoded = load_encoded(
+        tmp_path, sample_rate=SAMPLE_RATE, coding="pcm16", cache_dir=tmp_path / "cache"
+    )
     codes = np.asarray(encoded.files[0].codes)
     assert codes.dtype == np.uint16 and encoded.quantization_channels == 65536
     assert np.array_equal(codes.astype(np.int64), samples.astype(np.int64) + 32768)
     assert np.array_equal(pcm16_samples(torch.from_numpy(codes.astype(np.int64))), samples)
     assert [p.name for p in (tmp_path / "cache").iterdir()] == [PCM16_CACHE]
-    again = load_encoded(tmp_path, sample_rate=SAMPLE_RATE, coding="pcm16",
-                         cache_dir=tmp_path / "cache")
+    again = load_encoded(
+        tmp_path, sample_rate=SAMPLE_RATE, coding="pcm16", cache_dir=tmp_path / "cache"
+    )
     assert np.array_equal(np.asarray(again.files[0].codes), codes)
     mu_law = load_encoded(tmp_path, sample_rate=SAMPLE_RATE, cache_dir=tmp_path / "cache")
     assert np.asarray(mu_law.files[0].codes).dtype == np.uint8
@@ -368,6 +403,7 @@ def test_pcm16_encode_rounds_and_clips() -> None:
 
 # -------------------------------------------------------------------- end to end
 
+
 def write_sines(folder: Path) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     t = np.arange(int(1.5 * SAMPLE_RATE)) / SAMPLE_RATE
@@ -379,9 +415,23 @@ def write_sines(folder: Path) -> Path:
 
 def test_tiny_mol_model_trained_on_sines_writes_16_bit_audio(tmp_path: Path) -> None:
     data, run = write_sines(tmp_path / "data"), tmp_path / "run"
-    args = ["train", "--data", str(data), "--out", str(run), "--config", "tiny", "--steps", "40",
-            "--cache-dir", str(tmp_path / "cache"), "--set", "model.output=mol",
-            "--set", "model.mixtures=4"]
+    args = [
+        "train",
+        "--data",
+        str(data),
+        "--out",
+        str(run),
+        "--config",
+        "tiny",
+        "--steps",
+        "40",
+        "--cache-dir",
+        str(tmp_path / "cache"),
+        "--set",
+        "model.output=mol",
+        "--set",
+        "model.mixtures=4",
+    ]
     for item in FAST:
         args += ["--set", item]
     runner = CliRunner()
@@ -393,15 +443,30 @@ def test_tiny_mol_model_trained_on_sines_writes_16_bit_audio(tmp_path: Path) -> 
     assert (tmp_path / "cache" / PCM16_CACHE).is_dir()
     assert not (tmp_path / "cache" / CODES_CACHE).exists()
 
-    result = runner.invoke(main, ["eval", str(run), "--data", str(data), "--json",
-                                  "--cache-dir", str(tmp_path / "cache")])
+    result = runner.invoke(
+        main,
+        ["eval", str(run), "--data", str(data), "--json", "--cache-dir", str(tmp_path / "cache")],
+    )
     assert result.exit_code == 0, result.output
     bits = json.loads(result.output.strip().splitlines()[-1])["bits_per_sample"]
     assert 0 < bits < 16
 
     out = tmp_path / "out.wav"
-    result = runner.invoke(main, ["generate", str(run), "--out", str(out), "--samples", "4000",
-                                  "--seed", "1", "--prime", str(data / "sine 0.wav")])
+    result = runner.invoke(
+        main,
+        [
+            "generate",
+            str(run),
+            "--out",
+            str(out),
+            "--samples",
+            "4000",
+            "--seed",
+            "1",
+            "--prime",
+            str(data / "sine 0.wav"),
+        ],
+    )
     assert result.exit_code == 0, result.output
     info = sf.info(out)
     assert info.subtype == "PCM_16" and info.frames == 4000

@@ -65,8 +65,9 @@ def test_equal_to_torchaudio_values() -> None:
         pytest.skip(f"torchaudio does not load: {error}")
     torch.manual_seed(0)
     for dtype in (torch.float32, torch.float64):
-        x = torch.cat([torch.rand(100000, dtype=dtype) * 2 - 1,
-                       torch.linspace(-1, 1, 20001, dtype=dtype)])
+        x = torch.cat(
+            [torch.rand(100000, dtype=dtype) * 2 - 1, torch.linspace(-1, 1, 20001, dtype=dtype)]
+        )
         for q in (256, 1024, 16):
             assert torch.equal(mu_law_encode(x, q), AF.mu_law_encoding(x, q))
             codes = torch.arange(q)
@@ -77,8 +78,11 @@ def test_import_does_not_load_torchaudio() -> None:
     """`import wavenet` (model, coding, generation) never imports torchaudio."""
     import subprocess
     import sys
-    code = ("import sys, wavenet, wavenet.generation.driver, wavenet.io.checkpoint;"
-            "print('torchaudio' in sys.modules)")
+
+    code = (
+        "import sys, wavenet, wavenet.generation.driver, wavenet.io.checkpoint;"
+        "print('torchaudio' in sys.modules)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 
@@ -99,6 +103,7 @@ def test_too_few_channels_refused(q: int) -> None:
 
 def test_numpy_input_is_a_type_error() -> None:
     import numpy as np
+
     with pytest.raises(TypeError, match="torch.from_numpy"):
         mu_law_encode(np.zeros(3, dtype=np.float32))  # type: ignore[arg-type]
 
@@ -111,6 +116,7 @@ def test_decode_refuses_codes_out_of_range(code: int) -> None:
 
 def test_errors_are_of_the_package_family() -> None:
     from wavenet.errors import WavenetError
+
     with pytest.raises(WavenetError):
         mu_law_encode(torch.tensor([float("nan")]))
     with pytest.raises(WavenetError):

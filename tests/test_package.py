@@ -13,6 +13,7 @@ def test_import_does_not_pull_in_the_cli() -> None:
 
 
 def test_python_dash_m_runs_the_cli() -> None:
-    out = subprocess.run([sys.executable, "-m", "wavenet_cli", "--help"],
-                         capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-m", "wavenet_cli", "--help"], capture_output=True, text=True, check=True
+    )
     assert "Usage" in out.stdout

@@ -18,32 +18,70 @@ from wavenet.data.demo import write_demo_dataset
 from wavenet_cli.main import main
 
 
-def _held_out_bits(preset: str, data: Path, held_out: Path, out: Path, bf16: bool,
-                   steps: int, overrides: tuple[str, ...] = ()) -> float:
-    args = ["train", "--data", str(data), "--out", str(out), "--config", preset,
-            "--steps", str(steps), "--cache-dir", str(out.parent / "cache"),
-            "--set", f"train.bf16={'true' if bf16 else 'false'}",
-            "--set", f"train.val_every={steps}", "--set", f"train.checkpoint_every={steps}"]
+def _held_out_bits(
+    preset: str,
+    data: Path,
+    held_out: Path,
+    out: Path,
+    bf16: bool,
+    steps: int,
+    overrides: tuple[str, ...] = (),
+) -> float:
+    args = [
+        "train",
+        "--data",
+        str(data),
+        "--out",
+        str(out),
+        "--config",
+        preset,
+        "--steps",
+        str(steps),
+        "--cache-dir",
+        str(out.parent / "cache"),
+        "--set",
+        f"train.bf16={'true' if bf16 else 'false'}",
+        "--set",
+        f"train.val_every={steps}",
+        "--set",
+        f"train.checkpoint_every={steps}",
+    ]
     for override in overrides:
         args += ["--set", override]
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.output
-    result = CliRunner().invoke(main, ["eval", str(out), "--data", str(held_out), "--json",
-                                       "--cache-dir", str(out.parent / "cache")])
+    result = CliRunner().invoke(
+        main,
+        [
+            "eval",
+            str(out),
+            "--data",
+            str(held_out),
+            "--json",
+            "--cache-dir",
+            str(out.parent / "cache"),
+        ],
+    )
     assert result.exit_code == 0, result.output
     return json.loads(result.output)["bits_per_sample"]
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize(("preset", "steps"), [("tiny", 300), ("demo", 200)])
-def test_bf16_reaches_the_held_out_bits_of_float32(preset: str, steps: int,
-                                                    tmp_path: Path) -> None:
+def test_bf16_reaches_the_held_out_bits_of_float32(preset: str, steps: int, tmp_path: Path) -> None:
     write_demo_dataset(tmp_path / "train", files=8, seconds=4.0, seed=0)
     write_demo_dataset(tmp_path / "held-out", files=3, seconds=4.0, seed=1)
-    fp32 = _held_out_bits(preset, tmp_path / "train", tmp_path / "held-out",
-                          tmp_path / "fp32", bf16=False, steps=steps)
-    bf16 = _held_out_bits(preset, tmp_path / "train", tmp_path / "held-out",
-                          tmp_path / "bf16", bf16=True, steps=steps)
+    fp32 = _held_out_bits(
+        preset,
+        tmp_path / "train",
+        tmp_path / "held-out",
+        tmp_path / "fp32",
+        bf16=False,
+        steps=steps,
+    )
+    bf16 = _held_out_bits(
+        preset, tmp_path / "train", tmp_path / "held-out", tmp_path / "bf16", bf16=True, steps=steps
+    )
     assert fp32 < 7.0  # both learned something (8 bits is a uniform guess)
     assert abs(bf16 - fp32) <= 0.05, (fp32, bf16)
 
@@ -60,11 +98,18 @@ def test_a_mol_model_with_a_bf16_body_reaches_the_held_out_bits_of_float32(tmp_p
     write_demo_dataset(tmp_path / "held-out", files=3, seconds=4.0, seed=1)
     means = {}
     for precision in ("fp32", "bf16"):
-        bits = [_held_out_bits("tiny", tmp_path / "train", tmp_path / "held-out",
-                               tmp_path / f"{precision}-{seed}", bf16=precision == "bf16",
-                               steps=300, overrides=("model.output=mol", "train.sample_every=0",
-                                                     f"train.seed={seed}"))
-                for seed in range(3)]
+        bits = [
+            _held_out_bits(
+                "tiny",
+                tmp_path / "train",
+                tmp_path / "held-out",
+                tmp_path / f"{precision}-{seed}",
+                bf16=precision == "bf16",
+                steps=300,
+                overrides=("model.output=mol", "train.sample_every=0", f"train.seed={seed}"),
+            )
+            for seed in range(3)
+        ]
         means[precision] = sum(bits) / len(bits)
     assert means["fp32"] < 12.0  # learned something (16 bits is a uniform guess)
     assert means["bf16"] - means["fp32"] <= 0.1, means

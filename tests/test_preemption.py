@@ -16,10 +16,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 from helpers import FAST, write_chord
-from wavenet_cli.main import main
 
 from wavenet.io.checkpoint import load_checkpoint
 from wavenet.train.loop import SignalStop, _stop_signals
+from wavenet_cli.main import main
 
 
 @pytest.fixture(scope="module")
@@ -28,12 +28,31 @@ def chord_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def start_training(data: Path, run: Path, cache: Path) -> subprocess.Popen:
-    command = [sys.executable, "-m", "wavenet_cli", "train", "--data", str(data), "--out",
-               str(run), "--steps", "100000", "--cache-dir", str(cache), "--config", "tiny"]
+    command = [
+        sys.executable,
+        "-m",
+        "wavenet_cli",
+        "train",
+        "--data",
+        str(data),
+        "--out",
+        str(run),
+        "--steps",
+        "100000",
+        "--cache-dir",
+        str(cache),
+        "--config",
+        "tiny",
+    ]
     for item in FAST + ["train.checkpoint_every=1000"]:
         command += ["--set", item]
-    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env=dict(os.environ, OMP_NUM_THREADS="1"))
+    return subprocess.Popen(
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=dict(os.environ, OMP_NUM_THREADS="1"),
+    )
 
 
 def wait_for_first_step(run: Path, process: subprocess.Popen, timeout: float = 120) -> None:
@@ -56,8 +75,7 @@ def test_sigterm_saves_the_step_reached_and_exits_143(chord_dir: Path, tmp_path:
     assert process.returncode == 128 + signal.SIGTERM, err
     assert "Traceback" not in err
     saved = load_checkpoint(run / "checkpoints" / "last.pt")["step"]
-    logged = [json.loads(line)["step"] for line in
-              (run / "metrics.jsonl").read_text().splitlines()]
+    logged = [json.loads(line)["step"] for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert saved == logged[-1] >= 1
     (line,) = [line for line in err.splitlines() if "Continue with: " in line]
     assert line.startswith(f"stopped by SIGTERM at step {saved}; checkpoint saved.")
@@ -72,8 +90,7 @@ def test_sigterm_saves_the_step_reached_and_exits_143(chord_dir: Path, tmp_path:
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP])
-def test_a_stop_signal_during_training_is_a_flag_and_a_repeat_does_not_abort(
-        signum: int) -> None:
+def test_a_stop_signal_during_training_is_a_flag_and_a_repeat_does_not_abort(signum: int) -> None:
     """Under torchrun a worker gets SIGTERM twice (from the scheduler and from torchrun):
     the second must not abort the checkpoint the first asked for."""
     with _stop_signals() as stop:
@@ -94,7 +111,8 @@ def test_a_stop_signal_before_training_raises_with_its_number() -> None:
 
 
 def test_sigterm_before_the_first_step_is_one_line_and_143(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import wavenet.train.loop
 
     def terminated(*args, **kwargs):
@@ -103,12 +121,26 @@ def test_sigterm_before_the_first_step_is_one_line_and_143(
 
     monkeypatch.setattr(wavenet.train.loop, "prepare_data", terminated)
     data = write_chord(tmp_path / "data", files=1)
-    result = CliRunner().invoke(main, ["train", "--data", str(data), "--out",
-                                       str(tmp_path / "run"), "--config", "tiny", "--steps", "2",
-                                       "--cache-dir", str(tmp_path / "cache")])
+    result = CliRunner().invoke(
+        main,
+        [
+            "train",
+            "--data",
+            str(data),
+            "--out",
+            str(tmp_path / "run"),
+            "--config",
+            "tiny",
+            "--steps",
+            "2",
+            "--cache-dir",
+            str(tmp_path / "cache"),
+        ],
+    )
     assert result.exit_code == 128 + signal.SIGTERM, result.output
     assert result.stderr.strip().splitlines() == [
-        "stopped by SIGTERM before the first step; nothing to save"]
+        "stopped by SIGTERM before the first step; nothing to save"
+    ]
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
 
 
@@ -121,18 +153,42 @@ def worker_pids(parent: int) -> list[int]:
 @pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="needs Linux /proc")
 @pytest.mark.parametrize("target", ["rank 1", "torchrun"])
 def test_sigterm_under_torchrun_stops_every_rank_at_the_same_step(
-        chord_dir: Path, tmp_path: Path, target: str) -> None:
+    chord_dir: Path, tmp_path: Path, target: str
+) -> None:
     """SIGTERM to one worker (rank 1), or to torchrun (which forwards it to every
     worker): both ranks stop after the same step, rank 0 saves it and names the signal."""
     run = tmp_path / "run"
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone",
-               "--nproc_per_node=2", "-m", "wavenet_cli", "train", "--data", str(chord_dir),
-               "--out", str(run), "--steps", "100000", "--cache-dir", str(tmp_path / "cache"),
-               "--device", "cpu", "--config", "tiny"]
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node=2",
+        "-m",
+        "wavenet_cli",
+        "train",
+        "--data",
+        str(chord_dir),
+        "--out",
+        str(run),
+        "--steps",
+        "100000",
+        "--cache-dir",
+        str(tmp_path / "cache"),
+        "--device",
+        "cpu",
+        "--config",
+        "tiny",
+    ]
     for item in FAST + ["train.checkpoint_every=1000", "train.batch_size=2"]:
         command += ["--set", item]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                               text=True, env=dict(os.environ, OMP_NUM_THREADS="1"))
+    process = subprocess.Popen(
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=dict(os.environ, OMP_NUM_THREADS="1"),
+    )
     try:
         wait_for_first_step(run, process)
         if target == "torchrun":
@@ -149,20 +205,20 @@ def test_sigterm_under_torchrun_stops_every_rank_at_the_same_step(
         if process.poll() is None:
             process.kill()
     saved = load_checkpoint(run / "checkpoints" / "last.pt")["step"]
-    logged = [json.loads(line)["step"] for line in
-              (run / "metrics.jsonl").read_text().splitlines()]
+    logged = [json.loads(line)["step"] for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert saved == logged[-1] >= 1, err
     assert f"stopped by SIGTERM at step {saved}; checkpoint saved." in err, err
 
 
-def test_a_stop_by_signal_is_saved_before_the_validation(chord_dir: Path, tmp_path: Path,
-                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_stop_by_signal_is_saved_before_the_validation(
+    chord_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A scheduler kills the job a grace period after SIGTERM: the step must be on disk
     before the validation that closes the run, which may outlast the grace. Here the
     validation fails (as a kill would end it) once SIGTERM has arrived at step 3: last.pt
     holds step 3 (before, nothing was saved: validation came first)."""
-    import wavenet.train.monitor as monitor_module
     import wavenet.train.loop as train_module
+    import wavenet.train.monitor as monitor_module
 
     real_step, real_validate = train_module.train_step, monitor_module._validate
     signalled = []
@@ -182,8 +238,19 @@ def test_a_stop_by_signal_is_saved_before_the_validation(chord_dir: Path, tmp_pa
     monkeypatch.setattr(train_module, "train_step", step_then_signal)
     monkeypatch.setattr(monitor_module, "_validate", validate)
     run = tmp_path / "run"
-    args = ["train", "--data", str(chord_dir), "--out", str(run), "--steps", "50",
-            "--cache-dir", str(tmp_path / "cache"), "--config", "tiny"]
+    args = [
+        "train",
+        "--data",
+        str(chord_dir),
+        "--out",
+        str(run),
+        "--steps",
+        "50",
+        "--cache-dir",
+        str(tmp_path / "cache"),
+        "--config",
+        "tiny",
+    ]
     for item in FAST + ["train.checkpoint_every=1000", "train.val_every=1000"]:
         args += ["--set", item]
     result = CliRunner().invoke(main, args)

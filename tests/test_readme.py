@@ -32,11 +32,17 @@ def test_every_command_is_documented() -> None:
 
 
 def test_examples_use_real_options() -> None:
-    lines = [line for block in fenced_blocks("bash") for line in block.splitlines()
-             if line.startswith("wavenet ") or "-m wavenet_cli" in line]
+    lines = [
+        line
+        for block in fenced_blocks("bash")
+        for line in block.splitlines()
+        if line.startswith("wavenet ") or "-m wavenet_cli" in line
+    ]
     assert lines
     for line in lines:
-        words = line.split("wavenet_cli", 1)[-1].split() if "wavenet_cli" in line else line.split()[1:]
+        words = (
+            line.split("wavenet_cli", 1)[-1].split() if "wavenet_cli" in line else line.split()[1:]
+        )
         name = words[0]
         command = main.get_command(click.Context(main), name)
         assert command is not None, f"README example uses unknown command {name!r}"

@@ -26,14 +26,20 @@ from test_reliability import FUZZ, JSON_LIKE, one_line_error
 import wavenet
 import wavenet.io.checkpoint
 from wavenet.data.cache import CACHE_VERSIONS, ArrayCache
-from wavenet.io.checkpoint import CheckpointError, load_checkpoint, save_checkpoint, write_payload
 from wavenet.data.prepare import load_encoded
-from wavenet.train.runlock import RunLockedError, run_lock
+from wavenet.io.checkpoint import CheckpointError, load_checkpoint, save_checkpoint, write_payload
 from wavenet.train.monitor import truncate_metrics
+from wavenet.train.runlock import RunLockedError, run_lock
 from wavenet_cli.main import main
 
-FAST = ["train.log_every=1", "train.val_every=2", "train.checkpoint_every=2",
-        "data.target_length=128", "train.warmup_steps=1", "train.batch_size=2"]
+FAST = [
+    "train.log_every=1",
+    "train.val_every=2",
+    "train.checkpoint_every=2",
+    "data.target_length=128",
+    "train.warmup_steps=1",
+    "train.batch_size=2",
+]
 
 
 @pytest.fixture(scope="module")
@@ -42,8 +48,17 @@ def chords(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def train(data: Path, run: Path, steps: int, *extra: str, config: bool = True):
-    args = ["train", "--data", str(data), "--out", str(run), "--steps", str(steps),
-            "--cache-dir", str(data.parent / "cache")]
+    args = [
+        "train",
+        "--data",
+        str(data),
+        "--out",
+        str(run),
+        "--steps",
+        str(steps),
+        "--cache-dir",
+        str(data.parent / "cache"),
+    ]
     if config:
         args += ["--config", "tiny", *(a for item in FAST for a in ("--set", item))]
     return CliRunner().invoke(main, [*args, *extra])
@@ -60,11 +75,13 @@ def run2(chords: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def copy_run(run: Path, to: Path) -> Path:
     import shutil
+
     shutil.copytree(run, to)
     return to
 
 
 # -- case 2: one trainer per run folder ---------------------------------------------
+
 
 def test_second_trainer_on_a_locked_folder_exits_at_once(chords: Path, tmp_path: Path) -> None:
     run = tmp_path / "run"
@@ -83,9 +100,15 @@ def test_second_trainer_on_a_locked_folder_exits_at_once(chords: Path, tmp_path:
 def test_a_killed_holder_leaves_no_stale_lock(chords: Path, tmp_path: Path) -> None:
     run = tmp_path / "run"
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import sys, time; from wavenet.train.runlock import run_lock\n"
-         f"with run_lock({str(run)!r}):\n print('locked', flush=True); time.sleep(60)"],
-        stdout=subprocess.PIPE, text=True)
+        [
+            sys.executable,
+            "-c",
+            "import sys, time; from wavenet.train.runlock import run_lock\n"
+            f"with run_lock({str(run)!r}):\n print('locked', flush=True); time.sleep(60)",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert holder.stdout.readline().strip() == "locked"
         with pytest.raises(RunLockedError, match=f"pid {holder.pid} on "):
@@ -100,6 +123,7 @@ def test_a_killed_holder_leaves_no_stale_lock(chords: Path, tmp_path: Path) -> N
 
 # -- case 3: cache entries carry a checksum -----------------------------------------
 
+
 def corrupt(npy: Path, how: str) -> None:
     array = np.load(npy)
     if how == "garbage":  # a valid header, other data
@@ -112,10 +136,12 @@ def corrupt(npy: Path, how: str) -> None:
 
 @pytest.mark.parametrize("how", ["garbage", "dtype", "empty"])
 def test_a_damaged_code_entry_is_reported_once_and_decoded_again(
-        chords: Path, tmp_path: Path, how: str, caplog: pytest.LogCaptureFixture) -> None:
+    chords: Path, tmp_path: Path, how: str, caplog: pytest.LogCaptureFixture
+) -> None:
     cache = tmp_path / "cache"
-    first = [np.array(f.codes) for f in load_encoded(chords, sample_rate=8000,
-                                                     cache_dir=cache).files]
+    first = [
+        np.array(f.codes) for f in load_encoded(chords, sample_rate=8000, cache_dir=cache).files
+    ]
     npy = sorted((cache / f"codes-v{CACHE_VERSIONS['codes']}").glob("*.npy"))[0]
     corrupt(npy, how)
     with caplog.at_level(logging.WARNING, logger="wavenet"):
@@ -142,6 +168,7 @@ def test_a_damaged_mel_entry_is_computed_again(tmp_path: Path, caplog) -> None:
 
 # -- case 4: a torn last metrics line ------------------------------------------------
 
+
 def test_a_torn_metrics_line_is_dropped_with_a_warning(tmp_path: Path, caplog) -> None:
     log = tmp_path / "metrics.jsonl"
     log.write_text('{"step": 1}\n{"step": 2}\n\n{"step": 3}\n{"step": 4, "train_bi')
@@ -153,13 +180,13 @@ def test_a_torn_metrics_line_is_dropped_with_a_warning(tmp_path: Path, caplog) -
 
 # -- case 5: broken checkpoints ------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def good(tmp_path_factory: pytest.TempPathFactory) -> Path:
     torch.manual_seed(0)
     config = wavenet.load_config("tiny")
     path = tmp_path_factory.mktemp("good") / "good.pt"
-    save_checkpoint(path, config=config, model=wavenet.WaveNet(config.model).state_dict(),
-                    step=3)
+    save_checkpoint(path, config=config, model=wavenet.WaveNet(config.model).state_dict(), step=3)
     return path
 
 
@@ -175,8 +202,10 @@ def flipped(raw: bytes) -> bytes:
 
 
 def nan_weights(p: dict) -> dict:
-    p["model"] = {k: torch.full_like(v, float("nan")) if v.is_floating_point() else v
-                  for k, v in p["model"].items()}
+    p["model"] = {
+        k: torch.full_like(v, float("nan")) if v.is_floating_point() else v
+        for k, v in p["model"].items()
+    }
     return p
 
 
@@ -188,8 +217,13 @@ BREAKS = {
 }
 PAYLOAD_BREAKS = {
     "no model": (lambda p: {k: v for k, v in p.items() if k != "model"}, "has no 'model'"),
-    "misfit": (lambda p: {**p, "config": {**p["config"], "model": {
-        **p["config"]["model"], "residual_channels": 12}}}, "weights do not fit the config"),
+    "misfit": (
+        lambda p: {
+            **p,
+            "config": {**p["config"], "model": {**p["config"]["model"], "residual_channels": 12}},
+        },
+        "weights do not fit the config",
+    ),
     "step": (lambda p: {**p, "step": "3"}, "'step' is not an int >= 0"),
     "config": (lambda p: {**p, "config": {"model": 3}}, "holds an invalid config"),
 }
@@ -213,18 +247,24 @@ def test_each_broken_checkpoint_is_one_line(good: Path, tmp_path: Path, name: st
         load_checkpoint(path)
     text = str(info.value)
     assert "\n" not in text and "weights_only" not in text and "use another checkpoint" in text
-    line = one_line_error(CliRunner().invoke(main, ["generate", str(path), "--out",
-                                                    str(tmp_path / "o.wav"), "--samples", "8"]))
+    line = one_line_error(
+        CliRunner().invoke(
+            main, ["generate", str(path), "--out", str(tmp_path / "o.wav"), "--samples", "8"]
+        )
+    )
     assert message in line
 
 
-def test_non_finite_weights_are_refused_by_generate_and_eval(good: Path, tmp_path: Path,
-                                                            chords: Path) -> None:
+def test_non_finite_weights_are_refused_by_generate_and_eval(
+    good: Path, tmp_path: Path, chords: Path
+) -> None:
     path = tmp_path / "nan.pt"
     write_payload(path, nan_weights(payload_of(good)))
     assert load_checkpoint(path)["step"] == 3  # readable: `info` still shows it
-    for command in (["generate", str(path), "--out", str(tmp_path / "o.wav"), "--samples", "8"],
-                    ["eval", str(path), "--data", str(chords)]):
+    for command in (
+        ["generate", str(path), "--out", str(tmp_path / "o.wav"), "--samples", "8"],
+        ["eval", str(path), "--data", str(chords)],
+    ):
         line = one_line_error(CliRunner().invoke(main, command))
         assert "holds NaN or infinite weights" in line and "earlier checkpoint" in line
     assert not (tmp_path / "o.wav").exists()
@@ -239,15 +279,38 @@ def test_format_1_checkpoints_still_load(good: Path, tmp_path: Path) -> None:
 
 
 @FUZZ
-@given(cut=st.one_of(st.none(), st.integers(0, 10_000)),
-       flips=st.lists(st.tuples(st.floats(0, 1, exclude_max=True), st.integers(1, 255)),
-                      max_size=4),
-       key=st.sampled_from(["format", "format_version", "config", "model", "ema", "step",
-                            "rng", "extra", "best_val_bits", "optimizer"]),
-       value=st.one_of(JSON_LIKE, st.just("delete")), payload_level=st.booleans(),
-       command=st.sampled_from(["generate", "eval"]))
-def test_fuzz_checkpoints(good: Path, chords: Path, tmp_path: Path, cut, flips, key, value,
-                          payload_level: bool, command: str) -> None:
+@given(
+    cut=st.one_of(st.none(), st.integers(0, 10_000)),
+    flips=st.lists(st.tuples(st.floats(0, 1, exclude_max=True), st.integers(1, 255)), max_size=4),
+    key=st.sampled_from(
+        [
+            "format",
+            "format_version",
+            "config",
+            "model",
+            "ema",
+            "step",
+            "rng",
+            "extra",
+            "best_val_bits",
+            "optimizer",
+        ]
+    ),
+    value=st.one_of(JSON_LIKE, st.just("delete")),
+    payload_level=st.booleans(),
+    command=st.sampled_from(["generate", "eval"]),
+)
+def test_fuzz_checkpoints(
+    good: Path,
+    chords: Path,
+    tmp_path: Path,
+    cut,
+    flips,
+    key,
+    value,
+    payload_level: bool,
+    command: str,
+) -> None:
     """Malformed checkpoints (damaged bytes, or a payload with one key changed) are either
     refused in one line with exit 1, or (a harmless change) used."""
     path = tmp_path / "fuzz.pt"
@@ -263,8 +326,11 @@ def test_fuzz_checkpoints(good: Path, chords: Path, tmp_path: Path, cut, flips, 
         for where, mask in flips:
             data[int(where * len(data))] ^= mask
         path.write_bytes(bytes(data[:cut]))
-    args = (["--out", str(tmp_path / "o.wav"), "--samples", "4", "--force"]
-            if command == "generate" else ["--data", str(chords)])
+    args = (
+        ["--out", str(tmp_path / "o.wav"), "--samples", "4", "--force"]
+        if command == "generate"
+        else ["--data", str(chords)]
+    )
     result = CliRunner().invoke(main, [command, str(path), *args])
     if result.exit_code != 0:
         one_line_error(result)
@@ -272,8 +338,10 @@ def test_fuzz_checkpoints(good: Path, chords: Path, tmp_path: Path, cut, flips, 
 
 # -- case 6: a full disk while checkpointing ----------------------------------------
 
-def test_full_disk_keeps_the_old_checkpoint_in_one_line(run2: Path, chords: Path, tmp_path: Path,
-                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+
+def test_full_disk_keeps_the_old_checkpoint_in_one_line(
+    run2: Path, chords: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     run = copy_run(run2, tmp_path / "run")
     real = wavenet.io.checkpoint.atomic_write_bytes
 
@@ -285,8 +353,11 @@ def test_full_disk_keeps_the_old_checkpoint_in_one_line(run2: Path, chords: Path
             self.handle.write(bytes(data)[:100])
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
-    monkeypatch.setattr(wavenet.io.checkpoint, "atomic_write_bytes",
-                        lambda path, write: real(path, lambda h: write(FullDisk(h))))
+    monkeypatch.setattr(
+        wavenet.io.checkpoint,
+        "atomic_write_bytes",
+        lambda path, write: real(path, lambda h: write(FullDisk(h))),
+    )
     line = one_line_error(train(chords, run, 4, "--resume", config=False))
     assert "cannot write checkpoint" in line and "No space left on device" in line
     assert "continue with --resume" in line
@@ -296,19 +367,31 @@ def test_full_disk_keeps_the_old_checkpoint_in_one_line(run2: Path, chords: Path
 
 # -- case 10: --resume with the run's own --config ----------------------------------
 
+
 def test_resume_accepts_the_runs_own_config_and_names_what_differs(
-        run2: Path, chords: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    run2: Path, chords: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     run = copy_run(run2, tmp_path / "run")
     with (run / "metrics.jsonl").open("a") as log:
         log.write('{"step": 3, "train_b')  # torn by a crash (case 4)
-    line = one_line_error(train(chords, run, 4, "--resume", "--set", "model.residual_channels=12",
-                                "--set", "data.target_length=64"))
+    line = one_line_error(
+        train(
+            chords,
+            run,
+            4,
+            "--resume",
+            "--set",
+            "model.residual_channels=12",
+            "--set",
+            "data.target_length=64",
+        )
+    )
     assert "model.residual_channels is 16, not 12; data.target_length is 128, not 64" in line
     assert "only train.* fields can change" in line
-    line = one_line_error(train(chords, run, 4, "--resume", "--set", "mel.n_mels=40",
-                                config=False))
+    line = one_line_error(train(chords, run, 4, "--resume", "--set", "mel.n_mels=40", config=False))
     assert "mel.n_mels is 80, not 40" in line
     import wavenet.util.hardware  # the memory check moved to the start of training (hardware.py)
+
     monkeypatch.setattr(wavenet.util.hardware, "memory_limit", lambda: 1000)
     assert "more than this process's" in one_line_error(train(chords, run, 4, "--resume"))
     monkeypatch.undo()
@@ -319,8 +402,9 @@ def test_resume_accepts_the_runs_own_config_and_names_what_differs(
     assert steps == [1, 2, 3, 4]
 
 
-def test_stop_at_a_step_the_run_has_reached_trains_nothing(run2: Path, chords: Path,
-                                                           tmp_path: Path) -> None:
+def test_stop_at_a_step_the_run_has_reached_trains_nothing(
+    run2: Path, chords: Path, tmp_path: Path
+) -> None:
     """--stop-at is checked after a step: a run at step 2 resumed with --stop-at 1 trained
     step 3 and said "stopped at step 3 as asked"; --stop-at 0 trained one step too."""
     run = copy_run(run2, tmp_path / "run")
@@ -339,7 +423,8 @@ def test_stop_at_a_step_the_run_has_reached_trains_nothing(run2: Path, chords: P
 
 
 def test_an_out_that_cannot_be_a_run_folder_is_one_line_and_nothing_is_made(
-        chords: Path, tmp_path: Path) -> None:
+    chords: Path, tmp_path: Path
+) -> None:
     """--out naming a file said only "x.wav: File exists"; a --resume of a mistyped folder
     refused, but the run lock had made the folder (with a train.lock) first."""
     clip = tmp_path / "clip.wav"
@@ -353,8 +438,9 @@ def test_an_out_that_cannot_be_a_run_folder_is_one_line_and_nothing_is_made(
     assert not typo.exists() and clip.read_bytes() == b"RIFF"
 
 
-def test_a_run_with_only_best_pt_says_how_to_resume_from_it(run2: Path, chords: Path,
-                                                           tmp_path: Path) -> None:
+def test_a_run_with_only_best_pt_says_how_to_resume_from_it(
+    run2: Path, chords: Path, tmp_path: Path
+) -> None:
     """With last.pt gone (deleted, or lost with a disk) and best.pt there, the refusal
     said only that last.pt does not exist."""
     run = copy_run(run2, tmp_path / "run")
@@ -362,12 +448,13 @@ def test_a_run_with_only_best_pt_says_how_to_resume_from_it(run2: Path, chords: 
     last.unlink()
     assert (run / "checkpoints" / "best.pt").is_file()
     line = one_line_error(train(chords, run, 4, "--resume", config=False))
-    assert line == (f"Error: nothing to resume: {last} does not exist (copy "
-                    f"{last.with_name('best.pt')} to {last} to resume from the best checkpoint)")
+    assert line == (
+        f"Error: nothing to resume: {last} does not exist (copy "
+        f"{last.with_name('best.pt')} to {last} to resume from the best checkpoint)"
+    )
 
 
-def test_an_edited_config_file_is_named_on_resume(run2: Path, chords: Path,
-                                                  tmp_path: Path) -> None:
+def test_an_edited_config_file_is_named_on_resume(run2: Path, chords: Path, tmp_path: Path) -> None:
     """config.json is a record of the checkpoint's config: an edit of it was silently
     ignored on --resume and overwritten."""
     run = copy_run(run2, tmp_path / "run")
@@ -376,8 +463,10 @@ def test_an_edited_config_file_is_named_on_resume(run2: Path, chords: Path,
     (run / "config.json").write_text(json.dumps(edited))
     result = train(chords, run, 3, "--resume", config=False)
     assert result.exit_code == 0, result.output
-    assert (f"warning: {run / 'config.json'} was changed (train.lr is 0.5 there, 0.01 in the "
-            f"run): a run's config comes from its checkpoint") in result.stderr
+    assert (
+        f"warning: {run / 'config.json'} was changed (train.lr is 0.5 there, 0.01 in the "
+        f"run): a run's config comes from its checkpoint"
+    ) in result.stderr
     assert "--resume --set section.key=value" in result.stderr
     assert json.loads((run / "config.json").read_text()) == recorded
     result = train(chords, run, 4, "--resume", config=False)

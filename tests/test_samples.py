@@ -11,17 +11,22 @@ import pytest
 import soundfile as sf
 import torch
 from click.testing import CliRunner
+from helpers import FAST, SAMPLE_RATE, write_chord
 
 import wavenet
-from wavenet.io.checkpoint import load_checkpoint
 from wavenet.data.prepare import prepare_data
+from wavenet.io.checkpoint import load_checkpoint
 from wavenet.train.samples import sample_writer
 from wavenet_cli.main import main
 
-from helpers import FAST, SAMPLE_RATE, write_chord
-
-VOCODER = ["mel.n_mels=20", "mel.n_fft=256", "mel.hop_length=64", "mel.win_length=256",
-           "model.local_channels=20", "model.upsample_scales=8,8"]
+VOCODER = [
+    "mel.n_mels=20",
+    "mel.n_fft=256",
+    "mel.hop_length=64",
+    "mel.win_length=256",
+    "model.local_channels=20",
+    "model.upsample_scales=8,8",
+]
 
 
 @pytest.fixture(scope="module")
@@ -30,8 +35,19 @@ def chord_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def run_train(data: Path, out: Path, steps: int, cache: Path, *sets: str) -> list[dict]:
-    args = ["train", "--data", str(data), "--out", str(out), "--config", "tiny",
-            "--steps", str(steps), "--cache-dir", str(cache)]
+    args = [
+        "train",
+        "--data",
+        str(data),
+        "--out",
+        str(out),
+        "--config",
+        "tiny",
+        "--steps",
+        str(steps),
+        "--cache-dir",
+        str(cache),
+    ]
     # Small batches: the steps only need to exist, and this CPU is shared.
     for item in FAST + ["train.batch_size=2", "data.target_length=128", *sets]:
         args += ["--set", item]
@@ -46,12 +62,18 @@ def rms(audio: np.ndarray) -> float:
 
 def test_samples_at_the_configured_steps(chord_dir: Path, tmp_path: Path) -> None:
     run = tmp_path / "run"
-    records = run_train(chord_dir, run, 4, tmp_path / "cache", "train.sample_every=2",
-                        "train.sample_seconds=0.1", "train.log_every=100",
-                        "train.ema_decay=0.9")
+    records = run_train(
+        chord_dir,
+        run,
+        4,
+        tmp_path / "cache",
+        "train.sample_every=2",
+        "train.sample_seconds=0.1",
+        "train.log_every=100",
+        "train.ema_decay=0.9",
+    )
     names = sorted(p.name for p in (run / "samples").iterdir())
-    assert names == ["step-0000002.png", "step-0000002.wav", "step-0000004.png",
-                     "step-0000004.wav"]
+    assert names == ["step-0000002.png", "step-0000002.wav", "step-0000004.png", "step-0000004.wav"]
     for step in (2, 4):
         audio, rate = sf.read(run / "samples" / f"step-{step:07d}.wav")
         assert rate == SAMPLE_RATE and audio.shape == (800,)
@@ -65,8 +87,14 @@ def test_sampling_does_not_change_training(chord_dir: Path, tmp_path: Path) -> N
     weights = []
     for every in (0, 1):
         run = tmp_path / f"every-{every}"
-        run_train(chord_dir, run, 2, tmp_path / "cache", f"train.sample_every={every}",
-                  "train.sample_seconds=0.02")
+        run_train(
+            chord_dir,
+            run,
+            2,
+            tmp_path / "cache",
+            f"train.sample_every={every}",
+            "train.sample_seconds=0.02",
+        )
         weights.append(load_checkpoint(run / "checkpoints" / "last.pt")["model"])
         assert (run / "samples").exists() == bool(every)
     for key, value in weights[0].items():
@@ -75,8 +103,15 @@ def test_sampling_does_not_change_training(chord_dir: Path, tmp_path: Path) -> N
 
 def test_vocoder_sample_resynthesizes_a_held_out_clip(chord_dir: Path, tmp_path: Path) -> None:
     run = tmp_path / "vocoder"
-    run_train(chord_dir, run, 3, tmp_path / "cache", *VOCODER, "train.sample_every=3",
-              "train.sample_seconds=0.5")
+    run_train(
+        chord_dir,
+        run,
+        3,
+        tmp_path / "cache",
+        *VOCODER,
+        "train.sample_every=3",
+        "train.sample_seconds=0.5",
+    )
     frames = int(0.5 * SAMPLE_RATE) // 64
     sample, rate = sf.read(run / "samples" / "step-0000003.wav")
     original, _ = sf.read(run / "samples" / "original.wav")
@@ -86,11 +121,12 @@ def test_vocoder_sample_resynthesizes_a_held_out_clip(chord_dir: Path, tmp_path:
 
 
 @pytest.mark.parametrize("vocoder", [False, True])
-def test_a_sample_estimate_writes_nothing(chord_dir: Path, tmp_path: Path,
-                                          vocoder: bool) -> None:
+def test_a_sample_estimate_writes_nothing(chord_dir: Path, tmp_path: Path, vocoder: bool) -> None:
     # What a budget's calibration asks before the run's first sample: a time, no files.
-    config = wavenet.load_config("tiny", FAST + (VOCODER if vocoder else [])
-                                 + ["train.sample_every=5", "train.sample_seconds=1"])
+    config = wavenet.load_config(
+        "tiny",
+        FAST + (VOCODER if vocoder else []) + ["train.sample_every=5", "train.sample_seconds=1"],
+    )
     data = prepare_data(config, chord_dir, cache_dir=tmp_path / "cache")
     writer = sample_writer(config, data, tmp_path / "run")
     assert writer is not None
@@ -121,8 +157,11 @@ def test_samples_go_to_tensorboard(chord_dir: Path, tmp_path: Path) -> None:
     model = wavenet.WaveNet(config.model)
     seconds = samples.write(model, 7)
     assert seconds > 0
-    assert writer.calls == [("audio", "original", 7, (1, 768)), ("audio", "sample", 7, (1, 768)),
-                            ("image", "spectrogram", 7, (3,))]
+    assert writer.calls == [
+        ("audio", "original", 7, (1, 768)),
+        ("audio", "sample", 7, (1, 768)),
+        ("image", "spectrogram", 7, (3,)),
+    ]
     # A fixed seed: the same weights give the same sample.
     first = sf.read(tmp_path / "run" / "samples" / "step-0000007.wav")[0]
     samples.write(model, 8)

@@ -8,14 +8,13 @@ from pathlib import Path
 import pytest
 import torch
 from click.testing import CliRunner
+from helpers import FAST, write_chord
 
 import wavenet
 from wavenet.io.checkpoint import load_checkpoint
-from wavenet.train.schedule import Calibration, RunCosts, Schedule, budget_schedule, learning_rate
 from wavenet.train.loop import TrainOptions, train
+from wavenet.train.schedule import Calibration, RunCosts, Schedule, budget_schedule, learning_rate
 from wavenet_cli.main import main
-
-from helpers import FAST, write_chord
 
 
 @pytest.fixture(scope="module")
@@ -58,13 +57,13 @@ def test_run_costs_take_their_share_of_the_budget() -> None:
     # A sample every sample_every steps; none when the run writes none.
     with_samples = wavenet.TrainConfig(val_every=10, checkpoint_every=20, sample_every=50)
     assert RunCosts(checkpoint=1.0, sample=5.0).per_step(with_samples) == pytest.approx(
-        1.0 / 20 + 5.0 / 50)
+        1.0 / 20 + 5.0 / 50
+    )
     no_samples = wavenet.TrainConfig(val_every=10, checkpoint_every=20, sample_every=0)
     assert RunCosts(checkpoint=1.0, sample=5.0).per_step(no_samples) == pytest.approx(1.0 / 20)
     # 100 s left at 2 s a step, 1.5 s of it kept for the end: 49 steps, not 50.
     step_time = 2.0 + RunCosts(checkpoint=0.5).per_step(wavenet.TrainConfig(checkpoint_every=1000))
-    assert budget_schedule(0, 0.0, step_time, 100.0, None, 0, reserve_seconds=1.5
-                           ).total_steps == 49
+    assert budget_schedule(0, 0.0, step_time, 100.0, None, 0, reserve_seconds=1.5).total_steps == 49
     assert budget_schedule(0, 0.0, 2.0, 100.0, None, 0).total_steps == 50
 
 
@@ -79,11 +78,23 @@ def test_calibration_skips_the_first_step_then_times_enough() -> None:
     assert calibration.ready and calibration.seconds_per_step == pytest.approx(1.0)
 
 
-def test_minutes_stops_near_the_budget_with_a_stored_schedule(chord_dir: Path,
-                                                              tmp_path: Path) -> None:
+def test_minutes_stops_near_the_budget_with_a_stored_schedule(
+    chord_dir: Path, tmp_path: Path
+) -> None:
     run = tmp_path / "run"
-    args = ["train", "--data", str(chord_dir), "--out", str(run), "--config", "tiny",
-            "--minutes", "0.1", "--cache-dir", str(tmp_path / "cache")]
+    args = [
+        "train",
+        "--data",
+        str(chord_dir),
+        "--out",
+        str(run),
+        "--config",
+        "tiny",
+        "--minutes",
+        "0.1",
+        "--cache-dir",
+        str(tmp_path / "cache"),
+    ]
     for item in FAST:
         args += ["--set", item]
     result = CliRunner().invoke(main, args)
@@ -124,9 +135,11 @@ def test_a_budget_makes_room_for_samples(chord_dir: Path, tmp_path: Path) -> Non
     # A 2-second sample every 8 steps costs several steps' time (most of this run's),
     # and the calibration sees none: counted (`SampleWriter.estimate_seconds`), runs
     # reached 0.99-1.00 of their estimated total within the budget; uncounted, 0.35.
-    run, step = nine_second_run(chord_dir, tmp_path, ["train.val_every=1000",
-                                                      "train.sample_every=8",
-                                                      "train.sample_seconds=2"])
+    run, step = nine_second_run(
+        chord_dir,
+        tmp_path,
+        ["train.val_every=1000", "train.sample_every=8", "train.sample_seconds=2"],
+    )
     assert len(list((run / "samples").glob("step-*.wav"))) == step // 8
 
 
@@ -136,7 +149,8 @@ def budget_run(data: Path, out: Path, cache: Path, *sets: str, **options: object
 
 
 def test_a_stopped_and_resumed_budget_run_equals_an_uninterrupted_one(
-        chord_dir: Path, tmp_path: Path) -> None:
+    chord_dir: Path, tmp_path: Path
+) -> None:
     cache = tmp_path / "cache"
     # 30 s a step in 6 minutes: 12 steps, the warm-up of 5 cut to 10% of them (1).
     fixed = {"budget": 360.0, "seconds_per_step": 30.0}
@@ -144,12 +158,19 @@ def test_a_stopped_and_resumed_budget_run_equals_an_uninterrupted_one(
     budget_run(chord_dir, tmp_path / "split", cache, stop_at=5, **fixed)
     stopped = load_checkpoint(tmp_path / "split" / "checkpoints" / "last.pt")
     assert stopped["step"] == 5
-    assert stopped["extra"]["schedule"] == {"total_steps": 12, "warmup_steps": 1,
-                                            "budget_seconds": 360.0}
+    assert stopped["extra"]["schedule"] == {
+        "total_steps": 12,
+        "warmup_steps": 1,
+        "budget_seconds": 360.0,
+    }
     # The resume is given neither steps nor a budget: it reads the stored total.
     config = wavenet.load_config("tiny", FAST)
-    train(config, TrainOptions(data=chord_dir, out=tmp_path / "split", steps=None,
-                               cache_dir=cache, resume=True))
+    train(
+        config,
+        TrainOptions(
+            data=chord_dir, out=tmp_path / "split", steps=None, cache_dir=cache, resume=True
+        ),
+    )
     whole = load_checkpoint(tmp_path / "whole" / "checkpoints" / "last.pt")
     split = load_checkpoint(tmp_path / "split" / "checkpoints" / "last.pt")
     assert whole["step"] == split["step"] == 12
@@ -158,7 +179,8 @@ def test_a_stopped_and_resumed_budget_run_equals_an_uninterrupted_one(
 
 
 def test_a_budget_run_stopped_before_its_steps_were_timed_keeps_its_budget(
-        chord_dir: Path, tmp_path: Path) -> None:
+    chord_dir: Path, tmp_path: Path
+) -> None:
     """Stopped (Ctrl-C, --stop-at) during the calibration, a run stored no schedule and
     nothing of its budget: `--resume` alone, as the README says, then trained 1000 steps
     with no time limit."""
@@ -168,21 +190,40 @@ def test_a_budget_run_stopped_before_its_steps_were_timed_keeps_its_budget(
     assert stopped["step"] == 2 and stopped["extra"]["schedule"] is None
     assert stopped["extra"]["budget"] == 360.0
     # Neither steps nor a budget on resume; 30 s a step fixes the total without timing.
-    summary = train(None, TrainOptions(data=chord_dir, out=run, steps=None, cache_dir=cache,
-                                       resume=True, seconds_per_step=30.0, stop_at=3))
+    summary = train(
+        None,
+        TrainOptions(
+            data=chord_dir,
+            out=run,
+            steps=None,
+            cache_dir=cache,
+            resume=True,
+            seconds_per_step=30.0,
+            stop_at=3,
+        ),
+    )
     assert summary.total_steps == 2 + int((360.0 - stopped["extra"]["wall_time"]) // 30.0)
     resumed = load_checkpoint(run / "checkpoints" / "last.pt")
     assert resumed["step"] == 3 and resumed["extra"]["budget"] == 360.0
     assert resumed["extra"]["schedule"]["budget_seconds"] == 360.0
 
 
-def test_resume_alone_of_a_budget_run_stopped_in_calibration_cli(chord_dir: Path,
-                                                                  tmp_path: Path) -> None:
+def test_resume_alone_of_a_budget_run_stopped_in_calibration_cli(
+    chord_dir: Path, tmp_path: Path
+) -> None:
     """The command line: its progress bar has no total while the steps are timed again."""
-    args = ["train", "--data", str(chord_dir), "--out", str(tmp_path / "run"), "--cache-dir",
-            str(tmp_path / "cache")]
-    first = CliRunner().invoke(main, args + ["--config", "tiny", "--minutes", "5",
-                                             "--stop-at", "2"])
+    args = [
+        "train",
+        "--data",
+        str(chord_dir),
+        "--out",
+        str(tmp_path / "run"),
+        "--cache-dir",
+        str(tmp_path / "cache"),
+    ]
+    first = CliRunner().invoke(
+        main, args + ["--config", "tiny", "--minutes", "5", "--stop-at", "2"]
+    )
     assert first.exit_code == 0 and "stopped at step 2 as asked" in first.output, first.output
     again = CliRunner().invoke(main, args + ["--resume", "--stop-at", "3"])
     assert again.exit_code == 0, again.output

@@ -12,17 +12,16 @@ import pytest
 import soundfile as sf
 import torch
 from click.testing import CliRunner
+from helpers import FAST, SAMPLE_RATE, write_chord
 
 import wavenet
-from wavenet.io.checkpoint import load_checkpoint, load_model
-from wavenet.train.state import TrainState
 from wavenet.data.crops import CropSampler, item_length
 from wavenet.data.prepare import EncodedFile, encode_waveform, load_encoded
 from wavenet.eval.bits import evaluate_codes
-from wavenet.train.loop import (StepSetup, ema_update, ema_weight, learning_rate, train_step)
+from wavenet.io.checkpoint import load_checkpoint, load_model
+from wavenet.train.loop import StepSetup, ema_update, ema_weight, learning_rate, train_step
+from wavenet.train.state import TrainState
 from wavenet_cli.main import main
-
-from helpers import FAST, SAMPLE_RATE, write_chord
 
 
 @pytest.fixture(scope="module")
@@ -35,8 +34,19 @@ def metrics(run: Path) -> list[dict]:
 
 
 def run_train(data: Path, out: Path, steps: int, cache: Path, *extra: str) -> None:
-    args = ["train", "--data", str(data), "--out", str(out), "--config", "tiny",
-            "--steps", str(steps), "--cache-dir", str(cache)]
+    args = [
+        "train",
+        "--data",
+        str(data),
+        "--out",
+        str(out),
+        "--config",
+        "tiny",
+        "--steps",
+        str(steps),
+        "--cache-dir",
+        str(cache),
+    ]
     for item in FAST:
         args += ["--set", item]
     result = CliRunner().invoke(main, args + list(extra))
@@ -57,10 +67,16 @@ def tiny_state(sgd: bool = False, **train: object) -> tuple[TrainState, StepSetu
     config = dataclasses.replace(config, train=dataclasses.replace(config.train, **train))
     torch.manual_seed(config.train.seed)
     model = wavenet.WaveNet(config.model)
-    optimizer = (torch.optim.SGD(model.parameters(), lr=config.train.lr) if sgd else
-                 torch.optim.AdamW(model.parameters(), lr=config.train.lr))
-    ema = ({k: v.detach().clone() for k, v in model.state_dict().items()}
-           if config.train.ema_decay is not None else None)
+    optimizer = (
+        torch.optim.SGD(model.parameters(), lr=config.train.lr)
+        if sgd
+        else torch.optim.AdamW(model.parameters(), lr=config.train.lr)
+    )
+    ema = (
+        {k: v.detach().clone() for k, v in model.state_dict().items()}
+        if config.train.ema_decay is not None
+        else None
+    )
     state = TrainState(config, model, optimizer, torch.Generator().manual_seed(0), ema)
     t = np.arange(4000) / SAMPLE_RATE
     chord = 0.25 * sum(np.sin(2 * np.pi * f * t) for f in (220.0, 277.2, 329.6))
@@ -98,8 +114,9 @@ def test_ema_is_bias_corrected_from_the_first_update() -> None:
         if step == 1:
             assert ema["weight"].item() == w
     n = len(weights)
-    expected = (sum((1 - decay) * decay ** (n - k) * w for k, w in enumerate(weights, 1))
-                / (1 - decay ** n))  # 2.2214
+    expected = sum((1 - decay) * decay ** (n - k) * w for k, w in enumerate(weights, 1)) / (
+        1 - decay**n
+    )  # 2.2214
     assert ema["weight"].item() == pytest.approx(expected, rel=1e-6)
     # Late in a run the correction vanishes: the plain decay.
     assert ema_weight(0.995, 5000) == pytest.approx(0.005, rel=1e-6)
@@ -116,8 +133,9 @@ def test_train_step_with_accumulation_equals_a_bigger_batch() -> None:
         b = train_step(accumulated, accumulated_setup, lr=0.1)
         assert a == pytest.approx(b, rel=1e-6)
     for key, value in big.model.state_dict().items():
-        torch.testing.assert_close(accumulated.model.state_dict()[key], value,
-                                   rtol=1e-4, atol=1e-6, msg=key)
+        torch.testing.assert_close(
+            accumulated.model.state_dict()[key], value, rtol=1e-4, atol=1e-6, msg=key
+        )
 
 
 def test_loss_falls_on_a_chord(chord_dir: Path, tmp_path: Path) -> None:
@@ -141,8 +159,9 @@ def test_loss_falls_on_a_chord(chord_dir: Path, tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("steps_again", [["--steps", "20"], []], ids=["steps", "alone"])
-def test_resume_reproduces_an_uninterrupted_run(chord_dir: Path, tmp_path: Path,
-                                                steps_again: list[str]) -> None:
+def test_resume_reproduces_an_uninterrupted_run(
+    chord_dir: Path, tmp_path: Path, steps_again: list[str]
+) -> None:
     # --resume alone continues the --steps the run was started with (it once fell back
     # to the default 1000 steps, and so to another learning-rate schedule).
     cache = tmp_path / "cache"
@@ -150,8 +169,20 @@ def test_resume_reproduces_an_uninterrupted_run(chord_dir: Path, tmp_path: Path,
     run_train(chord_dir, straight, 20, cache, "--set", "train.ema_decay=0.9")
     run_train(chord_dir, split, 20, cache, "--set", "train.ema_decay=0.9", "--stop-at", "10")
     assert load_checkpoint(split / "checkpoints" / "last.pt")["step"] == 10
-    result = CliRunner().invoke(main, ["train", "--data", str(chord_dir), "--out", str(split),
-                                       *steps_again, "--resume", "--cache-dir", str(cache)])
+    result = CliRunner().invoke(
+        main,
+        [
+            "train",
+            "--data",
+            str(chord_dir),
+            "--out",
+            str(split),
+            *steps_again,
+            "--resume",
+            "--cache-dir",
+            str(cache),
+        ],
+    )
     assert result.exit_code == 0, result.output
     a, b = metrics(straight), metrics(split)
     assert [r["step"] for r in a] == [r["step"] for r in b]
@@ -165,8 +196,9 @@ def test_resume_reproduces_an_uninterrupted_run(chord_dir: Path, tmp_path: Path,
         assert torch.equal(value, end_b["ema"][key]), key
 
 
-def test_ema_turned_on_at_resume_starts_from_the_resumed_weights(chord_dir: Path,
-                                                                tmp_path: Path) -> None:
+def test_ema_turned_on_at_resume_starts_from_the_resumed_weights(
+    chord_dir: Path, tmp_path: Path
+) -> None:
     """train.ema_decay set on --resume of a run without EMA: the average was seeded from a
     fresh model's weights with the bias correction of the resumed step, so after one step
     it was still 90% the initial weights (validation, best.pt and load_model(use_ema=True)
@@ -175,9 +207,23 @@ def test_ema_turned_on_at_resume_starts_from_the_resumed_weights(chord_dir: Path
     run_train(chord_dir, run, 10, cache)
     assert load_checkpoint(run / "checkpoints" / "last.pt")["ema"] is None
     for steps in (11, 12):
-        result = CliRunner().invoke(main, ["train", "--data", str(chord_dir), "--out", str(run),
-                                           "--steps", str(steps), "--resume", "--cache-dir",
-                                           str(cache), "--set", "train.ema_decay=0.99"])
+        result = CliRunner().invoke(
+            main,
+            [
+                "train",
+                "--data",
+                str(chord_dir),
+                "--out",
+                str(run),
+                "--steps",
+                str(steps),
+                "--resume",
+                "--cache-dir",
+                str(cache),
+                "--set",
+                "train.ema_decay=0.99",
+            ],
+        )
         assert result.exit_code == 0, result.output
         payload = load_checkpoint(run / "checkpoints" / "last.pt")
         if steps == 11:
@@ -196,22 +242,38 @@ def test_ema_turned_on_at_resume_starts_from_the_resumed_weights(chord_dir: Path
 
 
 def test_a_run_inside_its_data_folder_does_not_train_on_its_own_samples(
-        chord_dir: Path, tmp_path: Path) -> None:
+    chord_dir: Path, tmp_path: Path
+) -> None:
     """`--data audio --out audio/run`: the resume read the run's samples/step-N.wav as
     training data (5 files instead of 2) and the held-out split moved."""
     import shutil
 
     data = shutil.copytree(chord_dir, tmp_path / "audio")
     run, cache = data / "run", tmp_path / "cache"
-    run_train(data, run, 2, cache, "--set", "train.sample_every=1",
-              "--set", "train.sample_seconds=0.05")
+    run_train(
+        data, run, 2, cache, "--set", "train.sample_every=1", "--set", "train.sample_seconds=0.05"
+    )
     assert len(list((run / "samples").glob("*.wav"))) == 2
-    result = CliRunner().invoke(main, ["train", "--data", str(data), "--out", str(run),
-                                       "--steps", "3", "--resume", "--cache-dir", str(cache)])
+    result = CliRunner().invoke(
+        main,
+        [
+            "train",
+            "--data",
+            str(data),
+            "--out",
+            str(run),
+            "--steps",
+            "3",
+            "--resume",
+            "--cache-dir",
+            str(cache),
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert "trained 2 file(s) to step 3" in result.output
-    result = CliRunner().invoke(main, ["eval", str(run), "--data", str(data), "--cache-dir",
-                                       str(cache)])
+    result = CliRunner().invoke(
+        main, ["eval", str(run), "--data", str(data), "--cache-dir", str(cache)]
+    )
     assert result.exit_code == 0 and " in 3 file(s)" in result.output, result.output
     assert wavenet.data.prepare.find_audio_files(data, exclude=[run]) == sorted(data.glob("*.wav"))
 
@@ -220,15 +282,45 @@ def test_eval_falls_after_training(chord_dir: Path, tmp_path: Path) -> None:
     cache = tmp_path / "cache"
     run = tmp_path / "run"
     run_train(chord_dir, run, 1, cache)
-    before = CliRunner().invoke(main, ["eval", str(run / "checkpoints" / "last.pt"),
-                                       "--data", str(chord_dir), "--json", "--cache-dir", str(cache)])
+    before = CliRunner().invoke(
+        main,
+        [
+            "eval",
+            str(run / "checkpoints" / "last.pt"),
+            "--data",
+            str(chord_dir),
+            "--json",
+            "--cache-dir",
+            str(cache),
+        ],
+    )
     assert before.exit_code == 0, before.output
     result_before = json.loads(before.output)
-    CliRunner().invoke(main, ["train", "--data", str(chord_dir), "--out", str(run), "--steps", "40",
-                              "--resume", "--cache-dir", str(cache)])
-    after = json.loads(CliRunner().invoke(main, ["eval", str(run), "--data", str(chord_dir),
-                                                 "--json", "--cache-dir", str(cache)]).output)
-    assert math.isfinite(result_before["bits_per_sample"]) and math.isfinite(after["bits_per_sample"])
+    CliRunner().invoke(
+        main,
+        [
+            "train",
+            "--data",
+            str(chord_dir),
+            "--out",
+            str(run),
+            "--steps",
+            "40",
+            "--resume",
+            "--cache-dir",
+            str(cache),
+        ],
+    )
+    after = json.loads(
+        CliRunner()
+        .invoke(
+            main, ["eval", str(run), "--data", str(chord_dir), "--json", "--cache-dir", str(cache)]
+        )
+        .output
+    )
+    assert math.isfinite(result_before["bits_per_sample"]) and math.isfinite(
+        after["bits_per_sample"]
+    )
     assert after["bits_per_sample"] < result_before["bits_per_sample"] - 1.0
     rf = wavenet.load_config("tiny").model.receptive_field
     assert after["files"] == 3
@@ -239,8 +331,13 @@ def test_eval_does_not_depend_on_chunking(chord_dir: Path, tmp_path: Path) -> No
     run = tmp_path / "run"
     run_train(chord_dir, run, 5, tmp_path / "cache")
     model, config, _ = load_model(run)
-    encoded = load_encoded(chord_dir, sample_rate=config.data.sample_rate,
-                           quantization_channels=256, min_length=32, cache_dir=tmp_path / "cache")
+    encoded = load_encoded(
+        chord_dir,
+        sample_rate=config.data.sample_rate,
+        quantization_channels=256,
+        min_length=32,
+        cache_dir=tmp_path / "cache",
+    )
     codes = [f.codes for f in encoded.files]
     whole = evaluate_codes(model.double(), codes, chunk=100_000)
     pieces = evaluate_codes(model, codes, chunk=333, batch_size=3)
@@ -267,29 +364,37 @@ def test_training_is_reproducible(chord_dir: Path, tmp_path: Path) -> None:
     cache = tmp_path / "cache"
     run_train(chord_dir, tmp_path / "a", 8, cache)
     run_train(chord_dir, tmp_path / "b", 8, cache)
-    assert ([r["train_bits"] for r in metrics(tmp_path / "a")]
-            == [r["train_bits"] for r in metrics(tmp_path / "b")])
+    assert [r["train_bits"] for r in metrics(tmp_path / "a")] == [
+        r["train_bits"] for r in metrics(tmp_path / "b")
+    ]
 
 
 def test_refuses_to_overwrite_a_run(chord_dir: Path, tmp_path: Path) -> None:
     run = tmp_path / "run"
     run_train(chord_dir, run, 2, tmp_path / "cache")
-    result = CliRunner().invoke(main, ["train", "--data", str(chord_dir), "--out", str(run),
-                                       "--config", "tiny", "--steps", "2"])
+    result = CliRunner().invoke(
+        main,
+        ["train", "--data", str(chord_dir), "--out", str(run), "--config", "tiny", "--steps", "2"],
+    )
     assert result.exit_code == 1
     assert "--resume" in result.output
 
 
-@pytest.mark.parametrize("args,message", [
-    (["--set", "model.residual_chanels=3"], "allowed keys in model"),
-    (["--set", "train.lr=fast"], "train.lr: expected float"),
-    (["--config", "nosuchpreset"], "unknown preset"),
-    (["--steps", "0"], "--steps must be >= 1"),
-])
-def test_bad_arguments_fail_with_one_line(chord_dir: Path, tmp_path: Path, args: list[str],
-                                          message: str) -> None:
-    result = CliRunner().invoke(main, ["train", "--data", str(chord_dir), "--out",
-                                       str(tmp_path / "run")] + args)
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["--set", "model.residual_chanels=3"], "allowed keys in model"),
+        (["--set", "train.lr=fast"], "train.lr: expected float"),
+        (["--config", "nosuchpreset"], "unknown preset"),
+        (["--steps", "0"], "--steps must be >= 1"),
+    ],
+)
+def test_bad_arguments_fail_with_one_line(
+    chord_dir: Path, tmp_path: Path, args: list[str], message: str
+) -> None:
+    result = CliRunner().invoke(
+        main, ["train", "--data", str(chord_dir), "--out", str(tmp_path / "run")] + args
+    )
     assert result.exit_code == 1
     assert message in result.output
     assert "Traceback" not in result.output
@@ -298,9 +403,20 @@ def test_bad_arguments_fail_with_one_line(chord_dir: Path, tmp_path: Path, args:
 
 def test_missing_and_empty_data_folders(tmp_path: Path) -> None:
     for folder in (tmp_path / "missing", tmp_path):
-        result = CliRunner().invoke(main, ["train", "--data", str(folder), "--out",
-                                           str(tmp_path / "run"), "--config", "tiny",
-                                           "--cache-dir", str(tmp_path / "cache")])
+        result = CliRunner().invoke(
+            main,
+            [
+                "train",
+                "--data",
+                str(folder),
+                "--out",
+                str(tmp_path / "run"),
+                "--config",
+                "tiny",
+                "--cache-dir",
+                str(tmp_path / "cache"),
+            ],
+        )
         assert result.exit_code == 1, result.output
         assert "Traceback" not in result.output
         assert str(folder) in result.output
@@ -317,10 +433,23 @@ def test_bad_files_are_skipped_and_counted(chord_dir: Path, tmp_path: Path) -> N
     stereo = np.stack([np.sin(2 * np.pi * 220 * t), np.sin(2 * np.pi * 330 * t)], 1) * 0.3
     sf.write(data / "stereo.flac", stereo, 16000)
     sf.write(data / "low.wav", np.sin(2 * np.pi * 220 * t[:4000]) * 0.3, 4000, subtype="PCM_U8")
-    result = CliRunner().invoke(main, ["train", "--data", str(data), "--out", str(tmp_path / "run"),
-                                       "--config", "tiny", "--steps", "2",
-                                       "--cache-dir", str(tmp_path / "cache")] +
-                                sum((["--set", s] for s in FAST), []))
+    result = CliRunner().invoke(
+        main,
+        [
+            "train",
+            "--data",
+            str(data),
+            "--out",
+            str(tmp_path / "run"),
+            "--config",
+            "tiny",
+            "--steps",
+            "2",
+            "--cache-dir",
+            str(tmp_path / "cache"),
+        ]
+        + sum((["--set", s] for s in FAST), []),
+    )
     assert result.exit_code == 0, result.output
     for name in ("empty.wav", "notes.wav", "truncated.wav"):
         assert name in result.output
@@ -330,8 +459,20 @@ def test_bad_files_are_skipped_and_counted(chord_dir: Path, tmp_path: Path) -> N
 
 def test_tensorboard_flag(chord_dir: Path, tmp_path: Path) -> None:
     """Scalars when tensorboard is installed; one clear line when it is not."""
-    args = ["train", "--data", str(chord_dir), "--out", str(tmp_path / "run"), "--config", "tiny",
-            "--steps", "2", "--tensorboard", "--cache-dir", str(tmp_path / "cache")]
+    args = [
+        "train",
+        "--data",
+        str(chord_dir),
+        "--out",
+        str(tmp_path / "run"),
+        "--config",
+        "tiny",
+        "--steps",
+        "2",
+        "--tensorboard",
+        "--cache-dir",
+        str(tmp_path / "cache"),
+    ]
     result = CliRunner().invoke(main, args)
     try:
         import tensorboard  # noqa: F401

@@ -11,21 +11,28 @@ import pytest
 import soundfile as sf
 import torch
 from click.testing import CliRunner
-
-import wavenet
-from wavenet.io.checkpoint import load_model
-from wavenet.data.conditioning import mel_of_audio
-from wavenet.data.prepare import mel_statistics
-from wavenet.errors import ConditioningError
-from wavenet.data.melfiles import aligned_slice, orient_mel
-from wavenet.generation.vocoder import length_groups, vocode
-from wavenet_cli.main import main
-
 from helpers import SAMPLE_RATE, write_chord
 
-VOCODER = ["mel.n_mels=20", "mel.n_fft=256", "mel.hop_length=64", "mel.win_length=256",
-           "model.local_channels=20", "model.upsample_scales=8,8", "train.sample_every=0",
-           "data.target_length=256", "data.val_fraction=0"]
+import wavenet
+from wavenet.data.conditioning import mel_of_audio
+from wavenet.data.melfiles import aligned_slice, orient_mel
+from wavenet.data.prepare import mel_statistics
+from wavenet.errors import ConditioningError
+from wavenet.generation.vocoder import length_groups, vocode
+from wavenet.io.checkpoint import load_model
+from wavenet_cli.main import main
+
+VOCODER = [
+    "mel.n_mels=20",
+    "mel.n_fft=256",
+    "mel.hop_length=64",
+    "mel.win_length=256",
+    "model.local_channels=20",
+    "model.upsample_scales=8,8",
+    "train.sample_every=0",
+    "data.target_length=256",
+    "data.val_fraction=0",
+]
 
 
 def sets(*items: str) -> list[str]:
@@ -40,9 +47,23 @@ def chords(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def run(chords: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("runs") / "vocoder"
-    result = CliRunner().invoke(main, ["train", "--data", str(chords), "--out", str(out),
-                                       "--config", "tiny", "--steps", "2", "--cache-dir",
-                                       str(out.parent / "cache"), *sets(*VOCODER)])
+    result = CliRunner().invoke(
+        main,
+        [
+            "train",
+            "--data",
+            str(chords),
+            "--out",
+            str(out),
+            "--config",
+            "tiny",
+            "--steps",
+            "2",
+            "--cache-dir",
+            str(out.parent / "cache"),
+            *sets(*VOCODER),
+        ],
+    )
     assert result.exit_code == 0, result.output
     return out
 
@@ -67,9 +88,9 @@ def test_orient_mel_tells_the_layouts_apart() -> None:
 
 
 def test_aligned_slice_keeps_whole_hops() -> None:
-    assert aligned_slice(0, 1000, 15, 64) == (0, 0, 15)    # 1000 // 64 = 15 frames
-    assert aligned_slice(0, 1000, 20, 64) == (0, 0, 15)    # the mel longer than the audio
-    assert aligned_slice(0, 1000, 12, 64) == (0, 0, 12)    # the audio longer than the mel
+    assert aligned_slice(0, 1000, 15, 64) == (0, 0, 15)  # 1000 // 64 = 15 frames
+    assert aligned_slice(0, 1000, 20, 64) == (0, 0, 15)  # the mel longer than the audio
+    assert aligned_slice(0, 1000, 12, 64) == (0, 0, 12)  # the audio longer than the mel
     assert aligned_slice(100, 900, 15, 64) == (2, 28, 13)  # from sample 128 = frame 2
 
 
@@ -79,7 +100,9 @@ def test_length_groups_sort_longest_first() -> None:
 
 def test_mel_command_writes_n_mels_by_frames(chords: Path, run: Path, tmp_path: Path) -> None:
     out = tmp_path / "mels"
-    result = CliRunner().invoke(main, ["mel", str(chords), "--run", str(run), "--out-dir", str(out)])
+    result = CliRunner().invoke(
+        main, ["mel", str(chords), "--run", str(run), "--out-dir", str(out)]
+    )
     assert result.exit_code == 0, result.output
     _, config, _ = load_model(run)
     for wav in sorted(chords.glob("*.wav")):
@@ -90,8 +113,9 @@ def test_mel_command_writes_n_mels_by_frames(chords: Path, run: Path, tmp_path: 
     assert "exists; pass --force" in one_error_line(again)
 
 
-def test_generate_mel_dir_writes_exact_lengths_and_skips_bad_files(run: Path,
-                                                                    tmp_path: Path) -> None:
+def test_generate_mel_dir_writes_exact_lengths_and_skips_bad_files(
+    run: Path, tmp_path: Path
+) -> None:
     mels = tmp_path / "mels"
     mels.mkdir()
     rng = np.random.default_rng(0)
@@ -107,12 +131,25 @@ def test_generate_mel_dir_writes_exact_lengths_and_skips_bad_files(run: Path,
     torch.save({"mel": torch.rand(20, 5)}, mels / "dict.pt")
     (mels / "notes.txt").write_text("not a mel")
     out = tmp_path / "out"
-    result = CliRunner().invoke(main, ["generate", str(run), "--mel-dir", str(mels), "--out-dir",
-                                       str(out), "--seed", "0", "--batch", "2"])
+    result = CliRunner().invoke(
+        main,
+        [
+            "generate",
+            str(run),
+            "--mel-dir",
+            str(mels),
+            "--out-dir",
+            str(out),
+            "--seed",
+            "0",
+            "--batch",
+            "2",
+        ],
+    )
     assert result.exit_code == 0, result.output
     skipped = [line for line in result.stderr.splitlines() if line.startswith("skipping")]
     assert len(skipped) == 4, result.stderr
-    reasons = {line.split(":")[0][len("skipping "):]: line for line in skipped}
+    reasons = {line.split(":")[0][len("skipping ") :]: line for line in skipped}
     assert "NaN" in reasons["nan.npy"] and "is 20 bands" in reasons["bands.npy"]
     assert "2-D" in reasons["layout.npy"] and "no tensor" in reasons["dict.pt"]
     assert sorted(p.name for p in out.iterdir()) == ["a.wav", "b.wav", "c.wav"]
@@ -129,7 +166,9 @@ def test_vocode_batches_equal_lengths_per_stream(run: Path) -> None:
     assert [len(a) for a in audio] == [192, 704, 384]
     # A batch of one mel equals generating from it directly (same uniforms).
     alone = vocode(model, mels[1:2], generator=torch.Generator().manual_seed(1))[0]
-    codes = wavenet.generate(model, 704, mel=mels[1][None], generator=torch.Generator().manual_seed(1))
+    codes = wavenet.generate(
+        model, 704, mel=mels[1][None], generator=torch.Generator().manual_seed(1)
+    )
     assert torch.equal(alone, wavenet.mu_law_decode(codes[0]).float())
 
 
@@ -143,9 +182,25 @@ def test_train_mel_dir_uses_the_given_mels(chords: Path, run: Path, tmp_path: Pa
         computed.append(mel.numpy())
         np.save(mels / f"{wav.stem}.npy", (mel.T + 1.0).numpy())  # (frames, n_mels), shifted
     out = tmp_path / "paired"
-    result = CliRunner().invoke(main, ["train", "--data", str(chords), "--out", str(out),
-                                       "--config", "tiny", "--steps", "1", "--mel-dir", str(mels),
-                                       "--cache-dir", str(tmp_path / "cache"), *sets(*VOCODER)])
+    result = CliRunner().invoke(
+        main,
+        [
+            "train",
+            "--data",
+            str(chords),
+            "--out",
+            str(out),
+            "--config",
+            "tiny",
+            "--steps",
+            "1",
+            "--mel-dir",
+            str(mels),
+            "--cache-dir",
+            str(tmp_path / "cache"),
+            *sets(*VOCODER),
+        ],
+    )
     assert result.exit_code == 0, result.output
     model, _, _ = load_model(out)
     mean, std = mel_statistics(computed)
@@ -159,9 +214,22 @@ def test_train_mel_dir_refuses_a_length_mismatch_in_one_line(chords: Path, tmp_p
     for i, wav in enumerate(sorted(chords.glob("*.wav"))):
         frames = SAMPLE_RATE // 64 - (3 if i == 1 else 0)  # the second is 3 hops short
         np.save(mels / f"{wav.stem}.npy", np.zeros((20, frames), np.float32))
-    args = ["train", "--data", str(chords), "--out", str(tmp_path / "r"), "--config", "tiny",
-            "--steps", "1", "--mel-dir", str(mels), "--cache-dir", str(tmp_path / "cache"),
-            *sets(*VOCODER)]
+    args = [
+        "train",
+        "--data",
+        str(chords),
+        "--out",
+        str(tmp_path / "r"),
+        "--config",
+        "tiny",
+        "--steps",
+        "1",
+        "--mel-dir",
+        str(mels),
+        "--cache-dir",
+        str(tmp_path / "cache"),
+        *sets(*VOCODER),
+    ]
     line = one_error_line(CliRunner().invoke(main, args))
     assert "chord 1.npy has 122 frames x hop 64 = 7808 samples but chord 1.wav has 8000" in line
     assert "within 2 hops" in line
@@ -171,8 +239,9 @@ def test_train_mel_dir_refuses_a_length_mismatch_in_one_line(chords: Path, tmp_p
 
 
 def test_eval_reports_copy_synthesis_beside_griffin_lim(chords: Path, run: Path) -> None:
-    result = CliRunner().invoke(main, ["eval", str(run), "--data", str(chords), "--json",
-                                       "--resynth-seconds", "0.25"])
+    result = CliRunner().invoke(
+        main, ["eval", str(run), "--data", str(chords), "--json", "--resynth-seconds", "0.25"]
+    )
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout.strip().splitlines()[-1])
     copy = report["copy_synthesis"]
@@ -181,11 +250,13 @@ def test_eval_reports_copy_synthesis_beside_griffin_lim(chords: Path, run: Path)
     # Two steps of training: the vocoder is still noise, Griffin-Lim already close.
     assert copy["griffin_lim_db"] < 10.0 < copy["vocoder_db"] < 80.0
     assert copy["vocoder_db"] == pytest.approx(np.mean([f["vocoder_db"] for f in copy["files"]]))
-    plain = CliRunner().invoke(main, ["eval", str(run), "--data", str(chords),
-                                      "--resynth-seconds", "0.1"])
+    plain = CliRunner().invoke(
+        main, ["eval", str(run), "--data", str(chords), "--resynth-seconds", "0.1"]
+    )
     assert plain.exit_code == 0 and "Griffin-Lim" in plain.output
-    skipped = CliRunner().invoke(main, ["eval", str(run), "--data", str(chords), "--json",
-                                        "--resynth-seconds", "0"])
+    skipped = CliRunner().invoke(
+        main, ["eval", str(run), "--data", str(chords), "--json", "--resynth-seconds", "0"]
+    )
     assert "copy_synthesis" not in json.loads(skipped.stdout.strip().splitlines()[-1])
 
 
@@ -193,8 +264,9 @@ def test_copy_synthesis_of_a_few_hops(chords: Path, run: Path, tmp_path: Path) -
     """Griffin-Lim's centred STFT needs n_fft // 2 samples to pad: --resynth-seconds 0.001
     (one hop) raised torch's RuntimeError traceback, and so did files of 1-3 hops; now the
     clip is at least 4 hops (n_fft 256, hop 64), and shorter files are left out."""
-    result = CliRunner().invoke(main, ["eval", str(run), "--data", str(chords), "--json",
-                                       "--resynth-seconds", "0.001"])
+    result = CliRunner().invoke(
+        main, ["eval", str(run), "--data", str(chords), "--json", "--resynth-seconds", "0.001"]
+    )
     assert result.exit_code == 0, result.output
     copy = json.loads(result.stdout.strip().splitlines()[-1])["copy_synthesis"]
     assert [f["seconds"] for f in copy["files"]] == [4 * 64 / SAMPLE_RATE] * 3
@@ -205,8 +277,10 @@ def test_copy_synthesis_of_a_few_hops(chords: Path, run: Path, tmp_path: Path) -
         # It exited 1 with only the error: the bits/sample computed before were lost.
         partial = CliRunner().invoke(main, ["eval", str(run), "--data", str(short), *args])
         assert partial.exit_code == 0 and "Traceback" not in partial.output, partial.output
-        why = ("no file holds the 4 whole hops (256 samples) with their mel that copy "
-               "synthesis needs (--resynth-seconds 0 skips it)")
+        why = (
+            "no file holds the 4 whole hops (256 samples) with their mel that copy "
+            "synthesis needs (--resynth-seconds 0 skips it)"
+        )
         assert partial.stderr.strip().splitlines()[-1] == f"no copy synthesis: {why}"
         scored = 3 * 64 - 31  # the 3 whole hops with a mel frame, less the receptive field
         if args:
@@ -214,16 +288,19 @@ def test_copy_synthesis_of_a_few_hops(chords: Path, run: Path, tmp_path: Path) -
             assert (report["samples"], report["files"]) == (scored, 1)
             assert report["copy_synthesis_error"] == why and "copy_synthesis" not in report
         else:
-            assert partial.stdout.splitlines()[-1].endswith(f"bits/sample over {scored} samples "
-                                                            f"in 1 file(s)")
+            assert partial.stdout.splitlines()[-1].endswith(
+                f"bits/sample over {scored} samples in 1 file(s)"
+            )
     sf.write(short / "b.wav", 0.3 * np.sin(np.arange(300) / 3.0), SAMPLE_RATE)  # 4 hops
     result = CliRunner().invoke(main, ["eval", str(run), "--data", str(short), "--json"])
     assert result.exit_code == 0, result.output
     copy = json.loads(result.stdout.strip().splitlines()[-1])["copy_synthesis"]
     assert [f["file"] for f in copy["files"]] == ["b.wav"]
 
+
 def test_eval_interrupted_in_copy_synthesis_reports_the_bits_first(
-        chords: Path, run: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    chords: Path, run: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import wavenet.eval.copysynth
 
     def interrupt(*args, **kwargs):
@@ -242,18 +319,22 @@ def test_generate_mel_dir_refuses_wrong_combinations(run: Path, tmp_path: Path) 
     base = ["generate", str(run)]
     alone = CliRunner().invoke(main, base + ["--mel-dir", str(tmp_path)])
     assert "--mel-dir and --out-dir go together" in one_error_line(alone)
-    both = CliRunner().invoke(main, base + ["--mel-dir", str(tmp_path), "--out-dir",
-                                            str(tmp_path / "o"), "--seconds", "1"])
+    both = CliRunner().invoke(
+        main,
+        base + ["--mel-dir", str(tmp_path), "--out-dir", str(tmp_path / "o"), "--seconds", "1"],
+    )
     assert "drop --seconds" in one_error_line(both)
-    empty = CliRunner().invoke(main, base + ["--mel-dir", str(tmp_path), "--out-dir",
-                                             str(tmp_path / "o")])
+    empty = CliRunner().invoke(
+        main, base + ["--mel-dir", str(tmp_path), "--out-dir", str(tmp_path / "o")]
+    )
     assert "no .npy or .pt files in" in one_error_line(empty)
     nothing = CliRunner().invoke(main, base)
     assert "give --out FILE.wav" in one_error_line(nothing)
 
 
-def test_mel_command_skips_audio_shorter_than_one_hop(chords: Path, run: Path,
-                                                      tmp_path: Path) -> None:
+def test_mel_command_skips_audio_shorter_than_one_hop(
+    chords: Path, run: Path, tmp_path: Path
+) -> None:
     """It wrote a (20, 0) .npy for a file shorter than one hop, which every reader of a
     mel then refuses ("the mel has no frames")."""
     source = tmp_path / "audio"
@@ -261,39 +342,59 @@ def test_mel_command_skips_audio_shorter_than_one_hop(chords: Path, run: Path,
     sf.write(source / "long.wav", np.sin(np.arange(640) / 5.0) * 0.3, SAMPLE_RATE)
     sf.write(source / "short.wav", np.full(63, 0.1), SAMPLE_RATE)
     out = tmp_path / "mels"
-    result = CliRunner().invoke(main, ["mel", str(source), "--run", str(run), "--out-dir", str(out)])
+    result = CliRunner().invoke(
+        main, ["mel", str(source), "--run", str(run), "--out-dir", str(out)]
+    )
     assert result.exit_code == 0, result.output
-    assert (f"skipping {source / 'short.wav'}: shorter than one hop (64 samples at 8000 Hz), "
-            f"so no mel frames") in result.stderr
+    assert (
+        f"skipping {source / 'short.wav'}: shorter than one hop (64 samples at 8000 Hz), "
+        f"so no mel frames"
+    ) in result.stderr
     assert [p.name for p in out.iterdir()] == ["long.npy"]
     assert np.load(out / "long.npy").shape == (20, 10)
-    alone = CliRunner().invoke(main, ["mel", str(source / "short.wav"), "--run", str(run),
-                                      "--out-dir", str(tmp_path / "m2")])
+    alone = CliRunner().invoke(
+        main,
+        ["mel", str(source / "short.wav"), "--run", str(run), "--out-dir", str(tmp_path / "m2")],
+    )
     assert alone.exit_code == 1 and "Traceback" not in alone.output
-    assert alone.stderr.strip().splitlines()[-1] == (f"Error: no mel could be made from the "
-                                                     f"audio in {source / 'short.wav'}")
+    assert alone.stderr.strip().splitlines()[-1] == (
+        f"Error: no mel could be made from the audio in {source / 'short.wav'}"
+    )
 
 
-def test_mel_command_gives_inputs_that_share_a_name_their_own_files(run: Path,
-                                                                    tmp_path: Path) -> None:
+def test_mel_command_gives_inputs_that_share_a_name_their_own_files(
+    run: Path, tmp_path: Path
+) -> None:
     """a.wav and a.flac in one folder were both written to a.npy (one mel lost) and the
     count said 3 mels where 2 files were left. A stem shared in a folder now keeps the
     extension (a.wav.npy, a.flac.npy); a stem of its own stays NAME.npy."""
     source = tmp_path / "audio"
     (source / "sub").mkdir(parents=True)
     t = np.arange(1280) / SAMPLE_RATE
-    for name, frequency in [("a.wav", 220.0), ("a.flac", 330.0), ("b.wav", 440.0),
-                            ("sub/a.wav", 550.0)]:
+    for name, frequency in [
+        ("a.wav", 220.0),
+        ("a.flac", 330.0),
+        ("b.wav", 440.0),
+        ("sub/a.wav", 550.0),
+    ]:
         sf.write(source / name, 0.3 * np.sin(2 * np.pi * frequency * t), SAMPLE_RATE)
     out = tmp_path / "mels"
-    result = CliRunner().invoke(main, ["mel", str(source), "--run", str(run), "--out-dir", str(out)])
+    result = CliRunner().invoke(
+        main, ["mel", str(source), "--run", str(run), "--out-dir", str(out)]
+    )
     assert result.exit_code == 0, result.output
     written = sorted(str(p.relative_to(out)) for p in out.rglob("*.npy"))
     assert written == ["a.flac.npy", "a.wav.npy", "b.npy", "sub/a.npy"]
     assert "wrote 4 mel(s)" in result.output
     _, config, _ = load_model(run)
-    for audio, mel in [("a.wav", "a.wav.npy"), ("a.flac", "a.flac.npy"), ("sub/a.wav", "sub/a.npy")]:
-        np.testing.assert_array_equal(np.load(out / mel), mel_of_audio(source / audio, config).numpy())
+    for audio, mel in [
+        ("a.wav", "a.wav.npy"),
+        ("a.flac", "a.flac.npy"),
+        ("sub/a.wav", "sub/a.npy"),
+    ]:
+        np.testing.assert_array_equal(
+            np.load(out / mel), mel_of_audio(source / audio, config).numpy()
+        )
 
 
 def test_mel_file_names_are_distinct() -> None:
@@ -302,8 +403,11 @@ def test_mel_file_names_are_distinct() -> None:
     assert mel_file_names(["a.wav", "b.wav"]) == ["a.npy", "b.npy"]
     assert mel_file_names(["a.wav", "A.flac", "b.wav"]) == ["a.wav.npy", "A.flac.npy", "b.npy"]
     # a kept extension that meets another file's stem: every name keeps its extension
-    assert mel_file_names(["a.wav", "a.flac", "a.wav.ogg"]) == ["a.wav.npy", "a.flac.npy",
-                                                                "a.wav.ogg.npy"]
+    assert mel_file_names(["a.wav", "a.flac", "a.wav.ogg"]) == [
+        "a.wav.npy",
+        "a.flac.npy",
+        "a.wav.ogg.npy",
+    ]
 
 
 def test_train_mel_dir_pairs_a_mel_named_with_the_extension(tmp_path: Path) -> None:
@@ -323,12 +427,25 @@ def test_generate_mel_dir_prints_its_seed_and_repeats_with_it(run: Path, tmp_pat
     mels = tmp_path / "mels"
     mels.mkdir()
     np.save(mels / "a.npy", np.random.default_rng(0).uniform(0, 1, (20, 12)).astype(np.float32))
-    first = CliRunner().invoke(main, ["generate", str(run), "--mel-dir", str(mels), "--out-dir",
-                                      str(tmp_path / "one")])
+    first = CliRunner().invoke(
+        main, ["generate", str(run), "--mel-dir", str(mels), "--out-dir", str(tmp_path / "one")]
+    )
     assert first.exit_code == 0, first.output
     seed = first.output.split("pass --seed ")[1].split(" ")[0].rstrip(")")
-    again = CliRunner().invoke(main, ["generate", str(run), "--mel-dir", str(mels), "--out-dir",
-                                      str(tmp_path / "two"), "--seed", seed])
+    again = CliRunner().invoke(
+        main,
+        [
+            "generate",
+            str(run),
+            "--mel-dir",
+            str(mels),
+            "--out-dir",
+            str(tmp_path / "two"),
+            "--seed",
+            seed,
+        ],
+    )
     assert again.exit_code == 0, again.output
-    assert np.array_equal(sf.read(tmp_path / "one" / "a.wav")[0],
-                          sf.read(tmp_path / "two" / "a.wav")[0])
+    assert np.array_equal(
+        sf.read(tmp_path / "one" / "a.wav")[0], sf.read(tmp_path / "two" / "a.wav")[0]
+    )

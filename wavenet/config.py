@@ -82,17 +82,32 @@ class ModelConfig:
     def __post_init__(self) -> None:
         _check_fields(self)
         if self.output not in OUTPUTS:
-            raise ConfigError(f"model.output must be one of {', '.join(OUTPUTS)}, got {self.output!r}")
+            raise ConfigError(
+                f"model.output must be one of {', '.join(OUTPUTS)}, got {self.output!r}"
+            )
         if self.mixtures < 1:
             raise ConfigError(f"model.mixtures must be >= 1, got {self.mixtures}")
         if self.global_classes is not None and self.global_classes < 1:
-            raise ConfigError(f"model.global_classes must be >= 1 or none, got {self.global_classes}")
+            raise ConfigError(
+                f"model.global_classes must be >= 1 or none, got {self.global_classes}"
+            )
         if self.local_channels is not None and self.local_channels < 1:
-            raise ConfigError(f"model.local_channels must be >= 1 or none, got {self.local_channels}")
+            raise ConfigError(
+                f"model.local_channels must be >= 1 or none, got {self.local_channels}"
+            )
         if any(scale < 1 for scale in self.upsample_scales):
-            raise ConfigError(f"model.upsample_scales must all be >= 1, got {list(self.upsample_scales)}")
-        for name in ("quantization_channels", "residual_channels", "gate_channels",
-                     "skip_channels", "kernel_size", "layers_per_stack", "stacks"):
+            raise ConfigError(
+                f"model.upsample_scales must all be >= 1, got {list(self.upsample_scales)}"
+            )
+        for name in (
+            "quantization_channels",
+            "residual_channels",
+            "gate_channels",
+            "skip_channels",
+            "kernel_size",
+            "layers_per_stack",
+            "stacks",
+        ):
             if getattr(self, name) < 1:
                 raise ConfigError(f"model.{name} must be >= 1, got {getattr(self, name)}")
         if self.quantization_channels < 2:
@@ -100,14 +115,17 @@ class ModelConfig:
         if self.gate_channels % 2:
             raise ConfigError(
                 f"model.gate_channels must be even (split into tanh and sigmoid halves), "
-                f"got {self.gate_channels}")
+                f"got {self.gate_channels}"
+            )
         if self.global_channels < 1:
             raise ConfigError(f"model.global_channels must be >= 1, got {self.global_channels}")
         weights = 4 * model_parameters(self)
         if weights > MAX_BYTES:
-            raise ConfigError(f"the model's {model_parameters(self):,} parameters need "
-                              f"{_gib(weights)} as float32, more than the {_gib(MAX_BYTES)} "
-                              f"this package allows; use fewer or smaller layers")
+            raise ConfigError(
+                f"the model's {model_parameters(self):,} parameters need "
+                f"{_gib(weights)} as float32, more than the {_gib(MAX_BYTES)} "
+                f"this package allows; use fewer or smaller layers"
+            )
 
     @property
     def dilations(self) -> tuple[int, ...]:
@@ -160,15 +178,18 @@ class DataConfig:
     def __post_init__(self) -> None:
         _check_fields(self)
         if not 1 <= self.sample_rate <= MAX_SAMPLE_RATE:
-            raise ConfigError(f"data.sample_rate must be in [1, {MAX_SAMPLE_RATE}] Hz, "
-                              f"got {self.sample_rate}")
+            raise ConfigError(
+                f"data.sample_rate must be in [1, {MAX_SAMPLE_RATE}] Hz, got {self.sample_rate}"
+            )
         if self.target_length < 1:
             raise ConfigError(f"data.target_length must be >= 1, got {self.target_length}")
         if not 0.0 <= self.val_fraction < 1.0:
             raise ConfigError(f"data.val_fraction must be in [0, 1), got {self.val_fraction}")
         if self.silence_threshold_db > 0:
-            raise ConfigError(f"data.silence_threshold_db must be <= 0 (dB below full scale), "
-                              f"got {self.silence_threshold_db}")
+            raise ConfigError(
+                f"data.silence_threshold_db must be <= 0 (dB below full scale), "
+                f"got {self.silence_threshold_db}"
+            )
 
 
 # A budgeted run without train.early_stop_patience stops after this many validations in a
@@ -219,16 +240,27 @@ class TrainConfig:
     def __post_init__(self) -> None:
         _check_fields(self)
         if self.early_stop_patience is not None and self.early_stop_patience < 0:
-            raise ConfigError(f"train.early_stop_patience must be >= 0 or none, got "
-                              f"{self.early_stop_patience}")
-        for name in ("batch_size", "checkpoint_every", "val_every", "val_batches",
-                     "log_every", "grad_accum"):
+            raise ConfigError(
+                f"train.early_stop_patience must be >= 0 or none, got {self.early_stop_patience}"
+            )
+        for name in (
+            "batch_size",
+            "checkpoint_every",
+            "val_every",
+            "val_batches",
+            "log_every",
+            "grad_accum",
+        ):
             if getattr(self, name) < 1:
                 raise ConfigError(f"train.{name} must be >= 1, got {getattr(self, name)}")
         if self.sample_every < 0:
-            raise ConfigError(f"train.sample_every must be >= 0 (0 = no samples), got {self.sample_every}")
+            raise ConfigError(
+                f"train.sample_every must be >= 0 (0 = no samples), got {self.sample_every}"
+            )
         if not (math.isfinite(self.sample_seconds) and 0 < self.sample_seconds <= 600):
-            raise ConfigError(f"train.sample_seconds must be in (0, 600], got {self.sample_seconds}")
+            raise ConfigError(
+                f"train.sample_seconds must be in (0, 600], got {self.sample_seconds}"
+            )
         if not (math.isfinite(self.lr) and self.lr > 0):
             raise ConfigError(f"train.lr must be a finite number > 0, got {self.lr}")
         if not (math.isfinite(self.weight_decay) and self.weight_decay >= 0):
@@ -239,7 +271,9 @@ class TrainConfig:
             raise ConfigError(f"train.warmup_steps must be >= 0, got {self.warmup_steps}")
         if not 0.0 <= self.min_lr_ratio <= 1.0:
             raise ConfigError(f"train.min_lr_ratio must be in [0, 1], got {self.min_lr_ratio}")
-        if self.grad_clip is not None and not (math.isfinite(self.grad_clip) and self.grad_clip > 0):
+        if self.grad_clip is not None and not (
+            math.isfinite(self.grad_clip) and self.grad_clip > 0
+        ):
             raise ConfigError(f"train.grad_clip must be > 0 or none, got {self.grad_clip}")
         if not 0 <= self.seed < MAX_SEED:
             raise ConfigError(f"train.seed must be in [0, 2**63 - 1), got {self.seed}")
@@ -269,15 +303,20 @@ class MelConfig:
     def __post_init__(self) -> None:
         _check_fields(self)
         if self.format not in MEL_FORMATS:
-            raise ConfigError(f"mel.format must be one of {', '.join(MEL_FORMATS)}, "
-                              f"got {self.format!r}")
+            raise ConfigError(
+                f"mel.format must be one of {', '.join(MEL_FORMATS)}, got {self.format!r}"
+            )
         for name in ("n_mels", "n_fft", "hop_length", "win_length"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"mel.{name} must be >= 1, got {getattr(self, name)}")
         if self.win_length > self.n_fft:
-            raise ConfigError(f"mel.win_length ({self.win_length}) must be <= mel.n_fft ({self.n_fft})")
+            raise ConfigError(
+                f"mel.win_length ({self.win_length}) must be <= mel.n_fft ({self.n_fft})"
+            )
         if self.hop_length > self.n_fft:
-            raise ConfigError(f"mel.hop_length ({self.hop_length}) must be <= mel.n_fft ({self.n_fft})")
+            raise ConfigError(
+                f"mel.hop_length ({self.hop_length}) must be <= mel.n_fft ({self.n_fft})"
+            )
         if self.n_fft > MAX_N_FFT:
             raise ConfigError(f"mel.n_fft must be <= {MAX_N_FFT}, got {self.n_fft}")
         if self.f_min < 0:
@@ -299,8 +338,12 @@ def _check_fields(section: Any) -> None:
             object.__setattr__(section, name, checked)
 
 
-_SECTIONS = {"ModelConfig": "model.", "DataConfig": "data.", "TrainConfig": "train.",
-             "MelConfig": "mel."}
+_SECTIONS = {
+    "ModelConfig": "model.",
+    "DataConfig": "data.",
+    "TrainConfig": "train.",
+    "MelConfig": "mel.",
+}
 
 
 @functools.cache
@@ -323,7 +366,11 @@ def model_parameters(m: ModelConfig) -> int:
     """
     r, g, s, q = m.residual_channels, m.gate_channels, m.skip_channels, m.output_channels
     layers = m.stacks * m.layers_per_stack
-    count = m.quantization_channels * r + (2 * r if m.output == "mol" else 0) + layers * (r * g * m.kernel_size + g + (g // 2) * s + s)
+    count = (
+        m.quantization_channels * r
+        + (2 * r if m.output == "mol" else 0)
+        + layers * (r * g * m.kernel_size + g + (g // 2) * s + s)
+    )
     count += (layers - 1) * ((g // 2) * r + r) + s * s + s + s * q + q
     if m.global_classes is not None:
         count += m.global_classes * m.global_channels + layers * (m.global_channels * g + g)
@@ -346,8 +393,10 @@ class MemoryEstimate:
         return self.parameter_bytes + self.activation_bytes
 
     def __str__(self) -> str:
-        return (f"{_gib(self.total_bytes)} ({self.parameters:,} parameters: "
-                f"{_gib(self.parameter_bytes)}; activations: {_gib(self.activation_bytes)})")
+        return (
+            f"{_gib(self.total_bytes)} ({self.parameters:,} parameters: "
+            f"{_gib(self.parameter_bytes)}; activations: {_gib(self.activation_bytes)})"
+        )
 
 
 def training_memory(config: Config, *, bf16: bool = False) -> MemoryEstimate:
@@ -373,16 +422,23 @@ def training_memory(config: Config, *, bf16: bool = False) -> MemoryEstimate:
     return MemoryEstimate(parameters, 4 * copies * parameters, activation * samples * per_sample)
 
 
-def check_fits(config: Config, available_bytes: int | None, *, bf16: bool = False,
-               where: str = "this machine's") -> None:
+def check_fits(
+    config: Config,
+    available_bytes: int | None,
+    *,
+    bf16: bool = False,
+    where: str = "this machine's",
+) -> None:
     """ConfigError when training `config` (activations in bf16 or float32) needs more than
     `available_bytes` (None: skip); `where` names the memory in the message ("cuda:0's
     free")."""
     estimate = training_memory(config, bf16=bf16)
     if available_bytes is not None and estimate.total_bytes > available_bytes:
-        raise ConfigError(f"training needs about {estimate}, more than {where} "
-                          f"{_gib(available_bytes)} of memory: lower train.batch_size, "
-                          f"data.target_length or the model size")
+        raise ConfigError(
+            f"training needs about {estimate}, more than {where} "
+            f"{_gib(available_bytes)} of memory: lower train.batch_size, "
+            f"data.target_length or the model size"
+        )
 
 
 def physical_memory() -> int | None:
@@ -404,21 +460,29 @@ class Config:
         _check_fields(self)
         estimate = training_memory(self)
         if estimate.total_bytes > MAX_BYTES:
-            raise ConfigError(f"training needs about {estimate}; more than the "
-                              f"{_gib(MAX_BYTES)} this package allows: lower "
-                              f"train.batch_size, data.target_length or the model size")
+            raise ConfigError(
+                f"training needs about {estimate}; more than the "
+                f"{_gib(MAX_BYTES)} this package allows: lower "
+                f"train.batch_size, data.target_length or the model size"
+            )
         m = self.model
         if m.local_channels is None:
             return
         if m.local_channels != self.mel.n_mels:
-            raise ConfigError(f"model.local_channels ({m.local_channels}) must equal mel.n_mels "
-                              f"({self.mel.n_mels})")
+            raise ConfigError(
+                f"model.local_channels ({m.local_channels}) must equal mel.n_mels "
+                f"({self.mel.n_mels})"
+            )
         if m.upsample_factor != self.mel.hop_length:
-            raise ConfigError(f"the product of model.upsample_scales {list(m.upsample_scales)} is "
-                              f"{m.upsample_factor}; it must equal mel.hop_length ({self.mel.hop_length})")
+            raise ConfigError(
+                f"the product of model.upsample_scales {list(m.upsample_scales)} is "
+                f"{m.upsample_factor}; it must equal mel.hop_length ({self.mel.hop_length})"
+            )
         if self.mel.f_max is not None and self.mel.f_max > self.data.sample_rate / 2:
-            raise ConfigError(f"mel.f_max ({self.mel.f_max}) is above the Nyquist frequency "
-                              f"({self.data.sample_rate / 2:g} Hz)")
+            raise ConfigError(
+                f"mel.f_max ({self.mel.f_max}) is above the Nyquist frequency "
+                f"({self.data.sample_rate / 2:g} Hz)"
+            )
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -442,13 +506,18 @@ def _check_value(value: Any, annotation: Any, where: str) -> Any:
                 return _check_value(value, arg, where)
             except ConfigError as error:
                 errors.append(str(error))
-        raise ConfigError(errors[0] if len(errors) == 1 else
-                          f"{where}: expected {_type_name(annotation)}, got {value!r}")
+        raise ConfigError(
+            errors[0]
+            if len(errors) == 1
+            else f"{where}: expected {_type_name(annotation)}, got {value!r}"
+        )
     if origin is tuple:
         args = _tuple_args(annotation, value)
         if not isinstance(value, (list, tuple)) or len(value) != len(args):
             raise ConfigError(f"{where}: expected {_type_name(annotation)}, got {value!r}")
-        return tuple(_check_value(v, a, f"{where}[{i}]") for i, (v, a) in enumerate(zip(value, args)))
+        return tuple(
+            _check_value(v, a, f"{where}[{i}]") for i, (v, a) in enumerate(zip(value, args))
+        )
     if annotation is bool:
         if isinstance(value, bool):
             return value
@@ -482,8 +551,9 @@ def _tuple_args(annotation: Any, value: Any) -> tuple[Any, ...]:
 def _type_name(annotation: Any) -> str:
     origin = typing.get_origin(annotation)
     if origin in (typing.Union, types.UnionType):
-        return " or ".join("none" if a is type(None) else _type_name(a)
-                           for a in typing.get_args(annotation))
+        return " or ".join(
+            "none" if a is type(None) else _type_name(a) for a in typing.get_args(annotation)
+        )
     if origin is tuple:
         args = typing.get_args(annotation)
         if len(args) == 2 and args[1] is Ellipsis:
@@ -508,9 +578,12 @@ def from_dict(cls: type[T], data: dict[str, Any], where: str = "") -> T:
         prefix = f"{where}." if where else ""
         raise ConfigError(
             f"unknown config key {prefix}{unknown[0]}; allowed keys"
-            f"{' in ' + where if where else ''}: {', '.join(names)}")
-    kwargs = {key: _check_value(value, hints[key], f"{where}.{key}" if where else key)
-              for key, value in data.items()}
+            f"{' in ' + where if where else ''}: {', '.join(names)}"
+        )
+    kwargs = {
+        key: _check_value(value, hints[key], f"{where}.{key}" if where else key)
+        for key, value in data.items()
+    }
     return cls(**kwargs)
 
 
@@ -567,13 +640,17 @@ def apply_overrides(data: dict[str, Any], overrides: typing.Iterable[str]) -> di
         if not sep or not dot or not name:
             raise ConfigError(f"override {item!r} is not of the form section.key=value")
         if section not in sections:
-            raise ConfigError(f"unknown config section {section!r} in {item!r}; "
-                              f"allowed sections: {', '.join(sections)}")
+            raise ConfigError(
+                f"unknown config section {section!r} in {item!r}; "
+                f"allowed sections: {', '.join(sections)}"
+            )
         section_cls = section_types[section]
         hints = typing.get_type_hints(section_cls)
         if name not in hints:
-            raise ConfigError(f"unknown config key {section}.{name}; allowed keys in {section}: "
-                              f"{', '.join(f.name for f in dataclasses.fields(section_cls))}")
+            raise ConfigError(
+                f"unknown config key {section}.{name}; allowed keys in {section}: "
+                f"{', '.join(f.name for f in dataclasses.fields(section_cls))}"
+            )
         value = _parse_override_value(text, hints[name], f"{section}.{name}")
         result.setdefault(section, {})[name] = value
     return result
@@ -597,8 +674,10 @@ def read_config_dict(name_or_path: str | Path) -> dict[str, Any]:
     """
     text_name = str(name_or_path)
     if not text_name:  # Path("") is the working directory, which no config is
-        raise ConfigError(f"the config name is empty: give a preset ({', '.join(preset_names())}) "
-                          f"or a path to a .toml or .json file")
+        raise ConfigError(
+            f"the config name is empty: give a preset ({', '.join(preset_names())}) "
+            f"or a path to a .toml or .json file"
+        )
     path = Path(text_name)
     is_preset_name = text_name in preset_names() and path.name == text_name
     if path.suffix.lower() in (".toml", ".json") or (path.exists() and not is_preset_name):
@@ -608,25 +687,34 @@ def read_config_dict(name_or_path: str | Path) -> dict[str, Any]:
             raw = path.read_text(encoding="utf-8")
             data = json.loads(raw) if path.suffix.lower() == ".json" else tomllib.loads(raw)
         except UnicodeDecodeError as error:
-            raise ConfigError(f"config file {path} is not UTF-8 text (byte {error.start})") from None
+            raise ConfigError(
+                f"config file {path} is not UTF-8 text (byte {error.start})"
+            ) from None
         except (json.JSONDecodeError, tomllib.TOMLDecodeError, RecursionError) as error:
             first = (str(error).splitlines() or ["too deeply nested"])[0]
             raise ConfigError(f"cannot parse config file {path}: {first}") from None
         except OSError as error:
-            raise ConfigError(f"cannot read config file {path}: {error.strerror or error}") from None
+            raise ConfigError(
+                f"cannot read config file {path}: {error.strerror or error}"
+            ) from None
         if not isinstance(data, dict):
-            raise ConfigError(f"config file {path} must hold a table of sections, "
-                              f"got a {type(data).__name__}")
+            raise ConfigError(
+                f"config file {path} must hold a table of sections, got a {type(data).__name__}"
+            )
         return data
     names = preset_names()
     if text_name not in names:
-        raise ConfigError(f"unknown preset {text_name!r}; presets: {', '.join(names)} "
-                          f"(or give a path to a .toml or .json file)")
+        raise ConfigError(
+            f"unknown preset {text_name!r}; presets: {', '.join(names)} "
+            f"(or give a path to a .toml or .json file)"
+        )
     raw = (resources.files("wavenet.configs") / f"{text_name}.toml").read_text(encoding="utf-8")
     return tomllib.loads(raw)
 
 
-def load_config(name_or_path: str | Path = "default", overrides: typing.Iterable[str] = ()) -> Config:
+def load_config(
+    name_or_path: str | Path = "default", overrides: typing.Iterable[str] = ()
+) -> Config:
     """Load a preset or file, apply `section.key=value` overrides, and check every field.
 
     Whether training it fits in memory is not checked here (a config is read by commands

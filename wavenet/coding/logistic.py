@@ -57,16 +57,15 @@ def mixture_log_prob(params: torch.Tensor, codes: torch.Tensor) -> torch.Tensor:
 
     Computed in params' dtype (the loss upcasts bf16 to float32 first)."""
     logits, means, log_scales = split_params(params)
-    centred = code_values(codes, params.dtype).unsqueeze(-1) - means       # (N, K)
+    centred = code_values(codes, params.dtype).unsqueeze(-1) - means  # (N, K)
     inverse_scales = torch.exp(-log_scales)
     upper = inverse_scales * (centred + HALF_BIN)
     lower = inverse_scales * (centred - HALF_BIN)
-    below_upper = F.logsigmoid(upper)        # log CDF at the bin's top
-    above_lower = F.logsigmoid(-lower)       # log (1 - CDF at the bin's bottom)
+    below_upper = F.logsigmoid(upper)  # log CDF at the bin's top
+    above_lower = F.logsigmoid(-lower)  # log (1 - CDF at the bin's bottom)
     inside = below_upper + above_lower + torch.log(-torch.expm1(lower - upper))
     k = codes.unsqueeze(-1)
-    component = torch.where(k == 0, below_upper,
-                            torch.where(k == LAST_CODE, above_lower, inside))
+    component = torch.where(k == 0, below_upper, torch.where(k == LAST_CODE, above_lower, inside))
     return torch.logsumexp(F.log_softmax(logits, dim=-1) + component, dim=-1)
 
 
@@ -75,8 +74,9 @@ def mixture_nll(params: torch.Tensor, codes: torch.Tensor) -> torch.Tensor:
     return -mixture_log_prob(params, codes).mean()
 
 
-def sample_mixture(params: torch.Tensor, temperature: float, uniforms: torch.Tensor | None
-                   ) -> torch.Tensor:
+def sample_mixture(
+    params: torch.Tensor, temperature: float, uniforms: torch.Tensor | None
+) -> torch.Tensor:
     """Draw one code per row: params (B, 3K), uniforms (B,) float64 in [0, 1) -> codes (B,).
 
     The rule of the module docstring, in float64; the generation kernel
@@ -89,18 +89,21 @@ def sample_mixture(params: torch.Tensor, temperature: float, uniforms: torch.Ten
     else:
         if uniforms is None:
             raise ValueError("uniforms are needed when temperature > 0")
-        cdf = torch.cumsum(torch.exp((logits - logits.amax(dim=-1, keepdim=True)) / temperature),
-                           dim=-1)
+        cdf = torch.cumsum(
+            torch.exp((logits - logits.amax(dim=-1, keepdim=True)) / temperature), dim=-1
+        )
         target = uniforms.to(cdf.device, torch.float64).unsqueeze(-1) * cdf[:, -1:]
         last = logits.shape[-1] - 1
         index = torch.searchsorted(cdf, target, right=True).clamp_(max=last)
         high = cdf.gather(-1, index)
-        low = torch.where(index > 0, cdf.gather(-1, (index - 1).clamp(min=0)),
-                          torch.zeros_like(high))
+        low = torch.where(
+            index > 0, cdf.gather(-1, (index - 1).clamp(min=0)), torch.zeros_like(high)
+        )
         inner = ((target - low) / (high - low)).squeeze(-1).clamp(0.0, 1.0)
         scales = torch.exp(log_scales.gather(-1, index).squeeze(-1)) * temperature
         values = means.gather(-1, index).squeeze(-1) + scales * (
-            torch.log(inner) - torch.log1p(-inner))
+            torch.log(inner) - torch.log1p(-inner)
+        )
     return value_to_code(values)
 
 

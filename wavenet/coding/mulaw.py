@@ -15,19 +15,22 @@ from ..errors import InvalidArgumentError, InvalidTypeError
 def check_quantization_channels(quantization_channels: object) -> int:
     """`quantization_channels` as an int >= 2, or InvalidArgument/InvalidTypeError."""
     if isinstance(quantization_channels, bool) or not isinstance(quantization_channels, int):
-        raise InvalidTypeError(f"quantization_channels must be an int, got "
-                               f"{type(quantization_channels).__name__}")
+        raise InvalidTypeError(
+            f"quantization_channels must be an int, got {type(quantization_channels).__name__}"
+        )
     if quantization_channels < 2:
-        raise InvalidArgumentError(f"quantization_channels must be at least 2, got "
-                                   f"{quantization_channels}")
+        raise InvalidArgumentError(
+            f"quantization_channels must be at least 2, got {quantization_channels}"
+        )
     return quantization_channels
 
 
 def _check_tensor(value: object, name: str, function: str) -> torch.Tensor:
     if not isinstance(value, torch.Tensor):
         hint = " (use torch.from_numpy)" if type(value).__module__ == "numpy" else ""
-        raise InvalidTypeError(f"{function} expects {name} as a torch.Tensor, got "
-                               f"{type(value).__name__}{hint}")
+        raise InvalidTypeError(
+            f"{function} expects {name} as a torch.Tensor, got {type(value).__name__}{hint}"
+        )
     return value
 
 
@@ -42,7 +45,9 @@ def mu_law_encode(waveform: torch.Tensor, quantization_channels: int = 256) -> t
     """
     waveform = _check_tensor(waveform, "the waveform", "mu_law_encode")
     if not waveform.is_floating_point():  # complex and bool included
-        raise InvalidTypeError(f"mu_law_encode expects a float waveform, got dtype {waveform.dtype}")
+        raise InvalidTypeError(
+            f"mu_law_encode expects a float waveform, got dtype {waveform.dtype}"
+        )
     mu = float(check_quantization_channels(quantization_channels) - 1)
     if torch.isnan(waveform).any():
         raise InvalidArgumentError("mu_law_encode: the waveform holds NaN samples")
@@ -63,10 +68,15 @@ def mu_law_decode(codes: torch.Tensor, quantization_channels: int = 256) -> torc
     if codes.is_complex() or codes.dtype == torch.bool:
         raise InvalidTypeError(f"mu_law_decode expects integer codes, got dtype {codes.dtype}")
     mu = float(check_quantization_channels(quantization_channels) - 1)
-    if codes.numel() and (bool((codes < 0).any()) or bool((codes > mu).any())
-                          or (codes.is_floating_point() and bool(torch.isnan(codes).any()))):
-        raise InvalidArgumentError(f"mu_law_decode: codes must lie in [0, {int(mu)}], found "
-                                   f"[{codes.min().item()}, {codes.max().item()}]")
+    if codes.numel() and (
+        bool((codes < 0).any())
+        or bool((codes > mu).any())
+        or (codes.is_floating_point() and bool(torch.isnan(codes).any()))
+    ):
+        raise InvalidArgumentError(
+            f"mu_law_decode: codes must lie in [0, {int(mu)}], found "
+            f"[{codes.min().item()}, {codes.max().item()}]"
+        )
     values = codes if codes.is_floating_point() else codes.to(torch.float32)
     mu_t = torch.tensor(mu, dtype=values.dtype)
     x = values / mu_t * 2 - 1.0

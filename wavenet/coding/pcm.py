@@ -67,31 +67,37 @@ def mu_law_of_pcm16(quantization_channels: int = 256) -> torch.Tensor:
     return mu_law_encode(pcm16_decode(torch.arange(PCM16_CLASSES)), quantization_channels)
 
 
-def waveform_to_codes(waveform: torch.Tensor, quantization_channels: int,
-                      coding: str = "mu-law") -> torch.Tensor:
+def waveform_to_codes(
+    waveform: torch.Tensor, quantization_channels: int, coding: str = "mu-law"
+) -> torch.Tensor:
     """float waveform (...) -> codes (...) long: mu-law of `quantization_channels` codes,
     or 16-bit PCM (quantization_channels is then not used)."""
     return _coder(coding, quantization_channels)[0](waveform)
 
 
-def codes_to_waveform(codes: torch.Tensor, quantization_channels: int,
-                      coding: str = "mu-law") -> torch.Tensor:
+def codes_to_waveform(
+    codes: torch.Tensor, quantization_channels: int, coding: str = "mu-law"
+) -> torch.Tensor:
     """Inverse of `waveform_to_codes`: codes (...) -> float32 waveform (...) in [-1, 1]."""
     return _coder(coding, quantization_channels)[1](codes)
 
 
-def _coder(coding: str, quantization_channels: int
-           ) -> tuple[Callable[[torch.Tensor], torch.Tensor], Callable[[torch.Tensor], torch.Tensor]]:
+def _coder(
+    coding: str, quantization_channels: int
+) -> tuple[Callable[[torch.Tensor], torch.Tensor], Callable[[torch.Tensor], torch.Tensor]]:
     """A coding's (waveform -> codes, codes -> waveform) pair."""
     if coding == "pcm16":
         return pcm16_encode, pcm16_decode
     _check_coding(coding)
-    return (partial(mu_law_encode, quantization_channels=quantization_channels),
-            partial(mu_law_decode, quantization_channels=quantization_channels))
+    return (
+        partial(mu_law_encode, quantization_channels=quantization_channels),
+        partial(mu_law_decode, quantization_channels=quantization_channels),
+    )
 
 
-def file_samples(codes: torch.Tensor, quantization_channels: int,
-                 coding: str = "mu-law") -> np.ndarray:
+def file_samples(
+    codes: torch.Tensor, quantization_channels: int, coding: str = "mu-law"
+) -> np.ndarray:
     """codes (..., T) -> what a PCM_16 file is written from: for "pcm16" the int16 samples
     themselves (written exactly), else the float32 waveform (soundfile converts it)."""
     if coding == "pcm16":

@@ -42,10 +42,25 @@ from ..errors import WavenetError
 logger = logging.getLogger(__name__)
 
 # Extensions (lower case) of the formats soundfile reads; the match ignores case.
-AUDIO_EXTENSIONS: frozenset[str] = frozenset({
-    ".wav", ".wave", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aiff", ".aif", ".aifc",
-    ".au", ".snd", ".caf", ".w64", ".rf64",
-})
+AUDIO_EXTENSIONS: frozenset[str] = frozenset(
+    {
+        ".wav",
+        ".wave",
+        ".flac",
+        ".ogg",
+        ".oga",
+        ".opus",
+        ".mp3",
+        ".aiff",
+        ".aif",
+        ".aifc",
+        ".au",
+        ".snd",
+        ".caf",
+        ".w64",
+        ".rf64",
+    }
+)
 
 # Peak (mixed to mono) from which a float file is refused as not scaled to [-1, 1]: 6 dB
 # over full scale, far more than a hot master's overs, far less than integer-range values.
@@ -75,8 +90,9 @@ def is_audio_file(path: str | os.PathLike[str]) -> bool:
     return not name.startswith(".") and Path(name).suffix.lower() in AUDIO_EXTENSIONS
 
 
-def find_audio_files(folder: str | os.PathLike[str],
-                     exclude: Sequence[str | os.PathLike[str]] = ()) -> list[Path]:
+def find_audio_files(
+    folder: str | os.PathLike[str], exclude: Sequence[str | os.PathLike[str]] = ()
+) -> list[Path]:
     """Audio files under `folder`, recursively, in a deterministic sorted order.
 
     Hidden files and folders (name starting with ".", e.g. macOS "._x.wav") are skipped;
@@ -96,8 +112,10 @@ def find_audio_files(folder: str | os.PathLike[str],
     if root.is_file():
         if is_audio_file(root):
             return [root]
-        raise DataError(f"not a folder or an audio file: {root} "
-                        f"(audio extensions: {', '.join(sorted(AUDIO_EXTENSIONS))})")
+        raise DataError(
+            f"not a folder or an audio file: {root} "
+            f"(audio extensions: {', '.join(sorted(AUDIO_EXTENSIONS))})"
+        )
     if not root.is_dir():
         raise DataError(f"not a folder: {root}")
     found: list[Path] = []
@@ -114,8 +132,9 @@ def find_audio_files(folder: str | os.PathLike[str],
     return _once_each(sorted(found, key=lambda p: p.relative_to(root).parts))
 
 
-def walk_folders(root: str | os.PathLike[str], exclude: Sequence[str | os.PathLike[str]] = ()
-                 ) -> Iterator[tuple[str, list[str], list[str]]]:
+def walk_folders(
+    root: str | os.PathLike[str], exclude: Sequence[str | os.PathLike[str]] = ()
+) -> Iterator[tuple[str, list[str], list[str]]]:
     """`os.walk(root)` following symbolic links, each real folder once (a symlink loop or
     a second link to a folder is not entered again) and the `exclude` folders not at all.
     The caller may prune `dirnames` in place, as with os.walk."""
@@ -140,8 +159,9 @@ def _once_each(paths: list[Path]) -> list[Path]:
             stat = None
         key = (stat.st_dev, stat.st_ino) if stat is not None and stat.st_ino else None
         if key is not None and key in first:
-            logger.warning("%s is a second name of %s (a link); reading the file once",
-                           path, first[key])
+            logger.warning(
+                "%s is a second name of %s (a link); reading the file once", path, first[key]
+            )
             continue
         if key is not None:
             first[key] = path
@@ -173,8 +193,9 @@ def read_mono(path: str | os.PathLike[str]) -> tuple[np.ndarray, int]:
                 block = audio.read(_BLOCK_FRAMES, dtype="float32", always_2d=True)
                 if not len(block):
                     break
-                chunks.append(block[:, 0] if block.shape[1] == 1
-                              else block.mean(axis=1, dtype=np.float32))
+                chunks.append(
+                    block[:, 0] if block.shape[1] == 1 else block.mean(axis=1, dtype=np.float32)
+                )
     except sf.LibsndfileError as error:
         reason = re.sub(r"^error\s*:\s*", "", error.error_string.strip(), flags=re.I).rstrip(".")
         raise AudioDecodeError(path, f"cannot decode: {reason or 'libsndfile error'}") from None
@@ -184,18 +205,30 @@ def read_mono(path: str | os.PathLike[str]) -> tuple[np.ndarray, int]:
     if not len(mono):
         raise AudioDecodeError(path, "no audio frames")
     if 0 < len(mono) < declared:
-        logger.warning("%s is shorter than its header says (read %d of %d frames); "
-                       "using the frames that are there", path, len(mono), declared)
+        logger.warning(
+            "%s is shorter than its header says (read %d of %d frames); "
+            "using the frames that are there",
+            path,
+            len(mono),
+            declared,
+        )
     if not np.isfinite(mono).all():
         raise AudioDecodeError(path, "contains NaN or infinite samples")
     peak = float(np.abs(mono).max())
     if peak >= MAX_PEAK:
-        raise AudioDecodeError(path, f"samples reach {peak:.4g}, far beyond full scale [-1, 1]: "
-                                     f"not scaled audio (integer sample values stored as "
-                                     f"floats?); scale it to [-1, 1]")
+        raise AudioDecodeError(
+            path,
+            f"samples reach {peak:.4g}, far beyond full scale [-1, 1]: "
+            f"not scaled audio (integer sample values stored as "
+            f"floats?); scale it to [-1, 1]",
+        )
     if peak > 1.0:
-        logger.warning("%s peaks at %.3f, %.1f dB over full scale; samples beyond [-1, 1] are "
-                       "clipped", path, peak, 20 * math.log10(peak))
+        logger.warning(
+            "%s peaks at %.3f, %.1f dB over full scale; samples beyond [-1, 1] are clipped",
+            path,
+            peak,
+            20 * math.log10(peak),
+        )
     return mono, sample_rate
 
 
@@ -212,9 +245,12 @@ def declared_wav_frames(path: str | os.PathLike[str]) -> int | None:
         return None
     offset, block_align = 12, None
     while offset + 8 <= len(head):
-        chunk, size = head[offset:offset + 4], int.from_bytes(head[offset + 4:offset + 8], "little")
+        chunk, size = (
+            head[offset : offset + 4],
+            int.from_bytes(head[offset + 4 : offset + 8], "little"),
+        )
         if chunk == b"fmt " and offset + 22 <= len(head):
-            block_align = int.from_bytes(head[offset + 20:offset + 22], "little")
+            block_align = int.from_bytes(head[offset + 20 : offset + 22], "little")
         elif chunk == b"data":
             if not block_align or size in (0, 0xFFFFFFFF):
                 return None
@@ -233,8 +269,9 @@ def resample(waveform: np.ndarray, orig_rate: int, new_rate: int) -> np.ndarray:
     """
     if orig_rate == new_rate:
         return waveform
-    resampled = soxr.resample(np.ascontiguousarray(waveform, dtype=np.float32), orig_rate,
-                              new_rate, quality="HQ")
+    resampled = soxr.resample(
+        np.ascontiguousarray(waveform, dtype=np.float32), orig_rate, new_rate, quality="HQ"
+    )
     return resampled.astype(np.float32, copy=False)
 
 
@@ -258,4 +295,4 @@ def trim_silent_edges(waveform: np.ndarray, threshold_db: float) -> np.ndarray:
     loud = np.flatnonzero(np.abs(waveform) >= 10.0 ** (threshold_db / 20.0))
     if not len(loud):
         return waveform[:0]
-    return waveform[loud[0]:loud[-1] + 1]
+    return waveform[loud[0] : loud[-1] + 1]

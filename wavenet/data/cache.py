@@ -65,8 +65,12 @@ def file_stamp(stat: os.stat_result) -> dict[str, int]:
     this costs nothing. A file that only changed its metadata (chmod, a new hard link)
     is decoded again, which is slow once, never wrong.
     """
-    return {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns,
-            "ctime_ns": stat.st_ctime_ns, "inode": stat.st_ino}
+    return {
+        "size": stat.st_size,
+        "mtime_ns": stat.st_mtime_ns,
+        "ctime_ns": stat.st_ctime_ns,
+        "inode": stat.st_ino,
+    }
 
 
 def default_cache_dir() -> Path:
@@ -132,31 +136,45 @@ class ArrayCache:
             return None
         if not intact:
             again = f"decoding {meta['source']}" if "source" in meta else "computing it"
-            logger.warning("cache entry %s is damaged (its data does not match its checksum); "
-                           "%s again", npy, again)
+            logger.warning(
+                "cache entry %s is damaged (its data does not match its checksum); %s again",
+                npy,
+                again,
+            )
             self.forget(npy)
             return None
         return meta
 
-    def store(self, key: dict[str, Any], array: np.ndarray,
-              meta: dict[str, Any] | None = None) -> Path | None:
+    def store(
+        self, key: dict[str, Any], array: np.ndarray, meta: dict[str, Any] | None = None
+    ) -> Path | None:
         """Write the array, then its metadata; -> the .npy, or None when not writable."""
         if not self.writable:
             return None
         npy = self.path(key)
         data = io.BytesIO()
         np.save(data, array, allow_pickle=False)
-        text = json.dumps({**(meta or {}), "key": self.full_key(key),
-                           "sha256": hashlib.sha256(data.getbuffer()).hexdigest()},
-                          indent=1, sort_keys=True).encode()
+        text = json.dumps(
+            {
+                **(meta or {}),
+                "key": self.full_key(key),
+                "sha256": hashlib.sha256(data.getbuffer()).hexdigest(),
+            },
+            indent=1,
+            sort_keys=True,
+        ).encode()
         try:
             atomic_write_bytes(npy, lambda handle: handle.write(data.getbuffer()))
             atomic_write_bytes(npy.with_suffix(".json"), lambda handle: handle.write(text))
         except OSError as error:
             self.writable = False
-            logger.warning("cannot write the %s cache in %s (%s); keeping %s in memory",
-                           "audio" if self.kind in AUDIO_KINDS else self.kind, self.folder, error,
-                           "decoded audio" if self.kind in AUDIO_KINDS else "the arrays")
+            logger.warning(
+                "cannot write the %s cache in %s (%s); keeping %s in memory",
+                "audio" if self.kind in AUDIO_KINDS else self.kind,
+                self.folder,
+                error,
+                "decoded audio" if self.kind in AUDIO_KINDS else "the arrays",
+            )
             return None
         return npy
 
@@ -165,8 +183,7 @@ class ArrayCache:
         with contextlib.suppress(OSError):
             npy.with_suffix(".json").unlink()
 
-    def load_or_compute(self, key: dict[str, Any],
-                        compute: Callable[[], np.ndarray]) -> np.ndarray:
+    def load_or_compute(self, key: dict[str, Any], compute: Callable[[], np.ndarray]) -> np.ndarray:
         """The cached array for `key` (memory-mapped), else compute(), stored for next time."""
         if self.lookup(key) is not None:
             try:
@@ -177,8 +194,9 @@ class ArrayCache:
         self.store(key, array)
         return array
 
-    def open_arrays(self, entries: Sequence[tuple[np.ndarray | Path, int]],
-                    reload: Callable[[int], np.ndarray]) -> list[np.ndarray]:
+    def open_arrays(
+        self, entries: Sequence[tuple[np.ndarray | Path, int]], reload: Callable[[int], np.ndarray]
+    ) -> list[np.ndarray]:
         """Arrays from (array or its .npy, length) entries: the largest files memory-mapped,
         up to `_open_budget()`, the others read into memory.
 
@@ -194,8 +212,9 @@ class ArrayCache:
                 try:
                     source = self._read(source, length, mapped=i in mapped)
                 except (OSError, ValueError) as error:
-                    logger.warning("cache file %s is unreadable (%s); computing it again",
-                                   source, error)
+                    logger.warning(
+                        "cache file %s is unreadable (%s); computing it again", source, error
+                    )
                     self.forget(source)
                     source = reload(i)
             arrays.append(source)

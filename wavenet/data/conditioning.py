@@ -17,18 +17,25 @@ from collections.abc import Sequence
 
 import torch
 
-from .audio import decode_audio
 from ..config import Config
 from ..errors import ConditioningError
+from .audio import decode_audio
 from .features import log_mel_of_waveform
 from .melfiles import orient_mel, read_mel_file
 
-__all__ = ["ConditioningError", "check_mel", "mel_input", "mel_of_audio", "read_mel_file",
-           "speaker_ids"]
+__all__ = [
+    "ConditioningError",
+    "check_mel",
+    "mel_input",
+    "mel_of_audio",
+    "read_mel_file",
+    "speaker_ids",
+]
 
 
-def speaker_ids(config: Config, speakers: Sequence[str] | None, speaker: str | None,
-                batch_size: int) -> torch.Tensor | None:
+def speaker_ids(
+    config: Config, speakers: Sequence[str] | None, speaker: str | None, batch_size: int
+) -> torch.Tensor | None:
     """Global ids (batch_size,) for `speaker`: required by a speaker model, refused by others.
 
     `speakers` are the names saved with the run (index = id); without them the names are
@@ -54,8 +61,9 @@ def mel_of_audio(path: str | os.PathLike[str], config: Config) -> torch.Tensor:
     """Log-mel (n_mels, frames) of an audio file, computed as in training; raises
     AudioDecodeError for a file that cannot be decoded."""
     waveform = torch.from_numpy(decode_audio(path, config.data.sample_rate))
-    return log_mel_of_waveform(waveform, config.data.sample_rate, config.mel,
-                               config.model.classes, config.model.coding)
+    return log_mel_of_waveform(
+        waveform, config.data.sample_rate, config.mel, config.model.classes, config.model.coding
+    )
 
 
 def check_mel(mel: torch.Tensor, config: Config, batch_size: int) -> torch.Tensor:
@@ -68,14 +76,20 @@ def check_mel(mel: torch.Tensor, config: Config, batch_size: int) -> torch.Tenso
     elif mel.dim() == 2:
         mel = orient_mel(mel, n_mels).unsqueeze(0)
     else:
-        raise ConditioningError(f"the mel must be (n_mels={n_mels}, frames) or "
-                                f"({batch_size}, {n_mels}, frames), got {tuple(mel.shape)}")
+        raise ConditioningError(
+            f"the mel must be (n_mels={n_mels}, frames) or "
+            f"({batch_size}, {n_mels}, frames), got {tuple(mel.shape)}"
+        )
     return mel.expand(batch_size, -1, -1).contiguous()
 
 
-def mel_input(config: Config, *, audio: str | os.PathLike[str] | None = None,
-              mel_file: str | os.PathLike[str] | None = None,
-              batch_size: int = 1) -> torch.Tensor | None:
+def mel_input(
+    config: Config,
+    *,
+    audio: str | os.PathLike[str] | None = None,
+    mel_file: str | os.PathLike[str] | None = None,
+    batch_size: int = 1,
+) -> torch.Tensor | None:
     """The mel a vocoder generates from: (batch_size, n_mels, frames), or None for a
     model without local conditioning.
 

@@ -50,22 +50,24 @@ __all__ = ["Batch", "CropSampler", "inputs_and_targets", "item_length"]
 def item_length(context: int, target_length: int) -> int:
     """Codes per training item: context + target_length + 1 (see module docstring)."""
     if context < 0 or target_length < 1:
-        raise ValueError(f"context must be >= 0 and target_length >= 1, got "
-                         f"{context} and {target_length}")
+        raise ValueError(
+            f"context must be >= 0 and target_length >= 1, got {context} and {target_length}"
+        )
     return context + target_length + 1
 
 
-def inputs_and_targets(items: torch.Tensor, context: int
-                       ) -> tuple[torch.Tensor, torch.Tensor]:
+def inputs_and_targets(items: torch.Tensor, context: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Cut a batch of items into model input and scored targets.
 
     items: (B, L) -> inputs (B, L - 1) = items[:, :-1], targets (B, L - C - 1) =
     items[:, C + 1:]. The logits that go with the targets are `model(inputs)[:, :, C:]`.
     """
     if items.dim() != 2 or items.shape[1] <= context + 1:
-        raise ValueError(f"expected items of shape (B, L) with L > context + 1 = "
-                         f"{context + 1}, got {tuple(items.shape)}")
-    return items[:, :-1], items[:, context + 1:]
+        raise ValueError(
+            f"expected items of shape (B, L) with L > context + 1 = "
+            f"{context + 1}, got {tuple(items.shape)}"
+        )
+    return items[:, :-1], items[:, context + 1 :]
 
 
 @dataclass(frozen=True)
@@ -85,14 +87,18 @@ class Batch:
         return self.codes.shape[0]
 
     def slice(self, start: int, stop: int) -> Batch:
-        return Batch(self.codes[start:stop],
-                     None if self.global_ids is None else self.global_ids[start:stop],
-                     None if self.mel is None else self.mel[start:stop])
+        return Batch(
+            self.codes[start:stop],
+            None if self.global_ids is None else self.global_ids[start:stop],
+            None if self.mel is None else self.mel[start:stop],
+        )
 
     def to(self, device: torch.device | str) -> Batch:
-        return Batch(self.codes.to(device),
-                     None if self.global_ids is None else self.global_ids.to(device),
-                     None if self.mel is None else self.mel.to(device))
+        return Batch(
+            self.codes.to(device),
+            None if self.global_ids is None else self.global_ids.to(device),
+            None if self.mel is None else self.mel.to(device),
+        )
 
 
 class CropSampler:
@@ -109,10 +115,16 @@ class CropSampler:
     Cost per batch: B slices of memory-mapped codes.
     """
 
-    def __init__(self, files: Sequence[EncodedFile], item_length: int, generator: torch.Generator,
-                 *, global_ids: Sequence[int] | None = None,
-                 mels: Sequence[np.ndarray | torch.Tensor] | None = None,
-                 hop_length: int = 1) -> None:
+    def __init__(
+        self,
+        files: Sequence[EncodedFile],
+        item_length: int,
+        generator: torch.Generator,
+        *,
+        global_ids: Sequence[int] | None = None,
+        mels: Sequence[np.ndarray | torch.Tensor] | None = None,
+        hop_length: int = 1,
+    ) -> None:
         if item_length < 2:
             raise ValueError(f"item_length must be >= 2 (one input, one target), got {item_length}")
         self.files = tuple(files)
@@ -125,8 +137,11 @@ class CropSampler:
         self.generator = generator
         self.pad_code = silence_code(channels.pop())
         self.global_ids = None if global_ids is None else torch.as_tensor(list(global_ids))
-        self.mels = (None if mels is None else
-                     [torch.from_numpy(np.array(m, dtype=np.float32)) for m in mels])
+        self.mels = (
+            None
+            if mels is None
+            else [torch.from_numpy(np.array(m, dtype=np.float32)) for m in mels]
+        )
         self.hop = hop_length
         self.frames_per_item = -(-(item_length - 1) // hop_length)
         self.windows = torch.tensor(self._window_counts(), dtype=torch.int64)
@@ -139,8 +154,10 @@ class CropSampler:
         counts = [m.shape[1] - self.frames_per_item for m in self.mels]
         if min(counts) < 1:
             short = self.files[counts.index(min(counts))].path
-            raise DataError(f"{short} is too short for a vocoder item of {self.item_length} "
-                            f"samples plus one hop")
+            raise DataError(
+                f"{short} is too short for a vocoder item of {self.item_length} "
+                f"samples plus one hop"
+            )
         return counts
 
     def batch(self, batch_size: int) -> Batch:
@@ -159,10 +176,10 @@ class CropSampler:
             if mel is not None:
                 k = start + 1
                 begin = k * self.hop - 1
-                codes[row] = source[begin:begin + self.item_length]
-                mel[row] = self.mels[index][:, k:k + self.frames_per_item]
+                codes[row] = source[begin : begin + self.item_length]
+                mel[row] = self.mels[index][:, k : k + self.frames_per_item]
             else:
                 take = min(len(source), self.item_length)
-                codes[row, self.item_length - take:] = source[start:start + take]
+                codes[row, self.item_length - take :] = source[start : start + take]
         ids = None if self.global_ids is None else self.global_ids[which]
         return Batch(torch.from_numpy(codes), ids, mel)

@@ -36,8 +36,13 @@ class MelodyStyle:
     damping: float = 0.996
 
 
-def pluck(frequency: float, seconds: float, sample_rate: int, rng: np.random.Generator,
-          damping: float = 0.996) -> np.ndarray:
+def pluck(
+    frequency: float,
+    seconds: float,
+    sample_rate: int,
+    rng: np.random.Generator,
+    damping: float = 0.996,
+) -> np.ndarray:
     """One plucked string: a zero-mean noise burst fed through a delay line with an
     averaging filter."""
     period = max(2, int(round(sample_rate / frequency)))
@@ -47,17 +52,23 @@ def pluck(frequency: float, seconds: float, sample_rate: int, rng: np.random.Gen
     # Zero mean: the filter passes an offset as slowly as the pitch, and a string has none.
     out[:period] = burst - burst.mean()
     for start in range(period, total + period, period):
-        previous = out[start - period:start]
+        previous = out[start - period : start]
         # y[n] = damping * (y[n - P] + y[n - P - 1]) / 2, one period at a time
-        shifted = np.concatenate(([out[start - period - 1] if start > period else 0.0],
-                                  previous[:-1]))
+        shifted = np.concatenate(
+            ([out[start - period - 1] if start > period else 0.0], previous[:-1])
+        )
         stop = min(start + period, total + period)
-        out[start:stop] = (damping * 0.5 * (previous + shifted))[:stop - start]
+        out[start:stop] = (damping * 0.5 * (previous + shifted))[: stop - start]
     return out[:total]
 
 
-def melody(seconds: float, sample_rate: int, key_hz: float, rng: np.random.Generator,
-           style: MelodyStyle = MelodyStyle()) -> np.ndarray:
+def melody(
+    seconds: float,
+    sample_rate: int,
+    key_hz: float,
+    rng: np.random.Generator,
+    style: MelodyStyle = MelodyStyle(),
+) -> np.ndarray:
     """A random walk over the style's scale, one plucked note every `style.gaps` seconds."""
     audio = np.zeros(int(seconds * sample_rate))
     t, degree = 0.0, int(rng.integers(len(style.scale)))
@@ -65,16 +76,23 @@ def melody(seconds: float, sample_rate: int, key_hz: float, rng: np.random.Gener
         degree = int(np.clip(degree + rng.integers(-2, 3), 0, len(style.scale) - 1))
         frequency = key_hz * 2 ** (style.scale[degree] / 12)
         start = int(t * sample_rate)
-        note = pluck(frequency, min(style.note_seconds, seconds - t), sample_rate, rng,
-                     style.damping)
-        audio[start:start + len(note)] += note[: len(audio) - start]
+        note = pluck(
+            frequency, min(style.note_seconds, seconds - t), sample_rate, rng, style.damping
+        )
+        audio[start : start + len(note)] += note[: len(audio) - start]
         t += float(rng.choice(style.gaps))
     return 0.5 * audio / max(1e-9, np.abs(audio).max())
 
 
-def write_demo_dataset(folder: str | Path, *, files: int = 12, seconds: float = 8.0,
-                       sample_rate: int = 8000, seed: int = 0,
-                       style: MelodyStyle = MelodyStyle()) -> list[Path]:
+def write_demo_dataset(
+    folder: str | Path,
+    *,
+    files: int = 12,
+    seconds: float = 8.0,
+    sample_rate: int = 8000,
+    seed: int = 0,
+    style: MelodyStyle = MelodyStyle(),
+) -> list[Path]:
     """Write `files` melodies (the style's keys in turn) as 16-bit wav files; returns
     their paths."""
     folder = Path(folder)
@@ -84,8 +102,12 @@ def write_demo_dataset(folder: str | Path, *, files: int = 12, seconds: float = 
     for i in range(files):
         key = style.keys_hz[i % len(style.keys_hz)]
         path = folder / f"melody_{i:02d}.wav"
-        sf.write(path, melody(seconds, sample_rate, key, rng, style).astype(np.float32),
-                 sample_rate, subtype="PCM_16")
+        sf.write(
+            path,
+            melody(seconds, sample_rate, key, rng, style).astype(np.float32),
+            sample_rate,
+            subtype="PCM_16",
+        )
         paths.append(path)
     return paths
 

@@ -25,9 +25,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..util import dependencies
-from ..config import MelConfig
 from ..coding.pcm import codes_to_waveform, waveform_to_codes
+from ..config import MelConfig
+from ..util import dependencies
 
 LOG_FLOOR = 1e-5
 # mel.format -> torchaudio's (norm, mel_scale) of the filterbank.
@@ -39,13 +39,21 @@ def _transform(sample_rate: int, mel: MelConfig) -> torch.nn.Module:
     """torchaudio's MelSpectrogram for the format (torchaudio is loaded here, on first use)."""
     norm, mel_scale = _FILTERBANKS[mel.format]
     return dependencies.torchaudio().transforms.MelSpectrogram(
-        sample_rate=sample_rate, n_fft=mel.n_fft, win_length=mel.win_length,
-        hop_length=mel.hop_length, f_min=mel.f_min, f_max=mel.f_max, n_mels=mel.n_mels,
-        power=1.0, center=False, norm=norm, mel_scale=mel_scale)
+        sample_rate=sample_rate,
+        n_fft=mel.n_fft,
+        win_length=mel.win_length,
+        hop_length=mel.hop_length,
+        f_min=mel.f_min,
+        f_max=mel.f_max,
+        n_mels=mel.n_mels,
+        power=1.0,
+        center=False,
+        norm=norm,
+        mel_scale=mel_scale,
+    )
 
 
-def _padded_magnitude_mel(signal: torch.Tensor, sample_rate: int, mel: MelConfig
-                          ) -> torch.Tensor:
+def _padded_magnitude_mel(signal: torch.Tensor, sample_rate: int, mel: MelConfig) -> torch.Tensor:
     """float (T,) -> magnitude mel (n_mels, frames) of the signal padded by
     (n_fft - hop) / 2 each side (reflect; zeros when the signal is too short to reflect)."""
     extra = mel.n_fft - mel.hop_length
@@ -101,15 +109,25 @@ def mel_filterbank(sample_rate: int, mel: MelConfig) -> torch.Tensor:
     return bank
 
 
-def log_mel_of_codes(codes: np.ndarray | torch.Tensor, sample_rate: int, mel: MelConfig,
-                     quantization_channels: int, coding: str = "mu-law") -> torch.Tensor:
+def log_mel_of_codes(
+    codes: np.ndarray | torch.Tensor,
+    sample_rate: int,
+    mel: MelConfig,
+    quantization_channels: int,
+    coding: str = "mu-law",
+) -> torch.Tensor:
     """Log-mel of the audio that `codes` (mu-law, or "pcm16") decode to: (n_mels, len // hop)."""
     codes = torch.as_tensor(np.asarray(codes, dtype=np.int64))
     return log_mel(codes_to_waveform(codes, quantization_channels, coding), sample_rate, mel)
 
 
-def log_mel_of_waveform(waveform: torch.Tensor, sample_rate: int, mel: MelConfig,
-                        quantization_channels: int, coding: str = "mu-law") -> torch.Tensor:
+def log_mel_of_waveform(
+    waveform: torch.Tensor,
+    sample_rate: int,
+    mel: MelConfig,
+    quantization_channels: int,
+    coding: str = "mu-law",
+) -> torch.Tensor:
     """The features of a float waveform (T,) as training computes them: (n_mels, T // hop).
 
     "wavenet": after quantization to codes (`coding`); "hifigan": of the waveform itself."""
@@ -131,8 +149,9 @@ def spectral_flatness(waveform: np.ndarray, n_fft: int = 512, hop_length: int = 
     """
     waveform = np.asarray(waveform, dtype=np.float64)
     if waveform.ndim != 1 or len(waveform) < n_fft:
-        raise ValueError(f"expected a 1-D waveform of at least n_fft={n_fft} samples, got "
-                         f"shape {waveform.shape}")
+        raise ValueError(
+            f"expected a 1-D waveform of at least n_fft={n_fft} samples, got shape {waveform.shape}"
+        )
     starts = np.arange(0, len(waveform) - n_fft + 1, hop_length)
     frames = waveform[starts[:, None] + np.arange(n_fft)]
     frames = (frames - frames.mean(axis=1, keepdims=True)) * np.hanning(n_fft)
@@ -145,8 +164,9 @@ def spectral_flatness(waveform: np.ndarray, n_fft: int = 512, hop_length: int = 
     return float(flatness.mean())
 
 
-def active_share(waveform: np.ndarray, sample_rate: int, frame_seconds: float = 0.02,
-                 threshold_db: float = -40.0) -> float:
+def active_share(
+    waveform: np.ndarray, sample_rate: int, frame_seconds: float = 0.02, threshold_db: float = -40.0
+) -> float:
     """The share of frames of frame_seconds whose rms is above threshold_db (dBFS).
 
     waveform (T,) float in [-1, 1] -> a number in [0, 1]: speech recordings with pauses
@@ -157,13 +177,20 @@ def active_share(waveform: np.ndarray, sample_rate: int, frame_seconds: float = 
         raise ValueError(f"expected a non-empty 1-D waveform, got shape {waveform.shape}")
     size = max(1, int(round(frame_seconds * sample_rate)))
     count = max(1, len(waveform) // size)
-    frames = waveform[:count * size].reshape(count, size) if len(waveform) >= size else waveform[None]
-    rms = np.sqrt(np.mean(frames ** 2, axis=1))
+    frames = (
+        waveform[: count * size].reshape(count, size) if len(waveform) >= size else waveform[None]
+    )
+    rms = np.sqrt(np.mean(frames**2, axis=1))
     return float(np.mean(rms > 10.0 ** (threshold_db / 20.0)))
 
 
-def periodicity(waveform: np.ndarray, sample_rate: int, frame_seconds: float = 0.05,
-                min_lag_seconds: float = 0.002, max_lag_seconds: float = 0.015) -> float:
+def periodicity(
+    waveform: np.ndarray,
+    sample_rate: int,
+    frame_seconds: float = 0.05,
+    min_lag_seconds: float = 0.002,
+    max_lag_seconds: float = 0.015,
+) -> float:
     """Mean over frames of the highest normalized autocorrelation at lags of 2 to 15 ms.
 
     waveform (T,) float -> a number in [-1, 1]: near 1 for a sustained string or any
@@ -176,20 +203,24 @@ def periodicity(waveform: np.ndarray, sample_rate: int, frame_seconds: float = 0
     """
     waveform = np.asarray(waveform, dtype=np.float64)
     frame = int(round(frame_seconds * sample_rate))
-    lags = np.arange(max(1, int(round(min_lag_seconds * sample_rate))),
-                     int(round(max_lag_seconds * sample_rate)) + 1)
+    lags = np.arange(
+        max(1, int(round(min_lag_seconds * sample_rate))),
+        int(round(max_lag_seconds * sample_rate)) + 1,
+    )
     if waveform.ndim != 1 or len(waveform) < frame or lags[-1] >= frame:
-        raise ValueError(f"expected a 1-D waveform of at least one {frame}-sample frame "
-                         f"longer than the largest lag, got shape {waveform.shape}")
+        raise ValueError(
+            f"expected a 1-D waveform of at least one {frame}-sample frame "
+            f"longer than the largest lag, got shape {waveform.shape}"
+        )
     frames = waveform[: len(waveform) // frame * frame].reshape(-1, frame)
     frames = frames - frames.mean(axis=1, keepdims=True)
-    frames = frames[(frames ** 2).mean(axis=1) >= 1e-8]
+    frames = frames[(frames**2).mean(axis=1) >= 1e-8]
     if len(frames) == 0:
         raise ValueError("the waveform is silent: its periodicity is undefined")
     peaks = np.full(len(frames), -1.0)
     for lag in lags:
         head, tail = frames[:, :-lag], frames[:, lag:]
-        energy = np.sqrt((head ** 2).sum(axis=1) * (tail ** 2).sum(axis=1))
+        energy = np.sqrt((head**2).sum(axis=1) * (tail**2).sum(axis=1))
         correlation = (head * tail).sum(axis=1) / np.maximum(energy, 1e-30)
         peaks = np.maximum(peaks, correlation)
     return float(peaks.mean())

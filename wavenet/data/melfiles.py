@@ -24,8 +24,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .audio import DataError
 from ..errors import ConditioningError
+from .audio import DataError
 
 MEL_EXTENSIONS = (".npy", ".pt")
 # A paired mel's frames x hop may differ from its audio's length by this many hops: one
@@ -46,8 +46,10 @@ def read_mel_file(path: str | os.PathLike[str]) -> torch.Tensor:
         if path.suffix.lower() == ".npy":
             with open(path, "rb") as handle:
                 if handle.read(6) != b"\x93NUMPY":  # else numpy's advice is allow_pickle
-                    raise ConditioningError(f"mel file {path} is not a .npy array file (no "
-                                            f"numpy header); write it with numpy.save")
+                    raise ConditioningError(
+                        f"mel file {path} is not a .npy array file (no "
+                        f"numpy header); write it with numpy.save"
+                    )
             mel = torch.from_numpy(np.load(path, allow_pickle=False))
         else:
             mel = torch.load(path, map_location="cpu", weights_only=True)
@@ -69,21 +71,26 @@ def orient_mel(mel: torch.Tensor, n_mels: int) -> torch.Tensor:
     if not (mel.is_floating_point() or mel.dtype in _NUMBERS):
         raise ConditioningError(f"the mel must hold numbers, got a {mel.dtype} tensor")
     if mel.dim() != 2:
-        raise ConditioningError(f"the mel must be 2-D, (n_mels={n_mels}, frames) or (frames, "
-                                f"n_mels={n_mels}), got shape {tuple(mel.shape)}")
+        raise ConditioningError(
+            f"the mel must be 2-D, (n_mels={n_mels}, frames) or (frames, "
+            f"n_mels={n_mels}), got shape {tuple(mel.shape)}"
+        )
     if mel.shape[0] != n_mels:
         if mel.shape[1] != n_mels:
-            raise ConditioningError(f"the mel must be (n_mels={n_mels}, frames) or (frames, "
-                                    f"n_mels={n_mels}): neither side of {tuple(mel.shape)} "
-                                    f"is {n_mels} bands")
+            raise ConditioningError(
+                f"the mel must be (n_mels={n_mels}, frames) or (frames, "
+                f"n_mels={n_mels}): neither side of {tuple(mel.shape)} "
+                f"is {n_mels} bands"
+            )
         mel = mel.T
     mel = mel.float().contiguous()
     if mel.shape[1] == 0:
         raise ConditioningError("the mel has no frames (audio shorter than one hop?)")
     if not torch.isfinite(mel).all():
         bad = int((~torch.isfinite(mel)).sum())
-        raise ConditioningError(f"the mel holds {bad} NaN or infinite value(s) out of "
-                                f"{mel.numel()}")
+        raise ConditioningError(
+            f"the mel holds {bad} NaN or infinite value(s) out of {mel.numel()}"
+        )
     return mel
 
 
@@ -92,8 +99,7 @@ def mel_files_in(folder: str | os.PathLike[str]) -> list[Path]:
     folder = Path(folder)
     if not folder.is_dir():
         raise ConditioningError(f"mel folder {folder} does not exist or is not a folder")
-    return sorted(p for p in folder.iterdir()
-                  if p.is_file() and p.suffix.lower() in MEL_EXTENSIONS)
+    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in MEL_EXTENSIONS)
 
 
 def mel_file_names(names: Sequence[str]) -> list[str]:
@@ -103,15 +109,18 @@ def mel_file_names(names: Sequence[str]) -> list[str]:
     for every file when a kept name would meet another file's stem (a.wav.npy beside
     a.wav.ogg's)."""
     stems = Counter(Path(name).stem.casefold() for name in names)
-    out = [f"{Path(name).stem}.npy" if stems[Path(name).stem.casefold()] == 1 else f"{name}.npy"
-           for name in names]
+    out = [
+        f"{Path(name).stem}.npy" if stems[Path(name).stem.casefold()] == 1 else f"{name}.npy"
+        for name in names
+    ]
     if len({name.casefold() for name in out}) < len(out):
         out = [f"{name}.npy" for name in names]
     return out
 
 
-def paired_mel(audio: Path, samples: int, mel_dir: Path, n_mels: int,
-               hop_length: int) -> np.ndarray:
+def paired_mel(
+    audio: Path, samples: int, mel_dir: Path, n_mels: int, hop_length: int
+) -> np.ndarray:
     """The mel of `audio` in `mel_dir` (the audio's whole name or its stem, .npy or .pt,
     in that order: `wavenet mel` writes a.wav.npy and a.flac.npy where a.wav and a.flac
     share a folder) as (n_mels, frames) float32, its frames x hop_length checked against
@@ -120,12 +129,15 @@ def paired_mel(audio: Path, samples: int, mel_dir: Path, n_mels: int,
     DataError (one line) when it is missing, unreadable, of another layout, or of
     another length.
     """
-    candidates = [mel_dir / f"{base}{ext}" for base in (audio.name, audio.stem)
-                  for ext in MEL_EXTENSIONS]
+    candidates = [
+        mel_dir / f"{base}{ext}" for base in (audio.name, audio.stem) for ext in MEL_EXTENSIONS
+    ]
     found = [p for p in candidates if p.is_file()]
     if not found:
-        raise DataError(f"no mel for {audio.name} in {mel_dir} (looked for "
-                        f"{', '.join(p.name for p in candidates)})")
+        raise DataError(
+            f"no mel for {audio.name} in {mel_dir} (looked for "
+            f"{', '.join(p.name for p in candidates)})"
+        )
     try:
         mel = orient_mel(read_mel_file(found[0]), n_mels)
     except ConditioningError as error:
@@ -133,15 +145,16 @@ def paired_mel(audio: Path, samples: int, mel_dir: Path, n_mels: int,
     covered = mel.shape[1] * hop_length
     tolerance = MEL_LENGTH_TOLERANCE_HOPS * hop_length
     if abs(covered - samples) > tolerance:
-        raise DataError(f"mel {found[0]} has {mel.shape[1]} frames x hop {hop_length} = "
-                        f"{covered} samples but {audio.name} has {samples}; they must agree "
-                        f"within {MEL_LENGTH_TOLERANCE_HOPS} hops ({tolerance} samples): made "
-                        f"at another sample rate or hop length?")
+        raise DataError(
+            f"mel {found[0]} has {mel.shape[1]} frames x hop {hop_length} = "
+            f"{covered} samples but {audio.name} has {samples}; they must agree "
+            f"within {MEL_LENGTH_TOLERANCE_HOPS} hops ({tolerance} samples): made "
+            f"at another sample rate or hop length?"
+        )
     return mel.numpy()
 
 
-def aligned_slice(start: int, length: int, frames: int, hop_length: int
-                  ) -> tuple[int, int, int]:
+def aligned_slice(start: int, length: int, frames: int, hop_length: int) -> tuple[int, int, int]:
     """Where a slice of a file (its samples [start, start + length)) meets a mel of
     `frames` frames of the whole file: -> (first frame, samples to skip at the slice's
     start, frames kept), so that the kept samples are exactly the kept frames' hops.

@@ -42,23 +42,49 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
-from .audio import (AUDIO_EXTENSIONS, AudioDecodeError, DataError, decode_audio,
-                    find_audio_files, is_audio_file, trim_silent_edges, walk_folders)
-from .cache import ArrayCache, default_cache_dir, file_stamp
-from ..config import PCM16_CLASSES, Config, MelConfig
 from ..coding.pcm import codes_to_waveform, waveform_to_codes
+from ..config import PCM16_CLASSES, Config, MelConfig
+from .audio import (
+    AUDIO_EXTENSIONS,
+    AudioDecodeError,
+    DataError,
+    decode_audio,
+    find_audio_files,
+    is_audio_file,
+    trim_silent_edges,
+    walk_folders,
+)
+from .cache import ArrayCache, default_cache_dir, file_stamp
 
 __all__ = [
-    "AUDIO_EXTENSIONS", "AudioDecodeError", "DataError", "EncodedFile", "EncodedSet",
-    "FileSet", "PreparedData", "codes_dtype", "decode_audio", "decode_codes", "default_cache_dir",
-    "encode_waveform", "file_waveform", "find_audio_files", "load_encoded", "mel_features", "mel_statistics",
-    "prepare_data", "silence_code", "speaker_ids_from_folders", "split_by_file",
+    "AUDIO_EXTENSIONS",
+    "AudioDecodeError",
+    "DataError",
+    "EncodedFile",
+    "EncodedSet",
+    "FileSet",
+    "PreparedData",
+    "codes_dtype",
+    "decode_audio",
+    "decode_codes",
+    "default_cache_dir",
+    "encode_waveform",
+    "file_waveform",
+    "find_audio_files",
+    "load_encoded",
+    "mel_features",
+    "mel_statistics",
+    "prepare_data",
+    "silence_code",
+    "speaker_ids_from_folders",
+    "split_by_file",
 ]
 
 logger = logging.getLogger(__name__)
 
 
 # ---------------------------------------------------------------------------- codes
+
 
 def codes_dtype(quantization_channels: int) -> np.dtype:
     """Smallest unsigned dtype holding codes 0 ... quantization_channels - 1."""
@@ -78,23 +104,28 @@ def silence_code(quantization_channels: int) -> int:
     return quantization_channels // 2
 
 
-def encode_waveform(waveform: np.ndarray, quantization_channels: int,
-                    coding: str = "mu-law") -> np.ndarray:
+def encode_waveform(
+    waveform: np.ndarray, quantization_channels: int, coding: str = "mu-law"
+) -> np.ndarray:
     """float (T,) in [-1, 1] (clipped beyond) -> codes (T,) of `codes_dtype`: mu-law codes,
     or for "pcm16" 16-bit sample codes (quantization_channels must then be 65,536)."""
-    codes = waveform_to_codes(torch.from_numpy(np.ascontiguousarray(waveform)),
-                              quantization_channels, coding)
+    codes = waveform_to_codes(
+        torch.from_numpy(np.ascontiguousarray(waveform)), quantization_channels, coding
+    )
     return codes.numpy().astype(codes_dtype(quantization_channels))
 
 
-def decode_codes(codes: np.ndarray | torch.Tensor, quantization_channels: int,
-                 coding: str = "mu-law") -> torch.Tensor:
+def decode_codes(
+    codes: np.ndarray | torch.Tensor, quantization_channels: int, coding: str = "mu-law"
+) -> torch.Tensor:
     """codes (T,) -> the float32 waveform (T,) they stand for."""
-    return codes_to_waveform(torch.as_tensor(np.asarray(codes, dtype=np.int64)),
-                             quantization_channels, coding)
+    return codes_to_waveform(
+        torch.as_tensor(np.asarray(codes, dtype=np.int64)), quantization_channels, coding
+    )
 
 
 # ----------------------------------------------------------------------- data sets
+
 
 @dataclass(frozen=True, eq=False)
 class EncodedFile:
@@ -156,6 +187,7 @@ class EncodedSet:
 
 # ---------------------------------------------------------------------------- load
 
+
 def load_encoded(
     source: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
     *,
@@ -192,10 +224,16 @@ def load_encoded(
     if coding == "pcm16":
         quantization_channels = PCM16_CLASSES
     elif coding != "mu-law":
-        raise ValueError(f"coding must be \"mu-law\" or \"pcm16\", got {coding!r}")
+        raise ValueError(f'coding must be "mu-law" or "pcm16", got {coding!r}')
     paths, root, where = _source_paths(source, exclude)
-    encoder = _Encoder(sample_rate, quantization_channels, trim_silence, silence_threshold_db,
-                       ArrayCache(cache_dir, "pcm16" if coding == "pcm16" else "codes"), coding)
+    encoder = _Encoder(
+        sample_rate,
+        quantization_channels,
+        trim_silence,
+        silence_threshold_db,
+        ArrayCache(cache_dir, "pcm16" if coding == "pcm16" else "codes"),
+        coding,
+    )
     entries: list[tuple[Path, np.ndarray | Path, int]] = []  # (path, codes or .npy, length)
     skipped: list[tuple[Path, str]] = []
     for done, path in enumerate(paths, 1):
@@ -210,23 +248,38 @@ def load_encoded(
     if not entries:
         first = f"; {skipped[0][0].name}: {skipped[0][1]}" if skipped else ""
         raise DataError(f"no usable audio in {where} ({len(skipped)} files skipped{first})")
-    arrays = encoder.cache.open_arrays([(codes, length) for _, codes, length in entries],
-                                       lambda i: encoder.encode(entries[i][0])[0])
-    files = tuple(EncodedFile(path, codes, quantization_channels=quantization_channels,
-                              coding=coding)
-                  for (path, _, _), codes in zip(entries, arrays))
-    encoded = EncodedSet(files=files, sample_rate=sample_rate,
-                         quantization_channels=quantization_channels, skipped=tuple(skipped),
-                         root=root if root is not None else _common_folder([f.path for f in files]),
-                         min_length=min_length, coding=coding)
-    logger.info("audio: %d files, %.1f s at %d Hz (%d from cache), %d skipped",
-                len(files), encoded.duration, sample_rate, encoder.from_cache, len(skipped))
+    arrays = encoder.cache.open_arrays(
+        [(codes, length) for _, codes, length in entries],
+        lambda i: encoder.encode(entries[i][0])[0],
+    )
+    files = tuple(
+        EncodedFile(path, codes, quantization_channels=quantization_channels, coding=coding)
+        for (path, _, _), codes in zip(entries, arrays)
+    )
+    encoded = EncodedSet(
+        files=files,
+        sample_rate=sample_rate,
+        quantization_channels=quantization_channels,
+        skipped=tuple(skipped),
+        root=root if root is not None else _common_folder([f.path for f in files]),
+        min_length=min_length,
+        coding=coding,
+    )
+    logger.info(
+        "audio: %d files, %.1f s at %d Hz (%d from cache), %d skipped",
+        len(files),
+        encoded.duration,
+        sample_rate,
+        encoder.from_cache,
+        len(skipped),
+    )
     return encoded
 
 
-def _source_paths(source: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
-                  exclude: Sequence[str | os.PathLike[str]] = ()
-                  ) -> tuple[list[Path], Path | None, str]:
+def _source_paths(
+    source: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
+    exclude: Sequence[str | os.PathLike[str]] = (),
+) -> tuple[list[Path], Path | None, str]:
     """-> (audio paths, the folder searched or None for a list, words naming the source).
 
     `exclude` may name folders (not searched) and files (left out). Other wavenet run
@@ -239,8 +292,9 @@ def _source_paths(source: str | os.PathLike[str] | Sequence[str | os.PathLike[st
         files_out = {os.path.realpath(p) for p in exclude if os.path.isfile(p)}
         paths = [p for p in paths if os.path.realpath(p) not in files_out]
         if not paths:
-            raise DataError(f"no audio files in {root} "
-                            f"(looked for {', '.join(sorted(AUDIO_EXTENSIONS))})")
+            raise DataError(
+                f"no audio files in {root} (looked for {', '.join(sorted(AUDIO_EXTENSIONS))})"
+            )
         return paths, root, str(root)
     paths = [Path(p) for p in source]
     if not paths:
@@ -261,23 +315,27 @@ def _folders_left_out(root: Path, exclude: Sequence[str | os.PathLike[str]]) -> 
     runs: list[Path] = []
     for dirpath, dirnames, filenames in walk_folders(root, exclude):
         if dirpath != str(root) and _is_run_folder(filenames, dirnames):
-            logger.warning("skipping %s: a wavenet run folder (config.json and checkpoints/); "
-                           "its audio is model output, not data", dirpath)
+            logger.warning(
+                "skipping %s: a wavenet run folder (config.json and checkpoints/); "
+                "its audio is model output, not data",
+                dirpath,
+            )
             runs.append(Path(dirpath))
             dirnames[:] = []
             continue
         for name in sorted(d for d in dirnames if d.startswith(".")):
             if _holds_audio(Path(dirpath, name)):
-                logger.warning("%s holds audio but is not read: folders whose name starts "
-                               "with '.' are hidden", Path(dirpath, name))
+                logger.warning(
+                    "%s holds audio but is not read: folders whose name starts with '.' are hidden",
+                    Path(dirpath, name),
+                )
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
     return runs
 
 
 def _holds_audio(folder: Path) -> bool:
     """Whether any file under `folder` has an audio extension."""
-    return any(is_audio_file(name) for _, _, filenames in os.walk(folder)
-               for name in filenames)
+    return any(is_audio_file(name) for _, _, filenames in os.walk(folder) for name in filenames)
 
 
 @dataclass
@@ -301,10 +359,14 @@ class _Encoder:
         return encode_waveform(waveform, self.quantization_channels, self.coding), untrimmed
 
     def key(self, resolved: Path, stat: os.stat_result) -> dict[str, Any]:
-        key = {"path": str(resolved), **file_stamp(stat), "sample_rate": self.sample_rate,
-               "quantization_channels": self.quantization_channels,
-               "trim_silence": self.trim_silence,
-               "silence_threshold_db": self.silence_threshold_db if self.trim_silence else None}
+        key = {
+            "path": str(resolved),
+            **file_stamp(stat),
+            "sample_rate": self.sample_rate,
+            "quantization_channels": self.quantization_channels,
+            "trim_silence": self.trim_silence,
+            "silence_threshold_db": self.silence_threshold_db if self.trim_silence else None,
+        }
         if self.coding == "pcm16":  # its own cache kind; mu-law keys stay as they were
             del key["quantization_channels"]
         return key
@@ -326,21 +388,29 @@ class _Encoder:
                 codes, untrimmed = self.encode(path)
             except AudioDecodeError as error:
                 return error.reason
-            meta = {"source": str(path), "length": len(codes), "untrimmed_length": untrimmed,
-                    "dtype": codes.dtype.name, "constant_code": _constant_code(codes)}
+            meta = {
+                "source": str(path),
+                "length": len(codes),
+                "untrimmed_length": untrimmed,
+                "dtype": codes.dtype.name,
+                "constant_code": _constant_code(codes),
+            }
             codes = self.cache.store(key, codes, meta) or codes
         length = int(meta["length"])
         if length >= min_length:
-            constant = (meta["constant_code"] if "constant_code" in meta
-                        else _cached_constant_code(codes))  # an entry from before it was kept
+            constant = (
+                meta["constant_code"] if "constant_code" in meta else _cached_constant_code(codes)
+            )  # an entry from before it was kept
             if constant is None:
                 return codes, length
             if constant == silence_code(self.quantization_channels):
                 return "silent: every sample codes to silence, nothing to learn"
             return f"constant: every sample is code {constant}, nothing to learn"
         if self.trim_silence and length < int(meta["untrimmed_length"]):
-            return (f"too short after trimming silence below {self.silence_threshold_db:g} dB: "
-                    f"{length} of {meta['untrimmed_length']} samples left, need {min_length}")
+            return (
+                f"too short after trimming silence below {self.silence_threshold_db:g} dB: "
+                f"{length} of {meta['untrimmed_length']} samples left, need {min_length}"
+            )
         return f"too short: {length} samples at {self.sample_rate} Hz, need {min_length}"
 
 
@@ -367,8 +437,10 @@ def _common_folder(paths: Sequence[Path]) -> Path | None:
 
 # --------------------------------------------------------------------------- split
 
-def split_by_file(encoded: EncodedSet, val_fraction: float, seed: int = 0
-                  ) -> tuple[EncodedSet, EncodedSet]:
+
+def split_by_file(
+    encoded: EncodedSet, val_fraction: float, seed: int = 0
+) -> tuple[EncodedSet, EncodedSet]:
     """Hold out whole files for validation: -> (train, val).
 
     With two files or more and val_fraction > 0, round(n * val_fraction) files (at least
@@ -399,30 +471,41 @@ def split_by_file(encoded: EncodedSet, val_fraction: float, seed: int = 0
                 f"only one usable file ({only.path}, {len(only)} samples): splitting it in "
                 f"time at val_fraction {val_fraction:g} leaves {n_train} training and {n_val} "
                 f"validation samples, need {encoded.min_length} each; add files or change "
-                f"val_fraction")
-        return (subset([dataclasses.replace(only, codes=only.codes[:n_train])]),
-                subset([dataclasses.replace(only, codes=only.codes[n_train:],
-                                            start=only.start + n_train)]))
+                f"val_fraction"
+            )
+        return (
+            subset([dataclasses.replace(only, codes=only.codes[:n_train])]),
+            subset(
+                [dataclasses.replace(only, codes=only.codes[n_train:], start=only.start + n_train)]
+            ),
+        )
     n_val = min(max(math.floor(n * val_fraction + 0.5), 1), n - 1)
     root = encoded.root.resolve() if encoded.root is not None else None
 
     def rank(item: tuple[int, EncodedFile]) -> tuple[str, int]:
         index, file = item
         path = file.path.resolve()
-        name = path.relative_to(root).as_posix() if root and path.is_relative_to(root) \
+        name = (
+            path.relative_to(root).as_posix()
+            if root and path.is_relative_to(root)
             else path.as_posix()
+        )
         text = f"{seed}\0{name}\0{file.start}"
         return hashlib.sha256(text.encode()).hexdigest(), index
 
     held_out = {index for index, _ in sorted(enumerate(encoded.files), key=rank)[:n_val]}
-    return (subset([f for i, f in enumerate(encoded.files) if i not in held_out]),
-            subset([f for i, f in enumerate(encoded.files) if i in held_out]))
+    return (
+        subset([f for i, f in enumerate(encoded.files) if i not in held_out]),
+        subset([f for i, f in enumerate(encoded.files) if i in held_out]),
+    )
 
 
 # -------------------------------------------------------------------- conditioning
 
-def speaker_ids_from_folders(encoded: EncodedSet, root: str | os.PathLike[str],
-                             names: Sequence[str] | None = None) -> tuple[list[int], list[str]]:
+
+def speaker_ids_from_folders(
+    encoded: EncodedSet, root: str | os.PathLike[str], names: Sequence[str] | None = None
+) -> tuple[list[int], list[str]]:
     """Id of each file from the first sub-folder of `root` it lies in.
 
     -> (id per file, sorted speaker names). With `names` given (a trained model's map),
@@ -435,16 +518,19 @@ def speaker_ids_from_folders(encoded: EncodedSet, root: str | os.PathLike[str],
     for file in encoded.files:
         relative = file.path.resolve().relative_to(root_path)
         if len(relative.parts) < 2:
-            raise DataError(f"{file.path} is not inside a speaker sub-folder of {root}; "
-                            f"with speakers from folders, put each speaker's files in "
-                            f"{root}/NAME/")
+            raise DataError(
+                f"{file.path} is not inside a speaker sub-folder of {root}; "
+                f"with speakers from folders, put each speaker's files in "
+                f"{root}/NAME/"
+            )
         folders.append(_nfc(relative.parts[0]))
     known = list(names) if names is not None else sorted(set(folders))
     index = {_nfc(name): i for i, name in enumerate(known)}
     unknown = sorted(set(folders) - set(index))
     if unknown:
-        raise DataError(f"unknown speaker folder {unknown[0]!r}; the model knows: "
-                        f"{', '.join(known)}")
+        raise DataError(
+            f"unknown speaker folder {unknown[0]!r}; the model knows: {', '.join(known)}"
+        )
     return [index[name] for name in folders], known
 
 
@@ -452,23 +538,36 @@ def _nfc(name: str) -> str:
     return unicodedata.normalize("NFC", name)
 
 
-def file_waveform(file: EncodedFile, *, sample_rate: int, trim_silence: bool = False,
-                  silence_threshold_db: float = -50.0) -> np.ndarray:
+def file_waveform(
+    file: EncodedFile,
+    *,
+    sample_rate: int,
+    trim_silence: bool = False,
+    silence_threshold_db: float = -50.0,
+) -> np.ndarray:
     """The float audio (len(file),) whose mu-law codes `file` holds: decoded again,
     trimmed with the same settings, the same slice; DataError when the file changed."""
     audio = decode_audio(file.path, sample_rate)
     if trim_silence:
         audio = trim_silent_edges(audio, silence_threshold_db)
-    audio = audio[file.start:file.start + len(file)]
+    audio = audio[file.start : file.start + len(file)]
     if len(audio) != len(file):
-        raise DataError(f"{file.path} changed while it was read: {len(audio)} samples where "
-                        f"its codes have {len(file)}")
+        raise DataError(
+            f"{file.path} changed while it was read: {len(audio)} samples where "
+            f"its codes have {len(file)}"
+        )
     return audio
 
 
-def mel_features(files: Sequence[EncodedFile], *, sample_rate: int, mel: MelConfig,
-                 cache_dir: str | os.PathLike[str] | None = None, trim_silence: bool = False,
-                 silence_threshold_db: float = -50.0) -> list[np.ndarray]:
+def mel_features(
+    files: Sequence[EncodedFile],
+    *,
+    sample_rate: int,
+    mel: MelConfig,
+    cache_dir: str | os.PathLike[str] | None = None,
+    trim_silence: bool = False,
+    silence_threshold_db: float = -50.0,
+) -> list[np.ndarray]:
     """Log-mel (n_mels, len // hop) of each file, cached beside the codes.
 
     mel.format "wavenet": of the file's codes; the cache key holds a hash of the codes with
@@ -485,25 +584,39 @@ def mel_features(files: Sequence[EncodedFile], *, sample_rate: int, mel: MelConf
     for file in files:
         if mel.format == "hifigan":
             stat = file.path.resolve().stat()
-            key = {**settings, "path": str(file.path.resolve()), **file_stamp(stat),
-                   "trim_silence": trim_silence,
-                   "silence_threshold_db": silence_threshold_db if trim_silence else None,
-                   "start": file.start, "length": len(file)}
+            key = {
+                **settings,
+                "path": str(file.path.resolve()),
+                **file_stamp(stat),
+                "trim_silence": trim_silence,
+                "silence_threshold_db": silence_threshold_db if trim_silence else None,
+                "start": file.start,
+                "length": len(file),
+            }
 
             def compute(file: EncodedFile = file) -> np.ndarray:
-                audio = file_waveform(file, sample_rate=sample_rate, trim_silence=trim_silence,
-                                      silence_threshold_db=silence_threshold_db)
+                audio = file_waveform(
+                    file,
+                    sample_rate=sample_rate,
+                    trim_silence=trim_silence,
+                    silence_threshold_db=silence_threshold_db,
+                )
                 return hifigan_log_mel(torch.from_numpy(audio), sample_rate, mel).numpy()
         else:
             digest = hashlib.sha256(np.ascontiguousarray(file.codes).tobytes()).hexdigest()
-            key = {**settings, "quantization_channels": file.quantization_channels,
-                   "codes_sha256": digest}
+            key = {
+                **settings,
+                "quantization_channels": file.quantization_channels,
+                "codes_sha256": digest,
+            }
             if file.coding != "mu-law":  # mu-law keys stay as they were
                 key["coding"] = file.coding
 
             def compute(file: EncodedFile = file) -> np.ndarray:
-                return log_mel_of_codes(file.codes, sample_rate, mel,
-                                        file.quantization_channels, file.coding).numpy()
+                return log_mel_of_codes(
+                    file.codes, sample_rate, mel, file.quantization_channels, file.coding
+                ).numpy()
+
         result.append(cache.load_or_compute(key, compute))
     return result
 
@@ -528,6 +641,7 @@ def mel_statistics(mels: Sequence[np.ndarray | torch.Tensor]) -> tuple[torch.Ten
 
 
 # ------------------------------------------------------------------------- prepare
+
 
 @dataclass(frozen=True, eq=False)
 class FileSet:
@@ -555,13 +669,18 @@ class PreparedData:
     skipped: tuple[tuple[Path, str], ...] = ()
 
 
-def prepare_data(config: Config, data: str | os.PathLike[str], *,
-                 val_data: str | os.PathLike[str] | None = None,
-                 speakers_from_folders: bool = False, speakers: Sequence[str] | None = None,
-                 cache_dir: str | os.PathLike[str] | None = None,
-                 purpose: Literal["train", "eval"] = "train",
-                 mel_dir: str | os.PathLike[str] | None = None,
-                 exclude: Sequence[str | os.PathLike[str]] = ()) -> PreparedData:
+def prepare_data(
+    config: Config,
+    data: str | os.PathLike[str],
+    *,
+    val_data: str | os.PathLike[str] | None = None,
+    speakers_from_folders: bool = False,
+    speakers: Sequence[str] | None = None,
+    cache_dir: str | os.PathLike[str] | None = None,
+    purpose: Literal["train", "eval"] = "train",
+    mel_dir: str | os.PathLike[str] | None = None,
+    exclude: Sequence[str | os.PathLike[str]] = (),
+) -> PreparedData:
     """Files, split, speaker ids and mels for `config`: one call for training and for eval.
 
     data: the audio folder. val_data: a folder of held-out audio (default: hold out
@@ -585,19 +704,29 @@ def prepare_data(config: Config, data: str | os.PathLike[str], *,
     min_length = rf + 1
     if purpose == "train" and config.model.local_channels is not None:
         min_length = rf + config.data.target_length + 2 * config.mel.hop_length
-    encode = dict(sample_rate=config.data.sample_rate, coding=config.model.coding,
-                  quantization_channels=config.model.classes,
-                  min_length=min_length, trim_silence=config.data.trim_silence,
-                  silence_threshold_db=config.data.silence_threshold_db, cache_dir=cache_dir,
-                  exclude=exclude)
-    train_exclude = (_val_data_left_out(Path(data), Path(val_data))
-                     if val_data is not None and purpose == "train" else [])
+    encode = dict(
+        sample_rate=config.data.sample_rate,
+        coding=config.model.coding,
+        quantization_channels=config.model.classes,
+        min_length=min_length,
+        trim_silence=config.data.trim_silence,
+        silence_threshold_db=config.data.silence_threshold_db,
+        cache_dir=cache_dir,
+        exclude=exclude,
+    )
+    train_exclude = (
+        _val_data_left_out(Path(data), Path(val_data))
+        if val_data is not None and purpose == "train"
+        else []
+    )
     encoded = load_encoded(data, **{**encode, "exclude": [*exclude, *train_exclude]})
     if purpose == "eval":
         train, val, val_root = dataclasses.replace(encoded, files=()), encoded, data
     elif val_data is None:
-        (train, val), val_root = split_by_file(encoded, config.data.val_fraction,
-                                               config.train.seed), data
+        (train, val), val_root = (
+            split_by_file(encoded, config.data.val_fraction, config.train.seed),
+            data,
+        )
     else:
         train, val, val_root = encoded, load_encoded(val_data, **encode), val_data
     names, train_ids, val_ids = None, None, None
@@ -605,15 +734,23 @@ def prepare_data(config: Config, data: str | os.PathLike[str], *,
         ids, names = speaker_ids_from_folders(encoded, data, speakers)
         by_path = {f.path: i for f, i in zip(encoded.files, ids)}
         train_ids = tuple(by_path[f.path] for f in train)
-        val_ids = (tuple(speaker_ids_from_folders(val, val_root, names)[0])
-                   if val_data is not None else tuple(by_path[f.path] for f in val))
+        val_ids = (
+            tuple(speaker_ids_from_folders(val, val_root, names)[0])
+            if val_data is not None
+            else tuple(by_path[f.path] for f in val)
+        )
     skipped = encoded.skipped + (val.skipped if val_data is not None else ())
     given = None
     if mel_dir is not None:
-        given = _paired_mels(config, Path(mel_dir),
-                             encoded.files + (val.files if val_data is not None else ()))
-    return PreparedData(_file_set(train, train_ids, config, cache_dir, given),
-                        _file_set(val, val_ids, config, cache_dir, given), names, skipped)
+        given = _paired_mels(
+            config, Path(mel_dir), encoded.files + (val.files if val_data is not None else ())
+        )
+    return PreparedData(
+        _file_set(train, train_ids, config, cache_dir, given),
+        _file_set(val, val_ids, config, cache_dir, given),
+        names,
+        skipped,
+    )
 
 
 def _val_data_left_out(data: Path, val_data: Path) -> list[Path]:
@@ -621,38 +758,54 @@ def _val_data_left_out(data: Path, val_data: Path) -> list[Path]:
     WARNING), else []; DataError when it is `data` or holds it."""
     data_real, val_real = data.resolve(), val_data.resolve()
     if val_real == data_real:
-        raise DataError(f"--val-data {val_data} is --data {data}: every validation file would "
-                        f"be trained on; give a folder of other files, or leave --val-data "
-                        f"out to hold out data.val_fraction of --data's files")
+        raise DataError(
+            f"--val-data {val_data} is --data {data}: every validation file would "
+            f"be trained on; give a folder of other files, or leave --val-data "
+            f"out to hold out data.val_fraction of --data's files"
+        )
     if data_real.is_relative_to(val_real):
-        raise DataError(f"--data {data} lies inside --val-data {val_data}: every training "
-                        f"file would be scored as validation; give folders apart (a "
-                        f"--val-data inside --data is left out of training)")
+        raise DataError(
+            f"--data {data} lies inside --val-data {val_data}: every training "
+            f"file would be scored as validation; give folders apart (a "
+            f"--val-data inside --data is left out of training)"
+        )
     if not val_real.is_relative_to(data_real):
         return []
-    logger.warning("--val-data %s lies inside --data %s: its files are held out of training",
-                   val_data, data)
+    logger.warning(
+        "--val-data %s lies inside --data %s: its files are held out of training", val_data, data
+    )
     return [val_data]
 
 
-def _paired_mels(config: Config, mel_dir: Path, files: Sequence[EncodedFile]
-                 ) -> dict[Path, np.ndarray]:
+def _paired_mels(
+    config: Config, mel_dir: Path, files: Sequence[EncodedFile]
+) -> dict[Path, np.ndarray]:
     """The mel of each whole file from `mel_dir`, by path (see `melfiles.paired_mel`)."""
     from .melfiles import paired_mel
 
     if config.model.local_channels is None:
-        raise DataError("--mel-dir gives a vocoder its mels; this model has no mel input "
-                        "(model.local_channels is unset)")
+        raise DataError(
+            "--mel-dir gives a vocoder its mels; this model has no mel input "
+            "(model.local_channels is unset)"
+        )
     if config.data.trim_silence:
-        raise DataError("--mel-dir needs data.trim_silence = false: trimming the audio would "
-                        "move it against its mel")
-    return {f.path: paired_mel(f.path, len(f), mel_dir, config.mel.n_mels,
-                               config.mel.hop_length) for f in files}
+        raise DataError(
+            "--mel-dir needs data.trim_silence = false: trimming the audio would "
+            "move it against its mel"
+        )
+    return {
+        f.path: paired_mel(f.path, len(f), mel_dir, config.mel.n_mels, config.mel.hop_length)
+        for f in files
+    }
 
 
-def _file_set(encoded: EncodedSet, ids: tuple[int, ...] | None, config: Config,
-              cache_dir: str | os.PathLike[str] | None,
-              given: dict[Path, np.ndarray] | None = None) -> FileSet:
+def _file_set(
+    encoded: EncodedSet,
+    ids: tuple[int, ...] | None,
+    config: Config,
+    cache_dir: str | os.PathLike[str] | None,
+    given: dict[Path, np.ndarray] | None = None,
+) -> FileSet:
     """The files with their ids, and their mels when the model reads a mel: computed, or
     the `given` mels of whole files, each file cut to the whole hops its mel covers."""
     mels = None
@@ -663,13 +816,22 @@ def _file_set(encoded: EncodedSet, ids: tuple[int, ...] | None, config: Config,
         for file in encoded.files:
             whole = given[file.path]
             first, skip, kept = aligned_slice(file.start, len(file), whole.shape[1], hop)
-            files.append(dataclasses.replace(file, codes=file.codes[skip:skip + kept * hop],
-                                             start=file.start + skip))
-            mels_list.append(whole[:, first:first + kept])
+            files.append(
+                dataclasses.replace(
+                    file, codes=file.codes[skip : skip + kept * hop], start=file.start + skip
+                )
+            )
+            mels_list.append(whole[:, first : first + kept])
         return FileSet(tuple(files), ids, tuple(mels_list))
     if config.model.local_channels is not None:
-        mels = tuple(mel_features(encoded.files, sample_rate=config.data.sample_rate,
-                                  mel=config.mel, cache_dir=cache_dir,
-                                  trim_silence=config.data.trim_silence,
-                                  silence_threshold_db=config.data.silence_threshold_db))
+        mels = tuple(
+            mel_features(
+                encoded.files,
+                sample_rate=config.data.sample_rate,
+                mel=config.mel,
+                cache_dir=cache_dir,
+                trim_silence=config.data.trim_silence,
+                silence_threshold_db=config.data.silence_threshold_db,
+            )
+        )
     return FileSet(encoded.files, ids, mels)

@@ -17,8 +17,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..data.prepare import silence_code
 from ..coding.logistic import mixture_log_prob
+from ..data.prepare import silence_code
 from ..nn.model import WaveNet
 
 
@@ -29,21 +29,25 @@ class EvalResult:
     files: int
 
     def to_dict(self) -> dict[str, float | int]:
-        return {"bits_per_sample": self.bits_per_sample, "samples": self.samples,
-                "files": self.files}
+        return {
+            "bits_per_sample": self.bits_per_sample,
+            "samples": self.samples,
+            "files": self.files,
+        }
 
 
 @dataclass
 class _Window:
-    inputs: torch.Tensor           # (T,) codes the model reads
-    targets: torch.Tensor          # (N,) codes scored
-    first: int                     # the position whose logits predict targets[0]
+    inputs: torch.Tensor  # (T,) codes the model reads
+    targets: torch.Tensor  # (N,) codes scored
+    first: int  # the position whose logits predict targets[0]
     global_id: int | None = None
     mel: torch.Tensor | None = None  # (n_mels, frames)
 
 
-def _windows(model: WaveNet, codes: torch.Tensor, chunk: int, global_id: int | None,
-             mel: torch.Tensor | None) -> list[_Window]:
+def _windows(
+    model: WaveNet, codes: torch.Tensor, chunk: int, global_id: int | None, mel: torch.Tensor | None
+) -> list[_Window]:
     rf = model.receptive_field
     if mel is not None:
         # Position t predicts code t and reads feature t: feed one silence code first.
@@ -51,18 +55,25 @@ def _windows(model: WaveNet, codes: torch.Tensor, chunk: int, global_id: int | N
         if n <= rf:
             return []
         pad = torch.tensor([silence_code(model.config.classes)])
-        return [_Window(torch.cat([pad, codes[:n - 1]]), codes[rf:n], rf, global_id, mel)]
-    return [_Window(codes[start - rf:end - 1], codes[start:end], rf - 1, global_id)
-            for start in range(rf, len(codes), chunk)
-            for end in [min(start + chunk, len(codes))]]
+        return [_Window(torch.cat([pad, codes[: n - 1]]), codes[rf:n], rf, global_id, mel)]
+    return [
+        _Window(codes[start - rf : end - 1], codes[start:end], rf - 1, global_id)
+        for start in range(rf, len(codes), chunk)
+        for end in [min(start + chunk, len(codes))]
+    ]
 
 
 @torch.inference_mode()
-def evaluate_codes(model: WaveNet, files: Sequence[np.ndarray | torch.Tensor], *,
-                   global_ids: Sequence[int] | None = None,
-                   mels: Sequence[np.ndarray | torch.Tensor] | None = None,
-                   chunk: int = 16384, batch_size: int = 8,
-                   progress: Callable[[int, int], None] | None = None) -> EvalResult:
+def evaluate_codes(
+    model: WaveNet,
+    files: Sequence[np.ndarray | torch.Tensor],
+    *,
+    global_ids: Sequence[int] | None = None,
+    mels: Sequence[np.ndarray | torch.Tensor] | None = None,
+    chunk: int = 16384,
+    batch_size: int = 8,
+    progress: Callable[[int, int], None] | None = None,
+) -> EvalResult:
     """Bits per sample of `model` over full code sequences (one array per file): per
     16-bit sample for a "mol" model (its codes are 16-bit samples, wavenet/coding/pcm.py).
 
@@ -85,7 +96,7 @@ def evaluate_codes(model: WaveNet, files: Sequence[np.ndarray | torch.Tensor], *
     windows.sort(key=lambda w: (len(w.inputs), w.first))
     total_nats, total_samples = 0.0, 0
     for first in range(0, len(windows), batch_size):
-        group = windows[first:first + batch_size]
+        group = windows[first : first + batch_size]
         by_shape: dict[tuple[int, int, int], list[_Window]] = {}
         for window in group:
             frames = 0 if window.mel is None else window.mel.shape[1]
@@ -93,17 +104,22 @@ def evaluate_codes(model: WaveNet, files: Sequence[np.ndarray | torch.Tensor], *
         for same in by_shape.values():
             inputs = torch.stack([w.inputs for w in same]).to(device)
             targets = torch.stack([w.targets for w in same]).to(device)
-            ids = (torch.tensor([w.global_id for w in same], device=device)
-                   if same[0].global_id is not None else None)
+            ids = (
+                torch.tensor([w.global_id for w in same], device=device)
+                if same[0].global_id is not None
+                else None
+            )
             mel = torch.stack([w.mel for w in same]).to(device) if same[0].mel is not None else None
             start = same[0].first
-            logits = model(inputs, global_cond=ids, mel=mel)[:, :, start:start + targets.shape[1]]
+            logits = model(inputs, global_cond=ids, mel=mel)[:, :, start : start + targets.shape[1]]
             total_nats += _nats(model, at_least_float32(logits), targets)
             total_samples += targets.numel()
         if progress is not None:
             progress(min(first + batch_size, len(windows)), len(windows))
     if total_samples == 0:
-        raise ValueError(f"no file is longer than the receptive field ({model.receptive_field} samples)")
+        raise ValueError(
+            f"no file is longer than the receptive field ({model.receptive_field} samples)"
+        )
     return EvalResult(total_nats / total_samples / math.log(2.0), total_samples, scored_files)
 
 

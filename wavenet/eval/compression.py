@@ -17,17 +17,22 @@ from __future__ import annotations
 import bz2
 import lzma
 from collections.abc import Callable, Sequence
+
 import numpy as np
 
 from ..data.prepare import codes_dtype
 
-__all__ = ["COMPRESSORS", "baseline_bits", "code_bytes", "compressed_bits_per_sample",
-           "unigram_bits_per_sample"]
+__all__ = [
+    "COMPRESSORS",
+    "baseline_bits",
+    "code_bytes",
+    "compressed_bits_per_sample",
+    "unigram_bits_per_sample",
+]
 
 COMPRESSORS: dict[str, Callable[[bytes], bytes]] = {
     # xz -9e: the .xz container with LZMA2 at preset 9, extreme.
-    "xz": lambda data: lzma.compress(data, format=lzma.FORMAT_XZ,
-                                     preset=9 | lzma.PRESET_EXTREME),
+    "xz": lambda data: lzma.compress(data, format=lzma.FORMAT_XZ, preset=9 | lzma.PRESET_EXTREME),
     "bzip2": lambda data: bz2.compress(data, compresslevel=9),
 }
 
@@ -53,8 +58,9 @@ def code_bytes(codes: np.ndarray | Sequence[np.ndarray], quantization_channels: 
     """codes (one array, or one per file, joined) -> the bytes of `codes_dtype(Q)`."""
     joined = _as_codes(codes)
     if joined.max() >= quantization_channels:
-        raise ValueError(f"codes must be < quantization_channels={quantization_channels}, "
-                         f"found {joined.max()}")
+        raise ValueError(
+            f"codes must be < quantization_channels={quantization_channels}, found {joined.max()}"
+        )
     return joined.astype(codes_dtype(quantization_channels)).tobytes()
 
 
@@ -66,9 +72,11 @@ def unigram_bits_per_sample(codes: np.ndarray | Sequence[np.ndarray]) -> float:
     return float(-(p * np.log2(p)).sum()) + 0.0  # + 0.0 turns -0.0 into 0.0
 
 
-def compressed_bits_per_sample(codes: np.ndarray | Sequence[np.ndarray],
-                               compressor: str = "xz",
-                               quantization_channels: int = 256) -> float:
+def compressed_bits_per_sample(
+    codes: np.ndarray | Sequence[np.ndarray],
+    compressor: str = "xz",
+    quantization_channels: int = 256,
+) -> float:
     """8 * compressed bytes / number of codes, with `xz -9e` or `bzip2 -9` (see
     `COMPRESSORS`). A list of files is compressed as one stream, in order."""
     if compressor not in COMPRESSORS:
@@ -78,12 +86,15 @@ def compressed_bits_per_sample(codes: np.ndarray | Sequence[np.ndarray],
     return 8 * len(COMPRESSORS[compressor](data)) / n
 
 
-def baseline_bits(codes: np.ndarray | Sequence[np.ndarray],
-                  quantization_channels: int = 256) -> dict[str, float | int]:
+def baseline_bits(
+    codes: np.ndarray | Sequence[np.ndarray], quantization_channels: int = 256
+) -> dict[str, float | int]:
     """{"samples", "unigram", "xz", "bzip2"}: every baseline of one code stream."""
     joined = _as_codes(codes)
-    result: dict[str, float | int] = {"samples": int(joined.size),
-                                      "unigram": unigram_bits_per_sample(joined)}
+    result: dict[str, float | int] = {
+        "samples": int(joined.size),
+        "unigram": unigram_bits_per_sample(joined),
+    }
     for name in COMPRESSORS:
         result[name] = compressed_bits_per_sample(joined, name, quantization_channels)
     return result

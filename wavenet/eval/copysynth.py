@@ -27,12 +27,12 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ..util import dependencies
 from ..config import Config, MelConfig
-from ..data.prepare import DataError, FileSet, file_waveform
 from ..data.features import hifigan_log_mel, mel_filterbank, mel_magnitude
-from ..nn.model import WaveNet
+from ..data.prepare import DataError, FileSet, file_waveform
 from ..generation.sampling import Progress
+from ..nn.model import WaveNet
+from ..util import dependencies
 
 DB_PER_NEPER = 20.0 / math.log(10.0)
 # Range below the reference's loudest mel value that the distance looks at (librosa's
@@ -60,23 +60,32 @@ class CopySynthesis:
         return float(np.mean(self.griffin_lim_db))
 
     def to_dict(self) -> dict[str, object]:
-        return {"vocoder_db": self.mean_vocoder_db, "griffin_lim_db": self.mean_griffin_lim_db,
-                "files": [{"file": f, "seconds": s, "vocoder_db": v, "griffin_lim_db": g}
-                          for f, s, v, g in zip(self.files, self.seconds, self.vocoder_db,
-                                                self.griffin_lim_db)]}
+        return {
+            "vocoder_db": self.mean_vocoder_db,
+            "griffin_lim_db": self.mean_griffin_lim_db,
+            "files": [
+                {"file": f, "seconds": s, "vocoder_db": v, "griffin_lim_db": g}
+                for f, s, v, g in zip(
+                    self.files, self.seconds, self.vocoder_db, self.griffin_lim_db
+                )
+            ],
+        }
 
 
 def _distance_mel(mel: MelConfig) -> MelConfig:
     return dataclasses.replace(mel, format="hifigan")
 
 
-def log_mel_distance(reference: torch.Tensor, other: torch.Tensor, sample_rate: int,
-                     mel: MelConfig) -> float:
+def log_mel_distance(
+    reference: torch.Tensor, other: torch.Tensor, sample_rate: int, mel: MelConfig
+) -> float:
     """RMS difference in dB of two waveforms' log-mels (module docstring); both (T,),
     same length, at least one hop."""
     if reference.shape != other.shape or reference.dim() != 1:
-        raise ValueError(f"expected two waveforms of one length, got {tuple(reference.shape)} "
-                         f"and {tuple(other.shape)}")
+        raise ValueError(
+            f"expected two waveforms of one length, got {tuple(reference.shape)} "
+            f"and {tuple(other.shape)}"
+        )
     spec = _distance_mel(mel)
     a = hifigan_log_mel(reference.float(), sample_rate, spec).double()
     b = hifigan_log_mel(other.float(), sample_rate, spec).double()
@@ -93,8 +102,12 @@ def griffin_lim_min_frames(mel: MelConfig) -> int:
     return (mel.n_fft // 2) // mel.hop_length + 2
 
 
-def griffin_lim(features: torch.Tensor, sample_rate: int, mel: MelConfig,
-                iterations: int = GRIFFIN_LIM_ITERATIONS) -> torch.Tensor:
+def griffin_lim(
+    features: torch.Tensor,
+    sample_rate: int,
+    mel: MelConfig,
+    iterations: int = GRIFFIN_LIM_ITERATIONS,
+) -> torch.Tensor:
     """A waveform (frames x hop,) float32 from mel features (n_mels, frames) of either
     format by Griffin-Lim, aligned with the audio the features came from."""
     frames = features.shape[1]
@@ -105,17 +118,33 @@ def griffin_lim(features: torch.Tensor, sample_rate: int, mel: MelConfig,
     offset = mel.n_fft // 2 - (mel.n_fft - mel.hop_length) // 2
     length = frames * mel.hop_length
     audio = dependencies.torchaudio().functional.griffinlim(
-        linear, window, mel.n_fft, mel.hop_length, mel.win_length, power=1.0,
-        n_iter=iterations, momentum=0.99, length=None, rand_init=False)
+        linear,
+        window,
+        mel.n_fft,
+        mel.hop_length,
+        mel.win_length,
+        power=1.0,
+        n_iter=iterations,
+        momentum=0.99,
+        length=None,
+        rand_init=False,
+    )
     shifted = torch.cat([torch.zeros(offset, dtype=audio.dtype), audio])[:length]
     shifted = torch.nn.functional.pad(shifted, (0, length - shifted.shape[0]))
     return shifted.float().clamp(-1.0, 1.0)
 
 
-def copy_synthesis(model: WaveNet, config: Config, files: FileSet, *, seconds: float,
-                   batch_size: int = 8, temperature: float = 1.0,
-                   generator: torch.Generator | None = None,
-                   progress: Progress | None = None) -> CopySynthesis:
+def copy_synthesis(
+    model: WaveNet,
+    config: Config,
+    files: FileSet,
+    *,
+    seconds: float,
+    batch_size: int = 8,
+    temperature: float = 1.0,
+    generator: torch.Generator | None = None,
+    progress: Progress | None = None,
+) -> CopySynthesis:
     """Resynthesize the first `seconds` (whole hops, at least `griffin_lim_min_frames`) of
     each file from its mel with the vocoder and with Griffin-Lim; -> both distances to the
     file's audio. Files shorter than that are left out; DataError when all are.
@@ -135,20 +164,33 @@ def copy_synthesis(model: WaveNet, config: Config, files: FileSet, *, seconds: f
         if frames < fewest:
             continue
         kept.append(file.path.name)
-        audio = file_waveform(file, sample_rate=rate, trim_silence=config.data.trim_silence,
-                              silence_threshold_db=config.data.silence_threshold_db)
-        references.append(torch.from_numpy(audio[:frames * hop]))
+        audio = file_waveform(
+            file,
+            sample_rate=rate,
+            trim_silence=config.data.trim_silence,
+            silence_threshold_db=config.data.silence_threshold_db,
+        )
+        references.append(torch.from_numpy(audio[: frames * hop]))
         clips.append(torch.from_numpy(np.array(file_mel[:, :frames], dtype=np.float32)))
     if not kept:
-        raise DataError(f"no file holds the {fewest} whole hops ({fewest * hop} samples) with "
-                        f"their mel that copy synthesis needs (--resynth-seconds 0 skips it)")
-    resynthesized = vocode(model, clips, batch_size=batch_size, temperature=temperature,
-                           generator=generator, progress=progress)
+        raise DataError(
+            f"no file holds the {fewest} whole hops ({fewest * hop} samples) with "
+            f"their mel that copy synthesis needs (--resynth-seconds 0 skips it)"
+        )
+    resynthesized = vocode(
+        model,
+        clips,
+        batch_size=batch_size,
+        temperature=temperature,
+        generator=generator,
+        progress=progress,
+    )
     result = CopySynthesis([], [], [], [])
     for name, reference, clip, audio in zip(kept, references, clips, resynthesized):
         result.files.append(name)
         result.seconds.append(len(reference) / rate)
         result.vocoder_db.append(log_mel_distance(reference, audio, rate, config.mel))
-        result.griffin_lim_db.append(log_mel_distance(
-            reference, griffin_lim(clip, rate, config.mel), rate, config.mel))
+        result.griffin_lim_db.append(
+            log_mel_distance(reference, griffin_lim(clip, rate, config.mel), rate, config.mel)
+        )
     return result

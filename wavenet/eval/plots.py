@@ -31,8 +31,9 @@ def _pyplot() -> Any:
     try:
         import matplotlib
     except ImportError:
-        raise PlotError("plots need matplotlib: pip install 'wavenet[plot]' "
-                        "(or pip install matplotlib)") from None
+        raise PlotError(
+            "plots need matplotlib: pip install 'wavenet[plot]' (or pip install matplotlib)"
+        ) from None
     matplotlib.use("Agg")  # headless: files only, no window
     import matplotlib.pyplot as plt
 
@@ -74,8 +75,10 @@ def _is_number(value: Any) -> bool:
 def plot_curves(metrics: Sequence[dict[str, Any]], out: str | Path, title: str = "") -> Path:
     """Training and validation bits/sample against step, written to a PNG (or the format
     `out`'s extension names)."""
-    train, val = ([(r["step"], r[key]) for r in metrics if _is_number(r.get(key))]
-                  for key in ("train_bits", "val_bits"))
+    train, val = (
+        [(r["step"], r[key]) for r in metrics if _is_number(r.get(key))]
+        for key in ("train_bits", "val_bits")
+    )
     if not train and not val:
         raise PlotError("the metrics log is empty: train for a few steps first")
     plt = _pyplot()
@@ -93,24 +96,36 @@ def plot_curves(metrics: Sequence[dict[str, Any]], out: str | Path, title: str =
     return _save(fig, plt, out)
 
 
-def plot_spectrograms(clips: Sequence[tuple[str, np.ndarray]], sample_rate: int,
-                      out: str | Path) -> Path:
+def plot_spectrograms(
+    clips: Sequence[tuple[str, np.ndarray]], sample_rate: int, out: str | Path
+) -> Path:
     """Log-magnitude spectrograms of (title, waveform) clips side by side, to a PNG.
 
     A clip of at most one FFT window (256 samples, 512 from 16 kHz) has no spectrogram
     (matplotlib would pad it to one frame, with a warning): its panel says so, and so
     does one logged warning."""
     plt = _pyplot()
-    fig, axes = plt.subplots(1, len(clips), figsize=(5 * len(clips), 3.6), dpi=110,
-                             squeeze=False)
+    fig, axes = plt.subplots(1, len(clips), figsize=(5 * len(clips), 3.6), dpi=110, squeeze=False)
     n_fft = 512 if sample_rate >= 16000 else 256
     for ax, (title, audio) in zip(axes[0], clips):
         ax.set_title(title)
         if len(audio) <= n_fft:
-            logger.warning("%s: %s has %d samples, too few for a spectrogram (more than %d "
-                           "needed); its panel says so", out, title, len(audio), n_fft)
-            ax.text(0.5, 0.5, f"{len(audio)} samples:\ntoo few for a spectrogram\n(more "
-                    f"than {n_fft} needed)", ha="center", va="center", transform=ax.transAxes)
+            logger.warning(
+                "%s: %s has %d samples, too few for a spectrogram (more than %d "
+                "needed); its panel says so",
+                out,
+                title,
+                len(audio),
+                n_fft,
+            )
+            ax.text(
+                0.5,
+                0.5,
+                f"{len(audio)} samples:\ntoo few for a spectrogram\n(more than {n_fft} needed)",
+                ha="center",
+                va="center",
+                transform=ax.transAxes,
+            )
             ax.set_xticks([])
             ax.set_yticks([])
             continue
@@ -120,8 +135,9 @@ def plot_spectrograms(clips: Sequence[tuple[str, np.ndarray]], sample_rate: int,
         # below the floor, as silence's is).
         waveform = np.asarray(audio, dtype=np.float64)
         waveform = waveform + 1e-9 * np.random.default_rng(0).standard_normal(len(waveform))
-        spectrum, _, _, image = ax.specgram(waveform, NFFT=n_fft, Fs=sample_rate,
-                                            noverlap=n_fft * 3 // 4, cmap="magma")
+        spectrum, _, _, image = ax.specgram(
+            waveform, NFFT=n_fft, Fs=sample_rate, noverlap=n_fft * 3 // 4, cmap="magma"
+        )
         top = 10 * np.log10(spectrum.max())
         image.set_clim(SPECTROGRAM_FLOOR_DB, max(top, SPECTROGRAM_FLOOR_DB + 1))
         ax.set_xlabel("time (s)")
@@ -142,8 +158,9 @@ def _save(fig: Any, plt: Any, out: str | Path) -> Path:
     kinds = fig.canvas.get_supported_filetypes()
     if out.suffix and out.suffix[1:].lower() not in kinds:
         plt.close(fig)
-        raise PlotError(f"cannot draw a picture as {out.suffix} ({out}); name it .png "
-                        f"(or .pdf, .svg)")
+        raise PlotError(
+            f"cannot draw a picture as {out.suffix} ({out}); name it .png (or .pdf, .svg)"
+        )
     out = picture_path(out)
     try:
         atomic_write_bytes(out, lambda handle: fig.savefig(handle, format=out.suffix[1:].lower()))

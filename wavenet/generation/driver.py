@@ -22,9 +22,9 @@ import logging
 import torch
 
 from ..errors import InvalidArgumentError, InvalidTypeError
+from ..nn.model import WaveNet
 from ..util.hardware import memory_limit
 from .incremental import CodeGenerator, FastGenerator, StepConditioning, takes_conditioning
-from ..nn.model import WaveNet
 from .naive import NaiveGenerator
 from .sampling import Progress, uniform_chunks
 
@@ -36,11 +36,19 @@ METHODS = ("fast", "fast-numba", "fast-torch", "naive")
 BYTES_PER_CODE = 16
 
 
-def generate(model: WaveNet, n_samples: int, *, batch_size: int = 1, temperature: float = 1.0,
-             prime: torch.Tensor | None = None, generator: torch.Generator | None = None,
-             method: str = "fast", progress: Progress | None = None,
-             global_cond: torch.Tensor | None = None, mel: torch.Tensor | None = None
-             ) -> torch.Tensor:
+def generate(
+    model: WaveNet,
+    n_samples: int,
+    *,
+    batch_size: int = 1,
+    temperature: float = 1.0,
+    prime: torch.Tensor | None = None,
+    generator: torch.Generator | None = None,
+    method: str = "fast",
+    progress: Progress | None = None,
+    global_cond: torch.Tensor | None = None,
+    mel: torch.Tensor | None = None,
+) -> torch.Tensor:
     """Sample `n_samples` codes for each of `batch_size` independent streams.
 
     Returns codes (batch_size, n_samples) long on the model's device; decode them with
@@ -77,14 +85,15 @@ def generate(model: WaveNet, n_samples: int, *, batch_size: int = 1, temperature
     _check_memory(n_samples, batch_size)
     _check_finite_weights(model)
     if mel is not None and prime is not None:
-        raise InvalidArgumentError("prime is not taken with mel: a vocoder starts from silence, "
-                                   "its first sample predicted with mel frame 0")
+        raise InvalidArgumentError(
+            "prime is not taken with mel: a vocoder starts from silence, "
+            "its first sample predicted with mel frame 0"
+        )
     _check_finite_mel(mel)
-    codes_in = _prime_codes(prime, batch_size, model.config.classes,
-                            model.embedding.weight.device)
+    codes_in = _prime_codes(prime, batch_size, model.config.classes, model.embedding.weight.device)
     # Only the prime's last receptive_field codes reach any generated code: the rest
     # would be fed one step at a time for nothing (a minute of prime, a minute of steps).
-    codes_in = codes_in[:, -model.receptive_field:]
+    codes_in = codes_in[:, -model.receptive_field :]
     steps = codes_in.shape[1] + n_samples - 1  # every step that feeds a code
     conditioning = _conditioning(model, batch_size, steps, global_cond, mel)
     temperature = float(temperature)
@@ -97,8 +106,13 @@ def generate(model: WaveNet, n_samples: int, *, batch_size: int = 1, temperature
         return gen.sample(codes_in, n_samples, temperature, uniforms, progress)
 
 
-def _conditioning(model: WaveNet, batch_size: int, steps: int, global_cond: torch.Tensor | None,
-                  mel: torch.Tensor | None) -> StepConditioning | None:
+def _conditioning(
+    model: WaveNet,
+    batch_size: int,
+    steps: int,
+    global_cond: torch.Tensor | None,
+    mel: torch.Tensor | None,
+) -> StepConditioning | None:
     """The run's conditioning for `steps` steps, or None when neither the model nor the
     caller has any; `StepConditioning` and the model check it (`check_conditioning`)."""
     if global_cond is None and mel is None and not takes_conditioning(model.config):
@@ -123,13 +137,13 @@ def _generator_class(method: str) -> type[CodeGenerator]:
     return {"fast-torch": FastGenerator, "naive": NaiveGenerator}[method]
 
 
-def _prime_codes(prime: torch.Tensor | None, batch_size: int, classes: int,
-                 device: torch.device) -> torch.Tensor:
+def _prime_codes(
+    prime: torch.Tensor | None, batch_size: int, classes: int, device: torch.device
+) -> torch.Tensor:
     """The codes fed before sampling, as (batch_size, T) long: the prime or one silent code."""
     if prime is None:
         # Q // 2: the mu-law code of 0.0, or the 16-bit sample 0.
-        return torch.full((batch_size, 1), classes // 2, dtype=torch.long,
-                          device=device)
+        return torch.full((batch_size, 1), classes // 2, dtype=torch.long, device=device)
     if not isinstance(prime, torch.Tensor):
         raise InvalidTypeError(f"prime must be a LongTensor of codes, got {type(prime).__name__}")
     if prime.dtype == torch.bool or prime.is_floating_point() or prime.is_complex():
@@ -137,21 +151,30 @@ def _prime_codes(prime: torch.Tensor | None, batch_size: int, classes: int,
     if prime.dim() == 1:
         prime = prime.unsqueeze(0).expand(batch_size, -1)
     elif prime.dim() != 2 or prime.shape[0] != batch_size:
-        raise InvalidArgumentError(f"prime must be (T,) or (batch_size={batch_size}, T), "
-                                   f"got shape {tuple(prime.shape)}")
+        raise InvalidArgumentError(
+            f"prime must be (T,) or (batch_size={batch_size}, T), got shape {tuple(prime.shape)}"
+        )
     if prime.shape[1] < 1:
-        raise InvalidArgumentError("prime must hold at least one code (leave it None to start "
-                                   "from silence)")
+        raise InvalidArgumentError(
+            "prime must hold at least one code (leave it None to start from silence)"
+        )
     low, high = int(prime.min()), int(prime.max())
     if low < 0 or high >= classes:
-        raise InvalidArgumentError(f"prime codes must be in [0, {classes - 1}], "
-                                   f"found values in [{low}, {high}]")
+        raise InvalidArgumentError(
+            f"prime codes must be in [0, {classes - 1}], found values in [{low}, {high}]"
+        )
     return prime.to(device=device, dtype=torch.long).contiguous()
 
 
-def _check_arguments(model: WaveNet, n_samples: int, batch_size: int, temperature: float,
-                     generator: torch.Generator | None, method: str,
-                     progress: Progress | None) -> None:
+def _check_arguments(
+    model: WaveNet,
+    n_samples: int,
+    batch_size: int,
+    temperature: float,
+    generator: torch.Generator | None,
+    method: str,
+    progress: Progress | None,
+) -> None:
     if not isinstance(model, WaveNet):
         raise InvalidTypeError(f"model must be a wavenet.WaveNet, got {type(model).__name__}")
     for name, value in (("n_samples", n_samples), ("batch_size", batch_size)):
@@ -164,8 +187,9 @@ def _check_arguments(model: WaveNet, n_samples: int, batch_size: int, temperatur
     if not temperature >= 0 or temperature == float("inf"):
         raise InvalidArgumentError(f"temperature must be a finite number >= 0, got {temperature!r}")
     if generator is not None and not isinstance(generator, torch.Generator):
-        raise InvalidTypeError(f"generator must be a torch.Generator or None, got "
-                               f"{type(generator).__name__}")
+        raise InvalidTypeError(
+            f"generator must be a torch.Generator or None, got {type(generator).__name__}"
+        )
     if method not in METHODS:
         raise InvalidArgumentError(f"unknown method {method!r}; methods: {', '.join(METHODS)}")
     if progress is not None and not callable(progress):
@@ -177,20 +201,27 @@ def _check_memory(n_samples: int, batch_size: int) -> None:
     (`hardware.memory_limit`: RAM, rlimits, cgroup)."""
     needed, limit = n_samples * batch_size * BYTES_PER_CODE, memory_limit()
     if limit is not None and needed > limit:
-        raise InvalidArgumentError(f"{batch_size:,} x {n_samples:,} codes need about "
-                                   f"{needed / 2**30:,.1f} GiB, more than the "
-                                   f"{limit / 2**30:,.1f} GiB this process may use")
+        raise InvalidArgumentError(
+            f"{batch_size:,} x {n_samples:,} codes need about "
+            f"{needed / 2**30:,.1f} GiB, more than the "
+            f"{limit / 2**30:,.1f} GiB this process may use"
+        )
 
 
 def _check_finite_weights(model: WaveNet) -> None:
     """InvalidArgumentError when a weight or buffer holds NaN or inf (every code it would
     draw would be the last one, silently)."""
-    bad = [name for name, value in itertools.chain(model.named_parameters(), model.named_buffers())
-           if value.is_floating_point() and not bool(torch.isfinite(value).all())]
+    bad = [
+        name
+        for name, value in itertools.chain(model.named_parameters(), model.named_buffers())
+        if value.is_floating_point() and not bool(torch.isfinite(value).all())
+    ]
     if bad:
-        raise InvalidArgumentError(f"the model holds NaN or infinite weights ({len(bad)} "
-                                   f"tensor(s), the first {bad[0]}): it cannot generate; load a "
-                                   f"checkpoint saved before training diverged")
+        raise InvalidArgumentError(
+            f"the model holds NaN or infinite weights ({len(bad)} "
+            f"tensor(s), the first {bad[0]}): it cannot generate; load a "
+            f"checkpoint saved before training diverged"
+        )
 
 
 def _check_finite_mel(mel: object) -> None:
@@ -199,5 +230,6 @@ def _check_finite_mel(mel: object) -> None:
     if isinstance(mel, torch.Tensor) and mel.is_floating_point():
         bad = int((~torch.isfinite(mel)).sum())
         if bad:
-            raise InvalidArgumentError(f"the mel holds {bad} NaN or infinite value(s) out of "
-                                       f"{mel.numel()}")
+            raise InvalidArgumentError(
+                f"the mel holds {bad} NaN or infinite value(s) out of {mel.numel()}"
+            )

@@ -16,11 +16,11 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from . import kernel
 from ..config import ModelConfig
 from ..errors import InvalidArgumentError
-from .incremental import CodeGenerator, IncrementalState, StepConditioning
 from ..nn.model import WaveNet
+from . import kernel
+from .incremental import CodeGenerator, IncrementalState, StepConditioning
 from .sampling import Progress, Uniforms
 
 # A layer's past-tap products are gathered over up to this many rows (steps x streams).
@@ -39,11 +39,12 @@ def head_width(config: ModelConfig) -> int:
 
 def _pack(model: WaveNet, dtype: np.dtype) -> tuple[np.ndarray, ...]:
     """The model's weights as the kernel wants them (copies, contiguous, transposed)."""
+
     def arr(t: torch.Tensor) -> np.ndarray:
         return np.ascontiguousarray(t.detach().cpu().numpy().astype(dtype, copy=False))
 
     blocks = list(model.blocks)
-    emb = arr(model.embedding.weight)                                  # (Q, R)
+    emb = arr(model.embedding.weight)  # (Q, R)
     # The embedding row of each code: the code itself, or a 16-bit sample's mu-law code.
     rows = model.embedding_index(torch.arange(model.config.classes))
     code_rows = np.ascontiguousarray(rows.cpu().numpy().astype(np.int64))
@@ -54,19 +55,29 @@ def _pack(model: WaveNet, dtype: np.dtype) -> tuple[np.ndarray, ...]:
         value_in = np.zeros((2, emb.shape[1]), dtype)
     # (L, k, R, G): tap j of block l is wd[l, j].T (tap k - 1 acts on the current input).
     wd = arr(torch.stack([b.dilated.weight.permute(2, 1, 0) for b in blocks]))
-    bd = arr(torch.stack([b.dilated.bias for b in blocks]))            # (L, G)
+    bd = arr(torch.stack([b.dilated.bias for b in blocks]))  # (L, G)
     # (L, G/2, R + S): the residual and skip projections side by side; the last block
     # has no residual projection (the kernel never uses that part), so zeros stand in.
-    residual_weights = [b.residual.weight[:, :, 0] if b.residual is not None
-                        else b.skip.weight.new_zeros(b.dilated.weight.shape[1], b.skip.weight.shape[1])
-                        for b in blocks]
-    residual_biases = [b.residual.bias if b.residual is not None
-                       else b.skip.bias.new_zeros(b.dilated.weight.shape[1]) for b in blocks]
-    wrs = arr(torch.stack([torch.cat([w, b.skip.weight[:, :, 0]]).T
-                           for w, b in zip(residual_weights, blocks)]))
-    br = arr(torch.stack(residual_biases))                             # (L, R)
-    bs = arr(torch.stack([b.skip.bias for b in blocks]).sum(0))        # (S,)
-    w1 = arr(model.head_hidden.weight[:, :, 0].T)                      # (S, S)
+    residual_weights = [
+        b.residual.weight[:, :, 0]
+        if b.residual is not None
+        else b.skip.weight.new_zeros(b.dilated.weight.shape[1], b.skip.weight.shape[1])
+        for b in blocks
+    ]
+    residual_biases = [
+        b.residual.bias
+        if b.residual is not None
+        else b.skip.bias.new_zeros(b.dilated.weight.shape[1])
+        for b in blocks
+    ]
+    wrs = arr(
+        torch.stack(
+            [torch.cat([w, b.skip.weight[:, :, 0]]).T for w, b in zip(residual_weights, blocks)]
+        )
+    )
+    br = arr(torch.stack(residual_biases))  # (L, R)
+    bs = arr(torch.stack([b.skip.bias for b in blocks]).sum(0))  # (S,)
+    w1 = arr(model.head_hidden.weight[:, :, 0].T)  # (S, S)
     b1 = arr(model.head_hidden.bias)
     pad = head_width(model.config) - model.config.output_channels
     w2 = arr(torch.nn.functional.pad(model.head_out.weight[:, :, 0].T, (0, pad)))  # (S, Q + pad)
@@ -105,8 +116,7 @@ class NumbaState(IncrementalState):
                 partial.zero_()
 
 
-def _kernel_layout(config: ModelConfig, batch_size: int
-                   ) -> tuple[tuple, list[int], list[int]]:
+def _kernel_layout(config: ModelConfig, batch_size: int) -> tuple[tuple, list[int], list[int]]:
     """The per-layer layout `kernel._step` reads, and each layer's ring and pending spans.
 
     -> ((dilations, kernel_size, ring offsets, time blocks, pending offsets, mixtures), spans,
@@ -118,20 +128,30 @@ def _kernel_layout(config: ModelConfig, batch_size: int
     """
     spans = [(config.kernel_size - 1) * d for d in config.dilations]
     # kernel_size 1 keeps no past inputs, so there is nothing to gather.
-    blocks = [time_block(d, batch_size) if config.kernel_size > 1 else 1
-              for d in config.dilations]
+    blocks = [time_block(d, batch_size) if config.kernel_size > 1 else 1 for d in config.dilations]
     offsets = np.concatenate([[0], np.cumsum(spans)[:-1]]).astype(np.int64)
     gathered = [s if m > 1 else 0 for s, m in zip(spans, blocks)]
     pending_offsets = np.concatenate([[0], np.cumsum(gathered)[:-1]]).astype(np.int64)
     mixtures = config.mixtures if config.output == "mol" else 0
-    layout = (np.array(config.dilations, dtype=np.int64), config.kernel_size, offsets,
-              np.array(blocks, dtype=np.int64), pending_offsets, mixtures)
+    layout = (
+        np.array(config.dilations, dtype=np.int64),
+        config.kernel_size,
+        offsets,
+        np.array(blocks, dtype=np.int64),
+        pending_offsets,
+        mixtures,
+    )
     return layout, spans, gathered
 
 
-def _zero_state(config: ModelConfig, batch_size: int, layout: tuple, spans: list[int],
-                gathered: list[int], dtype: torch.dtype
-                ) -> tuple[NumbaState, tuple[np.ndarray, np.ndarray]]:
+def _zero_state(
+    config: ModelConfig,
+    batch_size: int,
+    layout: tuple,
+    spans: list[int],
+    gathered: list[int],
+    dtype: torch.dtype,
+) -> tuple[NumbaState, tuple[np.ndarray, np.ndarray]]:
     """A NumbaState at time 0, and the two flat buffers its rings and pending sums view:
     (sum of spans, B, residual_channels) and (sum of gathered, B, gate_channels), as the
     numpy arrays the kernel updates in place."""
@@ -139,9 +159,9 @@ def _zero_state(config: ModelConfig, batch_size: int, layout: tuple, spans: list
     flat_ring = torch.zeros(sum(spans), batch_size, config.residual_channels, dtype=dtype)
     flat_pending = torch.zeros(sum(gathered), batch_size, config.gate_channels, dtype=dtype)
     state = NumbaState(
-        rings=[flat_ring[o:o + s] for o, s in zip(offsets, spans)],
-        pending=[flat_pending[o:o + s] if s else None
-                 for o, s in zip(pending_offsets, gathered)])
+        rings=[flat_ring[o : o + s] for o, s in zip(offsets, spans)],
+        pending=[flat_pending[o : o + s] if s else None for o, s in zip(pending_offsets, gathered)],
+    )
     return state, (flat_ring.numpy(), flat_pending.numpy())
 
 
@@ -152,14 +172,16 @@ def _scratch(config: ModelConfig, batch_size: int, np_dtype: np.dtype) -> tuple[
     def zeros(*shape: int) -> np.ndarray:
         return np.zeros(shape, np_dtype)
 
-    return (zeros(batch_size, c.residual_channels),                   # x
-            zeros(batch_size, c.kernel_size * c.residual_channels),   # taps
-            zeros(batch_size, c.gate_channels),                       # z
-            zeros(batch_size, c.gate_channels // 2),                  # h
-            zeros(batch_size, c.residual_channels + c.skip_channels), # out
-            zeros(batch_size, c.skip_channels),                       # skips
-            zeros(batch_size, c.skip_channels),                       # hidden
-            zeros(batch_size, head_width(c)))                         # logits (padded)
+    return (
+        zeros(batch_size, c.residual_channels),  # x
+        zeros(batch_size, c.kernel_size * c.residual_channels),  # taps
+        zeros(batch_size, c.gate_channels),  # z
+        zeros(batch_size, c.gate_channels // 2),  # h
+        zeros(batch_size, c.residual_channels + c.skip_channels),  # out
+        zeros(batch_size, c.skip_channels),  # skips
+        zeros(batch_size, c.skip_channels),  # hidden
+        zeros(batch_size, head_width(c)),
+    )  # logits (padded)
 
 
 class NumbaGenerator(CodeGenerator):
@@ -174,51 +196,79 @@ class NumbaGenerator(CodeGenerator):
 
     state: NumbaState
 
-    def __init__(self, model: WaveNet, batch_size: int = 1,
-                 conditioning: StepConditioning | None = None) -> None:
+    def __init__(
+        self, model: WaveNet, batch_size: int = 1, conditioning: StepConditioning | None = None
+    ) -> None:
         super().__init__(model, batch_size, conditioning)
         parameter = model.embedding.weight
         if parameter.device.type != "cpu" or parameter.dtype not in (torch.float32, torch.float64):
-            raise InvalidArgumentError(f"NumbaGenerator needs a float32 or float64 model on the "
-                                       f"CPU, got {parameter.dtype} on {parameter.device}")
+            raise InvalidArgumentError(
+                f"NumbaGenerator needs a float32 or float64 model on the "
+                f"CPU, got {parameter.dtype} on {parameter.device}"
+            )
         c = self.config
         self.dtype = parameter.dtype
         np_dtype = np.dtype(np.float32 if self.dtype == torch.float32 else np.float64)
         self._weights = _pack(model, np_dtype)
         self._approximate = self.dtype == torch.float32
         self._layout, spans, gathered = _kernel_layout(c, batch_size)
-        self.state, self._state_arrays = _zero_state(c, batch_size, self._layout, spans,
-                                                     gathered, self.dtype)
+        self.state, self._state_arrays = _zero_state(
+            c, batch_size, self._layout, spans, gathered, self.dtype
+        )
         self._scratch = _scratch(c, batch_size, np_dtype)
         self._cdf = np.zeros(c.output_channels, np.float64)
         self._np_dtype = np_dtype
-        self._no_conditioning = np.zeros((0, len(c.dilations), batch_size, c.gate_channels), np_dtype)
+        self._no_conditioning = np.zeros(
+            (0, len(c.dilations), batch_size, c.gate_channels), np_dtype
+        )
         # Steps per kernel call, so that a call's conditioning terms stay small.
         self._steps_per_call = conditioning.chunk if conditioning is not None else 1 << 62
 
-    def _run(self, fed: np.ndarray, uniforms: np.ndarray, temperature: float, out: np.ndarray,
-             step_after_last: bool) -> None:
+    def _run(
+        self,
+        fed: np.ndarray,
+        uniforms: np.ndarray,
+        temperature: float,
+        out: np.ndarray,
+        step_after_last: bool,
+    ) -> None:
         """Feed fed (T, B), then sample into out (n, B) (all int64, C-contiguous)."""
         steps = fed.shape[0] + max(out.shape[0] - (0 if step_after_last else 1), 0)
         cond, constant = self._no_conditioning, False
         if self.conditioning is not None and steps > 0:
             constant = self.conditioning.constant
             start = self.state.position
-            terms = (self.conditioning.terms(0, 1) if constant
-                     else self.conditioning.terms(start, start + steps))
+            terms = (
+                self.conditioning.terms(0, 1)
+                if constant
+                else self.conditioning.terms(start, start + steps)
+            )
             cond = np.ascontiguousarray(terms.numpy().astype(self._np_dtype, copy=False))
-        kernel.run(self._weights, self._layout, self._state_arrays, self._scratch,
-                   self.state.position, self._approximate, fed, self._cdf, uniforms, temperature,
-                   out, step_after_last, cond, constant)
+        kernel.run(
+            self._weights,
+            self._layout,
+            self._state_arrays,
+            self._scratch,
+            self.state.position,
+            self._approximate,
+            fed,
+            self._cdf,
+            uniforms,
+            temperature,
+            out,
+            step_after_last,
+            cond,
+            constant,
+        )
         self.state.position += steps
 
     def _feed_array(self, codes: np.ndarray) -> torch.Tensor:
         """Feed codes (T, B); returns a copy of the last logits."""
         nothing = np.zeros((0, self.batch_size), np.int64)
         for start in range(0, codes.shape[0], self._steps_per_call):
-            part = codes[start:start + self._steps_per_call]
+            part = codes[start : start + self._steps_per_call]
             self._run(part, np.zeros((0, self.batch_size)), 0.0, nothing, False)
-        return torch.from_numpy(self._scratch[-1][:, :self.config.output_channels].copy())
+        return torch.from_numpy(self._scratch[-1][:, : self.config.output_channels].copy())
 
     def _step(self, codes: torch.Tensor) -> torch.Tensor:
         return self._feed_array(self._checked_codes(codes.reshape(1, -1)))
@@ -231,12 +281,19 @@ class NumbaGenerator(CodeGenerator):
         array = np.ascontiguousarray(codes.detach().cpu().numpy().astype(np.int64, copy=False))
         q = self.config.classes
         if array.min() < 0 or array.max() >= q:
-            raise InvalidArgumentError(f"codes must be in [0, {q - 1}], found values in "
-                                       f"[{array.min()}, {array.max()}]")
+            raise InvalidArgumentError(
+                f"codes must be in [0, {q - 1}], found values in [{array.min()}, {array.max()}]"
+            )
         return array
 
-    def sample(self, prime: torch.Tensor, n_samples: int, temperature: float,
-               uniforms: Uniforms, progress: Progress | None = None) -> torch.Tensor:
+    def sample(
+        self,
+        prime: torch.Tensor,
+        n_samples: int,
+        temperature: float,
+        uniforms: Uniforms,
+        progress: Progress | None = None,
+    ) -> torch.Tensor:
         """`CodeGenerator.sample` with the sampling loop in the kernel, a chunk of steps a call.
 
         Feeds prime (B, T >= 1), then samples n_samples codes per stream -> (B, n_samples);
@@ -250,7 +307,7 @@ class NumbaGenerator(CodeGenerator):
             u = no_uniforms if chunk is None else np.ascontiguousarray(chunk.numpy())
             for first in range(start, stop, self._steps_per_call):
                 last = min(first + self._steps_per_call, stop)
-                part = u if chunk is None else u[first - start:last - start]
+                part = u if chunk is None else u[first - start : last - start]
                 self._run(no_codes, part, float(temperature), out[first:last], last < n_samples)
             if progress is not None:
                 progress(stop, n_samples)

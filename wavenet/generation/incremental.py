@@ -45,11 +45,14 @@ def check_conditioning(config: ModelConfig, given: bool) -> None:
     conditioned model needs its conditioning, an unconditioned one takes none."""
     needed = takes_conditioning(config)
     if needed and not given:
-        raise InvalidArgumentError("this model is conditioned (speaker ids and/or mel): pass "
-                                   "a StepConditioning (generate takes global_cond= and mel=)")
+        raise InvalidArgumentError(
+            "this model is conditioned (speaker ids and/or mel): pass "
+            "a StepConditioning (generate takes global_cond= and mel=)"
+        )
     if given and not needed:
-        raise InvalidArgumentError("this model takes no conditioning (global_cond and mel must "
-                                   "be None)")
+        raise InvalidArgumentError(
+            "this model takes no conditioning (global_cond and mel must be None)"
+        )
 
 
 class StepConditioning:
@@ -63,13 +66,20 @@ class StepConditioning:
     terms(start, stop) -> (stop - start, layers, B, gate_channels) in the model's dtype.
     """
 
-    def __init__(self, model: WaveNet, batch_size: int, length: int,
-                 global_cond: torch.Tensor | None = None, mel: torch.Tensor | None = None) -> None:
+    def __init__(
+        self,
+        model: WaveNet,
+        batch_size: int,
+        length: int,
+        global_cond: torch.Tensor | None = None,
+        mel: torch.Tensor | None = None,
+    ) -> None:
         check_conditioning(model.config, given=True)
         self.model = model
         with torch.inference_mode():
             self.global_features, self.local_features = model.conditioning_features(
-                batch_size, length, global_cond, mel)
+                batch_size, length, global_cond, mel
+            )
         self.length = length
         self.constant = self.local_features is None
         layers, gate = len(model.blocks), model.config.gate_channels
@@ -83,19 +93,23 @@ class StepConditioning:
 
     def terms(self, start: int, stop: int) -> torch.Tensor:
         if self.local_features is not None and stop > self.local_features.shape[2]:
-            raise InvalidArgumentError(f"the mel covers {self.local_features.shape[2]} steps; step "
-                             f"{stop - 1} was asked for")
+            raise InvalidArgumentError(
+                f"the mel covers {self.local_features.shape[2]} steps; step "
+                f"{stop - 1} was asked for"
+            )
         with torch.inference_mode():
-            local = (None if self.local_features is None
-                     else self.local_features[:, :, start:stop])
+            local = None if self.local_features is None else self.local_features[:, :, start:stop]
             terms = self.model.conditioning_terms(self.global_features, local)  # (T' or 1, L, B, G)
             return terms.expand(stop - start, -1, -1, -1).contiguous()
 
     def at(self, t: int) -> torch.Tensor:
         """(layers, B, G) for step t (chunks are computed once and kept)."""
         if self._cached is None or not self._cached[0] <= t < self._cached[1]:
-            stop = t + self.chunk if self.local_features is None else \
-                min(t + self.chunk, self.local_features.shape[2])
+            stop = (
+                t + self.chunk
+                if self.local_features is None
+                else min(t + self.chunk, self.local_features.shape[2])
+            )
             self._cached = (t, stop, self.terms(t, max(stop, t + 1)))
         return self._cached[2][t - self._cached[0]]
 
@@ -129,8 +143,9 @@ class CodeGenerator(ABC):
 
     state: GeneratorState
 
-    def __init__(self, model: WaveNet, batch_size: int,
-                 conditioning: StepConditioning | None) -> None:
+    def __init__(
+        self, model: WaveNet, batch_size: int, conditioning: StepConditioning | None
+    ) -> None:
         if batch_size < 1:
             raise InvalidArgumentError(f"batch_size must be >= 1, got {batch_size}")
         check_conditioning(model.config, given=conditioning is not None)
@@ -160,8 +175,9 @@ class CodeGenerator(ABC):
     def step(self, codes: torch.Tensor) -> torch.Tensor:
         """Feed one code per stream: codes (B,) long -> logits (B, Q) for the next code."""
         if codes.shape != (self.batch_size,):
-            raise InvalidArgumentError(f"codes must have shape ({self.batch_size},), got "
-                                       f"{tuple(codes.shape)}")
+            raise InvalidArgumentError(
+                f"codes must have shape ({self.batch_size},), got {tuple(codes.shape)}"
+            )
         if codes.dtype in (torch.bool,) or codes.is_floating_point() or codes.is_complex():
             raise InvalidTypeError(f"codes must be an integer tensor, got dtype {codes.dtype}")
         self._check_values(codes)
@@ -170,8 +186,10 @@ class CodeGenerator(ABC):
     def feed(self, codes: torch.Tensor) -> torch.Tensor:
         """Teacher-force codes (B, T), T >= 1, one step at a time; returns the last logits (B, Q)."""
         if codes.dim() != 2 or codes.shape[0] != self.batch_size or codes.shape[1] < 1:
-            raise InvalidArgumentError(f"codes must be (batch_size={self.batch_size}, T >= 1), "
-                                       f"got shape {tuple(codes.shape)}")
+            raise InvalidArgumentError(
+                f"codes must be (batch_size={self.batch_size}, T >= 1), "
+                f"got shape {tuple(codes.shape)}"
+            )
         if codes.dtype in (torch.bool,) or codes.is_floating_point() or codes.is_complex():
             raise InvalidTypeError(f"codes must be an integer tensor, got dtype {codes.dtype}")
         self._check_values(codes)
@@ -180,11 +198,18 @@ class CodeGenerator(ABC):
     def _check_values(self, codes: torch.Tensor) -> None:
         low, high = (int(v) for v in torch.aminmax(codes))
         if low < 0 or high >= self.config.classes:
-            raise InvalidArgumentError(f"codes must be in [0, {self.config.classes - 1}], found "
-                                       f"values in [{low}, {high}]")
+            raise InvalidArgumentError(
+                f"codes must be in [0, {self.config.classes - 1}], found values in [{low}, {high}]"
+            )
 
-    def sample(self, prime: torch.Tensor, n_samples: int, temperature: float,
-               uniforms: Uniforms, progress: Progress | None = None) -> torch.Tensor:
+    def sample(
+        self,
+        prime: torch.Tensor,
+        n_samples: int,
+        temperature: float,
+        uniforms: Uniforms,
+        progress: Progress | None = None,
+    ) -> torch.Tensor:
         """Feed prime (B, T >= 1), then draw n_samples codes per stream -> (B, n_samples) long.
 
         Each drawn code is fed back except the last. `uniforms` yields (start, stop,
@@ -195,8 +220,9 @@ class CodeGenerator(ABC):
         out = torch.empty(self.batch_size, n_samples, dtype=torch.long, device=prime.device)
         for start, stop, chunk in uniforms:
             for i in range(start, stop):
-                codes = self._sample_rule(logits, temperature,
-                                          None if chunk is None else chunk[i - start])
+                codes = self._sample_rule(
+                    logits, temperature, None if chunk is None else chunk[i - start]
+                )
                 out[:, i] = codes
                 if i + 1 < n_samples:
                     logits = self._step(codes)
@@ -218,12 +244,25 @@ class IncrementalState:
     position: int = 0
 
     @classmethod
-    def zeros(cls, config: ModelConfig, batch_size: int, *, device: torch.device | str = "cpu",
-              dtype: torch.dtype = torch.float32) -> IncrementalState:
+    def zeros(
+        cls,
+        config: ModelConfig,
+        batch_size: int,
+        *,
+        device: torch.device | str = "cpu",
+        dtype: torch.dtype = torch.float32,
+    ) -> IncrementalState:
         with torch.inference_mode():
-            rings = [torch.zeros((config.kernel_size - 1) * dilation, batch_size,
-                                 config.residual_channels, device=device, dtype=dtype)
-                     for dilation in config.dilations]
+            rings = [
+                torch.zeros(
+                    (config.kernel_size - 1) * dilation,
+                    batch_size,
+                    config.residual_channels,
+                    device=device,
+                    dtype=dtype,
+                )
+                for dilation in config.dilations
+            ]
         return cls(rings)
 
     @property
@@ -244,30 +283,38 @@ class _BlockWeights:
 
     dilation: int
     taps: tuple[torch.Tensor, ...]  # kernel_size x (G, R); taps[-1] acts on the current input
-    dilated_bias: torch.Tensor      # (G,)
+    dilated_bias: torch.Tensor  # (G,)
     residual_weight: torch.Tensor | None  # (R, G/2); None in the last block
-    residual_bias: torch.Tensor | None    # (R,)
-    skip_weight: torch.Tensor       # (S, G/2)
-    skip_bias: torch.Tensor         # (S,)
+    residual_bias: torch.Tensor | None  # (R,)
+    skip_weight: torch.Tensor  # (S, G/2)
+    skip_bias: torch.Tensor  # (S,)
 
 
 def _block_weights(model: WaveNet) -> list[_BlockWeights]:
     weights = []
     for block in model.blocks:
         conv = block.dilated
-        weights.append(_BlockWeights(
-            dilation=block.dilation,
-            taps=tuple(conv.weight[:, :, j] for j in range(conv.weight.shape[2])),
-            dilated_bias=conv.bias,
-            residual_weight=None if block.residual is None else block.residual.weight[:, :, 0],
-            residual_bias=None if block.residual is None else block.residual.bias,
-            skip_weight=block.skip.weight[:, :, 0],
-            skip_bias=block.skip.bias))
+        weights.append(
+            _BlockWeights(
+                dilation=block.dilation,
+                taps=tuple(conv.weight[:, :, j] for j in range(conv.weight.shape[2])),
+                dilated_bias=conv.bias,
+                residual_weight=None if block.residual is None else block.residual.weight[:, :, 0],
+                residual_bias=None if block.residual is None else block.residual.bias,
+                skip_weight=block.skip.weight[:, :, 0],
+                skip_bias=block.skip.bias,
+            )
+        )
     return weights
 
 
-def _block_step(w: _BlockWeights, x: torch.Tensor, ring: torch.Tensor, t: int,
-                conditioning: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+def _block_step(
+    w: _BlockWeights,
+    x: torch.Tensor,
+    ring: torch.Tensor,
+    t: int,
+    conditioning: torch.Tensor | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """One block at time t: x (B, R) -> (next block's input (B, R), skip (B, S)).
 
     Reads the past taps from `ring`, then stores x in it. `conditioning` (B, G), when
@@ -304,15 +351,17 @@ class FastGenerator(CodeGenerator):
 
     state: IncrementalState
 
-    def __init__(self, model: WaveNet, batch_size: int = 1,
-                 conditioning: StepConditioning | None = None) -> None:
+    def __init__(
+        self, model: WaveNet, batch_size: int = 1, conditioning: StepConditioning | None = None
+    ) -> None:
         super().__init__(model, batch_size, conditioning)
         self.model = model
         parameter = model.embedding.weight
         self.device, self.dtype = parameter.device, parameter.dtype
         self._blocks = _block_weights(model)
-        self.state = IncrementalState.zeros(self.config, batch_size, device=self.device,
-                                            dtype=self.dtype)
+        self.state = IncrementalState.zeros(
+            self.config, batch_size, device=self.device, dtype=self.dtype
+        )
 
     def _step(self, codes: torch.Tensor) -> torch.Tensor:
         model, state, t = self.model, self.state, self.state.position
@@ -324,8 +373,11 @@ class FastGenerator(CodeGenerator):
                 x, skip = _block_step(w, x, ring, t, None if terms is None else terms[layer])
                 skips = skip if skips is None else skips + skip
             assert skips is not None
-            hidden = torch.relu(F.linear(torch.relu(skips), model.head_hidden.weight[:, :, 0],
-                                         model.head_hidden.bias))
+            hidden = torch.relu(
+                F.linear(
+                    torch.relu(skips), model.head_hidden.weight[:, :, 0], model.head_hidden.bias
+                )
+            )
             logits = F.linear(hidden, model.head_out.weight[:, :, 0], model.head_out.bias)
         state.position = t + 1
         return logits

@@ -53,8 +53,14 @@ _ROW_BLOCK = 32
 # tanh(x) ~ x P(u) / Q(u), u = (x / 9)^2, |x| <= 9 (beyond, float32 tanh is +-1): a
 # rational fit to tanh's relative error made for this module (max 3e-8 in exact
 # arithmetic, < 4e-7 evaluated in float32).
-_TANH_P = (0.9999999778790374, 11.038665742448018, 24.96042058850621, 14.233208047540836,
-           1.2006433437530606, -0.036349379819173494)
+_TANH_P = (
+    0.9999999778790374,
+    11.038665742448018,
+    24.96042058850621,
+    14.233208047540836,
+    1.2006433437530606,
+    -0.036349379819173494,
+)
 _TANH_Q = (1.0, 38.03865205945682, 177.20526777729313, 203.4465588540203, 51.878830740986295)
 
 
@@ -98,23 +104,35 @@ def _tile_code(rows, context, builder, signature, args):  # noqa: ANN001, ANN202
 
     def at(a_type, arr, row, offset, col):  # noqa: ANN001, ANN202
         index = builder.add(row, ir.Constant(i64, offset))
-        return cgutils.get_item_pointer(context, builder, a_type, arr, [index, col],
-                                        wraparound=False)
+        return cgutils.get_item_pointer(
+            context, builder, a_type, arr, [index, col], wraparound=False
+        )
 
     def broadcast(value):  # noqa: ANN001, ANN202
-        one = builder.insert_element(ir.Constant(vector, ir.Undefined), value,
-                                     ir.Constant(i32, 0))
-        return builder.shuffle_vector(one, ir.Constant(vector, ir.Undefined),
-                                      ir.Constant(ir.VectorType(i32, lanes), [0] * lanes))
+        one = builder.insert_element(ir.Constant(vector, ir.Undefined), value, ir.Constant(i32, 0))
+        return builder.shuffle_vector(
+            one,
+            ir.Constant(vector, ir.Undefined),
+            ir.Constant(ir.VectorType(i32, lanes), [0] * lanes),
+        )
 
     zero = ir.Constant(i64, 0)
-    xs = [[broadcast(builder.load(at(x_type, x_arr, i0_val, i, builder.add(
-        k0_val, ir.Constant(i64, j))))) for j in range(4)] for i in range(rows)]
+    xs = [
+        [
+            broadcast(
+                builder.load(at(x_type, x_arr, i0_val, i, builder.add(k0_val, ir.Constant(i64, j))))
+            )
+            for j in range(4)
+        ]
+        for i in range(rows)
+    ]
     w_rows = [at(w_type, w_arr, k0_val, j, zero) for j in range(4)]
     y_rows = [at(y_type, y_arr, i0_val, i, zero) for i in range(rows)]
     fma = cgutils.get_or_insert_function(
-        builder.module, ir.FunctionType(vector, [vector] * 3),
-        f"llvm.fma.v{lanes}{'f32' if lanes == 16 else 'f64'}")
+        builder.module,
+        ir.FunctionType(vector, [vector] * 3),
+        f"llvm.fma.v{lanes}{'f32' if lanes == 16 else 'f64'}",
+    )
     count = builder.udiv(cols_val, ir.Constant(i64, lanes))
     with cgutils.for_range(builder, count) as loop:
         offset = builder.mul(loop.index, ir.Constant(i64, lanes))
@@ -128,8 +146,9 @@ def _tile_code(rows, context, builder, signature, args):  # noqa: ANN001, ANN202
             for j in range(1, 4):
                 total = builder.call(fma, [xs[i][j], ws[j], total])
             target = pointer(y_rows[i])
-            builder.store(builder.fadd(builder.load(target, align=align), total), target,
-                          align=align)
+            builder.store(
+                builder.fadd(builder.load(target, align=align), total), target, align=align
+            )
     return builder.mul(count, ir.Constant(i64, lanes))
 
 
@@ -221,7 +240,9 @@ def _relu(y):  # pragma: no cover - compiled
 
 
 @njit(cache=True, fastmath=_FASTMATH, error_model="numpy")
-def _step(weights, layout, state, scratch, codes, t, approximate, cond, ci):  # pragma: no cover - compiled
+def _step(
+    weights, layout, state, scratch, codes, t, approximate, cond, ci
+):  # pragma: no cover - compiled
     """One step for every stream: codes (B,) at time t -> scratch logits (B, O); state updated.
 
     layout = (dilations, kernel_size, ring offsets, time blocks, pending offsets, mixtures):
@@ -258,8 +279,8 @@ def _step(weights, layout, state, scratch, codes, t, approximate, cond, ci):  # 
         if block == 1:
             for j in range(taps):
                 slot = base + (t - (taps - j) * dilation) % span
-                xin[:, j * residual:(j + 1) * residual] = ring[slot]
-            xin[:, taps * residual:] = x
+                xin[:, j * residual : (j + 1) * residual] = ring[slot]
+            xin[:, taps * residual :] = x
             _matmul_acc(xin, wd[layer].reshape((kernel_size * residual, gate)), z)
         else:
             past = pending[pending_offsets[layer] + t % span]
@@ -274,11 +295,14 @@ def _step(weights, layout, state, scratch, codes, t, approximate, cond, ci):  # 
             ring[base + t % span] = x
         if block > 1 and (t + 1) % block == 0:
             first = (t + 1 - block) % span  # the block never wraps: block divides span
-            inputs = ring[base + first:base + first + block].reshape((block * batch, residual))
+            inputs = ring[base + first : base + first + block].reshape((block * batch, residual))
             for j in range(taps):
                 target = pending_offsets[layer] + (t + 1 - block + (taps - j) * dilation) % span
-                _matmul_acc(inputs, wd[layer, j],
-                            pending[target:target + block].reshape((block * batch, gate)))
+                _matmul_acc(
+                    inputs,
+                    wd[layer, j],
+                    pending[target : target + block].reshape((block * batch, gate)),
+                )
         _gate(z, h, approximate)
         # out = [residual | skip]: the residual part is this layer's, the skip part sums
         # over the layers.
@@ -348,8 +372,7 @@ def _sample_mixture_row(row, uniform, temperature, mixtures, cdf):  # pragma: no
         inner = min(max((target - low) / (cdf[index] - low), 0.0), 1.0)
         log_scale = max(np.float64(row[2 * mixtures + index]), _LOG_SCALE_MIN)
         scale = math.exp(log_scale) * temperature
-        value = np.float64(row[mixtures + index]) + scale * (
-            math.log(inner) - math.log1p(-inner))
+        value = np.float64(row[mixtures + index]) + scale * (math.log(inner) - math.log1p(-inner))
     if math.isnan(value):  # NaN outputs: read as 0.0 (as an int, NaN would index anywhere)
         value = 0.0
     position = (value + 1.0) * (65535.0 / 2.0) + 0.5
@@ -373,83 +396,146 @@ def _check_layout(weights, layout, state, scratch):  # pragma: no cover - compil
     batch = ring.shape[1]
     taps = kernel_size - 1
     if kernel_size < 1 or layers < 1 or gate % 2 != 0 or mixtures < 0:
-        raise ValueError("kernel.run: the layout needs kernel_size >= 1, at least one layer, "
-                         "an even gate width and mixtures >= 0")
-    if (offsets.shape[0] != layers or time_blocks.shape[0] != layers
-            or pending_offsets.shape[0] != layers):
-        raise ValueError("kernel.run: the layout's offsets and time blocks must have one "
-                         "entry per dilation")
-    if (x.shape != (batch, residual) or xin.shape != (batch, kernel_size * residual)
-            or z.shape != (batch, gate) or h.shape != (batch, gate // 2)
-            or out.shape != (batch, residual + skip) or skips.shape != (batch, skip)
-            or hidden.shape != (batch, skip) or logits.shape != (batch, head)):
-        raise ValueError("kernel.run: a scratch array does not match the batch and the "
-                         "weights' widths (x, taps, z, h, out, skips, hidden, logits)")
-    if (wd.shape != (layers, kernel_size, residual, gate) or bd.shape[0] != layers
-            or wrs.shape != (layers, gate // 2, residual + skip)
-            or br.shape != (layers, residual) or value_in.shape != (2, residual)
-            or w1.shape != (skip, skip) or b1.shape[0] != skip or w2.shape != (skip, head)):
-        raise ValueError("kernel.run: a weight array does not match the layout (layers, "
-                         "kernel_size) and the widths of the embedding and biases")
+        raise ValueError(
+            "kernel.run: the layout needs kernel_size >= 1, at least one layer, "
+            "an even gate width and mixtures >= 0"
+        )
+    if (
+        offsets.shape[0] != layers
+        or time_blocks.shape[0] != layers
+        or pending_offsets.shape[0] != layers
+    ):
+        raise ValueError(
+            "kernel.run: the layout's offsets and time blocks must have one entry per dilation"
+        )
+    if (
+        x.shape != (batch, residual)
+        or xin.shape != (batch, kernel_size * residual)
+        or z.shape != (batch, gate)
+        or h.shape != (batch, gate // 2)
+        or out.shape != (batch, residual + skip)
+        or skips.shape != (batch, skip)
+        or hidden.shape != (batch, skip)
+        or logits.shape != (batch, head)
+    ):
+        raise ValueError(
+            "kernel.run: a scratch array does not match the batch and the "
+            "weights' widths (x, taps, z, h, out, skips, hidden, logits)"
+        )
+    if (
+        wd.shape != (layers, kernel_size, residual, gate)
+        or bd.shape[0] != layers
+        or wrs.shape != (layers, gate // 2, residual + skip)
+        or br.shape != (layers, residual)
+        or value_in.shape != (2, residual)
+        or w1.shape != (skip, skip)
+        or b1.shape[0] != skip
+        or w2.shape != (skip, head)
+    ):
+        raise ValueError(
+            "kernel.run: a weight array does not match the layout (layers, "
+            "kernel_size) and the widths of the embedding and biases"
+        )
     for i in range(code_rows.shape[0]):
         if code_rows[i] < 0 or code_rows[i] >= emb.shape[0]:
-            raise ValueError("kernel.run: a code's embedding row lies outside the embedding "
-                             "weight")
+            raise ValueError("kernel.run: a code's embedding row lies outside the embedding weight")
     if mixtures > 0 and (3 * mixtures > head or code_rows.shape[0] < 65536):
-        raise ValueError("kernel.run: a mixture head needs 3 x mixtures outputs and an "
-                         "embedding row for each of the 65,536 16-bit samples")
+        raise ValueError(
+            "kernel.run: a mixture head needs 3 x mixtures outputs and an "
+            "embedding row for each of the 65,536 16-bit samples"
+        )
     if ring.shape[2] != residual or pending.shape[1] != batch or pending.shape[2] != gate:
-        raise ValueError("kernel.run: the ring buffer must be (slots, batch, residual) and "
-                         "the pending buffer (slots, batch, gate)")
+        raise ValueError(
+            "kernel.run: the ring buffer must be (slots, batch, residual) and "
+            "the pending buffer (slots, batch, gate)"
+        )
     for layer in range(layers):
         dilation, block = dilations[layer], time_blocks[layer]
         span = taps * dilation
         if dilation < 1 or offsets[layer] < 0 or offsets[layer] + span > ring.shape[0]:
-            raise ValueError("kernel.run: a layer's (kernel_size - 1) x dilation slots lie "
-                             "outside the ring buffer")
+            raise ValueError(
+                "kernel.run: a layer's (kernel_size - 1) x dilation slots lie "
+                "outside the ring buffer"
+            )
         if block < 1 or (block > 1 and (taps < 1 or dilation % block != 0)):
-            raise ValueError("kernel.run: a time block must be 1, or divide the layer's "
-                             "dilation (kernel_size >= 2)")
-        if block > 1 and (pending_offsets[layer] < 0
-                          or pending_offsets[layer] + span > pending.shape[0]):
-            raise ValueError("kernel.run: a gathered layer's slots lie outside the pending "
-                             "buffer")
+            raise ValueError(
+                "kernel.run: a time block must be 1, or divide the layer's "
+                "dilation (kernel_size >= 2)"
+            )
+        if block > 1 and (
+            pending_offsets[layer] < 0 or pending_offsets[layer] + span > pending.shape[0]
+        ):
+            raise ValueError("kernel.run: a gathered layer's slots lie outside the pending buffer")
 
 
 @njit(cache=True, error_model="numpy")
-def _check_call(code_rows, batch, layers, gate, head, mixtures, t0, fed, cdf, uniforms,
-                temperature, out, step_after_last, cond, cond_constant):  # pragma: no cover - compiled
+def _check_call(
+    code_rows,
+    batch,
+    layers,
+    gate,
+    head,
+    mixtures,
+    t0,
+    fed,
+    cdf,
+    uniforms,
+    temperature,
+    out,
+    step_after_last,
+    cond,
+    cond_constant,
+):  # pragma: no cover - compiled
     """Raise ValueError unless the codes, uniforms, outputs and conditioning of one `run`
     call fit the layout (see `_check_layout`)."""
     if t0 < 0 or fed.shape[1] != batch or out.shape[1] != batch:
-        raise ValueError("kernel.run: t0 must be >= 0 and the fed codes and outputs must "
-                         "be (steps, batch)")
+        raise ValueError(
+            "kernel.run: t0 must be >= 0 and the fed codes and outputs must be (steps, batch)"
+        )
     for i in range(fed.shape[0]):
         for b in range(batch):
             if fed[i, b] < 0 or fed[i, b] >= code_rows.shape[0]:
                 raise ValueError("kernel.run: fed codes must lie in [0, classes)")
-    if mixtures == 0 and (cdf.shape[0] < 1 or cdf.shape[0] > head
-                          or cdf.shape[0] > code_rows.shape[0]):
-        raise ValueError("kernel.run: the cdf must hold one entry per output, at most the "
-                         "head's width and the number of codes")
+    if mixtures == 0 and (
+        cdf.shape[0] < 1 or cdf.shape[0] > head or cdf.shape[0] > code_rows.shape[0]
+    ):
+        raise ValueError(
+            "kernel.run: the cdf must hold one entry per output, at most the "
+            "head's width and the number of codes"
+        )
     if mixtures > 0 and cdf.shape[0] < mixtures:
         raise ValueError("kernel.run: the cdf must hold one entry per mixture component")
-    if temperature > 0.0 and out.shape[0] > 0 and (uniforms.shape[0] < out.shape[0]
-                                                  or uniforms.shape[1] != batch):
-        raise ValueError("kernel.run: one uniform number per output code is needed "
-                         "(steps, batch)")
+    if (
+        temperature > 0.0
+        and out.shape[0] > 0
+        and (uniforms.shape[0] < out.shape[0] or uniforms.shape[1] != batch)
+    ):
+        raise ValueError("kernel.run: one uniform number per output code is needed (steps, batch)")
     steps = fed.shape[0] + max(out.shape[0] - (0 if step_after_last else 1), 0)
     if cond.shape[0] > 0:
         if cond.shape[1] != layers or cond.shape[2] != batch or cond.shape[3] != gate:
-            raise ValueError("kernel.run: conditioning terms must be (steps, layers, batch, "
-                             "gate)")
+            raise ValueError("kernel.run: conditioning terms must be (steps, layers, batch, gate)")
         if not cond_constant and cond.shape[0] < steps:
             raise ValueError("kernel.run: fewer conditioning rows than steps")
 
 
 @njit(cache=True, error_model="numpy", nogil=True)
-def run(weights, layout, state, scratch, t0, approximate, fed, cdf, uniforms, temperature,
-        out, step_after_last, cond, cond_constant):  # pragma: no cover - compiled
+def run(
+    weights,
+    layout,
+    state,
+    scratch,
+    t0,
+    approximate,
+    fed,
+    cdf,
+    uniforms,
+    temperature,
+    out,
+    step_after_last,
+    cond,
+    cond_constant,
+):  # pragma: no cover - compiled
     """Teacher-force `fed` (T, B) from time t0, then sample out (n, B) from the logits on,
     feeding each sample back except the last one (unless step_after_last).
 
@@ -462,16 +548,30 @@ def run(weights, layout, state, scratch, t0, approximate, fed, cdf, uniforms, te
     `_check_call`: ValueError), once per call, so that no step indexes outside an array
     whatever the caller passed."""
     _check_layout(weights, layout, state, scratch)
-    _check_call(weights[1], state[0].shape[1], layout[0].shape[0], weights[4].shape[1],
-                weights[11].shape[0], layout[5], t0, fed, cdf, uniforms, temperature, out,
-                step_after_last, cond, cond_constant)
+    _check_call(
+        weights[1],
+        state[0].shape[1],
+        layout[0].shape[0],
+        weights[4].shape[1],
+        weights[11].shape[0],
+        layout[5],
+        t0,
+        fed,
+        cdf,
+        uniforms,
+        temperature,
+        out,
+        step_after_last,
+        cond,
+        cond_constant,
+    )
     steps = 0
     for i in range(fed.shape[0]):
         ci = -1 if cond.shape[0] == 0 else (0 if cond_constant else steps)
         _step(weights, layout, state, scratch, fed[i], t0 + i, approximate, cond, ci)
         steps += 1
     t = t0 + fed.shape[0]
-    logits = scratch[-1][:, :cdf.shape[0]]  # the head's columns without their padding
+    logits = scratch[-1][:, : cdf.shape[0]]  # the head's columns without their padding
     mixtures = layout[5]
     count, batch = out.shape
     for i in range(count):
@@ -485,4 +585,3 @@ def run(weights, layout, state, scratch, t0, approximate, fed, cdf, uniforms, te
             ci = -1 if cond.shape[0] == 0 else (0 if cond_constant else steps)
             _step(weights, layout, state, scratch, out[i], t + i, approximate, cond, ci)
             steps += 1
-

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 import torch
 
-from .incremental import CodeGenerator, StepConditioning
 from ..nn.model import WaveNet
+from .incremental import CodeGenerator, StepConditioning
 
 
 @dataclass
@@ -44,8 +44,9 @@ class NaiveGenerator(CodeGenerator):
 
     state: NaiveState
 
-    def __init__(self, model: WaveNet, batch_size: int = 1,
-                 conditioning: StepConditioning | None = None) -> None:
+    def __init__(
+        self, model: WaveNet, batch_size: int = 1, conditioning: StepConditioning | None = None
+    ) -> None:
         super().__init__(model, batch_size, conditioning)
         self.model = model
         device = model.embedding.weight.device
@@ -55,7 +56,7 @@ class NaiveGenerator(CodeGenerator):
         state = self.state
         # Codes older than the receptive field cannot change the logits, so they are dropped.
         window = torch.cat([state.window, codes.to(state.window.device)], dim=1)
-        state.window = window[:, -self.model.receptive_field:]
+        state.window = window[:, -self.model.receptive_field :]
         state.position += codes.shape[1]
         return self._logits()
 
@@ -70,6 +71,7 @@ class NaiveGenerator(CodeGenerator):
                 return self.model(window)[:, :, -1]
             local = self.conditioning.local_features
             if local is not None:  # the mel features at the window's own times
-                local = local[:, :, end - window.shape[1]:end]
-            return self.model.forward_features(window, self.conditioning.global_features,
-                                               local)[:, :, -1]
+                local = local[:, :, end - window.shape[1] : end]
+            return self.model.forward_features(window, self.conditioning.global_features, local)[
+                :, :, -1
+            ]

@@ -17,8 +17,8 @@ from collections.abc import Callable, Iterable, Iterator
 
 import torch
 
-from ..config import ModelConfig
 from ..coding.logistic import sample_mixture
+from ..config import ModelConfig
 
 # Uniform numbers are drawn this many steps at a time (one per stream per step), and
 # `progress` is called after each such chunk of samples.
@@ -33,8 +33,9 @@ SampleRule = Callable[[torch.Tensor, float, torch.Tensor | None], torch.Tensor]
 Uniforms = Iterable[tuple[int, int, torch.Tensor | None]]
 
 
-def sample_codes(logits: torch.Tensor, temperature: float, uniforms: torch.Tensor | None
-                 ) -> torch.Tensor:
+def sample_codes(
+    logits: torch.Tensor, temperature: float, uniforms: torch.Tensor | None
+) -> torch.Tensor:
     """Draw one code per row: logits (B, Q), uniforms (B,) float64 in [0, 1) -> codes (B,) long.
 
     temperature 0 takes the argmax (first one on ties; `uniforms` is not used). Otherwise
@@ -58,9 +59,9 @@ def sample_rule(config: ModelConfig) -> SampleRule:
     return sample_mixture if config.output == "mol" else sample_codes
 
 
-def uniform_chunks(n_samples: int, batch_size: int, temperature: float,
-                   generator: torch.Generator | None
-                   ) -> Iterator[tuple[int, int, torch.Tensor | None]]:
+def uniform_chunks(
+    n_samples: int, batch_size: int, temperature: float, generator: torch.Generator | None
+) -> Iterator[tuple[int, int, torch.Tensor | None]]:
     """Yield (start, stop, uniforms (stop - start, batch_size) float64 on the CPU, or None).
 
     Every method draws its random numbers through this, UNIFORM_CHUNK steps at a time, so
@@ -73,6 +74,7 @@ def uniform_chunks(n_samples: int, batch_size: int, temperature: float,
         stop = min(start + chunk, n_samples)
         uniforms = None
         if temperature > 0:
-            uniforms = torch.rand((stop - start, batch_size), generator=generator,
-                                  dtype=torch.float64, device=device).cpu()
+            uniforms = torch.rand(
+                (stop - start, batch_size), generator=generator, dtype=torch.float64, device=device
+            ).cpu()
         yield start, stop, uniforms

@@ -18,9 +18,9 @@ from collections.abc import Sequence
 
 import torch
 
-from .driver import generate
-from ..nn.model import WaveNet
 from ..coding.pcm import codes_to_waveform
+from ..nn.model import WaveNet
+from .driver import generate
 from .sampling import Progress
 
 
@@ -29,12 +29,19 @@ def length_groups(lengths: Sequence[int], batch_size: int) -> list[list[int]]:
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     order = sorted(range(len(lengths)), key=lambda i: (-lengths[i], i))
-    return [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
+    return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
 
 
-def vocode(model: WaveNet, mels: Sequence[torch.Tensor], *, batch_size: int = 8,
-           temperature: float = 1.0, generator: torch.Generator | None = None,
-           method: str = "fast", progress: Progress | None = None) -> list[torch.Tensor]:
+def vocode(
+    model: WaveNet,
+    mels: Sequence[torch.Tensor],
+    *,
+    batch_size: int = 8,
+    temperature: float = 1.0,
+    generator: torch.Generator | None = None,
+    method: str = "fast",
+    progress: Progress | None = None,
+) -> list[torch.Tensor]:
     """Waveforms of a vocoder for each mel: (n_mels, F_i) -> float32 (F_i x hop,) in
     [-1, 1] on the CPU, in the order given.
 
@@ -59,11 +66,19 @@ def vocode(model: WaveNet, mels: Sequence[torch.Tensor], *, batch_size: int = 8,
             if progress is not None:
                 progress(offset + step, total)
 
-        codes = generate(model, longest * hop, batch_size=len(group), temperature=temperature,
-                         generator=generator, method=method, progress=report, mel=batch)
+        codes = generate(
+            model,
+            longest * hop,
+            batch_size=len(group),
+            temperature=temperature,
+            generator=generator,
+            method=method,
+            progress=report,
+            mel=batch,
+        )
         audio = codes_to_waveform(codes.cpu(), model.config.classes, model.config.coding).float()
         for row, i in enumerate(group):
-            out[i] = audio[row, :frames[i] * hop].clone()
+            out[i] = audio[row, : frames[i] * hop].clone()
         done += longest * hop
     return [a for a in out if a is not None]
 

@@ -36,10 +36,10 @@ import torch
 
 from ..config import Config, ConfigError, config_from_dict
 from ..errors import WavenetError
-from .export import is_export_dir, read_export
+from ..nn.model import WaveNet
 from ..util.files import atomic_write_bytes
 from ..util.hardware import check_device
-from ..nn.model import WaveNet
+from .export import is_export_dir, read_export
 
 logger = logging.getLogger(__name__)
 
@@ -50,20 +50,29 @@ CHECKPOINT_DIR = "checkpoints"
 LAST = "last.pt"
 BEST = "best.pt"
 # The end of every message about a broken checkpoint: what to do.
-USE_ANOTHER = ("use another checkpoint (a run folder keeps checkpoints/last.pt and "
-               "checkpoints/best.pt; --resume reads last.pt, so copy best.pt over it to "
-               "resume from there) or train again")
+USE_ANOTHER = (
+    "use another checkpoint (a run folder keeps checkpoints/last.pt and "
+    "checkpoints/best.pt; --resume reads last.pt, so copy best.pt over it to "
+    "resume from there) or train again"
+)
 
 
 class CheckpointError(WavenetError, ValueError):
     """A checkpoint or run folder is missing, unreadable or of an unknown format."""
 
 
-def save_checkpoint(path: str | Path, *, config: Config, model: dict[str, torch.Tensor],
-                    step: int, ema: dict[str, torch.Tensor] | None = None,
-                    optimizer: dict[str, Any] | None = None, rng: dict[str, Any] | None = None,
-                    best_val_bits: float | None = None,
-                    extra: dict[str, Any] | None = None) -> None:
+def save_checkpoint(
+    path: str | Path,
+    *,
+    config: Config,
+    model: dict[str, torch.Tensor],
+    step: int,
+    ema: dict[str, torch.Tensor] | None = None,
+    optimizer: dict[str, Any] | None = None,
+    rng: dict[str, Any] | None = None,
+    best_val_bits: float | None = None,
+    extra: dict[str, Any] | None = None,
+) -> None:
     """Write a checkpoint atomically. Tensors are moved to the CPU first."""
     from ..version import __version__
 
@@ -93,9 +102,15 @@ def write_payload(path: str | Path, payload: dict[str, Any]) -> None:
     torch.save(payload, inner)
     contents = torch.frombuffer(inner.getbuffer(), dtype=torch.uint8)
     outer = io.BytesIO()
-    torch.save({"format": FORMAT_NAME, "format_version": FORMAT_VERSION,
-                "sha256": hashlib.sha256(inner.getbuffer()).hexdigest(),
-                "contents": contents}, outer)
+    torch.save(
+        {
+            "format": FORMAT_NAME,
+            "format_version": FORMAT_VERSION,
+            "sha256": hashlib.sha256(inner.getbuffer()).hexdigest(),
+            "contents": contents,
+        },
+        outer,
+    )
     del contents
     atomic_write_bytes(Path(path), lambda handle: handle.write(outer.getbuffer()))
 
@@ -130,23 +145,30 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     if not path.is_file():
         raise CheckpointError(f"checkpoint not found: {path}")
     if path.stat().st_size == 0:
-        raise CheckpointError(f"checkpoint {path} is empty (0 bytes): it was never written "
-                              f"completely; {USE_ANOTHER}")
+        raise CheckpointError(
+            f"checkpoint {path} is empty (0 bytes): it was never written completely; {USE_ANOTHER}"
+        )
     outer = _check_format(_read_torch(path, path, "cpu"), path)
     if outer["format_version"] < 2:
         payload = outer  # format 1: the payload itself, no checksum
     else:
         contents, digest = outer.get("contents"), outer.get("sha256")
-        if (not isinstance(contents, torch.Tensor) or contents.dtype != torch.uint8
-                or contents.dim() != 1 or not isinstance(digest, str)):
-            raise CheckpointError(f"checkpoint {path} lacks its contents or their checksum; "
-                                  f"{USE_ANOTHER}")
+        if (
+            not isinstance(contents, torch.Tensor)
+            or contents.dtype != torch.uint8
+            or contents.dim() != 1
+            or not isinstance(digest, str)
+        ):
+            raise CheckpointError(
+                f"checkpoint {path} lacks its contents or their checksum; {USE_ANOTHER}"
+            )
         data = contents.contiguous().numpy()
         if hashlib.sha256(data).hexdigest() != digest:
-            raise CheckpointError(f"checkpoint {path} is damaged: its contents do not match "
-                                  f"their checksum; {USE_ANOTHER}")
-        payload = _check_format(_read_torch(io.BytesIO(data.tobytes()), path, map_location),
-                                path)
+            raise CheckpointError(
+                f"checkpoint {path} is damaged: its contents do not match "
+                f"their checksum; {USE_ANOTHER}"
+            )
+        payload = _check_format(_read_torch(io.BytesIO(data.tobytes()), path, map_location), path)
     _check_payload(payload, path)
     return payload
 
@@ -155,9 +177,11 @@ def _read_torch(source: Path | io.BytesIO, path: Path, map_location: Any) -> Any
     try:
         return torch.load(source, map_location=map_location, weights_only=True)
     except Exception:  # torch raises several types for damaged files, none worth showing
-        raise CheckpointError(f"cannot read checkpoint {path}: it is damaged, cut short or "
-                              f"not a wavenet checkpoint (only tensors and plain values are "
-                              f"ever loaded from one); {USE_ANOTHER}") from None
+        raise CheckpointError(
+            f"cannot read checkpoint {path}: it is damaged, cut short or "
+            f"not a wavenet checkpoint (only tensors and plain values are "
+            f"ever loaded from one); {USE_ANOTHER}"
+        ) from None
 
 
 def _check_format(payload: Any, path: Path) -> dict[str, Any]:
@@ -169,7 +193,8 @@ def _check_format(payload: Any, path: Path) -> dict[str, Any]:
     if version > FORMAT_VERSION:
         raise CheckpointError(
             f"{path} has checkpoint format version {version}; this wavenet reads versions "
-            f"up to {FORMAT_VERSION} (upgrade the package)")
+            f"up to {FORMAT_VERSION} (upgrade the package)"
+        )
     return payload
 
 
@@ -181,15 +206,18 @@ _LAYOUT: dict[str, tuple[str, Callable[[Any], bool]]] = {
     "optimizer": ("a dict or None", lambda v: v is None or isinstance(v, dict)),
     "step": ("an int >= 0", lambda v: type(v) is int and v >= 0),
     "rng": ("a dict", lambda v: isinstance(v, dict)),
-    "best_val_bits": ("a finite number or None",
-                      lambda v: v is None or (type(v) in (int, float) and math.isfinite(v))),
+    "best_val_bits": (
+        "a finite number or None",
+        lambda v: v is None or (type(v) in (int, float) and math.isfinite(v)),
+    ),
     "extra": ("a dict", lambda v: isinstance(v, dict)),
 }
 
 
 def _is_state_dict(value: Any) -> bool:
     return isinstance(value, dict) and all(
-        isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in value.items())
+        isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in value.items()
+    )
 
 
 def _check_payload(payload: dict[str, Any], path: Path) -> None:
@@ -202,8 +230,9 @@ def _check_payload(payload: dict[str, Any], path: Path) -> None:
     try:
         config = config_from_dict(payload["config"])
     except (ConfigError, TypeError, ValueError) as error:
-        raise CheckpointError(f"checkpoint {path} holds an invalid config "
-                              f"({str(error).strip()[:200]}); {USE_ANOTHER}") from None
+        raise CheckpointError(
+            f"checkpoint {path} holds an invalid config ({str(error).strip()[:200]}); {USE_ANOTHER}"
+        ) from None
     with torch.random.fork_rng(devices=[]):  # building a model draws from torch's RNG
         model = WaveNet(config.model)
     for key in ("model", "ema"):
@@ -218,8 +247,9 @@ def load_weights(model: torch.nn.Module, state: dict[str, torch.Tensor], what: s
     except RuntimeError as error:
         lines = [line.strip() for line in str(error).splitlines()[1:] if line.strip()]
         problem = (lines[0] if lines else str(error).strip())[:200]
-        raise CheckpointError(f"{what} weights do not fit the config ({problem}); "
-                              f"{USE_ANOTHER}") from None
+        raise CheckpointError(
+            f"{what} weights do not fit the config ({problem}); {USE_ANOTHER}"
+        ) from None
 
 
 def resolve_checkpoint(run_or_checkpoint: str | Path, prefer: str = "best") -> Path:
@@ -257,8 +287,9 @@ def model_from_checkpoint(payload: dict[str, Any], use_ema: bool = True) -> Wave
     return model.eval()
 
 
-def load_model(run_or_checkpoint: str | Path, device: str | torch.device = "cpu",
-               use_ema: bool = True) -> tuple[WaveNet, Config, dict[str, Any]]:
+def load_model(
+    run_or_checkpoint: str | Path, device: str | torch.device = "cpu", use_ema: bool = True
+) -> tuple[WaveNet, Config, dict[str, Any]]:
     """Load (model, config, checkpoint payload) from a run folder, a checkpoint file or
     an exported model's folder (`wavenet export`).
 
@@ -269,11 +300,16 @@ def load_model(run_or_checkpoint: str | Path, device: str | torch.device = "cpu"
     path = resolve_checkpoint(run_or_checkpoint)
     payload = load_checkpoint(path)
     model = model_from_checkpoint(payload, use_ema=use_ema)
-    bad = [name for name, value in model.state_dict().items()
-           if value.is_floating_point() and not torch.isfinite(value).all()]
+    bad = [
+        name
+        for name, value in model.state_dict().items()
+        if value.is_floating_point() and not torch.isfinite(value).all()
+    ]
     if bad:
-        raise CheckpointError(f"checkpoint {path} holds NaN or infinite weights ({len(bad)} "
-                              f"tensor(s), the first {bad[0]}): training diverged before it "
-                              f"was saved; use an earlier checkpoint or train again with a "
-                              f"lower train.lr")
+        raise CheckpointError(
+            f"checkpoint {path} holds NaN or infinite weights ({len(bad)} "
+            f"tensor(s), the first {bad[0]}): training diverged before it "
+            f"was saved; use an earlier checkpoint or train again with a "
+            f"lower train.lr"
+        )
     return model.to(device), config_from_checkpoint(payload), payload

@@ -54,13 +54,20 @@ def _safetensors() -> Any:
     try:
         import safetensors.torch as st
     except ImportError as error:
-        raise ExportError(f"exported models need the safetensors package ({error}): "
-                          f"pip install safetensors") from None
+        raise ExportError(
+            f"exported models need the safetensors package ({error}): pip install safetensors"
+        ) from None
     return st
 
 
-def write_export(out: str | Path, payload: dict[str, Any], *, source: Path,
-                 dtype: str = "float32", force: bool = False) -> dict[str, int]:
+def write_export(
+    out: str | Path,
+    payload: dict[str, Any],
+    *,
+    source: Path,
+    dtype: str = "float32",
+    force: bool = False,
+) -> dict[str, int]:
     """Write the model of a checkpoint payload as an export folder -> bytes per file.
 
     The EMA weights are exported where the payload has them. Refuses a non-empty `out`
@@ -76,16 +83,25 @@ def write_export(out: str | Path, payload: dict[str, Any], *, source: Path,
     config = config_from_dict(payload["config"])
     use_ema = payload.get("ema") is not None
     state = payload["ema"] if use_ema else payload["model"]
-    bad = [name for name, value in state.items()
-           if value.is_floating_point() and not torch.isfinite(value).all()]
+    bad = [
+        name
+        for name, value in state.items()
+        if value.is_floating_point() and not torch.isfinite(value).all()
+    ]
     if bad:
-        raise ExportError(f"{source} holds NaN or infinite weights (the first {bad[0]}): "
-                          f"nothing to export")
-    tensors = {name: value.detach().to("cpu", DTYPES[dtype] if value.is_floating_point()
-                                       else value.dtype).contiguous().clone()
-               for name, value in state.items()}
-    weights = _safetensors().save(tensors, metadata={"format": EXPORT_FORMAT,
-                                                     "format_version": str(EXPORT_VERSION)})
+        raise ExportError(
+            f"{source} holds NaN or infinite weights (the first {bad[0]}): nothing to export"
+        )
+    tensors = {
+        name: value.detach()
+        .to("cpu", DTYPES[dtype] if value.is_floating_point() else value.dtype)
+        .contiguous()
+        .clone()
+        for name, value in state.items()
+    }
+    weights = _safetensors().save(
+        tensors, metadata={"format": EXPORT_FORMAT, "format_version": str(EXPORT_VERSION)}
+    )
     from ..version import __version__
 
     extra = payload.get("extra", {})
@@ -95,20 +111,30 @@ def write_export(out: str | Path, payload: dict[str, Any], *, source: Path,
         "package_version": __version__,
         "model_type": "wavenet",
         "config": config.to_dict(),
-        "weights": {"file": WEIGHTS_FILE, "dtype": dtype, "ema": use_ema,
-                    "sha256": hashlib.sha256(weights).hexdigest()},
+        "weights": {
+            "file": WEIGHTS_FILE,
+            "dtype": dtype,
+            "ema": use_ema,
+            "sha256": hashlib.sha256(weights).hexdigest(),
+        },
         "step": int(payload["step"]),
         "best_val_bits": payload.get("best_val_bits"),
         "speakers": extra.get("speakers"),
         "training_data": extra.get("data"),
         "init_from": extra.get("init_from"),
-        "source": {"path": str(source), "sha256": file_sha256(source) if source.is_file() else None},
+        "source": {
+            "path": str(source),
+            "sha256": file_sha256(source) if source.is_file() else None,
+        },
     }
     out.mkdir(parents=True, exist_ok=True)
     config_bytes = (json.dumps(description, indent=2) + "\n").encode()
     card = model_card(description, config).encode()
-    for name, blob in ((WEIGHTS_FILE, weights), (CARD_FILE, card),
-                       (CONFIG_FILE, config_bytes)):  # config.json last: then it is complete
+    for name, blob in (
+        (WEIGHTS_FILE, weights),
+        (CARD_FILE, card),
+        (CONFIG_FILE, config_bytes),
+    ):  # config.json last: then it is complete
         atomic_write_bytes(out / name, lambda handle, blob=blob: handle.write(blob))
     return {CONFIG_FILE: len(config_bytes), WEIGHTS_FILE: len(weights), CARD_FILE: len(card)}
 
@@ -117,10 +143,15 @@ def model_card(description: dict[str, Any], config: Config) -> str:
     """The README.md of an export: what the model is, from its description."""
     m, data = config.model, config.data
     rate = data.sample_rate
-    output = ("16-bit audio, a mixture of logistics" if m.output == "mol"
-              else f"{m.quantization_channels}-level mu-law codes")
+    output = (
+        "16-bit audio, a mixture of logistics"
+        if m.output == "mol"
+        else f"{m.quantization_channels}-level mu-law codes"
+    )
     if m.local_channels is not None:
-        conditioning = f"a {m.local_channels}-band log-mel spectrogram ({config.mel.format} format; a vocoder)"
+        conditioning = (
+            f"a {m.local_channels}-band log-mel spectrogram ({config.mel.format} format; a vocoder)"
+        )
     elif m.global_classes is not None:
         names = description.get("speakers") or []
         conditioning = f"{m.global_classes} speakers" + (f" ({', '.join(names)})" if names else "")
@@ -129,41 +160,45 @@ def model_card(description: dict[str, Any], config: Config) -> str:
     bits = description.get("best_val_bits")
     trained = description.get("training_data") or {}
     if trained:
-        data_line = (f"{trained.get('train_files', '?')} file(s), "
-                     f"{trained.get('train_seconds', 0) / 3600:.2f} hours")
+        data_line = (
+            f"{trained.get('train_files', '?')} file(s), "
+            f"{trained.get('train_seconds', 0) / 3600:.2f} hours"
+        )
     else:
         data_line = "not recorded by the run"
-    return "\n".join([
-        "---",
-        "library_name: wavenet",
-        "tags: [audio, wavenet]",
-        "---",
-        "",
-        "# WaveNet model",
-        "",
-        "Exported by the `wavenet` package "
-        f"(package {description['package_version']}, export format {EXPORT_VERSION}).",
-        "",
-        "| | |",
-        "|---|---|",
-        f"| receptive field | {m.receptive_field} samples ({1000 * m.receptive_field / rate:.1f} ms) |",
-        f"| sample rate | {rate} Hz |",
-        f"| output | {output} |",
-        f"| conditioning | {conditioning} |",
-        f"| layers | {m.layers_per_stack} x {m.stacks}, kernel {m.kernel_size}, "
-        f"residual {m.residual_channels}, skip {m.skip_channels} |",
-        f"| training data | {data_line} |",
-        f"| steps | {description['step']} |",
-        f"| held-out bits/sample | {'not measured' if bits is None else f'{bits:.4f}'} |",
-        f"| weights | {description['weights']['dtype']}"
-        f"{', EMA average' if description['weights']['ema'] else ''} |",
-        "",
-        "```bash",
-        "wavenet generate THIS_FOLDER --out clip.wav --seconds 4",
-        "wavenet train --init-from THIS_FOLDER --data MY_AUDIO --out runs/tuned",
-        "```",
-        "",
-    ])
+    return "\n".join(
+        [
+            "---",
+            "library_name: wavenet",
+            "tags: [audio, wavenet]",
+            "---",
+            "",
+            "# WaveNet model",
+            "",
+            "Exported by the `wavenet` package "
+            f"(package {description['package_version']}, export format {EXPORT_VERSION}).",
+            "",
+            "| | |",
+            "|---|---|",
+            f"| receptive field | {m.receptive_field} samples ({1000 * m.receptive_field / rate:.1f} ms) |",
+            f"| sample rate | {rate} Hz |",
+            f"| output | {output} |",
+            f"| conditioning | {conditioning} |",
+            f"| layers | {m.layers_per_stack} x {m.stacks}, kernel {m.kernel_size}, "
+            f"residual {m.residual_channels}, skip {m.skip_channels} |",
+            f"| training data | {data_line} |",
+            f"| steps | {description['step']} |",
+            f"| held-out bits/sample | {'not measured' if bits is None else f'{bits:.4f}'} |",
+            f"| weights | {description['weights']['dtype']}"
+            f"{', EMA average' if description['weights']['ema'] else ''} |",
+            "",
+            "```bash",
+            "wavenet generate THIS_FOLDER --out clip.wav --seconds 4",
+            "wavenet train --init-from THIS_FOLDER --data MY_AUDIO --out runs/tuned",
+            "```",
+            "",
+        ]
+    )
 
 
 def read_export(path: str | Path) -> dict[str, Any]:
@@ -186,33 +221,55 @@ def read_export(path: str | Path) -> dict[str, Any]:
     if not isinstance(version, int) or isinstance(version, bool) or version < 1:
         raise ExportError(f"{where} has no valid format_version")
     if version > EXPORT_VERSION:
-        raise ExportError(f"{path} is export format {version}; this wavenet reads up to "
-                          f"{EXPORT_VERSION} (upgrade the package)")
+        raise ExportError(
+            f"{path} is export format {version}; this wavenet reads up to "
+            f"{EXPORT_VERSION} (upgrade the package)"
+        )
     weights_info = description.get("weights")
-    if (not isinstance(weights_info, dict) or not isinstance(weights_info.get("sha256"), str)
-            or weights_info.get("file") != WEIGHTS_FILE):
+    if (
+        not isinstance(weights_info, dict)
+        or not isinstance(weights_info.get("sha256"), str)
+        or weights_info.get("file") != WEIGHTS_FILE
+    ):
         raise ExportError(f"{where} lacks the weights' file name or checksum")
     blob = (path / WEIGHTS_FILE).read_bytes()
     if hashlib.sha256(blob).hexdigest() != weights_info["sha256"]:
-        raise ExportError(f"{path / WEIGHTS_FILE} does not match the checksum in {CONFIG_FILE}: "
-                          f"it is cut short or was changed; export the model again")
+        raise ExportError(
+            f"{path / WEIGHTS_FILE} does not match the checksum in {CONFIG_FILE}: "
+            f"it is cut short or was changed; export the model again"
+        )
     try:
         tensors = _safetensors().load(blob)
     except ExportError:
         raise
     except Exception as error:  # safetensors' own error types vary by version
-        raise ExportError(f"cannot read {path / WEIGHTS_FILE}: {str(error).strip()[:200]}") from None
-    state = {name: value.float() if value.is_floating_point() else value
-             for name, value in tensors.items()}
+        raise ExportError(
+            f"cannot read {path / WEIGHTS_FILE}: {str(error).strip()[:200]}"
+        ) from None
+    state = {
+        name: value.float() if value.is_floating_point() else value
+        for name, value in tensors.items()
+    }
     speakers = description.get("speakers")
     return {
-        "format": EXPORT_FORMAT, "format_version": version,
+        "format": EXPORT_FORMAT,
+        "format_version": version,
         "package_version": description.get("package_version"),
-        "config": description.get("config"), "model": state, "ema": None, "optimizer": None,
-        "step": description.get("step"), "rng": {}, "best_val_bits": description.get("best_val_bits"),
-        "extra": {"speakers": speakers if isinstance(speakers, list) else None,
-                  "data": description.get("training_data"),
-                  "init_from": description.get("init_from"),
-                  "export": {"path": str(path), "sha256": weights_info["sha256"],
-                             "dtype": weights_info.get("dtype")}},
+        "config": description.get("config"),
+        "model": state,
+        "ema": None,
+        "optimizer": None,
+        "step": description.get("step"),
+        "rng": {},
+        "best_val_bits": description.get("best_val_bits"),
+        "extra": {
+            "speakers": speakers if isinstance(speakers, list) else None,
+            "data": description.get("training_data"),
+            "init_from": description.get("init_from"),
+            "export": {
+                "path": str(path),
+                "sha256": weights_info["sha256"],
+                "dtype": weights_info.get("dtype"),
+            },
+        },
     }

@@ -42,7 +42,6 @@ import torch.nn.functional as F
 from torch.autograd.function import once_differentiable
 
 
-
 class StackModel(Protocol):
     """What the fused pass reads of a `WaveNet` (wavenet/nn/model.py, which imports this
     module): its blocks, config, embedding, conditioning terms and head."""
@@ -53,8 +52,9 @@ class StackModel(Protocol):
 
     def embed(self, codes: torch.Tensor) -> torch.Tensor: ...
 
-    def conditioning_terms(self, global_features: torch.Tensor | None,
-                           local_features: torch.Tensor | None) -> torch.Tensor: ...
+    def conditioning_terms(
+        self, global_features: torch.Tensor | None, local_features: torch.Tensor | None
+    ) -> torch.Tensor: ...
 
     def output_layer(self, hidden: torch.Tensor) -> torch.Tensor: ...
 
@@ -63,6 +63,7 @@ class StackModel(Protocol):
 class _Plan:
     """What `_BlockStack` needs besides tensors: shapes, dilations, which blocks have a
     residual projection, the dtype products run in, whether a backward will follow."""
+
     batch: int
     length: int
     dilations: tuple[int, ...]
@@ -78,7 +79,7 @@ class _Plan:
         out, i = [], 0
         for residual in self.has_residual:
             n = 6 if residual else 4
-            out.append(params[i:i + n])
+            out.append(params[i : i + n])
             i += n
         return out
 
@@ -111,15 +112,16 @@ class _BlockStack(torch.autograd.Function):
     -> summed skips (T*B, S) in the compute dtype."""
 
     @staticmethod
-    def forward(ctx: Any, plan: _Plan, x0: torch.Tensor, terms: torch.Tensor | None,
-                *params: torch.Tensor) -> torch.Tensor:
+    def forward(
+        ctx: Any, plan: _Plan, x0: torch.Tensor, terms: torch.Tensor | None, *params: torch.Tensor
+    ) -> torch.Tensor:
         batch, dtype = plan.batch, plan.dtype
         rows = plan.length * batch
         layers = plan.layers(params)
         half = params[0].shape[0] // 2
         x = x0.reshape(rows, -1)
-        gated = x.new_empty((rows, len(layers) * half), dtype=dtype)   # [h_1 | ... | h_L]
-        saved: list[torch.Tensor] = []   # per layer: padded input, tanh, sigmoid, h
+        gated = x.new_empty((rows, len(layers) * half), dtype=dtype)  # [h_1 | ... | h_L]
+        saved: list[torch.Tensor] = []  # per layer: padded input, tanh, sigmoid, h
         trick = _sigmoid_tanh(dtype)
         with torch.autocast(x0.device.type, enabled=False):
             for layer, p in enumerate(layers):
@@ -133,11 +135,14 @@ class _BlockStack(torch.autograd.Function):
                 # products: elementwise work on a half of a wider matrix runs slower
                 # (measured 1.6x for bf16 tanh).
                 halves = []
-                for part, scale in ((slice(0, half), 2.0 if trick else 1.0), (slice(half, None), 1.0)):
+                for part, scale in (
+                    (slice(0, half), 2.0 if trick else 1.0),
+                    (slice(half, None), 1.0),
+                ):
                     w = (dil_w[part] * scale).to(dtype)
                     z = torch.addmm((dil_b[part] * scale).to(dtype), xc[pad:], w[:, :, k - 1].t())
                     for j in range(k - 1):  # tap j reads (k - 1 - j) d steps back
-                        z.addmm_(xc[j * shift:j * shift + rows], w[:, :, j].t())
+                        z.addmm_(xc[j * shift : j * shift + rows], w[:, :, j].t())
                     if terms is not None:
                         z.view(-1, batch, half).add_(terms[layer][..., part], alpha=scale)
                     halves.append(z)
@@ -148,7 +153,7 @@ class _BlockStack(torch.autograd.Function):
                     torch.tanh_(tanh)
                 torch.sigmoid_(sig)
                 h = tanh * sig
-                gated[:, layer * half:(layer + 1) * half] = h
+                gated[:, layer * half : (layer + 1) * half] = h
                 if len(p) == 6:
                     res_w, res_b = p[4], p[5]
                     x = x + torch.addmm(res_b.to(dtype), h, res_w[:, :, 0].t().to(dtype))
@@ -169,16 +174,16 @@ class _BlockStack(torch.autograd.Function):
     def backward(ctx: Any, d_skips: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
         plan, dtype = ctx.plan, ctx.plan.dtype
         gated, *saved = ctx.saved_tensors
-        params = tuple(saved[4 * len(plan.has_residual):])
+        params = tuple(saved[4 * len(plan.has_residual) :])
         batch, rows = plan.batch, plan.length * plan.batch
         layers = plan.layers(params)
         master = params[0].dtype
         grads: list[list[torch.Tensor]] = [[] for _ in layers]
         with torch.autocast(d_skips.device.type, enabled=False):
             d_s = d_skips.to(dtype).contiguous()
-            skip_matrix = _skip_matrix(layers)                              # (S, L G/2)
-            d_gated = torch.mm(d_s, skip_matrix.to(dtype))                  # (T*B, L G/2)
-            d_skip_w = torch.mm(d_s.t(), gated).to(master)                  # (S, L G/2)
+            skip_matrix = _skip_matrix(layers)  # (S, L G/2)
+            d_gated = torch.mm(d_s, skip_matrix.to(dtype))  # (T*B, L G/2)
+            d_skip_w = torch.mm(d_s.t(), gated).to(master)  # (S, L G/2)
             d_skip_b = _column_sums(d_s, master)
             # The gradient of the residual stream (float), with room in front for the
             # taps' shifted gradients; rows in front of `rows` are never read back.
@@ -193,12 +198,14 @@ class _BlockStack(torch.autograd.Function):
             for layer in reversed(range(len(layers))):
                 p = layers[layer]
                 dil_w = p[0]
-                xc, tanh, sig, h = saved[4 * layer:4 * layer + 4]
+                xc, tanh, sig, h = saved[4 * layer : 4 * layer + 4]
                 half, k = tanh.shape[1], dil_w.shape[2]
                 shift = plan.dilations[layer] * batch
-                d_h = d_gated[:, layer * half:(layer + 1) * half]
-                layer_grads = [d_skip_w[:, layer * half:(layer + 1) * half].unsqueeze(2),
-                               d_skip_b.clone()]
+                d_h = d_gated[:, layer * half : (layer + 1) * half]
+                layer_grads = [
+                    d_skip_w[:, layer * half : (layer + 1) * half].unsqueeze(2),
+                    d_skip_b.clone(),
+                ]
                 if len(p) == 6:
                     res_w = p[4]
                     g_c = g.to(dtype)
@@ -208,15 +215,20 @@ class _BlockStack(torch.autograd.Function):
                     d_h = d_h.contiguous()
                 d_tanh = torch.ops.aten.tanh_backward(d_h * sig, tanh)
                 d_sig = torch.ops.aten.sigmoid_backward(d_h.mul_(tanh), sig)
-                tap_grads = [torch.cat([torch.mm(d.t(), xc[j * shift:j * shift + rows])
-                                        for d in (d_tanh, d_sig)]) for j in range(k)]
-                layer_grads = ([torch.stack(tap_grads, 2).to(master),
-                                torch.cat([_column_sums(d_tanh, master), _column_sums(d_sig, master)])]
-                               + layer_grads)
+                tap_grads = [
+                    torch.cat(
+                        [torch.mm(d.t(), xc[j * shift : j * shift + rows]) for d in (d_tanh, d_sig)]
+                    )
+                    for j in range(k)
+                ]
+                layer_grads = [
+                    torch.stack(tap_grads, 2).to(master),
+                    torch.cat([_column_sums(d_tanh, master), _column_sums(d_sig, master)]),
+                ] + layer_grads
                 if d_terms is not None:
                     for d, part in ((d_tanh, slice(0, half)), (d_sig, slice(half, None))):
                         dv = d.view(-1, batch, half)
-                        target = d_terms[layer][..., part]   # summed where terms broadcast
+                        target = d_terms[layer][..., part]  # summed where terms broadcast
                         target.copy_(dv.sum_to_size(target.shape))
                 # The input's gradient: tap j's goes (k - 1 - j) d steps back, into rows
                 # in front of `front` that stand for no input (never read back). In bf16
@@ -225,7 +237,7 @@ class _BlockStack(torch.autograd.Function):
                 w = dil_w.to(dtype)
                 into = g_buffer if dtype == master else d_local
                 for j in reversed(range(k)):  # the current tap first: it overwrites d_local
-                    target = into[front - (k - 1 - j) * shift:][:rows]
+                    target = into[front - (k - 1 - j) * shift :][:rows]
                     if j == k - 1 and into is d_local:
                         torch.mm(d_tanh, w[:half, :, j], out=target)
                     else:
@@ -250,25 +262,36 @@ def _skip_matrix(layers: list[tuple[torch.Tensor, ...]]) -> torch.Tensor:
     return torch.cat([p[2][:, :, 0] for p in layers], dim=1)
 
 
-def stack_logits(model: StackModel, codes: torch.Tensor,
-                 global_features: torch.Tensor | None = None,
-                 local_features: torch.Tensor | None = None) -> torch.Tensor:
+def stack_logits(
+    model: StackModel,
+    codes: torch.Tensor,
+    global_features: torch.Tensor | None = None,
+    local_features: torch.Tensor | None = None,
+) -> torch.Tensor:
     """codes (B, T) -> logits (T, B, O), time-major; see `WaveNet.forward_features`.
 
     Conditioning: global (B, Cg), local (B, Cl, T), as `WaveNet.conditioning_features`
     returns them.
     """
     batch, length = codes.shape
-    x0 = model.embed(codes.t())                                   # (T, B, R)
+    x0 = model.embed(codes.t())  # (T, B, R)
     terms = None
     if global_features is not None or local_features is not None:
         terms = model.conditioning_terms(global_features, local_features).transpose(0, 1)
     params, has_residual = _block_parameters(model)
     for_backward = torch.is_grad_enabled() and any(
-        t is not None and t.requires_grad for t in (x0, terms, *params))
-    plan = _Plan(batch, length, tuple(model.config.dilations), has_residual,
-                 _compute_dtype(params[0]), for_backward)
-    skips = _BlockStack.apply(plan, x0, terms, *params)           # (T*B, S)
-    hidden = torch.relu(F.linear(torch.relu(skips), model.head_hidden.weight[:, :, 0],
-                                 model.head_hidden.bias))
-    return model.output_layer(hidden).view(length, batch, -1)   # "mol": float32 under bf16
+        t is not None and t.requires_grad for t in (x0, terms, *params)
+    )
+    plan = _Plan(
+        batch,
+        length,
+        tuple(model.config.dilations),
+        has_residual,
+        _compute_dtype(params[0]),
+        for_backward,
+    )
+    skips = _BlockStack.apply(plan, x0, terms, *params)  # (T*B, S)
+    hidden = torch.relu(
+        F.linear(torch.relu(skips), model.head_hidden.weight[:, :, 0], model.head_hidden.bias)
+    )
+    return model.output_layer(hidden).view(length, batch, -1)  # "mol": float32 under bf16

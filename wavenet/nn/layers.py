@@ -37,10 +37,21 @@ class CausalConv1d(nn.Conv1d):
       -> (B, C_out, T).
     """
 
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: int,
-                 dilation: int = 1, bias: bool = True) -> None:
-        _check_sizes("CausalConv1d", in_channels=in_channels, out_channels=out_channels,
-                     kernel_size=kernel_size, dilation=dilation)
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int,
+        dilation: int = 1,
+        bias: bool = True,
+    ) -> None:
+        _check_sizes(
+            "CausalConv1d",
+            in_channels=in_channels,
+            out_channels=out_channels,
+            kernel_size=kernel_size,
+            dilation=dilation,
+        )
         super().__init__(in_channels, out_channels, kernel_size, dilation=dilation, bias=bias)
         self.left_padding = causal_padding(kernel_size, dilation)
 
@@ -56,8 +67,9 @@ def _check_input(x: object, weight: torch.Tensor) -> None:
         raise InvalidTypeError(f"x must be a torch.Tensor, got {type(x).__name__}")
     channels = weight.shape[1]
     if x.dim() != 3 or x.shape[0] < 1 or x.shape[1] != channels or x.shape[2] < 1:
-        raise InvalidArgumentError(f"x must be (batch, {channels}, time >= 1), got "
-                                   f"{tuple(x.shape)}")
+        raise InvalidArgumentError(
+            f"x must be (batch, {channels}, time >= 1), got {tuple(x.shape)}"
+        )
     if x.dtype != weight.dtype and not torch.is_autocast_enabled(x.device.type):
         raise InvalidTypeError(f"x must be a {weight.dtype} tensor, got {x.dtype}")
     if x.device != weight.device:
@@ -79,22 +91,37 @@ class ResidualBlock(nn.Module):
     x unchanged as its residual output.
     """
 
-    def __init__(self, residual_channels: int, gate_channels: int, skip_channels: int,
-                 kernel_size: int, dilation: int, has_residual: bool = True) -> None:
+    def __init__(
+        self,
+        residual_channels: int,
+        gate_channels: int,
+        skip_channels: int,
+        kernel_size: int,
+        dilation: int,
+        has_residual: bool = True,
+    ) -> None:
         super().__init__()
-        _check_sizes("ResidualBlock", residual_channels=residual_channels,
-                     gate_channels=gate_channels, skip_channels=skip_channels,
-                     kernel_size=kernel_size, dilation=dilation)
+        _check_sizes(
+            "ResidualBlock",
+            residual_channels=residual_channels,
+            gate_channels=gate_channels,
+            skip_channels=skip_channels,
+            kernel_size=kernel_size,
+            dilation=dilation,
+        )
         if gate_channels % 2:
             raise InvalidArgumentError(f"gate_channels must be even, got {gate_channels}")
         self.dilation = dilation
         self.kernel_size = kernel_size
         self.dilated = CausalConv1d(residual_channels, gate_channels, kernel_size, dilation)
-        self.residual = nn.Conv1d(gate_channels // 2, residual_channels, 1) if has_residual else None
+        self.residual = (
+            nn.Conv1d(gate_channels // 2, residual_channels, 1) if has_residual else None
+        )
         self.skip = nn.Conv1d(gate_channels // 2, skip_channels, 1)
 
-    def forward(self, x: torch.Tensor, conditioning: torch.Tensor | None = None
-                ) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(
+        self, x: torch.Tensor, conditioning: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         z = self.dilated(x)
         if conditioning is not None:
             z = z + conditioning

@@ -24,12 +24,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..coding.logistic import INITIAL_LOG_SCALE
+from ..coding.pcm import code_values, mu_law_of_pcm16
 from ..config import Config, ModelConfig
 from ..errors import InvalidArgumentError, InvalidTypeError
 from .fused import stack_logits
 from .layers import ResidualBlock
-from ..coding.logistic import INITIAL_LOG_SCALE
-from ..coding.pcm import code_values, mu_law_of_pcm16
 
 
 class Upsampler(nn.Module):
@@ -48,9 +48,17 @@ class Upsampler(nn.Module):
         super().__init__()
         self.scales = scales
         self.convs = nn.ModuleList(
-            nn.Conv1d(channels, channels, 2 * s + 1, padding=s, groups=channels, bias=False,
-                      padding_mode="replicate")
-            for s in scales)
+            nn.Conv1d(
+                channels,
+                channels,
+                2 * s + 1,
+                padding=s,
+                groups=channels,
+                bias=False,
+                padding_mode="replicate",
+            )
+            for s in scales
+        )
         with torch.no_grad():
             for conv, s in zip(self.convs, scales):
                 conv.weight.fill_(1.0 / (2 * s + 1))
@@ -81,21 +89,30 @@ class WaveNet(nn.Module):
         super().__init__()
         if config is not None and not isinstance(config, ModelConfig):
             hint = " (pass config.model)" if isinstance(config, Config) else ""
-            raise InvalidTypeError(f"WaveNet expects a ModelConfig{hint}, got "
-                                   f"{type(config).__name__}")
+            raise InvalidTypeError(
+                f"WaveNet expects a ModelConfig{hint}, got {type(config).__name__}"
+            )
         self.config = config if config is not None else ModelConfig()
         c = self.config
         self.embedding = nn.Embedding(c.quantization_channels, c.residual_channels)
         if c.output == "mol":
             # The mu-law code of each 16-bit sample (derived, so not in the state dict).
-            self.register_buffer("input_codes", mu_law_of_pcm16(c.quantization_channels),
-                                 persistent=False)
+            self.register_buffer(
+                "input_codes", mu_law_of_pcm16(c.quantization_channels), persistent=False
+            )
             self.sample_input = nn.Conv1d(1, c.residual_channels, 1)
         last = len(c.dilations) - 1
         self.blocks = nn.ModuleList(
-            ResidualBlock(c.residual_channels, c.gate_channels, c.skip_channels,
-                          c.kernel_size, dilation, has_residual=layer < last)
-            for layer, dilation in enumerate(c.dilations))
+            ResidualBlock(
+                c.residual_channels,
+                c.gate_channels,
+                c.skip_channels,
+                c.kernel_size,
+                dilation,
+                has_residual=layer < last,
+            )
+            for layer, dilation in enumerate(c.dilations)
+        )
         # ReLU -> 1x1 -> ReLU -> 1x1 on the sum of skips.
         self.head_hidden = nn.Conv1d(c.skip_channels, c.skip_channels, 1)
         self.head_out = nn.Conv1d(c.skip_channels, c.output_channels, 1)
@@ -103,11 +120,12 @@ class WaveNet(nn.Module):
             # Start the logistics at the spread of audio (logistic.INITIAL_LOG_SCALE). A
             # fill draws no random numbers: every other init stays as it was.
             with torch.no_grad():
-                self.head_out.bias[2 * c.mixtures:].fill_(INITIAL_LOG_SCALE)
+                self.head_out.bias[2 * c.mixtures :].fill_(INITIAL_LOG_SCALE)
         if c.global_classes is not None:
             self.global_embedding = nn.Embedding(c.global_classes, c.global_channels)
             self.global_projections = nn.ModuleList(
-                nn.Linear(c.global_channels, c.gate_channels) for _ in c.dilations)
+                nn.Linear(c.global_channels, c.gate_channels) for _ in c.dilations
+            )
         if c.local_channels is not None:
             # Per-band means and pooled standard deviation of the training mel
             # (data.mel_statistics; one value per band here). Standardizing
@@ -120,7 +138,8 @@ class WaveNet(nn.Module):
             self.register_buffer("mel_std", torch.ones(c.local_channels))
             self.upsampler = Upsampler(c.local_channels, c.upsample_scales)
             self.local_projections = nn.ModuleList(
-                nn.Conv1d(c.local_channels, c.gate_channels, 1) for _ in c.dilations)
+                nn.Conv1d(c.local_channels, c.gate_channels, 1) for _ in c.dilations
+            )
             # Start from "no conditioning": zero projections leave the audio path as an
             # unconditioned model's and still receive gradients. With random ones the
             # mel-conditioned tiny model trained worse than the plain one (measured:
@@ -147,25 +166,36 @@ class WaveNet(nn.Module):
         self.mel_mean.copy_(mean)
         self.mel_std.copy_(std)
 
-    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict,
-                              missing_keys, unexpected_keys, error_msgs):  # type: ignore[no-untyped-def]
+    def _load_from_state_dict(
+        self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs
+    ):  # type: ignore[no-untyped-def]
         # State dicts saved before the mel statistics existed load with the identity
         # statistics their models were trained with.
         if self.config.local_channels is not None:
             state_dict.setdefault(prefix + "mel_mean", torch.zeros_like(self.mel_mean))
             state_dict.setdefault(prefix + "mel_std", torch.ones_like(self.mel_std))
-        super()._load_from_state_dict(state_dict, prefix, local_metadata, strict,
-                                      missing_keys, unexpected_keys, error_msgs)
+        super()._load_from_state_dict(
+            state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs
+        )
 
-    def forward(self, codes: torch.Tensor, global_cond: torch.Tensor | None = None,
-                mel: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(
+        self,
+        codes: torch.Tensor,
+        global_cond: torch.Tensor | None = None,
+        mel: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         codes = self._checked_codes(codes)
         global_features, local_features = self.conditioning_features(
-            codes.shape[0], codes.shape[1], global_cond, mel)
+            codes.shape[0], codes.shape[1], global_cond, mel
+        )
         return stack_logits(self, codes, global_features, local_features).permute(1, 2, 0)
 
-    def forward_features(self, codes: torch.Tensor, global_features: torch.Tensor | None = None,
-                         local_features: torch.Tensor | None = None) -> torch.Tensor:
+    def forward_features(
+        self,
+        codes: torch.Tensor,
+        global_features: torch.Tensor | None = None,
+        local_features: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         """`forward` with the conditioning already embedded and upsampled
         (see `conditioning_features`): global (B, Cg), local (B, Cl, T) aligned with codes.
 
@@ -177,8 +207,12 @@ class WaveNet(nn.Module):
         codes = self._checked_codes(codes)
         return stack_logits(self, codes, global_features, local_features).permute(1, 2, 0)
 
-    def forward_blocks(self, codes: torch.Tensor, global_features: torch.Tensor | None = None,
-                       local_features: torch.Tensor | None = None) -> torch.Tensor:
+    def forward_blocks(
+        self,
+        codes: torch.Tensor,
+        global_features: torch.Tensor | None = None,
+        local_features: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         """The same function as `forward_features`, block by block through the layers'
         own `forward`: the readable definition that the fused path is tested against."""
         x = self.embed(codes).transpose(1, 2)  # (B, R, T)
@@ -194,13 +228,16 @@ class WaveNet(nn.Module):
         _check_codes(codes)
         device = self.embedding.weight.device
         if codes.device != device:
-            raise InvalidArgumentError(f"codes are on {codes.device}, the model on {device}: "
-                                       f"move them with codes.to({str(device)!r})")
+            raise InvalidArgumentError(
+                f"codes are on {codes.device}, the model on {device}: "
+                f"move them with codes.to({str(device)!r})"
+            )
         low, high = (int(v) for v in torch.aminmax(codes))
         classes = self.config.classes
         if low < 0 or high >= classes:
-            raise InvalidArgumentError(f"codes must lie in [0, {classes - 1}], found "
-                                       f"[{low}, {high}]")
+            raise InvalidArgumentError(
+                f"codes must lie in [0, {classes - 1}], found [{low}, {high}]"
+            )
         return codes if codes.dtype == torch.long else codes.long()
 
     def embedding_index(self, codes: torch.Tensor) -> torch.Tensor:
@@ -239,57 +276,71 @@ class WaveNet(nn.Module):
         with torch.autocast(self.embedding.weight.device.type, enabled=False):
             return F.linear(hidden.to(weight.dtype), weight, bias)
 
-    def conditioning_features(self, batch: int, length: int,
-                              global_cond: torch.Tensor | None = None,
-                              mel: torch.Tensor | None = None
-                              ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+    def conditioning_features(
+        self,
+        batch: int,
+        length: int,
+        global_cond: torch.Tensor | None = None,
+        mel: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
         """Check the conditioning inputs; -> (global (B, Cg) or None, local (B, Cl, T) or None)."""
         c = self.config
         global_features = local_features = None
         if c.global_classes is None:
             if global_cond is not None:
-                raise InvalidArgumentError("this model has no global conditioning; global_cond "
-                                           "must be None")
+                raise InvalidArgumentError(
+                    "this model has no global conditioning; global_cond must be None"
+                )
         else:
             if global_cond is None:
-                raise InvalidArgumentError(f"this model is conditioned on {c.global_classes} "
-                                           f"global ids; pass global_cond ({batch},)")
+                raise InvalidArgumentError(
+                    f"this model is conditioned on {c.global_classes} "
+                    f"global ids; pass global_cond ({batch},)"
+                )
             global_cond = _integer_tensor(global_cond, "global_cond", "ids")
             global_cond = global_cond.to(self.embedding.weight.device)
             if global_cond.shape != (batch,):
-                raise InvalidArgumentError(f"global_cond must have shape ({batch},), got "
-                                           f"{tuple(global_cond.shape)}")
+                raise InvalidArgumentError(
+                    f"global_cond must have shape ({batch},), got {tuple(global_cond.shape)}"
+                )
             low, high = (int(v) for v in torch.aminmax(global_cond))
             if low < 0 or high >= c.global_classes:
-                raise InvalidArgumentError(f"global ids must be in [0, {c.global_classes}), "
-                                           f"found [{low}, {high}]")
+                raise InvalidArgumentError(
+                    f"global ids must be in [0, {c.global_classes}), found [{low}, {high}]"
+                )
             global_features = self.global_embedding(global_cond.long())
         if c.local_channels is None:
             if mel is not None:
                 raise InvalidArgumentError("this model has no local conditioning; mel must be None")
         else:
             if mel is None:
-                raise InvalidArgumentError(f"this model is a vocoder; pass mel ({batch}, "
-                                           f"{c.local_channels}, frames)")
+                raise InvalidArgumentError(
+                    f"this model is a vocoder; pass mel ({batch}, {c.local_channels}, frames)"
+                )
             if not isinstance(mel, torch.Tensor) or not mel.is_floating_point():
                 found = mel.dtype if isinstance(mel, torch.Tensor) else type(mel).__name__
-                raise InvalidTypeError(f"mel must be a float tensor ({batch}, "
-                                       f"{c.local_channels}, frames), got {found}")
+                raise InvalidTypeError(
+                    f"mel must be a float tensor ({batch}, {c.local_channels}, frames), got {found}"
+                )
             if mel.dim() != 3 or mel.shape[0] != batch or mel.shape[1] != c.local_channels:
-                raise InvalidArgumentError(f"mel must be ({batch}, {c.local_channels}, frames), "
-                                           f"got {tuple(mel.shape)}")
+                raise InvalidArgumentError(
+                    f"mel must be ({batch}, {c.local_channels}, frames), got {tuple(mel.shape)}"
+                )
             if mel.shape[2] * c.upsample_factor < length:
-                raise InvalidArgumentError(f"mel has {mel.shape[2]} frames, covering "
-                                           f"{mel.shape[2] * c.upsample_factor} samples; "
-                                           f"{length} needed")
+                raise InvalidArgumentError(
+                    f"mel has {mel.shape[2]} frames, covering "
+                    f"{mel.shape[2] * c.upsample_factor} samples; "
+                    f"{length} needed"
+                )
             mel = mel.to(self.embedding.weight.device)
             mel = mel.to(self.embedding.weight.dtype)
             standardized = (mel - self.mel_mean[:, None]) / self.mel_std[:, None]
             local_features = self.upsampler(standardized)[:, :, :length]
         return global_features, local_features
 
-    def layer_conditioning(self, layer: int, global_features: torch.Tensor | None,
-                           local_features: torch.Tensor | None) -> torch.Tensor | None:
+    def layer_conditioning(
+        self, layer: int, global_features: torch.Tensor | None, local_features: torch.Tensor | None
+    ) -> torch.Tensor | None:
         """The term added to block `layer`'s pre-activation: (B, G, T), (B, G, 1) or None."""
         term = None
         if global_features is not None:
@@ -299,8 +350,9 @@ class WaveNet(nn.Module):
             term = local if term is None else term + local
         return term
 
-    def conditioning_terms(self, global_features: torch.Tensor | None,
-                           local_features: torch.Tensor | None) -> torch.Tensor:
+    def conditioning_terms(
+        self, global_features: torch.Tensor | None, local_features: torch.Tensor | None
+    ) -> torch.Tensor:
         """Every layer's `layer_conditioning` at once, laid out as the generators read it:
         global (B, Cg) and/or local (B, Cl, T) -> (T, L, B, G), T = 1 without local.
 
@@ -312,7 +364,7 @@ class WaveNet(nn.Module):
         if local_features is not None:
             weight = torch.cat([p.weight[:, :, 0] for p in self.local_projections]).T
             bias = torch.cat([p.bias for p in self.local_projections])
-            rows = local_features.permute(2, 0, 1)                           # (T, B, Cl)
+            rows = local_features.permute(2, 0, 1)  # (T, B, Cl)
             local = torch.addmm(bias, rows.reshape(-1, rows.shape[2]), weight)  # (T B, L G)
             terms = local.view(rows.shape[0], -1, layers, gate).transpose(1, 2)
         if global_features is not None:
@@ -326,8 +378,9 @@ class WaveNet(nn.Module):
 def _integer_tensor(value: object, name: str, what: str) -> torch.Tensor:
     """`value` if it is a tensor of integers (not bool), else InvalidTypeError."""
     if not isinstance(value, torch.Tensor):
-        raise InvalidTypeError(f"{name} must be a torch.Tensor of integer {what}, got "
-                               f"{type(value).__name__}")
+        raise InvalidTypeError(
+            f"{name} must be a torch.Tensor of integer {what}, got {type(value).__name__}"
+        )
     if value.dtype == torch.bool or value.is_floating_point() or value.is_complex():
         raise InvalidTypeError(f"{name} must hold integer {what}, got {value.dtype}")
     return value
@@ -340,8 +393,10 @@ def _check_codes(codes: torch.Tensor) -> None:
     if codes.dtype == torch.bool or codes.is_floating_point() or codes.is_complex():
         raise InvalidTypeError(f"codes must be an integer tensor, got {codes.dtype}")
     if codes.dim() != 2 or 0 in codes.shape:
-        raise InvalidArgumentError(f"codes must be (batch, time) with batch >= 1 and time >= 1, "
-                                   f"got shape {tuple(codes.shape)}")
+        raise InvalidArgumentError(
+            f"codes must be (batch, time) with batch >= 1 and time >= 1, "
+            f"got shape {tuple(codes.shape)}"
+        )
 
 
 def parameter_count(model: nn.Module) -> int:

@@ -25,11 +25,11 @@ from typing import Any
 
 import torch
 
-from ..io.checkpoint import load_checkpoint, resolve_checkpoint, speakers_from_checkpoint
 from ..config import Config, ModelConfig, apply_overrides, config_from_dict
 from ..errors import TrainError
-from ..util.files import file_sha256
+from ..io.checkpoint import load_checkpoint, resolve_checkpoint, speakers_from_checkpoint
 from ..nn.model import WaveNet
+from ..util.files import file_sha256
 
 logger = logging.getLogger(__name__)
 
@@ -59,8 +59,9 @@ def incompatible_parameters(source: ModelConfig, target: ModelConfig) -> list[st
                 continue
             problems.append(f"{name} (not in the source)")
         elif have[name] != shape and not (name == SPEAKER_TABLE and have[name][1:] == shape[1:]):
-            problems.append(f"{name} ({'x'.join(map(str, have[name]))} -> "
-                            f"{'x'.join(map(str, shape))})")
+            problems.append(
+                f"{name} ({'x'.join(map(str, have[name]))} -> {'x'.join(map(str, shape))})"
+            )
     problems += [f"{name} (only in the source)" for name in have if name not in want]
     return problems
 
@@ -69,19 +70,28 @@ def check_fine_tunable(source: ModelConfig, target: ModelConfig) -> None:
     """TrainError listing the parameters that no longer fit, if any."""
     problems = incompatible_parameters(source, target)
     if problems:
-        shown = ", ".join(problems[:6]) + (f" and {len(problems) - 6} more" if len(problems) > 6 else "")
-        raise TrainError(f"--init-from: the model config asked for does not fit the source's "
-                         f"weights: {shown}; only the speakers (--speakers-from-folders) and "
-                         f"a mel input (model.local_channels) can change when fine-tuning")
+        shown = ", ".join(problems[:6]) + (
+            f" and {len(problems) - 6} more" if len(problems) > 6 else ""
+        )
+        raise TrainError(
+            f"--init-from: the model config asked for does not fit the source's "
+            f"weights: {shown}; only the speakers (--speakers-from-folders) and "
+            f"a mel input (model.local_channels) can change when fine-tuning"
+        )
 
 
 def _key(name: str) -> str:
     return unicodedata.normalize("NFC", name)
 
 
-def load_source_weights(model: WaveNet, state: dict[str, torch.Tensor], *,
-                        source_config: ModelConfig, source_speakers: Sequence[str] | None,
-                        speakers: Sequence[str] | None) -> list[str]:
+def load_source_weights(
+    model: WaveNet,
+    state: dict[str, torch.Tensor],
+    *,
+    source_config: ModelConfig,
+    source_speakers: Sequence[str] | None,
+    speakers: Sequence[str] | None,
+) -> list[str]:
     """Copy the source's weights into `model` (in place, so an optimizer made over its
     parameters stays valid) -> lines saying what changed. See the module docstring."""
     check_fine_tunable(source_config, model.config)
@@ -98,13 +108,19 @@ def load_source_weights(model: WaveNet, state: dict[str, torch.Tensor], *,
                 projection.weight.zero_()
                 if projection.bias is not None:
                     projection.bias.zero_()
-            notes.append(f"the model becomes a vocoder: its {model.config.local_channels}-band "
-                         f"mel input starts at zero weight, so step 0 computes the source model")
+            notes.append(
+                f"the model becomes a vocoder: its {model.config.local_channels}-band "
+                f"mel input starts at zero weight, so step 0 computes the source model"
+            )
     return notes
 
 
-def _speaker_rows(table: torch.Tensor, source_speakers: Sequence[str] | None,
-                  speakers: Sequence[str] | None, notes: list[str]) -> torch.Tensor:
+def _speaker_rows(
+    table: torch.Tensor,
+    source_speakers: Sequence[str] | None,
+    speakers: Sequence[str] | None,
+    notes: list[str],
+) -> torch.Tensor:
     """The new speaker table: known names keep their rows, new ones get the mean row."""
     if speakers is None:
         return table
@@ -118,10 +134,12 @@ def _speaker_rows(table: torch.Tensor, source_speakers: Sequence[str] | None,
         rows.append(table[index] if index is not None else mean)
         (kept if index is not None else new).append(name)
     if new:
-        notes.append(f"speakers: {len(kept)} known to the source keep their embeddings"
-                     f"{' (' + ', '.join(kept) + ')' if kept else ''}; {len(new)} new "
-                     f"({', '.join(new)}) start from the mean of the source's "
-                     f"{table.shape[0]}")
+        notes.append(
+            f"speakers: {len(kept)} known to the source keep their embeddings"
+            f"{' (' + ', '.join(kept) + ')' if kept else ''}; {len(new)} new "
+            f"({', '.join(new)}) start from the mean of the source's "
+            f"{table.shape[0]}"
+        )
     return torch.stack(rows)
 
 
@@ -141,8 +159,9 @@ class Source:
     def weights(self) -> dict[str, torch.Tensor]:
         """The weights a run starts from: the source's EMA average where it has one."""
         payload = self.payload
-        state: dict[str, torch.Tensor] = (payload["ema"] if payload.get("ema") is not None
-                                          else payload["model"])
+        state: dict[str, torch.Tensor] = (
+            payload["ema"] if payload.get("ema") is not None else payload["model"]
+        )
         return state
 
     @property
@@ -163,15 +182,17 @@ def read_source(path: str | Path) -> Source:
     return Source(resolved, payload, sha256)
 
 
-def fine_tune_config(source: Source, overrides: Sequence[str] = (),
-                     speakers_from_folders: bool = False) -> Config:
+def fine_tune_config(
+    source: Source, overrides: Sequence[str] = (), speakers_from_folders: bool = False
+) -> Config:
     """The config of a run that starts from `source`: the source's, with `overrides`
     (`section.key=value`) applied and the source recorded in train.init_from(_sha256).
     With speakers from folders, the speaker count comes from the new data's folders
     (unless an override sets it). Refuses overrides that change a weight's shape."""
     data = apply_overrides(source.config.to_dict(), overrides)
-    if speakers_from_folders and not any(o.split("=", 1)[0].strip() == "model.global_classes"
-                                         for o in overrides):
+    if speakers_from_folders and not any(
+        o.split("=", 1)[0].strip() == "model.global_classes" for o in overrides
+    ):
         data["model"]["global_classes"] = None
     data["train"]["init_from"] = str(source.path)
     data["train"]["init_from_sha256"] = source.sha256

@@ -42,25 +42,32 @@ from typing import Any
 import torch
 from torch.nn.parallel import DistributedDataParallel
 
-from ..io import checkpoint as ckpt
-from .state import TrainState
 from ..config import EARLY_STOP_PATIENCE, Config, TrainConfig, apply_overrides, config_from_dict
 from ..data.crops import Batch, CropSampler, item_length
 from ..data.prepare import FileSet, PreparedData, mel_statistics, prepare_data
-from .distributed import Distributed, init_distributed
 from ..errors import TrainError
+from ..io import checkpoint as ckpt
+from ..nn.model import WaveNet
 from ..util.files import atomic_write_bytes
-from .finetune import Source, load_source_weights, read_source
 from ..util.hardware import check_training_memory, use_bf16
+from .distributed import Distributed, init_distributed
+from .finetune import Source, load_source_weights, read_source
 from .loss import LN2, LossFunction, loss_context, loss_function, next_code_loss
 from .memorization import detect_memorization, validations_in_log
-from ..nn.model import WaveNet
-from .monitor import (METRICS_FILE, Monitor, StepReport, after_step, tensorboard_writer,
-                      time_run_costs, truncate_metrics)
+from .monitor import (
+    METRICS_FILE,
+    Monitor,
+    StepReport,
+    after_step,
+    tensorboard_writer,
+    time_run_costs,
+    truncate_metrics,
+)
+from .options import DEFAULT_STEPS, TrainOptions
 from .runlock import run_lock
 from .samples import sample_writer
-from .options import DEFAULT_STEPS, TrainOptions
 from .schedule import Calibration, Schedule, budget_schedule, learning_rate
+from .state import TrainState
 
 logger = logging.getLogger(__name__)
 
@@ -95,12 +102,13 @@ def ema_weight(decay: float, step: int) -> float:
     however short the run: update 1 copies, and the weight falls to 1 - decay as n grows.
     A pure function of the step, so a resumed run averages bit for bit as before.
     """
-    return (1.0 - decay) / (1.0 - decay ** step)
+    return (1.0 - decay) / (1.0 - decay**step)
 
 
 @torch.no_grad()
-def ema_update(ema: dict[str, torch.Tensor], model: torch.nn.Module, decay: float,
-               step: int) -> None:
+def ema_update(
+    ema: dict[str, torch.Tensor], model: torch.nn.Module, decay: float, step: int
+) -> None:
     """Move the bias-corrected moving average of `model.state_dict()` to include update
     `step` (counted from 1), in place."""
     weight = ema_weight(decay, step)
@@ -112,6 +120,7 @@ def ema_update(ema: dict[str, torch.Tensor], model: torch.nn.Module, decay: floa
 
 
 # ----------------------------------------------------------------------------- step
+
 
 @dataclass
 class StepSetup:
@@ -145,15 +154,17 @@ def train_step(state: TrainState, setup: StepSetup, lr: float) -> float:
     # A mixture-of-logistics model runs only its body in bf16: its value input, the
     # head's last projection and the loss stay float32 (WaveNet.embed, output_layer).
     bf16 = use_bf16(tc.bf16, setup.device)
-    autocast = (torch.autocast(device_type=setup.device.type, dtype=torch.bfloat16)
-                if bf16 else nullcontext())
+    autocast = (
+        torch.autocast(device_type=setup.device.type, dtype=torch.bfloat16)
+        if bf16
+        else nullcontext()
+    )
     loss_sum = 0.0
     for k in range(tc.grad_accum):
         first = (k * world.world_size + world.rank) * tc.batch_size
         items = global_batch.slice(first, first + tc.batch_size).to(setup.device)
         # Only the last micro-batch all-reduces gradients.
-        sync = (setup.trained.no_sync() if world.enabled and k < tc.grad_accum - 1
-                else nullcontext())
+        sync = setup.trained.no_sync() if world.enabled and k < tc.grad_accum - 1 else nullcontext()
         with sync:
             with autocast:
                 loss = setup.loss(setup.trained, items, setup.context)
@@ -161,8 +172,10 @@ def train_step(state: TrainState, setup: StepSetup, lr: float) -> float:
         loss_sum += loss.item()
     train_bits = world.mean(loss_sum / tc.grad_accum, setup.device) / LN2
     if not math.isfinite(train_bits):
-        raise TrainError(f"loss became {train_bits} at step {state.step + 1}; lower train.lr "
-                         f"or enable train.grad_clip")
+        raise TrainError(
+            f"loss became {train_bits} at step {state.step + 1}; lower train.lr "
+            f"or enable train.grad_clip"
+        )
     if tc.grad_clip is not None:
         torch.nn.utils.clip_grad_norm_(state.model.parameters(), tc.grad_clip)
     state.optimizer.step()
@@ -175,8 +188,12 @@ def train_step(state: TrainState, setup: StepSetup, lr: float) -> float:
 
 # ----------------------------------------------------------------------------- train
 
-def train(config: Config | None, options: TrainOptions,
-          progress: Callable[[StepReport], None] | None = None) -> TrainSummary:
+
+def train(
+    config: Config | None,
+    options: TrainOptions,
+    progress: Callable[[StepReport], None] | None = None,
+) -> TrainSummary:
     """Train (or resume) a run; returns when `options.steps` is reached or on a stop.
 
     config: the new run's config. On resume (`options.resume`): None to continue with the
@@ -191,13 +208,17 @@ def train(config: Config | None, options: TrainOptions,
     for name, count in (("--steps", options.steps), ("--stop-at", options.stop_at)):
         if count is not None and count < 1:
             raise TrainError(f"{name} must be >= 1, got {count}")
-    for name, value in (("--minutes", options.budget),
-                        ("seconds_per_step", options.seconds_per_step)):
+    for name, value in (
+        ("--minutes", options.budget),
+        ("seconds_per_step", options.seconds_per_step),
+    ):
         if value is not None and not (math.isfinite(value) and value > 0):
             raise TrainError(f"{name} must be a finite number > 0, got {value}")
     if options.init_from is not None and options.resume:
-        raise TrainError("--init-from starts a new run from a model's weights and --resume "
-                         "continues a run: pass one of them")
+        raise TrainError(
+            "--init-from starts a new run from a model's weights and --resume "
+            "continues a run: pass one of them"
+        )
     _check_run_folder(Path(options.out), options.resume)
     _check_out_is_not_data(options)
     with _stop_signals() as stop:
@@ -218,8 +239,11 @@ def _check_run_folder(out: Path, resume: bool) -> None:
     last_path = out / ckpt.CHECKPOINT_DIR / ckpt.LAST
     if resume and not last_path.is_file():
         best = last_path.with_name(ckpt.BEST)
-        hint = (f" (copy {best} to {last_path} to resume from the best checkpoint)"
-                if best.is_file() else "")
+        hint = (
+            f" (copy {best} to {last_path} to resume from the best checkpoint)"
+            if best.is_file()
+            else ""
+        )
         raise TrainError(f"nothing to resume: {last_path} does not exist{hint}")
 
 
@@ -229,14 +253,21 @@ def _check_out_is_not_data(options: TrainOptions) -> None:
     out = Path(options.out).resolve()
     for name, folder in (("--data", options.data), ("--val-data", options.val_data)):
         if folder is not None and Path(folder).resolve() == out:
-            raise TrainError(f"--out {options.out} is {name} {folder}: give the run a folder "
-                             f"of its own (one inside {name} is fine: runs are not read as "
-                             f"data)")
+            raise TrainError(
+                f"--out {options.out} is {name} {folder}: give the run a folder "
+                f"of its own (one inside {name} is fine: runs are not read as "
+                f"data)"
+            )
 
 
-def _train(config: Config | None, options: TrainOptions, world: Distributed,
-           device: torch.device, progress: Callable[[StepReport], None] | None,
-           stop: StopRequest) -> TrainSummary:
+def _train(
+    config: Config | None,
+    options: TrainOptions,
+    world: Distributed,
+    device: torch.device,
+    progress: Callable[[StepReport], None] | None,
+    stop: StopRequest,
+) -> TrainSummary:
     config, payload = _run_config(config, options)
     source = read_source(options.init_from) if options.init_from is not None else None
     check_training_memory(config, device)  # on the device and at the precision used
@@ -256,13 +287,15 @@ def _train(config: Config | None, options: TrainOptions, world: Distributed,
     calibration = _start_schedule(state, monitor, payload is not None)
     stop.training = True  # from here a signal stops the run after its step, saved
     # A run already at --stop-at trains no step (after_step stops after one).
-    while ((monitor.options.steps is None or state.step < monitor.options.steps)
-           and (options.stop_at is None or state.step < options.stop_at)):
+    while (monitor.options.steps is None or state.step < monitor.options.steps) and (
+        options.stop_at is None or state.step < options.stop_at
+    ):
         if state.schedule is not None:
             lr = state.schedule.learning_rate(state.step, config.train)
         else:  # --steps, or a budget's calibration steps (no decay before the total)
-            lr = learning_rate(state.step, None if calibration else monitor.options.steps,
-                               config.train)
+            lr = learning_rate(
+                state.step, None if calibration else monitor.options.steps, config.train
+            )
         train_bits = train_step(state, setup, lr)
         if after_step(state, monitor, train_bits, lr, stop()):
             break
@@ -274,16 +307,27 @@ def _train(config: Config | None, options: TrainOptions, world: Distributed,
     if monitor.writer is not None:
         monitor.writer.close()
     if world.is_main:
-        memorized = detect_memorization(validations_in_log(Path(options.out) / METRICS_FILE),
-                                        (state.data_summary or {}).get("train_seconds"))
+        memorized = detect_memorization(
+            validations_in_log(Path(options.out) / METRICS_FILE),
+            (state.data_summary or {}).get("train_seconds"),
+        )
         if memorized is not None:
             logger.warning("%s", memorized.line())
-    return TrainSummary(Path(options.out), start_step, state.step, monitor.interrupted,
-                        state.best_val_bits, monitor.last_train_bits, len(data.train),
-                        len(data.val), list(data.skipped), world.world_size,
-                        monitor.options.steps,
-                        (signum or signal.SIGINT) if monitor.interrupted else None,
-                        monitor.early_stopped)
+    return TrainSummary(
+        Path(options.out),
+        start_step,
+        state.step,
+        monitor.interrupted,
+        state.best_val_bits,
+        monitor.last_train_bits,
+        len(data.train),
+        len(data.val),
+        list(data.skipped),
+        world.world_size,
+        monitor.options.steps,
+        (signum or signal.SIGINT) if monitor.interrupted else None,
+        monitor.early_stopped,
+    )
 
 
 def _start_schedule(state: TrainState, monitor: Monitor, resumed: bool) -> Calibration | None:
@@ -296,24 +340,35 @@ def _start_schedule(state: TrainState, monitor: Monitor, resumed: bool) -> Calib
     """
     options = monitor.options
     if state.schedule is None and options.budget is None and state.budget is not None:
-        logger.info("the run keeps its budget of %.0f s (stopped before its steps were "
-                    "timed): timing them again", state.budget)
+        logger.info(
+            "the run keeps its budget of %.0f s (stopped before its steps were "
+            "timed): timing them again",
+            state.budget,
+        )
         options = monitor.options = dataclasses.replace(options, budget=state.budget)
     if options.budget is not None:
         state.budget = options.budget
     if state.schedule is not None:
         if options.budget is not None or options.steps is not None:
-            logger.info("the run keeps its schedule (%d steps in %.0f s); --steps and "
-                        "--minutes apply to new runs", state.schedule.total_steps,
-                        state.schedule.budget_seconds)
+            logger.info(
+                "the run keeps its schedule (%d steps in %.0f s); --steps and "
+                "--minutes apply to new runs",
+                state.schedule.total_steps,
+                state.schedule.budget_seconds,
+            )
     elif options.budget is None:
         state.total_steps = options.steps or state.total_steps or DEFAULT_STEPS
         monitor.options = dataclasses.replace(options, steps=state.total_steps)
         return None
     elif options.seconds_per_step is not None:
-        state.schedule = budget_schedule(state.step, state.wall_time, options.seconds_per_step,
-                                         options.budget, options.steps,
-                                         state.config.train.warmup_steps)
+        state.schedule = budget_schedule(
+            state.step,
+            state.wall_time,
+            options.seconds_per_step,
+            options.budget,
+            options.steps,
+            state.config.train.warmup_steps,
+        )
     else:
         if resumed:
             logger.info("the run has no schedule yet: timing its steps again")
@@ -343,9 +398,15 @@ def _calibrated(state: TrainState, monitor: Monitor, calibration: Calibration) -
         reachable = min(reachable, monitor.options.steps)
     costs = time_run_costs(state, monitor, samples=_samples_before(reachable, state.step, tc))
     elapsed = monitor.world.mean(monitor.wall_time(), monitor.device)
-    state.schedule = budget_schedule(state.step, elapsed, seconds_per_step + costs.per_step(tc),
-                                     budget, monitor.options.steps, tc.warmup_steps,
-                                     reserve_seconds=costs.at_end())
+    state.schedule = budget_schedule(
+        state.step,
+        elapsed,
+        seconds_per_step + costs.per_step(tc),
+        budget,
+        monitor.options.steps,
+        tc.warmup_steps,
+        reserve_seconds=costs.at_end(),
+    )
     _use_schedule(monitor, state.schedule, monitor.wall_before)
     if monitor.world.is_main:
         monitor.save(state, ckpt.LAST)
@@ -368,19 +429,23 @@ def _limit_time(monitor: Monitor, seconds: float) -> None:
     """Stop this session after `seconds` (or sooner, at options.time_limit)."""
     limit = monitor.options.time_limit
     monitor.options = dataclasses.replace(
-        monitor.options, time_limit=seconds if limit is None else min(limit, seconds))
+        monitor.options, time_limit=seconds if limit is None else min(limit, seconds)
+    )
 
 
-def _run_config(config: Config | None,
-                options: TrainOptions) -> tuple[Config, dict[str, Any] | None]:
+def _run_config(
+    config: Config | None, options: TrainOptions
+) -> tuple[Config, dict[str, Any] | None]:
     """The run's config and, on resume, its `last` checkpoint (model, data and mel from
     there; train fields from `config` or the checkpoint, with `resume_overrides`)."""
     last_path = Path(options.out) / ckpt.CHECKPOINT_DIR / ckpt.LAST
     best_path = Path(options.out) / ckpt.CHECKPOINT_DIR / ckpt.BEST
     if not options.resume:
         if last_path.exists() or best_path.exists():
-            raise TrainError(f"{options.out} already holds a run; pass --resume to continue it "
-                             f"or choose another --out")
+            raise TrainError(
+                f"{options.out} already holds a run; pass --resume to continue it "
+                f"or choose another --out"
+            )
         if config is None:
             raise TrainError("a new run needs a config")
         return config, None
@@ -392,9 +457,11 @@ def _run_config(config: Config | None,
         asked = config_from_dict(apply_overrides(asked.to_dict(), options.resume_overrides))
     differing = _fixed_fields_that_differ(asked, own)
     if differing:
-        raise TrainError(f"the run in {options.out} has another config: "
-                         f"{'; '.join(differing)}; on --resume only train.* fields can "
-                         f"change (drop --config and --set to continue with the run's own)")
+        raise TrainError(
+            f"the run in {options.out} has another config: "
+            f"{'; '.join(differing)}; on --resume only train.* fields can "
+            f"change (drop --config and --set to continue with the run's own)"
+        )
     config = dataclasses.replace(asked, model=own.model, data=own.data, mel=own.mel)
     return config, payload
 
@@ -410,14 +477,20 @@ def _warn_if_config_file_edited(path: Path, own: Config) -> None:
         logger.warning("%s cannot be read; writing it again from the checkpoint's config", path)
         return
     own_dict = own.to_dict()
-    differing = [f"{section}.{key} is {value!r} there, {own_dict[section][key]!r} in the run"
-                 for section, values in recorded.items() for key, value in values.items()
-                 if own_dict[section][key] != value]
+    differing = [
+        f"{section}.{key} is {value!r} there, {own_dict[section][key]!r} in the run"
+        for section, values in recorded.items()
+        for key, value in values.items()
+        if own_dict[section][key] != value
+    ]
     if differing:
-        logger.warning("%s was changed (%s): a run's config comes from its checkpoint, so the "
-                       "change is not used and the file is written again; change train.* "
-                       "fields with --resume --set section.key=value", path,
-                       "; ".join(differing))
+        logger.warning(
+            "%s was changed (%s): a run's config comes from its checkpoint, so the "
+            "change is not used and the file is written again; change train.* "
+            "fields with --resume --set section.key=value",
+            path,
+            "; ".join(differing),
+        )
 
 
 def _fixed_fields_that_differ(asked: Config, own: Config) -> list[str]:
@@ -427,22 +500,32 @@ def _fixed_fields_that_differ(asked: Config, own: Config) -> list[str]:
     asked_dict, own_dict = asked.to_dict(), own.to_dict()
     if asked.model.global_classes is None:
         asked_dict["model"]["global_classes"] = own.model.global_classes
-    return [f"{section}.{key} is {value!r}, not {asked_dict[section][key]!r}"
-            for section in ("model", "data", "mel")
-            for key, value in own_dict[section].items() if asked_dict[section][key] != value]
+    return [
+        f"{section}.{key} is {value!r}, not {asked_dict[section][key]!r}"
+        for section in ("model", "data", "mel")
+        for key, value in own_dict[section].items()
+        if asked_dict[section][key] != value
+    ]
 
 
-def _prepare_run(config: Config, options: TrainOptions, world: Distributed,
-                 speakers: list[str] | None) -> tuple[PreparedData, Config]:
+def _prepare_run(
+    config: Config, options: TrainOptions, world: Distributed, speakers: list[str] | None
+) -> tuple[PreparedData, Config]:
     """Load the data (rank 0 first, filling the cache the others then read; the run
     folder's own samples are not data, even when it lies inside --data) and write the run
     folder's config; -> (data, config with the speaker count filled in)."""
     if not world.is_main:
         world.barrier()
-    data = prepare_data(config, options.data, val_data=options.val_data,
-                        speakers_from_folders=options.speakers_from_folders,
-                        speakers=speakers, cache_dir=options.cache_dir,
-                        mel_dir=options.mel_dir, exclude=[options.out])
+    data = prepare_data(
+        config,
+        options.data,
+        val_data=options.val_data,
+        speakers_from_folders=options.speakers_from_folders,
+        speakers=speakers,
+        cache_dir=options.cache_dir,
+        mel_dir=options.mel_dir,
+        exclude=[options.out],
+    )
     config = _with_speakers(config, data.speakers)
     if world.is_main:
         world.barrier()
@@ -454,14 +537,20 @@ def _prepare_run(config: Config, options: TrainOptions, world: Distributed,
         try:
             atomic_write_bytes(run_dir / CONFIG_FILE, lambda h: h.write(text))
         except OSError as error:  # a full disk: the write names no file
-            raise TrainError(f"cannot write {run_dir / CONFIG_FILE}: "
-                             f"{error.strerror or error}") from None
+            raise TrainError(
+                f"cannot write {run_dir / CONFIG_FILE}: {error.strerror or error}"
+            ) from None
     return data, config
 
 
-def _initial_state(config: Config, data: PreparedData, device: torch.device,
-                   world: Distributed, payload: dict[str, Any] | None,
-                   source: Source | None = None) -> TrainState:
+def _initial_state(
+    config: Config,
+    data: PreparedData,
+    device: torch.device,
+    world: Distributed,
+    payload: dict[str, Any] | None,
+    source: Source | None = None,
+) -> TrainState:
     """A new run's state from the seed (and `source`'s weights when fine-tuning), or the
     checkpoint's state on resume."""
     tc = config.train
@@ -471,78 +560,137 @@ def _initial_state(config: Config, data: PreparedData, device: torch.device,
         # Every rank computes the same statistics from the same files.
         model.set_mel_statistics(*(s.to(device) for s in mel_statistics(data.train.mels)))
     if source is not None:  # a vocoder source's mel statistics are kept with its weights
-        for note in load_source_weights(model, source.weights, source_config=source.config.model,
-                                        source_speakers=source.speakers, speakers=data.speakers):
+        for note in load_source_weights(
+            model,
+            source.weights,
+            source_config=source.config.model,
+            source_speakers=source.speakers,
+            speakers=data.speakers,
+        ):
             logger.warning("%s", note)
-        logger.info("starting from the weights of %s (sha256 %s...)", source.path,
-                    source.sha256[:12])
+        logger.info(
+            "starting from the weights of %s (sha256 %s...)", source.path, source.sha256[:12]
+        )
     model.train()
-    optimizer = torch.optim.AdamW(model.parameters(), lr=tc.lr, betas=tc.betas,
-                                  weight_decay=tc.weight_decay)
+    optimizer = torch.optim.AdamW(
+        model.parameters(), lr=tc.lr, betas=tc.betas, weight_decay=tc.weight_decay
+    )
     # The EMA starts as a copy for its shapes only: the bias correction makes update 1
     # overwrite it (`ema_weight`).
-    ema = ({k: v.detach().clone() for k, v in model.state_dict().items()}
-           if tc.ema_decay is not None else None)
+    ema = (
+        {k: v.detach().clone() for k, v in model.state_dict().items()}
+        if tc.ema_decay is not None
+        else None
+    )
     seconds = sum(len(f.codes) for f in data.train.files) / config.data.sample_rate
-    state = TrainState(config, model, optimizer, torch.Generator().manual_seed(tc.seed), ema,
-                       speakers=data.speakers, world_size=world.world_size,
-                       data_summary={"train_files": len(data.train), "train_seconds": seconds,
-                                     "val_files": len(data.val)})
+    state = TrainState(
+        config,
+        model,
+        optimizer,
+        torch.Generator().manual_seed(tc.seed),
+        ema,
+        speakers=data.speakers,
+        world_size=world.world_size,
+        data_summary={
+            "train_files": len(data.train),
+            "train_seconds": seconds,
+            "val_files": len(data.val),
+        },
+    )
     if payload is not None:
         state.load_state_dict(payload)
     return state
 
 
-def _sampler(files: FileSet, config: Config, generator: torch.Generator,
-             context: int) -> CropSampler:
-    return CropSampler(files.files, item_length(context, config.data.target_length),
-                       generator, global_ids=files.global_ids, mels=files.mels,
-                       hop_length=config.mel.hop_length)
+def _sampler(
+    files: FileSet, config: Config, generator: torch.Generator, context: int
+) -> CropSampler:
+    return CropSampler(
+        files.files,
+        item_length(context, config.data.target_length),
+        generator,
+        global_ids=files.global_ids,
+        mels=files.mels,
+        hop_length=config.mel.hop_length,
+    )
 
 
-def _step_setup(state: TrainState, data: PreparedData, world: Distributed,
-                device: torch.device) -> StepSetup:
+def _step_setup(
+    state: TrainState, data: PreparedData, world: Distributed, device: torch.device
+) -> StepSetup:
     """The crop sampler and the model as stepped: compiled and DDP-wrapped when asked."""
     tc = state.config.train
     trained = torch.compile(state.model) if tc.compile else state.model
     if world.enabled:
         trained = DistributedDataParallel(
-            trained, device_ids=[device.index] if device.type == "cuda" else None)
+            trained, device_ids=[device.index] if device.type == "cuda" else None
+        )
     if world.is_main:
-        logger.info("effective batch %d crops = %d per process x %d processes x %d "
-                    "accumulation steps", tc.batch_size * world.world_size * tc.grad_accum,
-                    tc.batch_size, world.world_size, tc.grad_accum)
+        logger.info(
+            "effective batch %d crops = %d per process x %d processes x %d accumulation steps",
+            tc.batch_size * world.world_size * tc.grad_accum,
+            tc.batch_size,
+            world.world_size,
+            tc.grad_accum,
+        )
     context = loss_context(state.config)
-    return StepSetup(trained, _sampler(data.train, state.config, state.crop_generator, context),
-                     tc, context, world, device, loss_function(state.config.model))
+    return StepSetup(
+        trained,
+        _sampler(data.train, state.config, state.crop_generator, context),
+        tc,
+        context,
+        world,
+        device,
+        loss_function(state.config.model),
+    )
 
 
-def _monitor(state: TrainState, data: PreparedData, options: TrainOptions,
-             world: Distributed, device: torch.device) -> Monitor:
+def _monitor(
+    state: TrainState,
+    data: PreparedData,
+    options: TrainOptions,
+    world: Distributed,
+    device: torch.device,
+) -> Monitor:
     """Fixed validation crops (rank 0), the TensorBoard writer, the metrics interval."""
     config, tc = state.config, state.config.train
     val_batches: list[Batch] = []
     if data.val and world.is_main:
-        val_sampler = _sampler(data.val, config, torch.Generator().manual_seed(tc.seed + 1),
-                               config.model.receptive_field - 1)
+        val_sampler = _sampler(
+            data.val,
+            config,
+            torch.Generator().manual_seed(tc.seed + 1),
+            config.model.receptive_field - 1,
+        )
         val_batches = [val_sampler.batch(tc.batch_size) for _ in range(tc.val_batches)]
-    writer = (tensorboard_writer(Path(options.out)) if options.tensorboard and world.is_main
-              else None)
+    writer = (
+        tensorboard_writer(Path(options.out)) if options.tensorboard and world.is_main else None
+    )
     # A copy to load EMA weights into, made without drawing from the global RNG.
     eval_model = copy.deepcopy(state.model) if state.ema is not None else state.model
     samples = tc.batch_size * world.world_size * tc.grad_accum * config.data.target_length
     patience = tc.early_stop_patience
     if patience is None and options.budget is not None:
         patience = EARLY_STOP_PATIENCE
-    return Monitor(options, val_batches, eval_model, samples, world, device, writer=writer,
-                   wall_before=state.wall_time, patience=patience or None)
+    return Monitor(
+        options,
+        val_batches,
+        eval_model,
+        samples,
+        world,
+        device,
+        writer=writer,
+        wall_before=state.wall_time,
+        patience=patience or None,
+    )
 
 
 # Signals that stop a run with a checkpoint: Ctrl-C; SIGTERM, what SLURM, Kubernetes and
 # other schedulers send before they kill a job (torchrun forwards it to every worker); and
 # SIGHUP, when the terminal goes away.
-STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP")
-                     if hasattr(signal, name))
+STOP_SIGNALS = tuple(
+    getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name)
+)
 
 
 class SignalStop(KeyboardInterrupt):
@@ -612,12 +760,15 @@ def _with_speakers(config: Config, speakers: list[str] | None) -> Config:
     classes = config.model.global_classes
     if speakers is None:
         if classes is not None:
-            raise TrainError("model.global_classes is set: pass --speakers-from-folders so "
-                             "each file gets its speaker id")
+            raise TrainError(
+                "model.global_classes is set: pass --speakers-from-folders so "
+                "each file gets its speaker id"
+            )
         return config
     if classes is None:
         return dataclasses.replace(
-            config, model=dataclasses.replace(config.model, global_classes=len(speakers)))
+            config, model=dataclasses.replace(config.model, global_classes=len(speakers))
+        )
     if len(speakers) > classes:
         raise TrainError(f"{len(speakers)} speaker folders but model.global_classes is {classes}")
     return config

@@ -20,10 +20,10 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 
+from ..coding.logistic import mixture_log_prob
 from ..config import Config, ModelConfig
 from ..data.crops import Batch, inputs_and_targets
 from ..eval.bits import at_least_float32
-from ..coding.logistic import mixture_log_prob
 from ..nn.model import WaveNet
 
 LN2 = math.log(2.0)
@@ -53,8 +53,9 @@ def next_sample_loss(model: torch.nn.Module, batch: Batch, context: int) -> torc
     return -mixture_log_prob(scored, targets).mean()
 
 
-def _scored_rows(model: torch.nn.Module, batch: Batch, context: int
-                 ) -> tuple[torch.Tensor, torch.Tensor]:
+def _scored_rows(
+    model: torch.nn.Module, batch: Batch, context: int
+) -> tuple[torch.Tensor, torch.Tensor]:
     """-> (outputs of the scored positions (N B, O), at least float32; their targets (N B,))."""
     inputs, targets = inputs_and_targets(batch.codes, context)
     logits = model(inputs, global_cond=batch.global_ids, mel=batch.mel)  # (B, O, T)
@@ -77,8 +78,9 @@ def loss_context(config: Config) -> int:
 
 
 @torch.no_grad()
-def validation_bits(model: WaveNet, batches: list[Batch], receptive_field: int,
-                    device: torch.device) -> float:
+def validation_bits(
+    model: WaveNet, batches: list[Batch], receptive_field: int, device: torch.device
+) -> float:
     """Mean bits per sample over fixed validation crops, each scored position with a full
     receptive field of context (as `wavenet eval` scores), whatever the training crops."""
     was_training = model.training

@@ -32,14 +32,19 @@ class Memorization:
     train_seconds: float | None
 
     def line(self) -> str:
-        duration = ("" if self.train_seconds is None
-                    else f" of {_duration(self.train_seconds)} of training audio")
-        return (f"validation rose from {self.best_bits:.3f} bits/sample at step "
-                f"{self.best_step} to {self.last_bits:.3f} at step {self.last_step} "
-                f"(+{self.last_bits - self.best_bits:.2f}): the model memorized its "
-                f"data{duration} after step {self.best_step}; checkpoints/best.pt (step "
-                f"{self.best_step}, what generate and eval read) is kept; give it more audio, "
-                f"or train fewer steps")
+        duration = (
+            ""
+            if self.train_seconds is None
+            else f" of {_duration(self.train_seconds)} of training audio"
+        )
+        return (
+            f"validation rose from {self.best_bits:.3f} bits/sample at step "
+            f"{self.best_step} to {self.last_bits:.3f} at step {self.last_step} "
+            f"(+{self.last_bits - self.best_bits:.2f}): the model memorized its "
+            f"data{duration} after step {self.best_step}; checkpoints/best.pt (step "
+            f"{self.best_step}, what generate and eval read) is kept; give it more audio, "
+            f"or train fewer steps"
+        )
 
 
 def _duration(seconds: float) -> str:
@@ -50,8 +55,11 @@ def _duration(seconds: float) -> str:
     return f"{seconds / 3600:.1f} hours"
 
 
-def detect_memorization(validations: Sequence[tuple[int, float]], train_seconds: float | None,
-                        rise: float = MEMORIZATION_RISE) -> Memorization | None:
+def detect_memorization(
+    validations: Sequence[tuple[int, float]],
+    train_seconds: float | None,
+    rise: float = MEMORIZATION_RISE,
+) -> Memorization | None:
     """(step, validation bits) in step order -> Memorization when the last is `rise` or more
     above the best (the earliest best), else None."""
     finite = [(step, bits) for step, bits in validations if math.isfinite(bits)]
@@ -77,7 +85,10 @@ def validations_in_log(path: Path) -> list[tuple[int, float]]:
             record = json.loads(line)
         except ValueError:
             continue
-        if isinstance(record, dict) and isinstance(record.get("val_bits"), (int, float)) \
-                and isinstance(record.get("step"), int):
+        if (
+            isinstance(record, dict)
+            and isinstance(record.get("val_bits"), (int, float))
+            and isinstance(record.get("step"), int)
+        ):
             found.append((record["step"], float(record["val_bits"])))
     return found

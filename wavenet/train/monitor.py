@@ -25,16 +25,16 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from ..io import checkpoint as ckpt
-from .state import TrainState
 from ..data.crops import Batch
-from .distributed import Distributed
 from ..errors import TrainError
-from ..util.files import atomic_write_bytes
-from .loss import validation_bits
+from ..io import checkpoint as ckpt
 from ..nn.model import WaveNet
+from ..util.files import atomic_write_bytes
+from .distributed import Distributed
+from .loss import validation_bits
 from .options import TrainOptions
 from .schedule import RunCosts
+from .state import TrainState
 
 if TYPE_CHECKING:  # train.py imports this module; the type is only for annotations
     from .samples import SampleWriter
@@ -102,9 +102,11 @@ class Monitor:
         try:
             state.save(path)
         except OSError as error:
-            raise TrainError(f"cannot write checkpoint {path} at step {state.step}: "
-                             f"{error.strerror or error}; "
-                             f"{_kept_after_failed_save(path.parent, state.step)}") from None
+            raise TrainError(
+                f"cannot write checkpoint {path} at step {state.step}: "
+                f"{error.strerror or error}; "
+                f"{_kept_after_failed_save(path.parent, state.step)}"
+            ) from None
 
 
 def _kept_after_failed_save(folder: Path, step: int) -> str:
@@ -114,15 +116,20 @@ def _kept_after_failed_save(folder: Path, step: int) -> str:
     if last.is_file():
         return f"{last} (saved before) is kept: make room, then continue with --resume"
     if best.is_file():
-        return (f"no {last.name} was saved before, so --resume cannot continue; {best} is "
-                f"kept: make room, then copy it to {last} and --resume from it, or start "
-                f"again in another --out")
-    return (f"no checkpoint was saved before this one, so the {step} step(s) trained are "
-            f"lost: make room, then start the run again (without --resume)")
+        return (
+            f"no {last.name} was saved before, so --resume cannot continue; {best} is "
+            f"kept: make room, then copy it to {last} and --resume from it, or start "
+            f"again in another --out"
+        )
+    return (
+        f"no checkpoint was saved before this one, so the {step} step(s) trained are "
+        f"lost: make room, then start the run again (without --resume)"
+    )
 
 
-def after_step(state: TrainState, monitor: Monitor, train_bits: float, lr: float,
-               stop_requested: bool) -> bool:
+def after_step(
+    state: TrainState, monitor: Monitor, train_bits: float, lr: float, stop_requested: bool
+) -> bool:
     """Validate, checkpoint, log and report after a step; -> True when the run stops here.
 
     The run stops early (with a checkpoint) on `stop_requested` (Ctrl-C), the time limit
@@ -132,12 +139,13 @@ def after_step(state: TrainState, monitor: Monitor, train_bits: float, lr: float
     monitor.last_train_bits = train_bits
     monitor.interval_bits += train_bits
     monitor.interval_steps += 1
-    out_of_time = ((options.time_limit is not None
-                    and time.monotonic() - monitor.started > options.time_limit)
-                   or (options.stop_at is not None and step >= options.stop_at))
+    out_of_time = (
+        options.time_limit is not None and time.monotonic() - monitor.started > options.time_limit
+    ) or (options.stop_at is not None and step >= options.stop_at)
     early = monitor.stop_early
-    stop = (monitor.world.any(stop_requested or out_of_time or early, monitor.device)
-            and (options.steps is None or step < options.steps))
+    stop = monitor.world.any(stop_requested or out_of_time or early, monitor.device) and (
+        options.steps is None or step < options.steps
+    )
     monitor.interrupted = stop and not (out_of_time or early)
     monitor.early_stopped = stop and early and not (stop_requested or out_of_time)
     if not monitor.world.is_main:
@@ -152,8 +160,12 @@ def after_step(state: TrainState, monitor: Monitor, train_bits: float, lr: float
     val_bits = None
     if monitor.val_batches and (step % tc.val_every == 0 or last):
         val_bits = _validate(state, monitor)
-        if (not last and monitor.patience and state.best_step is not None
-                and (step - state.best_step) // tc.val_every >= monitor.patience):
+        if (
+            not last
+            and monitor.patience
+            and state.best_step is not None
+            and (step - state.best_step) // tc.val_every >= monitor.patience
+        ):
             monitor.stop_early = True  # every rank stops after the next step
     checkpointed = step % tc.checkpoint_every == 0 or last
     if checkpointed:
@@ -167,13 +179,19 @@ def after_step(state: TrainState, monitor: Monitor, train_bits: float, lr: float
     if step % tc.log_every == 0 or val_bits is not None or last or extra:
         _log_metrics(monitor, step, lr, rate, val_bits, extra)
     if monitor.progress is not None:
-        monitor.progress(StepReport(step, options.steps, train_bits, lr, rate, val_bits,
-                                    checkpointed))
+        monitor.progress(
+            StepReport(step, options.steps, train_bits, lr, rate, val_bits, checkpointed)
+        )
     if monitor.early_stopped:
-        logger.warning("stopped early at step %d: validation has not improved on %.3f "
-                       "bits/sample (step %s, kept in best.pt) for %d validations "
-                       "(train.early_stop_patience)", step, state.best_val_bits or float("nan"),
-                       state.best_step, monitor.patience)
+        logger.warning(
+            "stopped early at step %d: validation has not improved on %.3f "
+            "bits/sample (step %s, kept in best.pt) for %d validations "
+            "(train.early_stop_patience)",
+            step,
+            state.best_val_bits or float("nan"),
+            state.best_step,
+            monitor.patience,
+        )
     elif monitor.interrupted:
         logger.warning("stopped at step %d; resume with --resume", step)
     elif stop:
@@ -191,11 +209,16 @@ def time_run_costs(state: TrainState, monitor: Monitor, samples: bool) -> RunCos
     if monitor.world.is_main:
         if monitor.val_batches:
             started = time.monotonic()
-            bits = validation_bits(_evaluated_model(state, monitor), monitor.val_batches,
-                                   state.config.model.receptive_field, monitor.device)
+            bits = validation_bits(
+                _evaluated_model(state, monitor),
+                monitor.val_batches,
+                state.config.model.receptive_field,
+                monitor.device,
+            )
             validation = time.monotonic() - started
-            logger.info("validation at step %d: %.3f bits/sample (%.2f s)", state.step, bits,
-                        validation)
+            logger.info(
+                "validation at step %d: %.3f bits/sample (%.2f s)", state.step, bits, validation
+            )
         started = time.monotonic()
         monitor.save(state, ckpt.LAST)
         checkpoint = time.monotonic() - started
@@ -203,8 +226,11 @@ def time_run_costs(state: TrainState, monitor: Monitor, samples: bool) -> RunCos
             sample = monitor.samples.estimate_seconds(_evaluated_model(state, monitor))
             logger.info("a sample takes %.2f s (one written to a scratch folder)", sample)
     world, device = monitor.world, monitor.device
-    return RunCosts(world.from_main(validation, device), world.from_main(checkpoint, device),
-                    world.from_main(sample, device))
+    return RunCosts(
+        world.from_main(validation, device),
+        world.from_main(checkpoint, device),
+        world.from_main(sample, device),
+    )
 
 
 def _evaluated_model(state: TrainState, monitor: Monitor) -> WaveNet:
@@ -232,8 +258,9 @@ def _sample(state: TrainState, monitor: Monitor) -> float:
 def _validate(state: TrainState, monitor: Monitor) -> float:
     """Bits per sample on the validation crops (EMA weights when kept); saves `best`."""
     model = _evaluated_model(state, monitor)
-    val_bits = validation_bits(model, monitor.val_batches,
-                               state.config.model.receptive_field, monitor.device)
+    val_bits = validation_bits(
+        model, monitor.val_batches, state.config.model.receptive_field, monitor.device
+    )
     if state.best_val_bits is None or val_bits < state.best_val_bits:
         state.best_val_bits = val_bits
         state.best_step = state.step
@@ -241,12 +268,23 @@ def _validate(state: TrainState, monitor: Monitor) -> float:
     return val_bits
 
 
-def _log_metrics(monitor: Monitor, step: int, lr: float, rate: float,
-                 val_bits: float | None, extra: dict[str, float] | None = None) -> None:
+def _log_metrics(
+    monitor: Monitor,
+    step: int,
+    lr: float,
+    rate: float,
+    val_bits: float | None,
+    extra: dict[str, float] | None = None,
+) -> None:
     """One line of metrics.jsonl (and TensorBoard scalars) for the interval since the
     last; `extra` (the seconds a sample took) is added to it."""
-    record = {"step": step, "train_bits": monitor.interval_bits / monitor.interval_steps,
-              "lr": lr, "samples_per_s": rate, "wall_time": monitor.wall_time()}
+    record = {
+        "step": step,
+        "train_bits": monitor.interval_bits / monitor.interval_steps,
+        "lr": lr,
+        "samples_per_s": rate,
+        "wall_time": monitor.wall_time(),
+    }
     if val_bits is not None:
         record["val_bits"] = val_bits
     record.update(extra or {})
@@ -280,8 +318,9 @@ def truncate_metrics(path: Path, after_step: int) -> None:
         except (ValueError, AttributeError, TypeError):
             torn += 1
     if torn:
-        logger.warning("dropped %d unreadable line(s) of %s (cut short by a crash while "
-                       "writing)", torn, path)
+        logger.warning(
+            "dropped %d unreadable line(s) of %s (cut short by a crash while writing)", torn, path
+        )
     atomic_write_bytes(path, lambda h: h.write("".join(l + "\n" for l in kept).encode()))
 
 
@@ -289,6 +328,7 @@ def tensorboard_writer(run_dir: Path) -> Any:
     try:
         from torch.utils.tensorboard import SummaryWriter
     except ImportError:
-        raise TrainError("--tensorboard needs the tensorboard package "
-                         "(pip install tensorboard)") from None
+        raise TrainError(
+            "--tensorboard needs the tensorboard package (pip install tensorboard)"
+        ) from None
     return SummaryWriter(log_dir=str(run_dir / "tensorboard"))

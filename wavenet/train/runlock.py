@@ -51,17 +51,23 @@ def run_lock(run_dir: str | os.PathLike[str]) -> Iterator[None]:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise RunLockedError(f"{run_dir} is in use by another training run "
-                                 f"({_holder(fd)}); wait for it to end or choose another "
-                                 f"--out") from None
-        holder = {"pid": os.getpid(), "host": socket.gethostname(),
-                  "started": datetime.datetime.now().astimezone().isoformat(timespec="seconds")}
+            raise RunLockedError(
+                f"{run_dir} is in use by another training run "
+                f"({_holder(fd)}); wait for it to end or choose another "
+                f"--out"
+            ) from None
+        holder = {
+            "pid": os.getpid(),
+            "host": socket.gethostname(),
+            "started": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
+        }
         os.ftruncate(fd, 0)
         try:
             os.pwrite(fd, json.dumps(holder).encode(), 0)
         except OSError as error:  # a full disk: the write names no file
-            raise WavenetError(f"cannot write {run_dir / LOCK_FILE}: "
-                               f"{error.strerror or error}") from None
+            raise WavenetError(
+                f"cannot write {run_dir / LOCK_FILE}: {error.strerror or error}"
+            ) from None
         try:
             yield
         finally:

@@ -28,12 +28,12 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..coding.pcm import codes_to_waveform
 from ..config import Config
 from ..data.prepare import PreparedData
-from ..util.files import atomic_write_audio
 from ..generation.driver import generate
 from ..nn.model import WaveNet
-from ..coding.pcm import codes_to_waveform
+from ..util.files import atomic_write_audio
 
 logger = logging.getLogger(__name__)
 
@@ -80,8 +80,12 @@ class SampleWriter:
             if not original.exists():
                 _write_wav(original, self.clip.original, rate)
                 if self.writer is not None:
-                    self.writer.add_audio("original", torch.from_numpy(self.clip.original)[None],
-                                          step, sample_rate=rate)
+                    self.writer.add_audio(
+                        "original",
+                        torch.from_numpy(self.clip.original)[None],
+                        step,
+                        sample_rate=rate,
+                    )
             clips.append((f"original ({self.clip.name})", self.clip.original))
         picture = self._picture(clips, self.folder / f"{stem}.png")
         if self.writer is not None:
@@ -89,8 +93,9 @@ class SampleWriter:
             if picture is not None:
                 import matplotlib.pyplot as plt
 
-                self.writer.add_image("spectrogram", plt.imread(picture)[..., :3], step,
-                                      dataformats="HWC")
+                self.writer.add_image(
+                    "spectrogram", plt.imread(picture)[..., :3], step, dataformats="HWC"
+                )
         return time.monotonic() - started
 
     def estimate_seconds(self, model: WaveNet) -> float:
@@ -119,8 +124,11 @@ class SampleWriter:
             from ..generation.vocoder import vocode
 
             return vocode(model, [self.clip.mel[:, :length]], generator=generator)[0].numpy()
-        ids = (None if self.config.model.global_classes is None
-               else torch.zeros(1, dtype=torch.long, device=model.embedding.weight.device))
+        ids = (
+            None
+            if self.config.model.global_classes is None
+            else torch.zeros(1, dtype=torch.long, device=model.embedding.weight.device)
+        )
         codes = generate(model, length, generator=generator, global_cond=ids)
         m = self.config.model
         return codes_to_waveform(codes[0].cpu(), m.classes, m.coding).numpy()
@@ -139,8 +147,9 @@ class SampleWriter:
             return None
 
 
-def sample_writer(config: Config, data: PreparedData, run_dir: Path,
-                  writer: Any = None) -> SampleWriter | None:
+def sample_writer(
+    config: Config, data: PreparedData, run_dir: Path, writer: Any = None
+) -> SampleWriter | None:
     """The run's SampleWriter, or None when `train.sample_every` is 0."""
     if config.train.sample_every == 0:
         return None
@@ -160,7 +169,7 @@ def vocoder_clip(config: Config, data: PreparedData) -> VocoderClip:
     wanted = max(1, int(config.train.sample_seconds * config.data.sample_rate) // hop)
     mel = torch.from_numpy(np.array(fileset.mels[0], dtype=np.float32))
     frames = min(wanted, mel.shape[1], len(fileset.files[0]) // hop)
-    codes = torch.from_numpy(np.array(fileset.files[0].codes[:frames * hop], dtype=np.int64))
+    codes = torch.from_numpy(np.array(fileset.files[0].codes[: frames * hop], dtype=np.int64))
     original = codes_to_waveform(codes, config.model.classes, config.model.coding).numpy()
     return VocoderClip(mel[:, :frames].contiguous(), original, fileset.files[0].path.name)
 

@@ -38,8 +38,9 @@ CALIBRATION_FRACTION = 0.05
 WARMUP_FRACTION = 0.1
 
 
-def learning_rate(step: int, total_steps: int | None, train: TrainConfig,
-                  warmup_steps: int | None = None) -> float:
+def learning_rate(
+    step: int, total_steps: int | None, train: TrainConfig, warmup_steps: int | None = None
+) -> float:
     """Linear warm-up over warmup_steps (train.warmup_steps unless given), then cosine
     decay to lr * min_lr_ratio at total_steps.
 
@@ -75,13 +76,17 @@ class Schedule:
         return learning_rate(step, self.total_steps, train, self.warmup_steps)
 
     def to_dict(self) -> dict[str, float | int]:
-        return {"total_steps": self.total_steps, "warmup_steps": self.warmup_steps,
-                "budget_seconds": self.budget_seconds}
+        return {
+            "total_steps": self.total_steps,
+            "warmup_steps": self.warmup_steps,
+            "budget_seconds": self.budget_seconds,
+        }
 
     @classmethod
     def from_dict(cls, values: dict[str, float | int]) -> Schedule:
-        return cls(int(values["total_steps"]), int(values["warmup_steps"]),
-                   float(values["budget_seconds"]))
+        return cls(
+            int(values["total_steps"]), int(values["warmup_steps"]), float(values["budget_seconds"])
+        )
 
 
 @dataclass(frozen=True)
@@ -113,9 +118,15 @@ class RunCosts:
         return self.validation + 2 * self.checkpoint if self.validation > 0 else self.checkpoint
 
 
-def budget_schedule(step: int, elapsed: float, seconds_per_step: float, budget_seconds: float,
-                    steps_cap: int | None, warmup_steps: int,
-                    reserve_seconds: float = 0.0) -> Schedule:
+def budget_schedule(
+    step: int,
+    elapsed: float,
+    seconds_per_step: float,
+    budget_seconds: float,
+    steps_cap: int | None,
+    warmup_steps: int,
+    reserve_seconds: float = 0.0,
+) -> Schedule:
     """The schedule of a run at `step` after `elapsed` seconds of its budget, whose steps
     take `seconds_per_step` (their share of validation and checkpoints included): as many
     more steps as the rest of the budget, less `reserve_seconds` for the work after the last
@@ -131,11 +142,17 @@ def budget_schedule(step: int, elapsed: float, seconds_per_step: float, budget_s
     warmup = warmup_steps
     if warmup > WARMUP_FRACTION * total:
         warmup = math.floor(WARMUP_FRACTION * total)
-        logger.info("train.warmup_steps %d is more than %d%% of the %d steps that fit the "
-                    "budget: warming up over %d steps", warmup_steps,
-                    round(100 * WARMUP_FRACTION), total, warmup)
-    logger.info("%.3g s a step: %d steps fit %.0f s of training", seconds_per_step, total,
-                budget_seconds)
+        logger.info(
+            "train.warmup_steps %d is more than %d%% of the %d steps that fit the "
+            "budget: warming up over %d steps",
+            warmup_steps,
+            round(100 * WARMUP_FRACTION),
+            total,
+            warmup,
+        )
+    logger.info(
+        "%.3g s a step: %d steps fit %.0f s of training", seconds_per_step, total, budget_seconds
+    )
     return Schedule(total, warmup, budget_seconds)
 
 
@@ -168,8 +185,10 @@ class Calibration:
 
     @property
     def ready(self) -> bool:
-        return (self.steps >= CALIBRATION_STEPS
-                and self.elapsed >= CALIBRATION_FRACTION * self.budget_seconds)
+        return (
+            self.steps >= CALIBRATION_STEPS
+            and self.elapsed >= CALIBRATION_FRACTION * self.budget_seconds
+        )
 
     @property
     def seconds_per_step(self) -> float | None:

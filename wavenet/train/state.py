@@ -59,16 +59,26 @@ class TrainState:
 
     def save(self, path: str | Path) -> None:
         save_checkpoint(
-            path, config=self.config, model=self.model.state_dict(), step=self.step,
-            ema=self.ema, optimizer=self.optimizer.state_dict(),
+            path,
+            config=self.config,
+            model=self.model.state_dict(),
+            step=self.step,
+            ema=self.ema,
+            optimizer=self.optimizer.state_dict(),
             rng={"crops": self.crop_generator.get_state(), "torch": torch.get_rng_state()},
             best_val_bits=self.best_val_bits,
-            extra={"wall_time": self.wall_time, "world_size": self.world_size,
-                   "speakers": self.speakers,
-                   "schedule": self.schedule.to_dict() if self.schedule is not None else None,
-                   "budget": self.budget, "total_steps": self.total_steps,
-                   "ema_start": self.ema_start, "data": self.data_summary,
-                   "best_step": self.best_step})
+            extra={
+                "wall_time": self.wall_time,
+                "world_size": self.world_size,
+                "speakers": self.speakers,
+                "schedule": self.schedule.to_dict() if self.schedule is not None else None,
+                "budget": self.budget,
+                "total_steps": self.total_steps,
+                "ema_start": self.ema_start,
+                "data": self.data_summary,
+                "best_step": self.best_step,
+            },
+        )
 
     def load_state_dict(self, payload: dict[str, Any]) -> None:
         """Restore a checkpoint's training state (and torch's global CPU RNG) in place.
@@ -92,9 +102,11 @@ class TrainState:
             best_step = payload["extra"].get("best_step")
             best_step = int(best_step) if best_step is not None else None
         except (KeyError, TypeError, ValueError, RuntimeError) as error:
-            raise CheckpointError(f"the checkpoint's training state is incomplete or damaged "
-                                  f"({type(error).__name__}: {str(error).strip()[:120]}); it "
-                                  f"can still generate, but to resume {USE_ANOTHER}") from None
+            raise CheckpointError(
+                f"the checkpoint's training state is incomplete or damaged "
+                f"({type(error).__name__}: {str(error).strip()[:120]}); it "
+                f"can still generate, but to resume {USE_ANOTHER}"
+            ) from None
         if self.ema is not None and payload.get("ema") is not None:
             device = next(iter(self.ema.values())).device
             self.ema = {k: v.to(device) for k, v in payload["ema"].items()}

@@ -42,5 +42,6 @@ def torchaudio() -> ModuleType:
         raise DependencyError(
             f"torchaudio {_installed('torchaudio')} does not load with torch {torch.__version__} "
             f"({reason[:160]}); mel features and Griffin-Lim need it: "
-            f"pip install {SUPPORTED}") from None
+            f"pip install {SUPPORTED}"
+        ) from None
     return module

@@ -47,8 +47,9 @@ def atomic_write_bytes(path: str | os.PathLike[str], write: Callable[[IO[bytes]]
         os.close(dir_fd)
 
 
-def atomic_write_audio(path: str | os.PathLike[str], samples: np.ndarray, sample_rate: int,
-                       subtype: str = "PCM_16") -> None:
+def atomic_write_audio(
+    path: str | os.PathLike[str], samples: np.ndarray, sample_rate: int, subtype: str = "PCM_16"
+) -> None:
     """Write audio (T,) with soundfile through `atomic_write_bytes`: replacing a file
     (`--force`) keeps the old one whole until the new one is complete. The format is the
     one soundfile reads from `path`'s extension (.wav, .flac, .aiff, ...).

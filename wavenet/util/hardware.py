@@ -130,8 +130,9 @@ def _cgroup_limits(proc_cgroup: Path, cgroup_root: Path) -> list[int]:
     return limits
 
 
-def memory_limit(*, proc_cgroup: Path = Path("/proc/self/cgroup"),
-                 cgroup_root: Path = Path("/sys/fs/cgroup")) -> int | None:
+def memory_limit(
+    *, proc_cgroup: Path = Path("/proc/self/cgroup"), cgroup_root: Path = Path("/sys/fs/cgroup")
+) -> int | None:
     """The bytes this process can allocate at most: the least of the machine's RAM, the
     soft RLIMIT_AS and RLIMIT_DATA (`ulimit -v`, `ulimit -d`) and its cgroup's memory limit
     (a container's memory.max); None where none of them is known."""
@@ -154,22 +155,24 @@ def check_device(device: object) -> torch.device:
     cuda (cuda:N within its GPU count) where CUDA is available; InvalidArgumentError (or
     InvalidTypeError for neither a str nor a torch.device) naming what was found."""
     if not isinstance(device, (str, torch.device)):
-        raise InvalidTypeError(f"device must be a str or a torch.device, got "
-                               f"{type(device).__name__}")
+        raise InvalidTypeError(
+            f"device must be a str or a torch.device, got {type(device).__name__}"
+        )
     try:
         parsed = torch.device(device)
     except (RuntimeError, ValueError, TypeError):
         parsed = None
     if parsed is None or parsed.type not in ("cpu", "cuda"):
-        raise InvalidArgumentError(f"device {device}: give cpu or cuda (cuda:N for the N-th "
-                                   f"GPU)")
+        raise InvalidArgumentError(f"device {device}: give cpu or cuda (cuda:N for the N-th GPU)")
     if parsed.type == "cuda":
         count = torch.cuda.device_count() if torch.cuda.is_available() else 0
         if count == 0:
             raise InvalidArgumentError(f"device {device}: no CUDA device is available")
         if parsed.index is not None and parsed.index >= count:
-            raise InvalidArgumentError(f"device {device}: this machine has {count} CUDA "
-                                       f"device(s), cuda:0 to cuda:{count - 1}")
+            raise InvalidArgumentError(
+                f"device {device}: this machine has {count} CUDA "
+                f"device(s), cuda:0 to cuda:{count - 1}"
+            )
     return parsed
 
 
@@ -185,5 +188,4 @@ def check_training_memory(config: Config, device: torch.device) -> None:
     """ConfigError when training `config` on `device`, at the precision it will use there
     (`use_bf16`), needs more memory than the device has free (`config.check_fits`)."""
     where = f"{device}'s free" if device.type == "cuda" else "this process's"
-    check_fits(config, device_memory(device), bf16=use_bf16(config.train.bf16, device),
-               where=where)
+    check_fits(config, device_memory(device), bf16=use_bf16(config.train.bf16, device), where=where)
