@@ -44,6 +44,50 @@ def test_every_error_is_a_wavenet_error_and_keeps_its_parent(cls: type, parent: 
     assert wavenet.WavenetError is WavenetError and "WavenetError" in wavenet.__all__
 
 
+def test_every_exception_class_is_defined_in_errors() -> None:
+    """One family in one place: wavenet/errors.py defines every exception class of the
+    library; other modules only re-import them (the names keep working from there)."""
+    import ast
+
+    package = Path(wavenet.__file__).parent
+    elsewhere = []
+    for path in sorted(package.rglob("*.py")):
+        if path == package / "errors.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ClassDef) and (
+                node.name.endswith(("Error", "Exception"))
+                or any(ast.unparse(b).endswith(("Error", "Exception")) for b in node.bases)
+            ):
+                elsewhere.append(f"{path.relative_to(package)}: {node.name}")
+    assert not elsewhere, "exception classes outside wavenet/errors.py:\n" + "\n".join(elsewhere)
+    import wavenet.errors as errors
+
+    family = [v for v in vars(errors).values() if isinstance(v, type)]
+    family = [c for c in family if issubclass(c, BaseException)]
+    assert len(family) >= 13 and all(issubclass(c, WavenetError) for c in family)
+
+
+@pytest.mark.parametrize(
+    "module,name,parent",
+    [
+        ("wavenet.io.export", "ExportError", ValueError),
+        ("wavenet.util.dependencies", "DependencyError", ImportError),
+        ("wavenet.train.runlock", "RunLockedError", RuntimeError),
+        ("wavenet.data.prepare", "DataError", Exception),
+        ("wavenet.data.audio", "AudioDecodeError", Exception),
+    ],
+)
+def test_errors_stay_importable_where_they_are_raised(module: str, name: str, parent: type) -> None:
+    import importlib
+
+    import wavenet.errors as errors
+
+    cls = getattr(importlib.import_module(module), name)
+    assert cls is getattr(errors, name) and issubclass(cls, WavenetError)
+    assert issubclass(cls, parent)
+
+
 def assert_one_line(result, *fragments: str) -> None:
     assert result.exit_code == 1, result.output
     assert "Traceback" not in result.output and result.exception is not None

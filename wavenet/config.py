@@ -25,12 +25,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, TypeVar
 
-from .errors import WavenetError
-
-
-class ConfigError(WavenetError, ValueError):
-    """A config file, preset name or override is wrong; the message says how."""
-
+from .errors import ConfigError
 
 # Limits that hold on any machine. Sample rates above 768 kHz do not exist in audio
 # hardware; a seed must fit torch's 64-bit generator with room for seed + 1; 1 TiB is

@@ -37,7 +37,7 @@ import numpy as np
 import soundfile as sf
 import soxr
 
-from ..errors import WavenetError
+from ..errors import AudioDecodeError, DataError
 
 logger = logging.getLogger(__name__)
 
@@ -69,19 +69,6 @@ MAX_PEAK = 2.0
 # Frames read per soundfile call: mixing to mono block by block keeps only the mono
 # signal in memory, never the full multichannel one.
 _BLOCK_FRAMES = 1 << 18
-
-
-class DataError(WavenetError):
-    """Audio data cannot be used as asked; the message is one line that says why."""
-
-
-class AudioDecodeError(DataError):
-    """One file cannot be decoded. `reason` is short, e.g. "empty file (0 bytes)"."""
-
-    def __init__(self, path: str | os.PathLike[str], reason: str) -> None:
-        super().__init__(f"{path}: {reason}")
-        self.path = Path(path)
-        self.reason = reason
 
 
 def is_audio_file(path: str | os.PathLike[str]) -> bool:

@@ -41,7 +41,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .audio import DataError
+from ..errors import DataError
 from .prepare import EncodedFile, silence_code
 
 __all__ = ["Batch", "CropSampler", "inputs_and_targets", "item_length"]

@@ -24,8 +24,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..errors import ConditioningError
-from .audio import DataError
+from ..errors import ConditioningError, DataError
 
 MEL_EXTENSIONS = (".npy", ".pt")
 # A paired mel's frames x hop may differ from its audio's length by this many hops: one

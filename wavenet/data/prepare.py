@@ -44,10 +44,9 @@ import torch
 
 from ..coding.pcm import codes_to_waveform, waveform_to_codes
 from ..config import PCM16_CLASSES, Config, MelConfig
+from ..errors import AudioDecodeError, DataError
 from .audio import (
     AUDIO_EXTENSIONS,
-    AudioDecodeError,
-    DataError,
     decode_audio,
     find_audio_files,
     is_audio_file,

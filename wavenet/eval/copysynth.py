@@ -29,7 +29,8 @@ import torch
 
 from ..config import Config, MelConfig
 from ..data.features import hifigan_log_mel, mel_filterbank, mel_magnitude
-from ..data.prepare import DataError, FileSet, file_waveform
+from ..data.prepare import FileSet, file_waveform
+from ..errors import DataError
 from ..generation.sampling import Progress
 from ..nn.model import WaveNet
 from ..util import dependencies

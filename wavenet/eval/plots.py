@@ -14,17 +14,13 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import WavenetError
+from ..errors import PlotError
 from ..util.files import atomic_write_bytes
 
 logger = logging.getLogger(__name__)
 
 # The bottom of the spectrograms' colour scale (power in dB).
 SPECTROGRAM_FLOOR_DB = -120.0
-
-
-class PlotError(WavenetError, RuntimeError):
-    """A plot cannot be made (matplotlib missing, no metrics yet)."""
 
 
 def _pyplot() -> Any:

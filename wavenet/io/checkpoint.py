@@ -35,7 +35,7 @@ from typing import Any
 import torch
 
 from ..config import Config, ConfigError, config_from_dict
-from ..errors import WavenetError
+from ..errors import CheckpointError
 from ..nn.model import WaveNet
 from ..util.files import atomic_write_bytes
 from ..util.hardware import check_device
@@ -55,10 +55,6 @@ USE_ANOTHER = (
     "checkpoints/best.pt; --resume reads last.pt, so copy best.pt over it to "
     "resume from there) or train again"
 )
-
-
-class CheckpointError(WavenetError, ValueError):
-    """A checkpoint or run folder is missing, unreadable or of an unknown format."""
 
 
 def save_checkpoint(

@@ -29,7 +29,7 @@ from typing import Any
 import torch
 
 from ..config import Config, config_from_dict
-from ..errors import WavenetError
+from ..errors import ExportError
 from ..util.files import atomic_write_bytes, file_sha256
 
 EXPORT_FORMAT = "wavenet-export"
@@ -38,10 +38,6 @@ CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
 CARD_FILE = "README.md"
 DTYPES = {"float32": torch.float32, "bf16": torch.bfloat16}
-
-
-class ExportError(WavenetError, ValueError):
-    """An exported model folder cannot be written or read; the message is one line."""
 
 
 def is_export_dir(path: str | Path) -> bool:

@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from ..errors import WavenetError
+from ..errors import RunLockedError, WavenetError
 
 try:
     import fcntl
@@ -28,10 +28,6 @@ except ImportError:  # Windows
 logger = logging.getLogger(__name__)
 
 LOCK_FILE = "train.lock"
-
-
-class RunLockedError(WavenetError, RuntimeError):
-    """Another process is training in the same run folder."""
 
 
 @contextmanager

@@ -14,14 +14,10 @@ from types import ModuleType
 
 import torch
 
-from ..errors import WavenetError
+from ..errors import DependencyError
 
 # The pair pyproject.toml asks for, quoted in the advice.
 SUPPORTED = "'torch>=2.14.1,<2.16' 'torchaudio==2.11.1'"
-
-
-class DependencyError(WavenetError, ImportError):
-    """A dependency is missing or does not load with the installed torch."""
 
 
 def _installed(name: str) -> str:
