@@ -150,7 +150,7 @@ def run_trial(name: str, steps: int, runs_dir: Path, seconds: float) -> dict:
         "overrides": TRIALS[name][1],
         "steps": summary.step,
         "train_seconds": round(train_seconds),
-        "val_bits": round(summary.best_val_bits, 3),
+        "val_bits": round(summary.best_val_bits, 3) if summary.best_val_bits is not None else None,
         "xz_bits": round(xz, 3),
         **measure(folder),
     }

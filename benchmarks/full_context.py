@@ -100,7 +100,9 @@ def evaluate(run: Path, folder: Path, cache: Path) -> dict[str, Any]:
 
 def generate(run: Path, out: Path, seconds: float, seed: int) -> np.ndarray:
     subprocess.run(
-        cli("generate", run, "--out", out, "--seconds", seconds, "--seed", seed, "--force"),
+        cli(
+            "generate", run, "--out", out, "--seconds", str(seconds), "--seed", str(seed), "--force"
+        ),
         check=True,
         capture_output=True,
         env={**os.environ, **ONE_THREAD},
@@ -405,7 +407,8 @@ def print_budget(result: dict[str, Any]) -> None:
             f"{r['tests'][t]['heldout_bits']:15.3f} {r['tests'][t]['xz_bits']:6.3f}" for t in tests
         )
         print(
-            f"{str(r['full_context']).lower():12s} {r['steps']:6d} {cells} {g['active_share']:10.3f} "
+            f"{str(r['full_context']).lower():12s} {r['steps']:6d} {cells} "
+            f"{g['active_share']:10.3f} "
             f"{result['heldout']['active_share']:11.3f} {g['spectrum_distance']['abs_db']:8.2f} "
             f"{g['spectrum_distance']['shape_db']:8.2f}"
         )

@@ -42,7 +42,7 @@ from pathlib import Path
 from machine import cpu_model  # benchmarks/machine.py (the script's folder is on sys.path)
 
 # (method, batch sizes, samples per stream per timed run) for each preset.
-PLAN = {
+PLAN: dict[str, list[tuple[str, tuple[int, ...], tuple[int, ...]]]] = {
     "default": [
         ("fast-numba", (1, 16, 64), (8000, 2000, 1000)),
         ("fast-torch", (1, 16, 64), (800, 400, 200)),

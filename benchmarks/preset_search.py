@@ -172,7 +172,8 @@ def main() -> None:
         else piano_set(args.data_dir, args.soundfont)
     )
     torch.set_num_threads(1)
-    plan, costs = {}, {}
+    plan: dict[str, int] = {}
+    costs: dict[tuple[str, ...], float] = {}
     for name in args.candidates:
         if args.steps is not None:
             plan[name] = args.steps

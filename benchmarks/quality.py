@@ -1,6 +1,6 @@
 """Held-out bits/sample after a training budget, beside xz -9e and bzip2 -9 of the same codes.
 
-    python benchmarks/quality.py                          # `cpu` preset (else `default`), 15 min a set
+    python benchmarks/quality.py                # `cpu` preset (else `default`), 15 min a set
     python benchmarks/quality.py --preset cpu --preset default --datasets speech
     python benchmarks/quality.py --preset tiny --steps 20  # smoke test, ~2 min with the sets built
     python benchmarks/quality.py --preset mol --datasets speech  # 16-bit output beside flac

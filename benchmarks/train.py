@@ -43,7 +43,10 @@ import sys
 import tempfile
 import time
 import warnings
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import soundfile as sf
@@ -87,7 +90,7 @@ class PlainWaveNet(nn.Module):
 
     def forward(self, codes: torch.Tensor) -> torch.Tensor:
         x = self.embedding(codes).transpose(1, 2)
-        total = 0
+        total = torch.zeros(())
         for block in self.blocks:
             x, skip = block(x)
             total = total + skip
@@ -112,7 +115,7 @@ def package_step(
     from wavenet.data.crops import Batch
     from wavenet.train.loss import loss_function
 
-    loss_of = loss_function(getattr(model, "_orig_mod", model).config)
+    loss_of = loss_function(getattr(model, "_orig_mod", model).config)  # type: ignore[arg-type]
     with torch.autocast(codes.device.type, dtype=torch.bfloat16, enabled=bf16):
         loss = loss_of(model, Batch(codes), 0)
     loss.backward()
@@ -136,7 +139,8 @@ def model_level(
         config.dilations,
     ).to(device)
     package = wavenet.WaveNet(config).to(device)
-    variants = {
+    Step = Callable[[nn.Module, torch.optim.Optimizer, torch.Tensor], float]
+    variants: dict[str, tuple[nn.Module, Step]] = {
         "reference": (reference, lambda m, o, c: reference_step(m, o, c)),
         "fp32": (package, lambda m, o, c: package_step(m, o, c, bf16=False)),
         "bf16": (package, lambda m, o, c: package_step(m, o, c, bf16=True)),
@@ -145,8 +149,8 @@ def model_level(
     # shared with `package`), once per precision asked for.
     for precision in compiled:
         variants[f"{precision}+compile"] = (
-            torch.compile(package),
-            lambda m, o, c, bf16=precision == "bf16": package_step(m, o, c, bf16=bf16),
+            cast(nn.Module, torch.compile(package)),
+            partial(package_step, bf16=precision == "bf16"),
         )
     optimizers = {
         name: torch.optim.AdamW(model.parameters(), lr=1e-4)
@@ -287,7 +291,9 @@ def write_data(folder: Path, sample_rate: int) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     t = np.arange(20 * sample_rate) / sample_rate
     for i in range(4):
-        audio = 0.2 * sum(np.sin(2 * np.pi * f * (i + 1) * t) for f in (110.0, 138.6, 164.8))
+        audio = 0.2 * np.sum(
+            [np.sin(2 * np.pi * f * (i + 1) * t) for f in (110.0, 138.6, 164.8)], 0
+        )
         sf.write(folder / f"clip{i}.wav", audio.astype(np.float32), sample_rate)
 
 

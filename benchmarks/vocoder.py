@@ -7,7 +7,8 @@
     python benchmarks/vocoder.py --preset vocoder-22k --vocoder-only --minutes 60 \
         --copy-synthesis 2 --train-data SPEECH/train --held-out-data SPEECH/held-out
 
-Both runs train the same network (the `tiny` preset) on the same 8 kHz data for the same steps with the same seed; one adds log-mel
+Both runs train the same network (the `tiny` preset) on the same 8 kHz data for the same
+steps with the same seed; one adds log-mel
 conditioning (20 bands, hop 64, upsampled 8 x 8). Data (--data): band-passed noise
 segments (default), pure-tone notes of random pitch, or the demo's plucked-string
 melodies, whose noisy excitation the mel cannot predict; or any folders of audio with
@@ -28,7 +29,9 @@ import argparse
 import json
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import soundfile as sf
@@ -60,7 +63,8 @@ def write_sine_melodies(folder: Path, files: int, seconds: float, seed: int) -> 
     rng = np.random.default_rng(seed)
     rate = 8000
     for i in range(files):
-        audio, phase = [], 0.0
+        audio: list[np.ndarray] = []
+        phase = 0.0
         while sum(len(a) for a in audio) < seconds * rate:
             n = int(rng.uniform(0.1, 0.4) * rate)
             frequency, level = np.exp(rng.uniform(np.log(150), np.log(700))), rng.uniform(0.2, 0.6)
@@ -79,7 +83,7 @@ def write_noise_bands(folder: Path, files: int, seconds: float, seed: int) -> No
     rng = np.random.default_rng(seed)
     rate = 8000
     for i in range(files):
-        pieces = []
+        pieces: list[np.ndarray] = []
         while sum(len(p) for p in pieces) < seconds * rate:
             n = int(rng.uniform(0.1, 0.4) * rate)
             centre, level = np.exp(rng.uniform(np.log(200), np.log(3000))), rng.uniform(0.05, 0.5)
@@ -144,11 +148,12 @@ def main() -> None:
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        write = {
+        writers: dict[str, Callable[..., Any]] = {
             "bands": write_noise_bands,
             "plucks": write_demo_dataset,
             "sines": write_sine_melodies,
-        }[args.data]
+        }
+        write = writers[args.data]
         train_data, held_out_data = args.train_data, args.held_out_data
         if train_data is None or held_out_data is None:
             train_data, held_out_data = work / "train", work / "held-out"
