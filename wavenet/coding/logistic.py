@@ -30,6 +30,7 @@ import torch
 import torch.nn.functional as F
 
 from ..config import PCM16_CLASSES
+from ..errors import InvalidArgumentError
 from .pcm import HALF_BIN, code_values
 
 # Below e^-14 (8e-7, 1/36 of a bin) a component already holds all its mass in one bin;
@@ -47,7 +48,9 @@ LAST_CODE = PCM16_CLASSES - 1
 def split_params(params: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """params (..., 3K) -> (mixture logits, means, clamped log-scales), each (..., K)."""
     if params.shape[-1] % 3:
-        raise ValueError(f"mixture parameters come in threes, got {params.shape[-1]} channels")
+        raise InvalidArgumentError(
+            f"mixture parameters come in threes, got {params.shape[-1]} channels"
+        )
     logits, means, log_scales = params.chunk(3, dim=-1)
     return logits, means, log_scales.clamp(min=LOG_SCALE_MIN)
 
@@ -88,7 +91,7 @@ def sample_mixture(
         values = means.gather(-1, best).squeeze(-1)
     else:
         if uniforms is None:
-            raise ValueError("uniforms are needed when temperature > 0")
+            raise InvalidArgumentError("uniforms are needed when temperature > 0")
         cdf = torch.cumsum(
             torch.exp((logits - logits.amax(dim=-1, keepdim=True)) / temperature), dim=-1
         )

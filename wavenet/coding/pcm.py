@@ -29,6 +29,7 @@ import numpy as np
 import torch
 
 from ..config import PCM16_CLASSES
+from ..errors import InvalidArgumentError, InvalidTypeError
 from .mulaw import mu_law_decode, mu_law_encode
 
 CODINGS = ("mu-law", "pcm16")
@@ -40,7 +41,7 @@ HALF_BIN = 1.0 / (PCM16_CLASSES - 1)
 def pcm16_encode(waveform: torch.Tensor) -> torch.Tensor:
     """float (...) in [-1, 1] (clipped beyond) -> codes (...) long in [0, 65536)."""
     if not waveform.is_floating_point():
-        raise TypeError(f"pcm16_encode expects a float waveform, got dtype {waveform.dtype}")
+        raise InvalidTypeError(f"pcm16_encode expects a float waveform, got dtype {waveform.dtype}")
     samples = torch.round(waveform.to(torch.float64) * 32768.0).clamp(-32768, 32767)
     return samples.to(torch.long) + PCM16_SILENCE
 
@@ -107,4 +108,4 @@ def file_samples(
 
 def _check_coding(coding: str) -> None:
     if coding not in CODINGS:
-        raise ValueError(f"coding must be one of {', '.join(CODINGS)}, got {coding!r}")
+        raise InvalidArgumentError(f"coding must be one of {', '.join(CODINGS)}, got {coding!r}")

@@ -41,7 +41,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ..errors import DataError
+from ..errors import DataError, InvalidArgumentError
 from .prepare import EncodedFile, silence_code
 
 __all__ = ["Batch", "CropSampler", "inputs_and_targets", "item_length"]
@@ -50,7 +50,7 @@ __all__ = ["Batch", "CropSampler", "inputs_and_targets", "item_length"]
 def item_length(context: int, target_length: int) -> int:
     """Codes per training item: context + target_length + 1 (see module docstring)."""
     if context < 0 or target_length < 1:
-        raise ValueError(
+        raise InvalidArgumentError(
             f"context must be >= 0 and target_length >= 1, got {context} and {target_length}"
         )
     return context + target_length + 1
@@ -63,7 +63,7 @@ def inputs_and_targets(items: torch.Tensor, context: int) -> tuple[torch.Tensor,
     items[:, C + 1:]. The logits that go with the targets are `model(inputs)[:, :, C:]`.
     """
     if items.dim() != 2 or items.shape[1] <= context + 1:
-        raise ValueError(
+        raise InvalidArgumentError(
             f"expected items of shape (B, L) with L > context + 1 = "
             f"{context + 1}, got {tuple(items.shape)}"
         )
@@ -126,13 +126,15 @@ class CropSampler:
         hop_length: int = 1,
     ) -> None:
         if item_length < 2:
-            raise ValueError(f"item_length must be >= 2 (one input, one target), got {item_length}")
+            raise InvalidArgumentError(
+                f"item_length must be >= 2 (one input, one target), got {item_length}"
+            )
         self.files = tuple(files)
         if not self.files:
             raise DataError("no audio to draw training items from (empty set)")
         channels = {f.quantization_channels for f in self.files}
         if len(channels) > 1:
-            raise ValueError(f"files mix quantization_channels {sorted(channels)}")
+            raise InvalidArgumentError(f"files mix quantization_channels {sorted(channels)}")
         self.item_length = item_length
         self.generator = generator
         self.pad_code = silence_code(channels.pop())
@@ -163,7 +165,7 @@ class CropSampler:
     def batch(self, batch_size: int) -> Batch:
         """-> Batch of batch_size items (see the class docstring for the shapes)."""
         if batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+            raise InvalidArgumentError(f"batch_size must be >= 1, got {batch_size}")
         position = torch.randint(0, int(self._ends[-1]), (batch_size,), generator=self.generator)
         which = torch.searchsorted(self._ends, position, right=True)
         offset = position - (self._ends[which] - self.windows[which])

@@ -27,6 +27,7 @@ import torch.nn.functional as F
 
 from ..coding.pcm import codes_to_waveform, waveform_to_codes
 from ..config import MelConfig
+from ..errors import InvalidArgumentError
 from ..util import dependencies
 
 LOG_FLOOR = 1e-5
@@ -68,7 +69,7 @@ def log_mel(waveform: torch.Tensor, sample_rate: int, mel: MelConfig) -> torch.T
 
     value = 1 + ln(max(magnitude, 1e-5)) / ln(1e5)."""
     if waveform.dim() != 1:
-        raise ValueError(f"expected a 1-D waveform, got shape {tuple(waveform.shape)}")
+        raise InvalidArgumentError(f"expected a 1-D waveform, got shape {tuple(waveform.shape)}")
     frames = waveform.shape[0] // mel.hop_length
     if frames == 0:
         return torch.zeros(mel.n_mels, 0)
@@ -85,9 +86,11 @@ def hifigan_log_mel(waveform: torch.Tensor, sample_rate: int, mel: MelConfig) ->
     frames * hop when T is not a multiple of the hop, as in HiFi-GAN).
     """
     if waveform.dim() != 1:
-        raise ValueError(f"expected a 1-D waveform, got shape {tuple(waveform.shape)}")
+        raise InvalidArgumentError(f"expected a 1-D waveform, got shape {tuple(waveform.shape)}")
     if mel.format != "hifigan":
-        raise ValueError(f"hifigan_log_mel needs mel.format = 'hifigan', got {mel.format!r}")
+        raise InvalidArgumentError(
+            f"hifigan_log_mel needs mel.format = 'hifigan', got {mel.format!r}"
+        )
     frames = waveform.shape[0] // mel.hop_length
     if frames == 0:
         return torch.zeros(mel.n_mels, 0)
@@ -149,7 +152,7 @@ def spectral_flatness(waveform: np.ndarray, n_fft: int = 512, hop_length: int = 
     """
     waveform = np.asarray(waveform, dtype=np.float64)
     if waveform.ndim != 1 or len(waveform) < n_fft:
-        raise ValueError(
+        raise InvalidArgumentError(
             f"expected a 1-D waveform of at least n_fft={n_fft} samples, got shape {waveform.shape}"
         )
     starts = np.arange(0, len(waveform) - n_fft + 1, hop_length)
@@ -158,7 +161,7 @@ def spectral_flatness(waveform: np.ndarray, n_fft: int = 512, hop_length: int = 
     power = np.abs(np.fft.rfft(frames, axis=1)[:, 1:]) ** 2
     power = power[power.mean(axis=1) >= 1e-12]
     if len(power) == 0:
-        raise ValueError("the waveform is silent: its spectral flatness is undefined")
+        raise InvalidArgumentError("the waveform is silent: its spectral flatness is undefined")
     power = np.maximum(power, 1e-30)
     flatness = np.exp(np.log(power).mean(axis=1)) / power.mean(axis=1)
     return float(flatness.mean())
@@ -174,7 +177,7 @@ def active_share(
     shorter than one frame is one frame."""
     waveform = np.asarray(waveform, dtype=np.float64)
     if waveform.ndim != 1 or not len(waveform):
-        raise ValueError(f"expected a non-empty 1-D waveform, got shape {waveform.shape}")
+        raise InvalidArgumentError(f"expected a non-empty 1-D waveform, got shape {waveform.shape}")
     size = max(1, int(round(frame_seconds * sample_rate)))
     count = max(1, len(waveform) // size)
     frames = (
@@ -208,7 +211,7 @@ def periodicity(
         int(round(max_lag_seconds * sample_rate)) + 1,
     )
     if waveform.ndim != 1 or len(waveform) < frame or lags[-1] >= frame:
-        raise ValueError(
+        raise InvalidArgumentError(
             f"expected a 1-D waveform of at least one {frame}-sample frame "
             f"longer than the largest lag, got shape {waveform.shape}"
         )
@@ -216,7 +219,7 @@ def periodicity(
     frames = frames - frames.mean(axis=1, keepdims=True)
     frames = frames[(frames**2).mean(axis=1) >= 1e-8]
     if len(frames) == 0:
-        raise ValueError("the waveform is silent: its periodicity is undefined")
+        raise InvalidArgumentError("the waveform is silent: its periodicity is undefined")
     peaks = np.full(len(frames), -1.0)
     for lag in lags:
         head, tail = frames[:, :-lag], frames[:, lag:]

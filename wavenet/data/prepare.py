@@ -44,7 +44,7 @@ import torch
 
 from ..coding.pcm import codes_to_waveform, waveform_to_codes
 from ..config import PCM16_CLASSES, Config, MelConfig
-from ..errors import AudioDecodeError, DataError
+from ..errors import AudioDecodeError, DataError, InvalidArgumentError
 from .audio import (
     AUDIO_EXTENSIONS,
     decode_audio,
@@ -219,11 +219,11 @@ def load_encoded(
     Raises DataError when the folder is missing or no usable file remains.
     """
     if min_length < 1:
-        raise ValueError(f"min_length must be >= 1, got {min_length}")
+        raise InvalidArgumentError(f"min_length must be >= 1, got {min_length}")
     if coding == "pcm16":
         quantization_channels = PCM16_CLASSES
     elif coding != "mu-law":
-        raise ValueError(f'coding must be "mu-law" or "pcm16", got {coding!r}')
+        raise InvalidArgumentError(f'coding must be "mu-law" or "pcm16", got {coding!r}')
     paths, root, where = _source_paths(source, exclude)
     encoder = _Encoder(
         sample_rate,
@@ -453,7 +453,7 @@ def split_by_file(
     `skipped` stays with `encoded` only.
     """
     if not 0.0 <= val_fraction < 1.0:
-        raise ValueError(f"val_fraction must be in [0, 1), got {val_fraction}")
+        raise InvalidArgumentError(f"val_fraction must be in [0, 1), got {val_fraction}")
 
     def subset(files: Sequence[EncodedFile]) -> EncodedSet:
         return dataclasses.replace(encoded, files=tuple(files), skipped=())

@@ -19,6 +19,7 @@ import torch.nn.functional as F
 
 from ..coding.logistic import mixture_log_prob
 from ..data.prepare import silence_code
+from ..errors import InvalidArgumentError
 from ..nn.model import WaveNet
 
 
@@ -81,7 +82,7 @@ def evaluate_codes(
     (n_mels, frames) per file for a vocoder.
     """
     if chunk < 1 or batch_size < 1:
-        raise ValueError("chunk and batch_size must be >= 1")
+        raise InvalidArgumentError("chunk and batch_size must be >= 1")
     model.eval()
     device = next(model.parameters()).device
     windows: list[_Window] = []
@@ -117,7 +118,7 @@ def evaluate_codes(
         if progress is not None:
             progress(min(first + batch_size, len(windows)), len(windows))
     if total_samples == 0:
-        raise ValueError(
+        raise InvalidArgumentError(
             f"no file is longer than the receptive field ({model.receptive_field} samples)"
         )
     return EvalResult(total_nats / total_samples / math.log(2.0), total_samples, scored_files)

@@ -21,6 +21,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from ..data.prepare import codes_dtype
+from ..errors import InvalidArgumentError, InvalidTypeError
 
 __all__ = [
     "COMPRESSORS",
@@ -42,15 +43,15 @@ def _as_codes(codes: np.ndarray | Sequence[np.ndarray]) -> np.ndarray:
     if isinstance(codes, np.ndarray):
         joined = codes.reshape(-1)
     elif len(codes) == 0:
-        raise ValueError("no codes to measure")
+        raise InvalidArgumentError("no codes to measure")
     else:
         joined = np.concatenate([np.asarray(c).reshape(-1) for c in codes])
     if joined.size == 0:
-        raise ValueError("no codes to measure")
+        raise InvalidArgumentError("no codes to measure")
     if not np.issubdtype(joined.dtype, np.integer):
-        raise TypeError(f"codes must be integers, got dtype {joined.dtype}")
+        raise InvalidTypeError(f"codes must be integers, got dtype {joined.dtype}")
     if joined.min() < 0:
-        raise ValueError(f"codes must be >= 0, found {joined.min()}")
+        raise InvalidArgumentError(f"codes must be >= 0, found {joined.min()}")
     return joined
 
 
@@ -58,7 +59,7 @@ def code_bytes(codes: np.ndarray | Sequence[np.ndarray], quantization_channels: 
     """codes (one array, or one per file, joined) -> the bytes of `codes_dtype(Q)`."""
     joined = _as_codes(codes)
     if joined.max() >= quantization_channels:
-        raise ValueError(
+        raise InvalidArgumentError(
             f"codes must be < quantization_channels={quantization_channels}, found {joined.max()}"
         )
     return joined.astype(codes_dtype(quantization_channels)).tobytes()
@@ -80,7 +81,9 @@ def compressed_bits_per_sample(
     """8 * compressed bytes / number of codes, with `xz -9e` or `bzip2 -9` (see
     `COMPRESSORS`). A list of files is compressed as one stream, in order."""
     if compressor not in COMPRESSORS:
-        raise ValueError(f"unknown compressor {compressor!r}; choose from {', '.join(COMPRESSORS)}")
+        raise InvalidArgumentError(
+            f"unknown compressor {compressor!r}; choose from {', '.join(COMPRESSORS)}"
+        )
     data = code_bytes(codes, quantization_channels)
     n = len(data) // codes_dtype(quantization_channels).itemsize
     return 8 * len(COMPRESSORS[compressor](data)) / n

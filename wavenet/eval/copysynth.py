@@ -30,7 +30,7 @@ import torch
 from ..config import Config, MelConfig
 from ..data.features import hifigan_log_mel, mel_filterbank, mel_magnitude
 from ..data.prepare import FileSet, file_waveform
-from ..errors import DataError
+from ..errors import DataError, InvalidArgumentError
 from ..generation.sampling import Progress
 from ..nn.model import WaveNet
 from ..util import dependencies
@@ -83,7 +83,7 @@ def log_mel_distance(
     """RMS difference in dB of two waveforms' log-mels (module docstring); both (T,),
     same length, at least one hop."""
     if reference.shape != other.shape or reference.dim() != 1:
-        raise ValueError(
+        raise InvalidArgumentError(
             f"expected two waveforms of one length, got {tuple(reference.shape)} "
             f"and {tuple(other.shape)}"
         )
@@ -91,7 +91,9 @@ def log_mel_distance(
     a = hifigan_log_mel(reference.float(), sample_rate, spec).double()
     b = hifigan_log_mel(other.float(), sample_rate, spec).double()
     if a.shape[1] == 0:
-        raise ValueError(f"the waveforms are shorter than one hop ({mel.hop_length} samples)")
+        raise InvalidArgumentError(
+            f"the waveforms are shorter than one hop ({mel.hop_length} samples)"
+        )
     floor = a.max() - DYNAMIC_RANGE_DB / DB_PER_NEPER
     return float(DB_PER_NEPER * (a.clamp(min=floor) - b.clamp(min=floor)).square().mean().sqrt())
 
@@ -155,7 +157,7 @@ def copy_synthesis(
     from ..generation.vocoder import vocode
 
     if files.mels is None:
-        raise ValueError("copy synthesis needs each file's mel (a vocoder's FileSet)")
+        raise InvalidArgumentError("copy synthesis needs each file's mel (a vocoder's FileSet)")
     hop, rate = config.mel.hop_length, config.data.sample_rate
     fewest = griffin_lim_min_frames(config.mel)
     wanted = max(fewest, int(seconds * rate) // hop)

@@ -244,22 +244,25 @@ class NumbaGenerator(CodeGenerator):
                 else self.conditioning.terms(start, start + steps)
             )
             cond = np.ascontiguousarray(terms.numpy().astype(self._np_dtype, copy=False))
-        kernel.run(
-            self._weights,
-            self._layout,
-            self._state_arrays,
-            self._scratch,
-            self.state.position,
-            self._approximate,
-            fed,
-            self._cdf,
-            uniforms,
-            temperature,
-            out,
-            step_after_last,
-            cond,
-            constant,
-        )
+        try:
+            kernel.run(
+                self._weights,
+                self._layout,
+                self._state_arrays,
+                self._scratch,
+                self.state.position,
+                self._approximate,
+                fed,
+                self._cdf,
+                uniforms,
+                temperature,
+                out,
+                step_after_last,
+                cond,
+                constant,
+            )
+        except ValueError as error:  # compiled code raises only built-in exceptions
+            raise InvalidArgumentError(str(error)) from error
         self.state.position += steps
 
     def _feed_array(self, codes: np.ndarray) -> torch.Tensor:

@@ -19,6 +19,7 @@ import torch
 
 from ..coding.logistic import sample_mixture
 from ..config import ModelConfig
+from ..errors import InvalidArgumentError
 
 # Uniform numbers are drawn this many steps at a time (one per stream per step), and
 # `progress` is called after each such chunk of samples.
@@ -45,7 +46,7 @@ def sample_codes(
     if temperature == 0:
         return logits.argmax(dim=-1)
     if uniforms is None:
-        raise ValueError("uniforms are needed when temperature > 0")
+        raise InvalidArgumentError("uniforms are needed when temperature > 0")
     z = logits.to(torch.float64)  # the difference first: no temperature overflows it
     cdf = torch.cumsum(torch.exp((z - z.amax(dim=-1, keepdim=True)) / temperature), dim=-1)
     target = uniforms.to(cdf.device).unsqueeze(-1) * cdf[:, -1:]

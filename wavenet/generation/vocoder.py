@@ -19,6 +19,7 @@ from collections.abc import Sequence
 import torch
 
 from ..coding.pcm import codes_to_waveform
+from ..errors import InvalidArgumentError
 from ..nn.model import WaveNet
 from .driver import generate
 from .sampling import Progress
@@ -27,7 +28,7 @@ from .sampling import Progress
 def length_groups(lengths: Sequence[int], batch_size: int) -> list[list[int]]:
     """Indices of `lengths`, longest first, in groups of at most `batch_size`."""
     if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        raise InvalidArgumentError(f"batch_size must be >= 1, got {batch_size}")
     order = sorted(range(len(lengths)), key=lambda i: (-lengths[i], i))
     return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
 
@@ -50,7 +51,7 @@ def vocode(
     its longest mel's samples). Other arguments as in `generate`.
     """
     if model.config.local_channels is None:
-        raise ValueError("this model is not a vocoder (model.local_channels is unset)")
+        raise InvalidArgumentError("this model is not a vocoder (model.local_channels is unset)")
     hop = model.config.upsample_factor
     device = model.embedding.weight.device
     frames = [int(m.shape[1]) for m in mels]

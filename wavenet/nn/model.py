@@ -157,12 +157,12 @@ class WaveNet(nn.Module):
         """Set the statistics (local_channels,) that standardize the mel input: the model
         reads (mel - mean) / std."""
         if self.config.local_channels is None:
-            raise ValueError("this model has no local conditioning")
+            raise InvalidArgumentError("this model has no local conditioning")
         shape = (self.config.local_channels,)
         if tuple(mean.shape) != shape or tuple(std.shape) != shape:
-            raise ValueError(f"mel statistics must have shape {shape}")
+            raise InvalidArgumentError(f"mel statistics must have shape {shape}")
         if not bool((std > 0).all()):
-            raise ValueError("mel standard deviations must be positive")
+            raise InvalidArgumentError("mel standard deviations must be positive")
         self.mel_mean.copy_(mean)
         self.mel_std.copy_(std)
 
@@ -371,7 +371,7 @@ class WaveNet(nn.Module):
             term = torch.stack([p(global_features) for p in self.global_projections])[None]
             terms = term if terms is None else terms + term
         if terms is None:
-            raise ValueError("this model has no conditioning")
+            raise InvalidArgumentError("this model has no conditioning")
         return terms
 
 
