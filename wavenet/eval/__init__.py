@@ -1,0 +1,28 @@
+"""Evaluation: how good a model is, in the figures the package reports.
+
+- `bits.py`: bits per sample of whole files, every sample with its full receptive field
+  (`evaluate_codes`; `wavenet eval`).
+- `compression.py`: what `xz -9e` and other general-purpose coders make of the same codes,
+  the bar a model must clear.
+- `copysynth.py`: a vocoder's resynthesis of held-out audio from its mel, beside
+  Griffin-Lim's, as a log-mel distance.
+- `plots.py`: training curves and spectrograms (matplotlib, imported only when drawing).
+"""
+
+from .bits import EvalResult, evaluate_codes
+from .compression import baseline_bits, compressed_bits_per_sample
+from .copysynth import CopySynthesis, copy_synthesis, log_mel_distance
+from .plots import plot_curves, plot_spectrograms, read_metrics
+
+__all__ = [
+    "CopySynthesis",
+    "EvalResult",
+    "baseline_bits",
+    "compressed_bits_per_sample",
+    "copy_synthesis",
+    "evaluate_codes",
+    "log_mel_distance",
+    "plot_curves",
+    "plot_spectrograms",
+    "read_metrics",
+]
