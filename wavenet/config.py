@@ -42,6 +42,14 @@ PCM16_CLASSES = 1 << 16
 MEL_FORMATS = ("wavenet", "hifigan")
 
 
+def causal_padding(kernel_size: int, dilation: int) -> int:
+    """Past inputs a causal convolution of kernel k and dilation d reads besides the
+    current one, (k - 1) * d: its left padding (`wavenet.nn.layers`), a layer's history
+    in generation (its ring buffer), and summed over the layers, plus one, the receptive
+    field (`ModelConfig.receptive_field`). The one place this formula is written."""
+    return (kernel_size - 1) * dilation
+
+
 @dataclass(frozen=True)
 class ModelConfig:
     """Shape of a WaveNet. Defaults equal the `default` preset.
@@ -129,7 +137,7 @@ class ModelConfig:
     @property
     def receptive_field(self) -> int:
         """Number of input samples that the output at one position depends on."""
-        return 1 + (self.kernel_size - 1) * sum(self.dilations)
+        return 1 + sum(causal_padding(self.kernel_size, d) for d in self.dilations)
 
     @property
     def upsample_factor(self) -> int:

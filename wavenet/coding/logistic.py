@@ -72,11 +72,6 @@ def mixture_log_prob(params: torch.Tensor, codes: torch.Tensor) -> torch.Tensor:
     return torch.logsumexp(F.log_softmax(logits, dim=-1) + component, dim=-1)
 
 
-def mixture_nll(params: torch.Tensor, codes: torch.Tensor) -> torch.Tensor:
-    """Mean negative log-likelihood (nats): params (N, 3K), codes (N,) -> scalar."""
-    return -mixture_log_prob(params, codes).mean()
-
-
 def sample_mixture(
     params: torch.Tensor, temperature: float, uniforms: torch.Tensor | None
 ) -> torch.Tensor:

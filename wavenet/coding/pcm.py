@@ -33,7 +33,29 @@ from ..errors import InvalidArgumentError, InvalidTypeError
 from .mulaw import mu_law_decode, mu_law_encode
 
 CODINGS = ("mu-law", "pcm16")
-PCM16_SILENCE = PCM16_CLASSES // 2
+
+
+def silence_code(quantization_channels: int) -> int:
+    """The code of 0.0 among `quantization_channels` codes, for either coding: the mu-law
+    code of 0.0 (128 for 256 channels), or the 16-bit sample 0 (32768 for 65,536 codes).
+    What short files are padded with and what generation starts from.
+
+    `mu_law_encode` gives floor((F(0) + 1) / 2 * mu + 0.5) with mu = Q - 1, which is
+    floor(Q / 2) for every Q, even or odd; a 16-bit sample s is the code s + 65536 / 2.
+    """
+    return quantization_channels // 2
+
+
+def codes_dtype(quantization_channels: int) -> np.dtype:
+    """Smallest unsigned dtype holding codes 0 ... quantization_channels - 1."""
+    if quantization_channels <= 1 << 8:
+        return np.dtype(np.uint8)
+    if quantization_channels <= 1 << 16:
+        return np.dtype(np.uint16)
+    return np.dtype(np.uint32)
+
+
+PCM16_SILENCE = silence_code(PCM16_CLASSES)
 # Half a bin on the model's [-1, 1] scale.
 HALF_BIN = 1.0 / (PCM16_CLASSES - 1)
 

@@ -20,7 +20,7 @@ zero padding of the causal convolutions as at the start of a file.
 logits are `logits[:, :, C:]`.
 
 A file shorter than L is used whole, padded on the left with the code of silence
-(`data.silence_code`), as if silence had preceded it.
+(`coding.pcm.silence_code`), as if silence had preceded it.
 
 Weighting. A crop is one of the corpus's windows, every window equally likely: a file
 is drawn in proportion to its number of windows (max(1, length - L + 1), or for a
@@ -41,8 +41,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from ..coding.pcm import silence_code
 from ..errors import DataError, InvalidArgumentError
-from .prepare import EncodedFile, silence_code
+from .prepare import EncodedFile
 
 __all__ = ["Batch", "CropSampler", "inputs_and_targets", "item_length"]
 

@@ -42,7 +42,7 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
-from ..coding.pcm import codes_to_waveform, waveform_to_codes
+from ..coding.pcm import codes_dtype, codes_to_waveform, silence_code, waveform_to_codes
 from ..config import PCM16_CLASSES, Config, MelConfig
 from ..errors import AudioDecodeError, DataError, InvalidArgumentError
 from .audio import (
@@ -83,24 +83,6 @@ logger = logging.getLogger(__name__)
 
 
 # ---------------------------------------------------------------------------- codes
-
-
-def codes_dtype(quantization_channels: int) -> np.dtype:
-    """Smallest unsigned dtype holding codes 0 ... quantization_channels - 1."""
-    if quantization_channels <= 1 << 8:
-        return np.dtype(np.uint8)
-    if quantization_channels <= 1 << 16:
-        return np.dtype(np.uint16)
-    return np.dtype(np.uint32)
-
-
-def silence_code(quantization_channels: int) -> int:
-    """The mu-law code of 0.0 (128 for 256 channels): what short files are padded with.
-
-    `mu_law_encode` gives floor((F(0) + 1) / 2 * mu + 0.5) with mu = Q - 1, which is
-    floor(Q / 2) for every Q, even or odd.
-    """
-    return quantization_channels // 2
 
 
 def encode_waveform(

@@ -18,9 +18,9 @@ import torch
 import torch.nn.functional as F
 
 from ..coding.logistic import mixture_log_prob
-from ..data.prepare import silence_code
+from ..coding.pcm import silence_code
 from ..errors import InvalidArgumentError
-from ..nn.model import WaveNet
+from ..nn.model import WaveNet, at_least_float32
 
 
 @dataclass
@@ -131,8 +131,3 @@ def _nats(model: WaveNet, logits: torch.Tensor, targets: torch.Tensor) -> float:
         rows = logits.transpose(1, 2).reshape(-1, logits.shape[1])
         return -mixture_log_prob(rows, targets.reshape(-1)).sum().item()
     return F.cross_entropy(logits, targets, reduction="sum").item()
-
-
-def at_least_float32(logits: torch.Tensor) -> torch.Tensor:
-    """bf16/fp16 logits are upcast for the loss; float64 stays float64."""
-    return logits.to(torch.promote_types(logits.dtype, torch.float32))

@@ -9,7 +9,7 @@ worth. Every figure is in bits per sample (per code), comparable with `wavenet e
     compressed_bits_per_sample(codes, "bzip2")                  ... bz2.compress(bytes, 9)
 
 Codes are compressed as the bytes of their smallest unsigned dtype (one byte a code for
-256 channels, see `data.codes_dtype`), so a compressor sees what a `.raw` file of them holds.
+256 channels, see `coding.pcm.codes_dtype`), so a compressor sees what a `.raw` file of them holds.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from ..data.prepare import codes_dtype
+from ..coding.pcm import codes_dtype
 from ..errors import InvalidArgumentError, InvalidTypeError
 
 __all__ = [

@@ -21,6 +21,7 @@ import logging
 
 import torch
 
+from ..coding.pcm import silence_code
 from ..errors import InvalidArgumentError, InvalidTypeError
 from ..nn.model import WaveNet
 from ..util.hardware import memory_limit
@@ -142,8 +143,8 @@ def _prime_codes(
 ) -> torch.Tensor:
     """The codes fed before sampling, as (batch_size, T) long: the prime or one silent code."""
     if prime is None:
-        # Q // 2: the mu-law code of 0.0, or the 16-bit sample 0.
-        return torch.full((batch_size, 1), classes // 2, dtype=torch.long, device=device)
+        # The mu-law code of 0.0, or the 16-bit sample 0.
+        return torch.full((batch_size, 1), silence_code(classes), dtype=torch.long, device=device)
     if not isinstance(prime, torch.Tensor):
         raise InvalidTypeError(f"prime must be a LongTensor of codes, got {type(prime).__name__}")
     if prime.dtype == torch.bool or prime.is_floating_point() or prime.is_complex():

@@ -18,9 +18,11 @@ import torch
 
 from ..config import ModelConfig
 from ..errors import InvalidArgumentError
+from ..nn.layers import causal_padding
 from ..nn.model import WaveNet
 from . import kernel
 from .incremental import CodeGenerator, IncrementalState, StepConditioning
+from .reduced import bf16_bits, check_format, int8_columns
 from .sampling import Progress, Uniforms
 
 # A layer's past-tap products are gathered over up to this many rows (steps x streams).
@@ -82,7 +84,38 @@ def _pack(model: WaveNet, dtype: np.dtype) -> tuple[np.ndarray, ...]:
     pad = head_width(model.config) - model.config.output_channels
     w2 = arr(torch.nn.functional.pad(model.head_out.weight[:, :, 0].T, (0, pad)))  # (S, Q + pad)
     b2 = arr(torch.nn.functional.pad(model.head_out.bias, (0, pad)))
-    return emb, code_rows, value_in, wd, bd, wrs, br, bs, w1, b1, w2, b2
+    no_scales = tuple(np.zeros((0,) * n, dtype) for n in (2, 2, 1, 1))
+    return (emb, code_rows, value_in, wd, bd, wrs, br, bs, w1, b1, w2, b2, *no_scales)
+
+
+def _reduce(packed: tuple[np.ndarray, ...], weights: str) -> tuple[np.ndarray, ...]:
+    """Packed float32 weights with the products' matrices (wd, wrs, w1, w2) in format
+    `weights` (`reduced`): bfloat16 bits as uint16, or int8 with their column scales
+    appended in the order `kernel._step` unpacks them. The values are those of
+    `reduced.reduced_model`: the same matrices, split into the same columns."""
+    emb, code_rows, value_in, wd, bd, wrs, br, bs, w1, b1, w2, b2 = packed[:12]
+    if weights == "float32":
+        return packed
+    if weights == "bf16":
+
+        def bits(a: np.ndarray) -> np.ndarray:
+            return np.ascontiguousarray(bf16_bits(torch.from_numpy(a)).numpy().view(np.uint16))
+
+        return (emb, code_rows, value_in, bits(wd), bd, bits(wrs), br, bs, bits(w1), b1,
+                bits(w2), b2, *packed[12:])
+    layers, taps, residual, gate = wd.shape
+    qd, sd = zip(*(int8_columns(torch.from_numpy(wd[i].reshape(taps * residual, gate)))
+                   for i in range(layers)))
+    qrs, srs = zip(*(int8_columns(torch.from_numpy(wrs[i])) for i in range(layers)))
+    q1, s1 = int8_columns(torch.from_numpy(w1))
+    q2, s2 = int8_columns(torch.from_numpy(w2))
+
+    def arr(t: torch.Tensor) -> np.ndarray:
+        return np.ascontiguousarray(t.numpy())
+
+    return (emb, code_rows, value_in, arr(torch.stack(qd).view(wd.shape)), bd,
+            arr(torch.stack(qrs)), br, bs, arr(q1), b1, arr(q2), b2,
+            arr(torch.stack(sd)), arr(torch.stack(srs)), arr(s1), arr(s2))
 
 
 def time_block(dilation: int, batch_size: int) -> int:
@@ -126,7 +159,7 @@ def _kernel_layout(config: ModelConfig, batch_size: int) -> tuple[tuple, list[in
     mixtures: K for a "mol" model (its input adds the sample's value, its output is
     mixture parameters), 0 for a categorical one.
     """
-    spans = [(config.kernel_size - 1) * d for d in config.dilations]
+    spans = [causal_padding(config.kernel_size, d) for d in config.dilations]
     # kernel_size 1 keeps no past inputs, so there is nothing to gather.
     blocks = [time_block(d, batch_size) if config.kernel_size > 1 else 1 for d in config.dilations]
     offsets = np.concatenate([[0], np.cumsum(spans)[:-1]]).astype(np.int64)
@@ -197,7 +230,11 @@ class NumbaGenerator(CodeGenerator):
     state: NumbaState
 
     def __init__(
-        self, model: WaveNet, batch_size: int = 1, conditioning: StepConditioning | None = None
+        self,
+        model: WaveNet,
+        batch_size: int = 1,
+        conditioning: StepConditioning | None = None,
+        weights: str = "float32",
     ) -> None:
         super().__init__(model, batch_size, conditioning)
         parameter = model.embedding.weight
@@ -206,10 +243,17 @@ class NumbaGenerator(CodeGenerator):
                 f"NumbaGenerator needs a float32 or float64 model on the "
                 f"CPU, got {parameter.dtype} on {parameter.device}"
             )
+        check_format(weights)
+        if weights != "float32" and parameter.dtype != torch.float32:
+            raise InvalidArgumentError(
+                f"weights={weights!r} needs a float32 model, got {parameter.dtype}"
+            )
         c = self.config
         self.dtype = parameter.dtype
+        # The products' weight format (`reduced`): float32 (as the model), bf16 or int8.
+        self.weights = weights
         np_dtype = np.dtype(np.float32 if self.dtype == torch.float32 else np.float64)
-        self._weights = _pack(model, np_dtype)
+        self._weights = _reduce(_pack(model, np_dtype), weights)
         self._approximate = self.dtype == torch.float32
         self._layout, spans, gathered = _kernel_layout(c, batch_size)
         self.state, self._state_arrays = _zero_state(

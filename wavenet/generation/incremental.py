@@ -30,7 +30,7 @@ import torch.nn.functional as F
 
 from ..config import ModelConfig
 from ..errors import InvalidArgumentError, InvalidTypeError
-from ..nn.layers import gated_activation
+from ..nn.layers import causal_padding, gated_activation
 from ..nn.model import WaveNet
 from .sampling import Progress, Uniforms, sample_rule
 
@@ -255,7 +255,7 @@ class IncrementalState:
         with torch.inference_mode():
             rings = [
                 torch.zeros(
-                    (config.kernel_size - 1) * dilation,
+                    causal_padding(config.kernel_size, dilation),
                     batch_size,
                     config.residual_channels,
                     device=device,

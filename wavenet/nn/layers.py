@@ -13,7 +13,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..config import causal_padding
 from ..errors import InvalidArgumentError, InvalidTypeError
+
+__all__ = ["CausalConv1d", "ResidualBlock", "causal_padding", "gated_activation"]
 
 
 def _check_sizes(where: str, **sizes: object) -> None:
@@ -23,11 +26,6 @@ def _check_sizes(where: str, **sizes: object) -> None:
             raise InvalidTypeError(f"{where} {name} must be an int, got {type(value).__name__}")
         if value < 1:
             raise InvalidArgumentError(f"{where} {name} must be >= 1, got {value}")
-
-
-def causal_padding(kernel_size: int, dilation: int) -> int:
-    """Left padding that keeps a dilated convolution causal and length-preserving."""
-    return (kernel_size - 1) * dilation
 
 
 class CausalConv1d(nn.Conv1d):

@@ -401,3 +401,10 @@ def _check_codes(codes: torch.Tensor) -> None:
 
 def parameter_count(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
+
+
+def at_least_float32(logits: torch.Tensor) -> torch.Tensor:
+    """The model's outputs in the precision a loss is taken in: bf16/fp16 logits are
+    upcast to float32; float32 and float64 stay as they are. Used by the training loss
+    and by `wavenet.eval.bits`, so that both score the same numbers."""
+    return logits.to(torch.promote_types(logits.dtype, torch.float32))

@@ -23,8 +23,7 @@ import torch.nn.functional as F
 from ..coding.logistic import mixture_log_prob
 from ..config import Config, ModelConfig
 from ..data.crops import Batch, inputs_and_targets
-from ..eval.bits import at_least_float32
-from ..nn.model import WaveNet
+from ..nn.model import WaveNet, at_least_float32
 
 LN2 = math.log(2.0)
 
