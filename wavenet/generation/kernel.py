@@ -25,6 +25,13 @@ hold it to), rearranged for speed:
 - in float32, tanh is a rational approximation (relative error < 4e-7, a few ulp) that
   vectorises, and sigmoid(g) = (1 + tanh(g / 2)) / 2; float64 uses libm.
 
+Reduced-precision weights (`fastpath.WEIGHT_FORMATS`): the products' weight matrices may
+be bfloat16 (stored as uint16, widened to float32 exactly) or int8 with one float32 scale
+per output column; x, y and every sum stay float32. With int8 weights a product sums
+q x and the scales multiply the sum afterwards (s * (q x) + b, one pass over the outputs),
+which `_step` does wherever a product's output is complete; the PyTorch definition of the
+same reduced model is `wavenet.generation.reduced`.
+
 Conditioning adds a per-layer (B, gate_channels) term to `z` in `_step`, right after the
 dilated convolution, as in `incremental._block_step`. This module holds only compiled code
 and its constants: no torch, no model; `run` is its one entry point.
@@ -64,7 +71,7 @@ _TANH_P = (
 _TANH_Q = (1.0, 38.03865205945682, 177.20526777729313, 203.4465588540203, 51.878830740986295)
 
 
-def _make_tile(rows: int):  # noqa: ANN202 - returns a numba intrinsic
+def _make_tile(rows: int, depth: int = 4):  # noqa: ANN202 - returns a numba intrinsic
     """An intrinsic tile(y, i0, wt, k0, x, cols) -> done: for i < rows, j < 4 and the first
     `done` columns n (a multiple of the vector width, <= cols),
 
@@ -82,15 +89,16 @@ def _make_tile(rows: int):  # noqa: ANN202 - returns a numba intrinsic
         sig = types.int64(y, i0, wt, k0, x, cols)
 
         def codegen(context, builder, signature, args):  # noqa: ANN001, ANN202
-            return _tile_code(rows, context, builder, signature, args)
+            return _tile_code(rows, context, builder, signature, args, depth)
 
         return sig, codegen
 
     return tile
 
 
-def _tile_code(rows, context, builder, signature, args):  # noqa: ANN001, ANN202
-    """The LLVM IR of `_make_tile`'s intrinsic for `rows` streams; returns `done`."""
+def _tile_code(rows, context, builder, signature, args, depth=4):  # noqa: ANN001, ANN202
+    """The LLVM IR of `_make_tile`'s intrinsic for `rows` streams and `depth` weight rows
+    (4 above; 8 for one stream: one load and store of y per 8 rows); returns `done`."""
     y_type, _, w_type, _, x_type, _ = signature.args
     y_arr = context.make_array(y_type)(context, builder, args[0])
     w_arr = context.make_array(w_type)(context, builder, args[2])
@@ -101,6 +109,12 @@ def _tile_code(rows, context, builder, signature, args):  # noqa: ANN001, ANN202
     align = 4 if y_type.dtype == types.float32 else 8
     vector = ir.VectorType(scalar, lanes)
     i32, i64 = ir.IntType(32), ir.IntType(64)
+    # The weights' own vector type: float as y, or bfloat16 bits / int8 values widened.
+    w_dtype = w_type.dtype
+    w_bits = {types.uint16: 16, types.int8: 8}.get(w_dtype)
+    w_vector = vector if w_bits is None else ir.VectorType(ir.IntType(w_bits), lanes)
+    w_align = align if w_bits is None else w_bits // 8
+    wide = ir.VectorType(i32, lanes)
 
     def at(a_type, arr, row, offset, col):  # noqa: ANN001, ANN202
         index = builder.add(row, ir.Constant(i64, offset))
@@ -122,11 +136,11 @@ def _tile_code(rows, context, builder, signature, args):  # noqa: ANN001, ANN202
             broadcast(
                 builder.load(at(x_type, x_arr, i0_val, i, builder.add(k0_val, ir.Constant(i64, j))))
             )
-            for j in range(4)
+            for j in range(depth)
         ]
         for i in range(rows)
     ]
-    w_rows = [at(w_type, w_arr, k0_val, j, zero) for j in range(4)]
+    w_rows = [at(w_type, w_arr, k0_val, j, zero) for j in range(depth)]
     y_rows = [at(y_type, y_arr, i0_val, i, zero) for i in range(rows)]
     fma = cgutils.get_or_insert_function(
         builder.module,
@@ -140,10 +154,21 @@ def _tile_code(rows, context, builder, signature, args):  # noqa: ANN001, ANN202
         def pointer(row):  # noqa: ANN001, ANN202
             return builder.bitcast(builder.gep(row, [offset]), vector.as_pointer())
 
-        ws = [builder.load(pointer(row), align=align) for row in w_rows]
+        def weights(row):  # noqa: ANN001, ANN202
+            raw = builder.load(
+                builder.bitcast(builder.gep(row, [offset]), w_vector.as_pointer()), align=w_align
+            )
+            if w_dtype == types.uint16:  # bfloat16: the high half of a float32
+                shifted = builder.shl(builder.zext(raw, wide), ir.Constant(wide, [16] * lanes))
+                return builder.bitcast(shifted, vector)
+            if w_dtype == types.int8:
+                return builder.sitofp(builder.sext(raw, wide), vector)
+            return raw
+
+        ws = [weights(row) for row in w_rows]
         for i in range(rows):
             total = builder.fmul(xs[i][0], ws[0])
-            for j in range(1, 4):
+            for j in range(1, depth):
                 total = builder.call(fma, [xs[i][j], ws[j], total])
             target = pointer(y_rows[i])
             builder.store(
@@ -152,11 +177,37 @@ def _tile_code(rows, context, builder, signature, args):  # noqa: ANN001, ANN202
     return builder.mul(count, ir.Constant(i64, lanes))
 
 
+@intrinsic
+def _widen(typingctx, value):  # noqa: ANN001, ANN202
+    """One weight as a float: bfloat16 bits (uint16) or int8 -> float32; floats as they are."""
+    if value == types.uint16:
+
+        def bf16(context, builder, signature, args):  # noqa: ANN001, ANN202
+            wide = builder.zext(args[0], ir.IntType(32))
+            return builder.bitcast(
+                builder.shl(wide, ir.Constant(ir.IntType(32), 16)), ir.FloatType()
+            )
+
+        return types.float32(value), bf16
+    if value == types.int8:
+
+        def int8(context, builder, signature, args):  # noqa: ANN001, ANN202
+            return builder.sitofp(args[0], ir.FloatType())
+
+        return types.float32(value), int8
+
+    def same(context, builder, signature, args):  # noqa: ANN001, ANN202
+        return args[0]
+
+    return value(value), same
+
+
 # logistic.LOG_SCALE_MIN (this module imports no torch).
 _LOG_SCALE_MIN = -14.0
 
 _tile4 = _make_tile(4)
 _tile1 = _make_tile(1)
+_tile1x8 = _make_tile(1, depth=8)
 
 
 @njit(cache=True, fastmath=_FASTMATH, error_model="numpy")
@@ -165,17 +216,31 @@ def _matmul_acc(x, wt, y):  # pragma: no cover - compiled
 
     Rows of wt are taken in blocks of _ROW_BLOCK (which stay in L1 while the batch uses
     them), four at a time, for four streams at a time (`_tile4`) and then one at a time
-    (`_tile1`), with the columns that do not fill a vector done in scalar code.
+    (`_tile1`, eight rows at a time where there are eight: a single stream reads each
+    weight once, so what limits it is the traffic to y), with the columns that do not
+    fill a vector done in scalar code.
     """
     batch, rows = x.shape
     cols = wt.shape[1]
     for r0 in range(0, rows, _ROW_BLOCK):
         r1 = min(r0 + _ROW_BLOCK, rows)
         r4 = r0 + (r1 - r0) // 4 * 4
+        r8 = r0 + (r1 - r0) // 8 * 8
         b = 0
         while b < batch:
             streams = 4 if b + 4 <= batch else 1
-            for k in range(r0, r4, 4):
+            first = r0
+            if streams == 1:
+                for k in range(r0, r8, 8):
+                    done = _tile1x8(y, b, wt, k, x, cols)
+                    yb = y[b]
+                    for j in range(k, k + 8):
+                        a = x[b, j]
+                        wj = wt[j]
+                        for n in range(done, cols):
+                            yb[n] += a * _widen(wj[n])
+                first = r8
+            for k in range(first, r4, 4):
                 if streams == 4:
                     done = _tile4(y, b, wt, k, x, cols)
                 else:
@@ -185,7 +250,12 @@ def _matmul_acc(x, wt, y):  # pragma: no cover - compiled
                     a0, a1, a2, a3 = x[i, k], x[i, k + 1], x[i, k + 2], x[i, k + 3]
                     yi = y[i]
                     for n in range(done, cols):
-                        yi[n] += a0 * w0[n] + a1 * w1[n] + a2 * w2[n] + a3 * w3[n]
+                        yi[n] += (
+                            a0 * _widen(w0[n])
+                            + a1 * _widen(w1[n])
+                            + a2 * _widen(w2[n])
+                            + a3 * _widen(w3[n])
+                        )
             b += streams
         for b in range(batch):
             yb = y[b]
@@ -193,7 +263,7 @@ def _matmul_acc(x, wt, y):  # pragma: no cover - compiled
                 wk = wt[k]
                 a0 = x[b, k]
                 for n in range(cols):
-                    yb[n] += a0 * wk[n]
+                    yb[n] += a0 * _widen(wk[n])
 
 
 @njit(cache=True, fastmath=_FASTMATH, error_model="numpy", inline="always")
@@ -252,8 +322,12 @@ def _step(
     time t), and every m steps multiplies the last m inputs by the past-tap weights in one
     product, adding the results to the pending slots of the times they are taps for (all
     later than t, since m <= dilation): the past-tap weights are read once per m steps.
+
+    weights ends with the column scales of int8 weights (sd (L, G), srs (L, R + S), s1 (S,),
+    s2 (O,)), or four empty arrays: a product then starts from zero instead of its bias,
+    and its sum becomes s * sum + b once complete; the skips sum over the layers in `skips`.
     """
-    emb, code_rows, value_in, wd, bd, wrs, br, bs, w1, b1, w2, b2 = weights
+    emb, code_rows, value_in, wd, bd, wrs, br, bs, w1, b1, w2, b2, sd, srs, s1, s2 = weights
     dilations, kernel_size, offsets, time_blocks, pending_offsets, mixtures = layout
     ring, pending = state
     x, xin, z, h, out, skips, hidden, logits = scratch
@@ -262,20 +336,27 @@ def _step(
     gate = z.shape[1]
     layers = wd.shape[0]
     taps = kernel_size - 1
+    scaled = sd.shape[0] > 0
     for b in range(batch):
         x[b] = emb[code_rows[codes[b]]]
         if mixtures > 0:
             value = codes[b] * (2.0 / 65535.0) - 1.0
             for c in range(residual):
                 x[b, c] = (x[b, c] + value * value_in[0, c]) + value_in[1, c]
-        out[b, residual:] = bs
+        if scaled:
+            skips[b] = bs
+        else:
+            out[b, residual:] = bs
     for layer in range(layers):
         dilation = dilations[layer]
         span = taps * dilation
         base = offsets[layer]
         block = time_blocks[layer]
         for b in range(batch):
-            z[b] = bd[layer]
+            if scaled:
+                z[b] = 0.0
+            else:
+                z[b] = bd[layer]
         if block == 1:
             for j in range(taps):
                 slot = base + (t - (taps - j) * dilation) % span
@@ -288,6 +369,10 @@ def _step(
                 z[b] += past[b]
                 past[b] = 0.0
             _matmul_acc(x, wd[layer, taps], z)
+        if scaled:
+            for b in range(batch):
+                for c in range(gate):
+                    z[b, c] = z[b, c] * sd[layer, c] + bd[layer, c]
         if ci >= 0:  # conditioning: cond[ci] is (layers, B, gate) for this step
             for b in range(batch):
                 z[b] += cond[ci, layer, b]
@@ -307,22 +392,46 @@ def _step(
         # out = [residual | skip]: the residual part is this layer's, the skip part sums
         # over the layers.
         for b in range(batch):
-            out[b, :residual] = 0.0
+            if scaled:
+                out[b] = 0.0
+            else:
+                out[b, :residual] = 0.0
         _matmul_acc(h, wrs[layer], out)
+        if scaled:
+            for b in range(batch):
+                for c in range(residual):
+                    out[b, c] *= srs[layer, c]
+                for c in range(skip):
+                    skips[b, c] += out[b, residual + c] * srs[layer, residual + c]
         if layer + 1 < layers:  # the last block's residual output is not used
             for b in range(batch):
                 for c in range(residual):
                     x[b, c] += out[b, c] + br[layer, c]
     for b in range(batch):
         for c in range(skip):
-            skips[b, c] = max(out[b, residual + c], 0.0)
+            skips[b, c] = max(skips[b, c] if scaled else out[b, residual + c], 0.0)
     for b in range(batch):
-        hidden[b] = b1
+        if scaled:
+            hidden[b] = 0.0
+        else:
+            hidden[b] = b1
     _matmul_acc(skips, w1, hidden)
+    if scaled:
+        for b in range(batch):
+            for c in range(skip):
+                hidden[b, c] = hidden[b, c] * s1[c] + b1[c]
     _relu(hidden)
     for b in range(batch):
-        logits[b] = b2
+        if scaled:
+            logits[b] = 0.0
+        else:
+            logits[b] = b2
     _matmul_acc(hidden, w2, logits)
+    if scaled:
+        head = logits.shape[1]
+        for b in range(batch):
+            for c in range(head):
+                logits[b, c] = logits[b, c] * s2[c] + b2[c]
 
 
 @njit(cache=True, error_model="numpy", inline="always")
@@ -387,7 +496,7 @@ def _check_layout(weights, layout, state, scratch):  # pragma: no cover - compil
     bias columns, skip = skip bias length, head = head bias length), the layers from the
     dilations, the batch from the ring; everything else must agree with them, and every
     ring and pending slot a layer reaches must lie inside its buffer."""
-    emb, code_rows, value_in, wd, bd, wrs, br, bs, w1, b1, w2, b2 = weights
+    emb, code_rows, value_in, wd, bd, wrs, br, bs, w1, b1, w2, b2, sd, srs, s1, s2 = weights
     dilations, kernel_size, offsets, time_blocks, pending_offsets, mixtures = layout
     ring, pending = state
     x, xin, z, h, out, skips, hidden, logits = scratch
@@ -435,6 +544,16 @@ def _check_layout(weights, layout, state, scratch):  # pragma: no cover - compil
         raise ValueError(
             "kernel.run: a weight array does not match the layout (layers, "
             "kernel_size) and the widths of the embedding and biases"
+        )
+    if sd.shape[0] > 0 and (
+        sd.shape != (layers, gate)
+        or srs.shape != (layers, residual + skip)
+        or s1.shape[0] != skip
+        or s2.shape[0] != head
+    ):
+        raise ValueError(
+            "kernel.run: the int8 weights' column scales must be (layers, gate), "
+            "(layers, residual + skip), (skip,) and (head,)"
         )
     for i in range(code_rows.shape[0]):
         if code_rows[i] < 0 or code_rows[i] >= emb.shape[0]:
