@@ -18,7 +18,7 @@ import torch
 
 from ..config import ModelConfig
 from ..errors import InvalidArgumentError
-from ..nn.layers import causal_padding
+from ..nn.layers import bias_of, causal_padding
 from ..nn.model import WaveNet
 from . import kernel
 from .incremental import CodeGenerator, IncrementalState, StepConditioning
@@ -45,19 +45,21 @@ def _pack(model: WaveNet, dtype: np.dtype) -> tuple[np.ndarray, ...]:
     def arr(t: torch.Tensor) -> np.ndarray:
         return np.ascontiguousarray(t.detach().cpu().numpy().astype(dtype, copy=False))
 
-    blocks = list(model.blocks)
+    blocks = model.residual_blocks()
     emb = arr(model.embedding.weight)  # (Q, R)
     # The embedding row of each code: the code itself, or a 16-bit sample's mu-law code.
     rows = model.embedding_index(torch.arange(model.config.classes))
     code_rows = np.ascontiguousarray(rows.cpu().numpy().astype(np.int64))
     # "mol": each sample's value also enters through a 1x1, as (2, R): weight row, bias row.
     if model.config.output == "mol":
-        value_in = arr(torch.stack([model.sample_input.weight[:, 0, 0], model.sample_input.bias]))
+        value_in = arr(
+            torch.stack([model.sample_input.weight[:, 0, 0], bias_of(model.sample_input)])
+        )
     else:
         value_in = np.zeros((2, emb.shape[1]), dtype)
     # (L, k, R, G): tap j of block l is wd[l, j].T (tap k - 1 acts on the current input).
     wd = arr(torch.stack([b.dilated.weight.permute(2, 1, 0) for b in blocks]))
-    bd = arr(torch.stack([b.dilated.bias for b in blocks]))  # (L, G)
+    bd = arr(torch.stack([bias_of(b.dilated) for b in blocks]))  # (L, G)
     # (L, G/2, R + S): the residual and skip projections side by side; the last block
     # has no residual projection (the kernel never uses that part), so zeros stand in.
     residual_weights = [
@@ -67,9 +69,9 @@ def _pack(model: WaveNet, dtype: np.dtype) -> tuple[np.ndarray, ...]:
         for b in blocks
     ]
     residual_biases = [
-        b.residual.bias
+        bias_of(b.residual)
         if b.residual is not None
-        else b.skip.bias.new_zeros(b.dilated.weight.shape[1])
+        else bias_of(b.skip).new_zeros(b.dilated.weight.shape[1])
         for b in blocks
     ]
     wrs = arr(
@@ -78,12 +80,12 @@ def _pack(model: WaveNet, dtype: np.dtype) -> tuple[np.ndarray, ...]:
         )
     )
     br = arr(torch.stack(residual_biases))  # (L, R)
-    bs = arr(torch.stack([b.skip.bias for b in blocks]).sum(0))  # (S,)
+    bs = arr(torch.stack([bias_of(b.skip) for b in blocks]).sum(0))  # (S,)
     w1 = arr(model.head_hidden.weight[:, :, 0].T)  # (S, S)
-    b1 = arr(model.head_hidden.bias)
+    b1 = arr(bias_of(model.head_hidden))
     pad = head_width(model.config) - model.config.output_channels
     w2 = arr(torch.nn.functional.pad(model.head_out.weight[:, :, 0].T, (0, pad)))  # (S, Q + pad)
-    b2 = arr(torch.nn.functional.pad(model.head_out.bias, (0, pad)))
+    b2 = arr(torch.nn.functional.pad(bias_of(model.head_out), (0, pad)))
     no_scales = tuple(np.zeros((0,) * n, dtype) for n in (2, 2, 1, 1))
     return (emb, code_rows, value_in, wd, bd, wrs, br, bs, w1, b1, w2, b2, *no_scales)
 
@@ -101,11 +103,28 @@ def _reduce(packed: tuple[np.ndarray, ...], weights: str) -> tuple[np.ndarray, .
         def bits(a: np.ndarray) -> np.ndarray:
             return np.ascontiguousarray(bf16_bits(torch.from_numpy(a)).numpy().view(np.uint16))
 
-        return (emb, code_rows, value_in, bits(wd), bd, bits(wrs), br, bs, bits(w1), b1,
-                bits(w2), b2, *packed[12:])
+        return (
+            emb,
+            code_rows,
+            value_in,
+            bits(wd),
+            bd,
+            bits(wrs),
+            br,
+            bs,
+            bits(w1),
+            b1,
+            bits(w2),
+            b2,
+            *packed[12:],
+        )
     layers, taps, residual, gate = wd.shape
-    qd, sd = zip(*(int8_columns(torch.from_numpy(wd[i].reshape(taps * residual, gate)))
-                   for i in range(layers)))
+    qd, sd = zip(
+        *(
+            int8_columns(torch.from_numpy(wd[i].reshape(taps * residual, gate)))
+            for i in range(layers)
+        )
+    )
     qrs, srs = zip(*(int8_columns(torch.from_numpy(wrs[i])) for i in range(layers)))
     q1, s1 = int8_columns(torch.from_numpy(w1))
     q2, s2 = int8_columns(torch.from_numpy(w2))
@@ -113,9 +132,24 @@ def _reduce(packed: tuple[np.ndarray, ...], weights: str) -> tuple[np.ndarray, .
     def arr(t: torch.Tensor) -> np.ndarray:
         return np.ascontiguousarray(t.numpy())
 
-    return (emb, code_rows, value_in, arr(torch.stack(qd).view(wd.shape)), bd,
-            arr(torch.stack(qrs)), br, bs, arr(q1), b1, arr(q2), b2,
-            arr(torch.stack(sd)), arr(torch.stack(srs)), arr(s1), arr(s2))
+    return (
+        emb,
+        code_rows,
+        value_in,
+        arr(torch.stack(qd).view(wd.shape)),
+        bd,
+        arr(torch.stack(qrs)),
+        br,
+        bs,
+        arr(q1),
+        b1,
+        arr(q2),
+        b2,
+        arr(torch.stack(sd)),
+        arr(torch.stack(srs)),
+        arr(s1),
+        arr(s2),
+    )
 
 
 def time_block(dilation: int, batch_size: int) -> int:

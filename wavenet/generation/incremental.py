@@ -30,7 +30,7 @@ import torch.nn.functional as F
 
 from ..config import ModelConfig
 from ..errors import InvalidArgumentError, InvalidTypeError
-from ..nn.layers import causal_padding, gated_activation
+from ..nn.layers import bias_of, causal_padding, gated_activation
 from ..nn.model import WaveNet
 from .sampling import Progress, Uniforms, sample_rule
 
@@ -292,17 +292,17 @@ class _BlockWeights:
 
 def _block_weights(model: WaveNet) -> list[_BlockWeights]:
     weights = []
-    for block in model.blocks:
+    for block in model.residual_blocks():
         conv = block.dilated
         weights.append(
             _BlockWeights(
                 dilation=block.dilation,
                 taps=tuple(conv.weight[:, :, j] for j in range(conv.weight.shape[2])),
-                dilated_bias=conv.bias,
+                dilated_bias=bias_of(conv),
                 residual_weight=None if block.residual is None else block.residual.weight[:, :, 0],
-                residual_bias=None if block.residual is None else block.residual.bias,
+                residual_bias=None if block.residual is None else bias_of(block.residual),
                 skip_weight=block.skip.weight[:, :, 0],
-                skip_bias=block.skip.bias,
+                skip_bias=bias_of(block.skip),
             )
         )
     return weights

@@ -159,7 +159,8 @@ class _BlockStack(torch.autograd.Function):
                     x = x + torch.addmm(res_b.to(dtype), h, res_w[:, :, 0].t().to(dtype))
                 if plan.for_backward:
                     saved += [xc, tanh, sig, h]
-            skip_bias = sum(q[3] for q in layers).to(dtype)
+            # Added in layer order, as sum() would from 0 (the same float rounding).
+            skip_bias = sum((q[3] for q in layers[1:]), layers[0][3]).to(dtype)
             skips = torch.addmm(skip_bias, gated, _skip_matrix(layers).t().to(dtype))
         if plan.for_backward:
             ctx.plan = plan
@@ -235,7 +236,7 @@ class _BlockStack(torch.autograd.Function):
                 # the taps add up in a bf16 buffer first: a bf16 product added to the
                 # float32 gradient costs a converted copy (measured 2 ms a layer per tap).
                 w = dil_w.to(dtype)
-                into = g_buffer if dtype == master else d_local
+                into = g_buffer if d_local is None else d_local  # None: dtype == master
                 for j in reversed(range(k)):  # the current tap first: it overwrites d_local
                     target = into[front - (k - 1 - j) * shift :][:rows]
                     if j == k - 1 and into is d_local:
@@ -244,7 +245,7 @@ class _BlockStack(torch.autograd.Function):
                         target.addmm_(d_tanh, w[:half, :, j])
                     target.addmm_(d_sig, w[half:, :, j])
                 if into is d_local:
-                    g += d_local[front:]
+                    g += into[front:]
                 grads[layer] = layer_grads
         flat = [grad for layer_grads in grads for grad in layer_grads]
         return (None, g.view(plan.length, batch, -1), d_terms, *flat)

@@ -16,7 +16,7 @@ from torch import nn
 from ..config import causal_padding
 from ..errors import InvalidArgumentError, InvalidTypeError
 
-__all__ = ["CausalConv1d", "ResidualBlock", "causal_padding", "gated_activation"]
+__all__ = ["CausalConv1d", "ResidualBlock", "bias_of", "causal_padding", "gated_activation"]
 
 
 def _check_sizes(where: str, **sizes: object) -> None:
@@ -126,6 +126,15 @@ class ResidualBlock(nn.Module):
         h = gated_activation(z)
         residual = x + self.residual(h) if self.residual is not None else x
         return residual, self.skip(h)
+
+
+def bias_of(layer: nn.Conv1d | nn.Linear) -> torch.Tensor:
+    """A layer's bias. Every convolution and linear layer of the model has one; torch
+    types the bias as optional (for layers made with bias=False), so readers that pack
+    weights (the generators) take it through here."""
+    if layer.bias is None:
+        raise InvalidArgumentError(f"this {type(layer).__name__} has no bias")
+    return layer.bias
 
 
 def gated_activation(z: torch.Tensor) -> torch.Tensor:

@@ -20,6 +20,8 @@ pre-activation (before the tanh/sigmoid split):
 
 from __future__ import annotations
 
+from typing import cast
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -29,7 +31,7 @@ from ..coding.pcm import code_values, mu_law_of_pcm16
 from ..config import Config, ModelConfig
 from ..errors import InvalidArgumentError, InvalidTypeError
 from .fused import stack_logits
-from .layers import ResidualBlock
+from .layers import ResidualBlock, bias_of
 
 
 class Upsampler(nn.Module):
@@ -47,7 +49,7 @@ class Upsampler(nn.Module):
     def __init__(self, channels: int, scales: tuple[int, ...]) -> None:
         super().__init__()
         self.scales = scales
-        self.convs = nn.ModuleList(
+        convs = [
             nn.Conv1d(
                 channels,
                 channels,
@@ -58,9 +60,10 @@ class Upsampler(nn.Module):
                 padding_mode="replicate",
             )
             for s in scales
-        )
+        ]
+        self.convs = nn.ModuleList(convs)
         with torch.no_grad():
-            for conv, s in zip(self.convs, scales):
+            for conv, s in zip(convs, scales):
                 conv.weight.fill_(1.0 / (2 * s + 1))
 
     def forward(self, mel: torch.Tensor) -> torch.Tensor:
@@ -84,6 +87,12 @@ class WaveNet(nn.Module):
       feature j conditions position j, that is the prediction of code j + 1. Frame i thus
       describes the codes predicted at positions [i * hop, (i + 1) * hop).
     """
+
+    # Buffers, declared for the type checker (nn.Module types what it finds by name as
+    # `Tensor | Module`); each exists only when the config asks for it.
+    input_codes: torch.Tensor  # "mol"
+    mel_mean: torch.Tensor  # local conditioning
+    mel_std: torch.Tensor
 
     def __init__(self, config: ModelConfig | None = None) -> None:
         super().__init__()
@@ -120,7 +129,7 @@ class WaveNet(nn.Module):
             # Start the logistics at the spread of audio (logistic.INITIAL_LOG_SCALE). A
             # fill draws no random numbers: every other init stays as it was.
             with torch.no_grad():
-                self.head_out.bias[2 * c.mixtures :].fill_(INITIAL_LOG_SCALE)
+                bias_of(self.head_out)[2 * c.mixtures :].fill_(INITIAL_LOG_SCALE)
         if c.global_classes is not None:
             self.global_embedding = nn.Embedding(c.global_classes, c.global_channels)
             self.global_projections = nn.ModuleList(
@@ -137,20 +146,23 @@ class WaveNet(nn.Module):
             self.register_buffer("mel_mean", torch.zeros(c.local_channels))
             self.register_buffer("mel_std", torch.ones(c.local_channels))
             self.upsampler = Upsampler(c.local_channels, c.upsample_scales)
-            self.local_projections = nn.ModuleList(
-                nn.Conv1d(c.local_channels, c.gate_channels, 1) for _ in c.dilations
-            )
+            projections = [nn.Conv1d(c.local_channels, c.gate_channels, 1) for _ in c.dilations]
+            self.local_projections = nn.ModuleList(projections)
             # Start from "no conditioning": zero projections leave the audio path as an
             # unconditioned model's and still receive gradients. With random ones the
             # mel-conditioned tiny model trained worse than the plain one (measured:
             # 2.51 vs 2.26 bits after 400 steps on pure-tone notes).
-            for projection in self.local_projections:
+            for projection in projections:
                 nn.init.zeros_(projection.weight)
-                nn.init.zeros_(projection.bias)
+                nn.init.zeros_(bias_of(projection))
 
     @property
     def receptive_field(self) -> int:
         return self.config.receptive_field
+
+    def residual_blocks(self) -> list[ResidualBlock]:
+        """`blocks` in order, typed as what they are (an nn.ModuleList yields Modules)."""
+        return [cast(ResidualBlock, block) for block in self.blocks]
 
     @torch.no_grad()
     def set_mel_statistics(self, mean: torch.Tensor, std: torch.Tensor) -> None:
@@ -168,7 +180,7 @@ class WaveNet(nn.Module):
 
     def _load_from_state_dict(
         self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs
-    ):  # type: ignore[no-untyped-def]
+    ):
         # State dicts saved before the mel statistics existed load with the identity
         # statistics their models were trained with.
         if self.config.local_channels is not None:
@@ -220,6 +232,7 @@ class WaveNet(nn.Module):
         for layer, block in enumerate(self.blocks):
             x, skip = block(x, self.layer_conditioning(layer, global_features, local_features))
             skips = skip if skips is None else skips + skip
+        assert skips is not None  # a config has at least one layer
         return self.head(skips)
 
     def _checked_codes(self, codes: torch.Tensor) -> torch.Tensor:
@@ -362,8 +375,9 @@ class WaveNet(nn.Module):
         layers, gate = len(self.blocks), self.config.gate_channels
         terms = None
         if local_features is not None:
-            weight = torch.cat([p.weight[:, :, 0] for p in self.local_projections]).T
-            bias = torch.cat([p.bias for p in self.local_projections])
+            projections = cast(list[nn.Conv1d], list(self.local_projections))
+            weight = torch.cat([p.weight[:, :, 0] for p in projections]).T
+            bias = torch.cat([bias_of(p) for p in projections])
             rows = local_features.permute(2, 0, 1)  # (T, B, Cl)
             local = torch.addmm(bias, rows.reshape(-1, rows.shape[2]), weight)  # (T B, L G)
             terms = local.view(rows.shape[0], -1, layers, gate).transpose(1, 2)
