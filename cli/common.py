@@ -1,29 +1,80 @@
-"""Helpers shared by the subcommands: logging, devices, seeds, limits, turning user errors
-into one line."""
+"""Helpers shared by the subcommands: the options every command spells alike, logging,
+devices, seeds, limits, progress bars, turning user errors into one line. Each command
+lives in a module of its own and imports from here, never from another command."""
 
 from __future__ import annotations
 
 import logging
 import secrets
 import tempfile
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any, TypeVar
 
 import click
 
+F = TypeVar("F", bound=Callable[..., Any])
+
 # A WAV file holds at most 4 GiB: 2**31 - 1 samples of 16 bits.
 MAX_SAMPLES = 2**31 - 1
+# Generation keeps int64 codes twice (the kernel's time-major array and the result), then
+# float32 audio and 16-bit samples, for every sample of every stream.
+BYTES_PER_SAMPLE = 8 + 8 + 4 + 2
+# Each stream also costs its output path (checked and written) and file: a lower bound.
+BYTES_PER_STREAM = 1024
 # An unseeded generation draws its seed below this (short enough to type back).
 SEED_RANGE = 2**31
 
 
-def choose_seed(seed: int | None) -> int:
-    """The seed given, or a new one; printed either way, so that any run can be repeated."""
+def choose_seed(seed: int | None, err: bool = False) -> int:
+    """The seed given, or a new one; printed either way (on stderr when `err`, as with
+    --json), so that any run can be repeated."""
     if seed is None:
         seed = secrets.randbelow(SEED_RANGE)
-    click.echo(f"seed {seed} (pass --seed {seed} to repeat)")
+    click.echo(f"seed {seed} (pass --seed {seed} to repeat)", err=err)
     return seed
+
+
+def verbose_option(command: F) -> F:
+    """`-v/--verbose`, the same on every command: the library's info lines too."""
+    return click.option("-v", "--verbose", is_flag=True, help="More log output.")(command)
+
+
+def json_option(command: F) -> F:
+    """`--json`, the same on every command that reports: one JSON object on stdout (the
+    progress bar and notes go to stderr)."""
+    return click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")(command)
+
+
+def refuse_existing(paths: list[Path], force: bool) -> None:
+    """The one line every writer gives for an output that exists, without --force."""
+    existing = [str(p) for p in paths if p.exists()]
+    if existing and not force:
+        raise click.ClickException(f"{existing[0]} exists; pass --force to overwrite")
+
+
+def check_length(n: int, batch: int) -> None:
+    """The length in samples: at least one, at most a WAV file's, within the memory this
+    process may use (`hardware.memory_limit`: RAM, `ulimit -v`, a container's limit)."""
+    from wavenet.util.hardware import memory_limit
+
+    if n < 1:
+        raise click.ClickException(f"the length must be at least one sample, got {n}")
+    if n > MAX_SAMPLES:
+        raise click.ClickException(
+            f"the length must be <= {MAX_SAMPLES:,} samples (a WAV file's limit), got {n:,}"
+        )
+    memory = memory_limit()
+    needed = batch * (n * BYTES_PER_SAMPLE + BYTES_PER_STREAM)
+    if memory is not None and needed > memory:
+        raise click.ClickException(
+            f"{batch:,} x {n:,} samples need about "
+            f"{needed / 2**30:,.1f} GiB, more than the "
+            f"{memory / 2**30:,.1f} GiB this process may use (this "
+            f"machine's memory, ulimit or container limit)"
+        )
 
 
 def setup_logging(verbose: bool = False) -> None:
@@ -113,3 +164,46 @@ class WavenetGroup(click.Group):
     def invoke(self, ctx: click.Context):  # noqa: ANN201 - click's own signature
         with user_errors():
             return super().invoke(ctx)
+
+
+class ProgressBar:
+    """click's progress bar fed by the training loop's per-step reports.
+
+    Counts steps, or seconds when the run has a time budget (`seconds`).
+    """
+
+    def __init__(
+        self, total: int | None, label: str = "training", seconds: float | None = None
+    ) -> None:
+        self.total = total
+        self.label = label
+        self.seconds = seconds
+        self.bar: Any = None
+        self.text = ""
+        self.started = time.monotonic()
+
+    def update(self, report: Any) -> None:  # report: wavenet.train.monitor.StepReport
+        if self.bar is None:
+            length = round(self.seconds) if self.seconds else (report.total_steps or self.total)
+            if length is None:  # a budget kept in the run, its steps being timed again
+                return
+            self.bar = click.progressbar(
+                length=length, label=self.label, item_show_func=lambda _: self.text, show_pos=True
+            )
+            self.bar.__enter__()
+            if not self.seconds:
+                self.bar.update(report.step - 1)
+        val = f" val {report.val_bits:.3f}" if report.val_bits is not None else ""
+        self.text = (
+            f"step {report.step} loss {report.train_bits:.3f} bits{val} "
+            f"{report.samples_per_s:,.0f} samples/s"
+        )
+        if self.seconds:
+            elapsed = min(round(time.monotonic() - self.started), self.bar.length)
+            self.bar.update(elapsed - self.bar.pos)
+        else:
+            self.bar.update(1)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.__exit__(None, None, None)

@@ -10,8 +10,7 @@ from pathlib import Path
 
 import click
 
-from .common import setup_logging
-from .generate import check_length
+from .common import ProgressBar, check_length, setup_logging, verbose_option
 
 
 @click.command("demo")
@@ -40,7 +39,10 @@ from .generate import check_length
     help="Preset or config file for the model.",
 )
 @click.option("--force", is_flag=True, help="Replace an existing demo folder.")
-def demo_command(out: Path, minutes: float, seconds: float, config_name: str, force: bool) -> None:
+@verbose_option
+def demo_command(
+    out: Path, minutes: float, seconds: float, config_name: str, force: bool, verbose: bool
+) -> None:
     """Train on built-in plucked-string melodies, generate audio, draw pictures.
 
     Writes into OUT: data/ (the melodies), run/ (config, checkpoints, metrics),
@@ -50,7 +52,7 @@ def demo_command(out: Path, minutes: float, seconds: float, config_name: str, fo
     `xz -9e` on the same codes, and the spectral flatness and periodicity of the
     generated audio beside the training clips' and white noise's.
     """
-    setup_logging()
+    setup_logging(verbose)
     if not all(math.isfinite(v) and v > 0 for v in (minutes, seconds)):
         raise click.ClickException("--minutes and --seconds must be finite numbers > 0")
     if out.exists() and any(out.iterdir()):
@@ -90,8 +92,6 @@ def demo_command(out: Path, minutes: float, seconds: float, config_name: str, fo
 def _train(config, out: Path, minutes: float):  # -> wavenet.train.loop.TrainSummary
     """`wavenet train --minutes` on the melodies, with a progress bar."""
     from wavenet.train.loop import TrainOptions, train
-
-    from .train import ProgressBar
 
     options = TrainOptions(
         data=out / "data",

@@ -10,7 +10,14 @@ from pathlib import Path
 
 import click
 
-from .common import INTERRUPTED, one_line, resolve_device, setup_logging
+from .common import (
+    INTERRUPTED,
+    json_option,
+    one_line,
+    resolve_device,
+    setup_logging,
+    verbose_option,
+)
 
 
 @click.command("eval")
@@ -46,7 +53,8 @@ from .common import INTERRUPTED, one_line, resolve_device, setup_logging
 @click.option(
     "--seed", type=int, default=0, show_default=True, help="Vocoder: seed of the resynthesis."
 )
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@json_option
+@verbose_option
 def eval_command(
     run: Path,
     data: Path,
@@ -56,6 +64,7 @@ def eval_command(
     temperature: float,
     seed: int,
     as_json: bool,
+    verbose: bool,
 ) -> None:
     """Negative log-likelihood in bits/sample over every file in --data.
 
@@ -65,7 +74,7 @@ def eval_command(
     the first --resynth-seconds of each file from its mel and reports the log-mel
     distance (dB) to the file, beside that of Griffin-Lim from the same mel.
     """
-    setup_logging()
+    setup_logging(verbose)
     from wavenet.config import MAX_SEED
     from wavenet.data.prepare import prepare_data
     from wavenet.errors import WavenetError
@@ -90,7 +99,7 @@ def eval_command(
     result = evaluate_codes(
         model, [f.codes for f in files.files], global_ids=files.global_ids, mels=files.mels
     )
-    report = result.to_dict()
+    report: dict[str, object] = dict(result.to_dict())
     # The bits are reported even when copy synthesis cannot be done or is interrupted.
     copy = missing = None
     interrupted = False

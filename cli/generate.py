@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import math
+import sys
 import time
 from pathlib import Path
 
@@ -10,17 +12,15 @@ import click
 
 from .common import (
     MAX_SAMPLES,
+    check_length,
     check_writable,
     choose_seed,
+    json_option,
+    refuse_existing,
     resolve_device,
     setup_logging,
+    verbose_option,
 )
-
-# Generation keeps int64 codes twice (the kernel's time-major array and the result), then
-# float32 audio and 16-bit samples, for every sample of every stream.
-BYTES_PER_SAMPLE = 8 + 8 + 4 + 2
-# Each stream also costs its output path (checked and written) and file: a lower bound.
-BYTES_PER_STREAM = 1024
 
 
 def output_paths(out: Path, batch: int) -> list[Path]:
@@ -64,28 +64,6 @@ def check_audio_name(out: Path) -> None:
         what = f"a {out.suffix} file" if out.suffix else "a file without an extension"
         raise click.ClickException(
             f"cannot write 16-bit audio to {what} ({out}); name --out FILE.wav (or .flac, .aiff)"
-        )
-
-
-def check_length(n: int, batch: int) -> None:
-    """The length in samples: at least one, at most a WAV file's, within the memory this
-    process may use (`hardware.memory_limit`: RAM, `ulimit -v`, a container's limit)."""
-    from wavenet.util.hardware import memory_limit
-
-    if n < 1:
-        raise click.ClickException(f"the length must be at least one sample, got {n}")
-    if n > MAX_SAMPLES:
-        raise click.ClickException(
-            f"the length must be <= {MAX_SAMPLES:,} samples (a WAV file's limit), got {n:,}"
-        )
-    memory = memory_limit()
-    needed = batch * (n * BYTES_PER_SAMPLE + BYTES_PER_STREAM)
-    if memory is not None and needed > memory:
-        raise click.ClickException(
-            f"{batch:,} x {n:,} samples need about "
-            f"{needed / 2**30:,.1f} GiB, more than the "
-            f"{memory / 2**30:,.1f} GiB this process may use (this "
-            f"machine's memory, ulimit or container limit)"
         )
 
 
@@ -161,6 +139,8 @@ def check_length(n: int, batch: int) -> None:
     help="Also write FILE.png, the spectrogram of each generated file.",
 )
 @click.option("--force", is_flag=True, help="Overwrite existing output files.")
+@json_option
+@verbose_option
 def generate_command(
     run: Path,
     out: Path | None,
@@ -178,6 +158,8 @@ def generate_command(
     device: str | None,
     spectrogram: bool,
     force: bool,
+    as_json: bool,
+    verbose: bool,
 ) -> None:
     """Generate audio with the model in RUN (a run folder or a checkpoint file).
 
@@ -185,7 +167,7 @@ def generate_command(
     prime is not included in the output. A vocoder writes frames x hop_length samples
     per mel; --mel-dir vocodes a folder of mels, many at once.
     """
-    setup_logging()
+    setup_logging(verbose)
     # The CPU kernel unless a device is asked for: it is the measured fastest path at
     # small batches; the per-op PyTorch loop a GPU runs has not been measured.
     device = "cpu" if device is None else resolve_device(device)
@@ -219,10 +201,11 @@ def generate_command(
             out_dir,
             batch=8 if batch is None else batch,
             temperature=temperature,
-            seed=choose_seed(seed),
+            seed=choose_seed(seed, err=as_json),
             device=device,
             spectrogram=spectrogram,
             force=force,
+            as_json=as_json,
         )
         return
     if out is None:
@@ -235,9 +218,7 @@ def generate_command(
     check_audio_name(out)
     paths = output_paths(out, batch)
     pictures = [p.with_suffix(".png") for p in paths] if spectrogram else []
-    existing = [str(p) for p in paths + pictures if p.exists()]
-    if existing and not force:
-        raise click.ClickException(f"{existing[0]} exists; pass --force to overwrite")
+    refuse_existing(paths + pictures, force)
     check_writable(out)
 
     import torch
@@ -251,7 +232,8 @@ def generate_command(
     prime_codes = _prime_codes(prime, config) if prime is not None else None
     # The uniforms come from a CPU generator whatever the device: a seed means the same
     # random numbers, so the same codes wherever the logits agree.
-    generator = torch.Generator().manual_seed(choose_seed(seed))
+    seed = choose_seed(seed, err=as_json)
+    generator = torch.Generator().manual_seed(seed)
     started = time.perf_counter()
     try:
         codes = _generate_with_progress(
@@ -264,6 +246,7 @@ def generate_command(
             global_cond,
             mel,
             config.data.sample_rate,
+            as_json,
         )
         rate = n * batch / (time.perf_counter() - started)
         _write(codes, config, paths, pictures)
@@ -273,6 +256,19 @@ def generate_command(
         ) from None
     sample_rate = config.data.sample_rate
     _warn_if_silent(codes, config)
+    if as_json:
+        report = {
+            "files": [str(p) for p in paths],
+            "spectrograms": [str(p) for p in pictures],
+            "samples": n,
+            "seconds": n / sample_rate,
+            "sample_rate": sample_rate,
+            "seed": seed,
+            "samples_per_s": rate,
+            "real_time_factor": rate / sample_rate,
+        }
+        click.echo(json.dumps(report))
+        return
     if pictures:
         click.echo(
             f"spectrogram{'s' if len(pictures) > 1 else ''}: {', '.join(map(str, pictures))}"
@@ -343,13 +339,18 @@ def _generate_with_progress(
     global_cond,
     mel,
     sample_rate: int,
+    on_stderr: bool = False,
 ):  # -> codes (batch, n)
-    """`wavenet.generate` with a progress bar that shows the speed."""
+    """`wavenet.generate` with a progress bar that shows the speed (on stderr with --json)."""
     from wavenet.generation.driver import generate
 
     started = time.perf_counter()
     with click.progressbar(
-        length=n, label="generating", show_pos=True, item_show_func=lambda text: text
+        length=n,
+        label="generating",
+        show_pos=True,
+        item_show_func=lambda text: text,
+        file=sys.stderr if on_stderr else None,
     ) as bar:
 
         def progress(done: int, total: int) -> None:

@@ -7,12 +7,16 @@ from pathlib import Path
 
 import click
 
+from .common import json_option, setup_logging, verbose_option
+
 
 @click.command("info")
 @click.argument("run", type=click.Path(path_type=Path))
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-def info_command(run: Path, as_json: bool) -> None:
+@json_option
+@verbose_option
+def info_command(run: Path, as_json: bool, verbose: bool) -> None:
     """Config, size, receptive field and progress of a run folder or checkpoint file."""
+    setup_logging(verbose)
     from wavenet.io.checkpoint import load_checkpoint, model_from_checkpoint, resolve_checkpoint
     from wavenet.nn.model import parameter_count
 
@@ -53,9 +57,8 @@ def info_command(run: Path, as_json: bool) -> None:
             f"(sha256 {train_config.get('init_from_sha256')})"
         )
     if info["speakers"]:
-        click.echo(
-            f"speakers         {', '.join(f'{i}={name}' for i, name in enumerate(info['speakers']))}"
-        )
+        names = ", ".join(f"{i}={name}" for i, name in enumerate(info["speakers"]))
+        click.echo(f"speakers         {names}")
     for section, values in payload["config"].items():
         click.echo(f"[{section}]")
         for key, value in values.items():

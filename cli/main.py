@@ -1,4 +1,6 @@
-"""The `wavenet` command group. Each subcommand lives in its own module."""
+"""The `wavenet` command group. Each subcommand lives in its own module (cli/NAME.py;
+`eval` in evaluate.py); cli/common.py holds what they share, and cli/vocode.py is
+`generate --mel-dir`'s half."""
 
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ from .generate import generate_command
 from .info import info_command
 from .mel import mel_command
 from .plot import plot_command
+from .presets import presets_command
 from .train import train_command
 
 
@@ -27,23 +30,6 @@ def main() -> None:
     keep_freed_memory()
 
 
-@main.command("presets")
-def presets_command() -> None:
-    """List the shipped config presets with their receptive fields."""
-    for name in wavenet.preset_names():
-        config = wavenet.load_config(name)
-        m = config.model
-        output = (
-            f"mol x {m.mixtures}" if m.output == "mol" else f"categorical {m.quantization_channels}"
-        )
-        click.echo(
-            f"{name:10s} {output}, {m.stacks} x {m.layers_per_stack} layers, residual "
-            f"{m.residual_channels}, receptive field {m.receptive_field} samples "
-            f"({1000 * m.receptive_field / config.data.sample_rate:.1f} ms at "
-            f"{config.data.sample_rate} Hz)"
-        )
-
-
 main.add_command(demo_command)
 main.add_command(train_command)
 main.add_command(eval_command)
@@ -52,3 +38,4 @@ main.add_command(generate_command)
 main.add_command(plot_command)
 main.add_command(mel_command)
 main.add_command(export_command)
+main.add_command(presets_command)

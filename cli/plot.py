@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from .common import setup_logging
+from .common import refuse_existing, setup_logging, verbose_option
 
 
 @click.command("plot")
@@ -18,15 +18,16 @@ from .common import setup_logging
     help="Picture to write (.png, .pdf, .svg) [default: RUN/curves.png, replaced on every plot].",
 )
 @click.option("--force", is_flag=True, help="Overwrite an existing --out file.")
-def plot_command(run: Path, out: Path | None, force: bool) -> None:
+@verbose_option
+def plot_command(run: Path, out: Path | None, force: bool, verbose: bool) -> None:
     """Plot train and validation bits/sample against step from RUN's metrics log.
 
     An existing --out file is refused without --force (and replaced whole with it); the
     default RUN/curves.png is the run's own picture and is replaced every time."""
-    setup_logging()
+    setup_logging(verbose)
     from wavenet.eval.plots import picture_path, plot_curves, read_metrics
 
-    if out is not None and picture_path(out).exists() and not force:
-        raise click.ClickException(f"{picture_path(out)} exists; pass --force to overwrite")
+    if out is not None:
+        refuse_existing([picture_path(out)], force)
     path = plot_curves(read_metrics(run), out or run / "curves.png", title=str(run))
     click.echo(f"wrote {path}")

@@ -6,12 +6,11 @@ import math
 import os
 import shlex
 import signal
-import time
 from pathlib import Path
 
 import click
 
-from .common import resolve_device, setup_logging
+from .common import ProgressBar, resolve_device, setup_logging, verbose_option
 
 
 @click.command("train")
@@ -104,7 +103,7 @@ from .common import resolve_device, setup_logging
     is_flag=True,
     help="Also write TensorBoard scalars, audio samples and spectrograms to RUN/tensorboard.",
 )
-@click.option("-v", "--verbose", is_flag=True, help="More log output.")
+@verbose_option
 def train_command(
     data: Path,
     out: Path,
@@ -129,17 +128,17 @@ def train_command(
     with status 128 + the signal's number and the command that resumes the run.
     """
     setup_logging(verbose)
-    from wavenet.config import load_config
+    from wavenet.config import Config, load_config
     from wavenet.train.distributed import shutdown_distributed
     from wavenet.train.loop import SignalStop, TrainOptions, train
 
-    for name, count in (("--steps", steps), ("--stop-at", stop_at)):
-        if count is not None and count < 1:
-            raise click.ClickException(f"{name} must be >= 1, got {count}")
+    # --steps and --stop-at are checked by train(), before anything else; --minutes here,
+    # in minutes (train() is given seconds).
     if minutes is not None and not (math.isfinite(minutes) and minutes > 0):
         raise click.ClickException(f"--minutes must be a finite number > 0, got {minutes}")
     # On --resume without --config the run's own config is used (--set applied to it);
     # with --config, its model, data and mel must be the run's (train() checks).
+    config: Config | None
     if init_from is not None:  # with --resume: refused by train()
         if config_name is not None:
             raise click.ClickException(
@@ -280,46 +279,3 @@ def resume_command(
         if flag:
             args.append(name)
     return shlex.join([*args, "--resume"])
-
-
-class ProgressBar:
-    """click's progress bar fed by the training loop's per-step reports.
-
-    Counts steps, or seconds when the run has a time budget (`seconds`).
-    """
-
-    def __init__(
-        self, total: int | None, label: str = "training", seconds: float | None = None
-    ) -> None:
-        self.total = total
-        self.label = label
-        self.seconds = seconds
-        self.bar = None
-        self.text = ""
-        self.started = time.monotonic()
-
-    def update(self, report) -> None:  # report: wavenet.train.loop.StepReport
-        if self.bar is None:
-            length = round(self.seconds) if self.seconds else (report.total_steps or self.total)
-            if length is None:  # a budget kept in the run, its steps being timed again
-                return
-            self.bar = click.progressbar(
-                length=length, label=self.label, item_show_func=lambda _: self.text, show_pos=True
-            )
-            self.bar.__enter__()
-            if not self.seconds:
-                self.bar.update(report.step - 1)
-        val = f" val {report.val_bits:.3f}" if report.val_bits is not None else ""
-        self.text = (
-            f"step {report.step} loss {report.train_bits:.3f} bits{val} "
-            f"{report.samples_per_s:,.0f} samples/s"
-        )
-        if self.seconds:
-            elapsed = min(round(time.monotonic() - self.started), self.bar.length)
-            self.bar.update(elapsed - self.bar.pos)
-        else:
-            self.bar.update(1)
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.__exit__(None, None, None)

@@ -7,12 +7,14 @@ with one line naming it and why, and the others are vocoded, many streams at onc
 
 from __future__ import annotations
 
+import json
+import sys
 import time
 from pathlib import Path
 
 import click
 
-from .common import MAX_SAMPLES, check_writable, choose_seed
+from .common import MAX_SAMPLES, check_writable, refuse_existing
 
 
 def vocode_folder(
@@ -22,11 +24,14 @@ def vocode_folder(
     *,
     batch: int,
     temperature: float,
-    seed: int | None,
+    seed: int,
     device: str,
     spectrogram: bool,
     force: bool,
+    as_json: bool = False,
 ) -> None:
+    """Vocode every mel file of `mel_dir` into `out_dir`; `seed` is chosen and printed by
+    the caller (`choose_seed`)."""
     import torch
 
     from wavenet.data.melfiles import mel_files_in
@@ -43,20 +48,28 @@ def vocode_folder(
     names, mels, skipped = _read_mels(paths, config.mel.n_mels, config.mel.hop_length)
     outputs = [out_dir / f"{name}.wav" for name in names]
     pictures = [p.with_suffix(".png") for p in outputs] if spectrogram else []
-    existing = [str(p) for p in outputs + pictures if p.exists()]
-    if existing and not force:
-        raise click.ClickException(f"{existing[0]} exists; pass --force to overwrite")
+    refuse_existing(outputs + pictures, force)
     if not mels:
         raise click.ClickException(f"no usable mel in {mel_dir} ({skipped} skipped)")
     check_writable(out_dir / "probe.wav")
     # A CPU generator, as generate's: the same seed gives the same audio on any device.
-    generator = torch.Generator().manual_seed(choose_seed(seed))
+    generator = torch.Generator().manual_seed(seed)
     started = time.perf_counter()
-    audio = _vocode_with_progress(
-        model, mels, batch, temperature, generator, config.data.sample_rate
-    )
+    audio = _vocode_with_progress(model, mels, batch, temperature, generator, as_json)
     rate = sum(len(a) for a in audio) / (time.perf_counter() - started)
     _write(outputs, pictures, audio, config.data.sample_rate)
+    if as_json:
+        report = {
+            "files": [str(p) for p in outputs],
+            "spectrograms": [str(p) for p in pictures],
+            "skipped": skipped,
+            "sample_rate": config.data.sample_rate,
+            "seed": seed,
+            "samples_per_s": rate,
+            "real_time_factor": rate / config.data.sample_rate,
+        }
+        click.echo(json.dumps(report))
+        return
     click.echo(
         f"vocoded {len(outputs)} mel(s) into {out_dir}"
         f"{f', skipped {skipped}' if skipped else ''}; {rate:,.0f} samples/s "
@@ -87,13 +100,17 @@ def _read_mels(paths: list[Path], n_mels: int, hop: int):  # -> (names, mels, sk
 
 
 def _vocode_with_progress(
-    model, mels, batch: int, temperature: float, generator, sample_rate: int
+    model, mels, batch: int, temperature: float, generator, on_stderr: bool
 ):  # -> list of float waveforms
     from wavenet.generation.vocoder import vocode
 
     started = time.perf_counter()
     with click.progressbar(
-        length=1, label="vocoding", show_percent=True, item_show_func=lambda text: text
+        length=1,
+        label="vocoding",
+        show_percent=True,
+        item_show_func=lambda text: text,
+        file=sys.stderr if on_stderr else None,
     ) as bar:
 
         def progress(done: int, total: int) -> None:
