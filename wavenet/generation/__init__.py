@@ -10,6 +10,8 @@
 - `kernel.py` + `fastpath.py`: the numba kernel (every step compiled) and its Python
   side `NumbaGenerator`, the fastest path on CPUs. Importing them loads numba, so this face
   does not.
+- `reduced.py`: bf16 or int8 weights (`reduced_model`), the definition that the kernel's
+  reduced-precision weights are held to.
 - `naive.py`: `NaiveGenerator`, `model(codes)` over the last receptive field for every
   sample: the slow reference the others are tested against.
 - `vocoder.py`: `vocode(model, mels, ...)`, many mels of different lengths at once.
@@ -18,6 +20,7 @@
 from .driver import METHODS, generate
 from .incremental import CodeGenerator, FastGenerator, GeneratorState, IncrementalState
 from .naive import NaiveGenerator
+from .reduced import reduced_model
 from .vocoder import vocode
 
 __all__ = [
@@ -28,5 +31,6 @@ __all__ = [
     "IncrementalState",
     "NaiveGenerator",
     "generate",
+    "reduced_model",
     "vocode",
 ]
