@@ -19,7 +19,7 @@ import wavenet.eval.plots
 import wavenet.io.checkpoint
 import wavenet.util.files
 from wavenet.errors import TrainError
-from wavenet.train.monitor import Monitor
+from wavenet.train.checkpoints import Checkpoints
 from wavenet_cli.main import main
 
 FAST = [
@@ -113,9 +113,9 @@ def test_full_disk_message_names_what_is_kept(
     def full(path: Path) -> None:
         raise OSError(errno.ENOSPC, FULL)
 
-    monitor = Monitor(SimpleNamespace(out=tmp_path), [], None, 1)  # type: ignore[arg-type]
+    checkpoints = Checkpoints(tmp_path, lambda: 0.0)
     with pytest.raises(TrainError) as caught:
-        monitor.save(SimpleNamespace(step=7, save=full), name)  # type: ignore[arg-type]
+        checkpoints.save(SimpleNamespace(step=7, save=full), name)  # type: ignore[arg-type]
     message = str(caught.value)
     assert message.startswith(
         f"cannot write checkpoint {tmp_path / 'checkpoints' / name} at step 7: {FULL}; "

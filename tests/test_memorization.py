@@ -56,17 +56,17 @@ def test_a_run_whose_validation_climbs_says_so(
 ) -> None:
     """The validation of a real run, replaced by a climbing one (a 30-second folder climbs
     from ~5 to ~11 bits in 15 minutes): the run ends with the line."""
-    import wavenet.train.monitor as monitor_module
+    from wavenet.train.validation import Validation
 
     climbing = iter([6.0, 5.0, 5.5, 6.5])  # steps 10, 20, 30, 40
 
-    def validate(state, monitor):  # type: ignore[no-untyped-def]
+    def validate(self, state, checkpoints):
         bits = next(climbing)
         if state.best_val_bits is None or bits < state.best_val_bits:
             state.best_val_bits = bits
         return bits
 
-    monkeypatch.setattr(monitor_module, "_validate", validate)
+    monkeypatch.setattr(Validation, "validate", validate)
     args = [
         "train",
         "--data",
@@ -91,18 +91,18 @@ def test_a_run_whose_validation_climbs_says_so(
 def _climbing_run(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, values: list[float], *extra: str
 ):
-    import wavenet.train.monitor as monitor_module
+    from wavenet.train.validation import Validation
 
     climbing = iter(values)
 
-    def validate(state, monitor):  # type: ignore[no-untyped-def]
+    def validate(self, state, checkpoints):
         bits = next(climbing)
         if state.best_val_bits is None or bits < state.best_val_bits:
             state.best_val_bits, state.best_step = bits, state.step
-            monitor.save(state, "best.pt")  # as the real validation does
+            checkpoints.save(state, "best.pt")  # as the real validation does
         return bits
 
-    monkeypatch.setattr(monitor_module, "_validate", validate)
+    monkeypatch.setattr(Validation, "validate", validate)
     args = [
         "train",
         "--data",
@@ -149,8 +149,13 @@ def test_a_budgeted_run_stops_early_by_default(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """--minutes without train.early_stop_patience: EARLY_STOP_PATIENCE validations."""
+    from clocks import FakeClock, timed_training
+
     from wavenet.config import EARLY_STOP_PATIENCE
 
+    # A second a step on a fake clock: the 2 minutes hold more steps than early stopping
+    # takes, however busy the machine.
+    timed_training(monkeypatch, FakeClock(), step=1.0)
     values = [5.0] + [6.0 + i for i in range(EARLY_STOP_PATIENCE + 1)]
     result = _climbing_run(tmp_path, monkeypatch, values, "--minutes", "2", "--steps", "200")
     assert result.exit_code == 0, result.output

@@ -218,25 +218,25 @@ def test_a_stop_by_signal_is_saved_before_the_validation(
     validation fails (as a kill would end it) once SIGTERM has arrived at step 3: last.pt
     holds step 3 (before, nothing was saved: validation came first)."""
     import wavenet.train.loop as train_module
-    import wavenet.train.monitor as monitor_module
+    from wavenet.train.validation import Validation
 
-    real_step, real_validate = train_module.train_step, monitor_module._validate
+    real_step, real_validate = train_module.train_step, Validation.validate
     signalled = []
 
-    def step_then_signal(state, setup, lr):  # type: ignore[no-untyped-def]
+    def step_then_signal(state, setup, lr):
         bits = real_step(state, setup, lr)
         if state.step == 3:
             os.kill(os.getpid(), signal.SIGTERM)
             signalled.append(3)
         return bits
 
-    def validate(state, monitor):  # type: ignore[no-untyped-def]
+    def validate(self, state, checkpoints):
         if signalled:
             raise RuntimeError("killed during the validation")
-        return real_validate(state, monitor)
+        return real_validate(self, state, checkpoints)
 
     monkeypatch.setattr(train_module, "train_step", step_then_signal)
-    monkeypatch.setattr(monitor_module, "_validate", validate)
+    monkeypatch.setattr(Validation, "validate", validate)
     run = tmp_path / "run"
     args = [
         "train",

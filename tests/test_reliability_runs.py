@@ -28,7 +28,7 @@ import wavenet.io.checkpoint
 from wavenet.data.cache import CACHE_VERSIONS, ArrayCache
 from wavenet.data.prepare import load_encoded
 from wavenet.io.checkpoint import CheckpointError, load_checkpoint, save_checkpoint, write_payload
-from wavenet.train.monitor import truncate_metrics
+from wavenet.train.metrics import truncate_metrics
 from wavenet.train.runlock import RunLockedError, run_lock
 from wavenet_cli.main import main
 

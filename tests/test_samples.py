@@ -11,6 +11,7 @@ import pytest
 import soundfile as sf
 import torch
 from click.testing import CliRunner
+from clocks import FakeClock, timed_training
 from helpers import FAST, SAMPLE_RATE, write_chord
 
 import wavenet
@@ -60,7 +61,11 @@ def rms(audio: np.ndarray) -> float:
     return float(np.sqrt(np.mean(np.square(audio))))
 
 
-def test_samples_at_the_configured_steps(chord_dir: Path, tmp_path: Path) -> None:
+def test_samples_at_the_configured_steps(
+    chord_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # On a fake clock, so that the seconds logged do not depend on the machine's load.
+    timed_training(monkeypatch, FakeClock(), step=0.1, sample=0.5)
     run = tmp_path / "run"
     records = run_train(
         chord_dir,
@@ -128,7 +133,8 @@ def test_a_sample_estimate_writes_nothing(chord_dir: Path, tmp_path: Path, vocod
         FAST + (VOCODER if vocoder else []) + ["train.sample_every=5", "train.sample_seconds=1"],
     )
     data = prepare_data(config, chord_dir, cache_dir=tmp_path / "cache")
-    writer = sample_writer(config, data, tmp_path / "run")
+    # A clock that moves half a second at each reading: the time is the write's.
+    writer = sample_writer(config, data, tmp_path / "run", clock=FakeClock(tick=0.5))
     assert writer is not None
     seconds = writer.estimate_seconds(wavenet.WaveNet(config.model).eval())
     assert 0 < seconds < 60
@@ -152,7 +158,7 @@ def test_samples_go_to_tensorboard(chord_dir: Path, tmp_path: Path) -> None:
     config = wavenet.load_config("tiny", VOCODER + ["train.sample_seconds=0.1"])
     data = prepare_data(config, chord_dir, cache_dir=tmp_path / "cache")
     writer = FakeWriter()
-    samples = sample_writer(config, data, tmp_path / "run", writer)
+    samples = sample_writer(config, data, tmp_path / "run", writer, FakeClock(tick=0.5))
     assert samples is not None and samples.clip is not None
     model = wavenet.WaveNet(config.model)
     seconds = samples.write(model, 7)

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
 from click.testing import CliRunner
+from clocks import FakeClock, timed_training
 from helpers import FAST, write_chord
 
 import wavenet
@@ -79,8 +81,10 @@ def test_calibration_skips_the_first_step_then_times_enough() -> None:
 
 
 def test_minutes_stops_near_the_budget_with_a_stored_schedule(
-    chord_dir: Path, tmp_path: Path
+    chord_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # On a fake clock: a step takes 0.25 s, a validation 0.5 s (the CLI's run reads it).
+    timed_training(monkeypatch, FakeClock(), step=0.25, validation=0.5)
     run = tmp_path / "run"
     args = [
         "train",
@@ -103,17 +107,19 @@ def test_minutes_stops_near_the_budget_with_a_stored_schedule(
     schedule = Schedule.from_dict(payload["extra"]["schedule"])
     assert schedule.budget_seconds == 6.0 and schedule.total_steps >= 4
     # It ends at the estimated total or at the budget, whichever comes first: near 6 s,
-    # with a generous margin for a busy machine (a tiny step took 0.1 to 1 s here), and
-    # never long after it (the last step, validation and checkpoint).
+    # and never long after it (the last step, validation and checkpoint).
     assert 2.5 < payload["extra"]["wall_time"] < 6.0 + 5.0
     assert payload["step"] <= schedule.total_steps
 
 
-def nine_second_run(data: Path, tmp_path: Path, sets: list[str]) -> tuple[Path, int]:
-    """A `tiny` run of a 9-second budget with `sets`; checks that it reached 0.6 of its
-    estimated total within the budget (and the end's work); -> (run folder, last step)."""
+def nine_second_run(
+    data: Path, tmp_path: Path, sets: list[str], clock: FakeClock
+) -> tuple[Path, int]:
+    """A `tiny` run of a 9-second budget on `clock` with `sets`; checks that it reached 0.6
+    of its estimated total within the budget (and the end's work); -> (run folder, last
+    step)."""
     run = tmp_path / "run"
-    budget_run(data, run, tmp_path / "cache", *sets, budget=9.0)
+    budget_run(data, run, tmp_path / "cache", *sets, budget=9.0, clock=clock)
     payload = load_checkpoint(run / "checkpoints" / "last.pt")
     schedule = Schedule.from_dict(payload["extra"]["schedule"])
     assert payload["step"] >= 0.6 * schedule.total_steps, (payload["step"], schedule)
@@ -121,31 +127,51 @@ def nine_second_run(data: Path, tmp_path: Path, sets: list[str]) -> tuple[Path, 
     return run, payload["step"]
 
 
-def test_a_budget_makes_room_for_validation(chord_dir: Path, tmp_path: Path) -> None:
-    # Validation every 8 steps, over many crops: it costs several steps' time, and the
-    # calibration (its first ~6 steps) sees none. Counted, the run reaches its estimated
-    # total within the budget instead of being cut by the clock part-way through the
-    # schedule (uncounted, a third of it or less here). Validation is ~3/4 of this run's
-    # time and is timed once, so the estimate moves with that one timing: counted, runs
-    # reached 0.74-1.00 of their total on a quiet 2-core machine.
-    nine_second_run(chord_dir, tmp_path, ["train.val_every=8", "train.val_batches=80"])
+def test_a_budget_makes_room_for_validation(
+    chord_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Validation every 8 steps, over many crops: it costs several steps' time (here 6 on
+    # the fake clock), and the calibration (its first 6 steps) sees none. Counted, the run
+    # reaches its estimated total within the budget instead of being cut by the clock
+    # part-way through the schedule (uncounted, under 0.6 of it here).
+    clock = FakeClock()
+    timed_training(monkeypatch, clock, step=0.1, validation=0.6)
+    nine_second_run(chord_dir, tmp_path, ["train.val_every=8", "train.val_batches=80"], clock)
 
 
-def test_a_budget_makes_room_for_samples(chord_dir: Path, tmp_path: Path) -> None:
-    # A 2-second sample every 8 steps costs several steps' time (most of this run's),
-    # and the calibration sees none: counted (`SampleWriter.estimate_seconds`), runs
-    # reached 0.99-1.00 of their estimated total within the budget; uncounted, 0.35.
+def test_a_budget_makes_room_for_samples(
+    chord_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A 2-second sample every 8 steps costs several steps' time (here 8 on the fake
+    # clock, most of this run's), and the calibration sees none: counted
+    # (`SampleWriter.estimate_seconds`), the run reaches its estimated total within the
+    # budget; uncounted, about a third of it.
+    clock = FakeClock()
+    timed_training(monkeypatch, clock, step=0.1, sample=0.8)
     run, step = nine_second_run(
         chord_dir,
         tmp_path,
         ["train.val_every=1000", "train.sample_every=8", "train.sample_seconds=2"],
+        clock,
     )
     assert len(list((run / "samples").glob("step-*.wav"))) == step // 8
 
 
-def budget_run(data: Path, out: Path, cache: Path, *sets: str, **options: object) -> None:
+def budget_run(
+    data: Path,
+    out: Path,
+    cache: Path,
+    *sets: str,
+    clock: FakeClock | None = None,
+    **options: Any,
+) -> None:
+    """Train a `tiny` run with `sets` and TrainOptions `options`, on `clock` if given."""
     config = wavenet.load_config("tiny", FAST + list(sets))
-    train(config, TrainOptions(data=data, out=out, steps=None, cache_dir=cache, **options))
+    run = TrainOptions(data=data, out=out, steps=None, cache_dir=cache, **options)
+    if clock is None:
+        train(config, run)
+    else:
+        train(config, run, clock=clock)
 
 
 def test_a_stopped_and_resumed_budget_run_equals_an_uninterrupted_one(
@@ -153,7 +179,7 @@ def test_a_stopped_and_resumed_budget_run_equals_an_uninterrupted_one(
 ) -> None:
     cache = tmp_path / "cache"
     # 30 s a step in 6 minutes: 12 steps, the warm-up of 5 cut to 10% of them (1).
-    fixed = {"budget": 360.0, "seconds_per_step": 30.0}
+    fixed: dict[str, Any] = {"budget": 360.0, "seconds_per_step": 30.0}
     budget_run(chord_dir, tmp_path / "whole", cache, **fixed)
     budget_run(chord_dir, tmp_path / "split", cache, stop_at=5, **fixed)
     stopped = load_checkpoint(tmp_path / "split" / "checkpoints" / "last.pt")

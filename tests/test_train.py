@@ -19,7 +19,8 @@ from wavenet.data.crops import CropSampler, item_length
 from wavenet.data.prepare import EncodedFile, encode_waveform, load_encoded
 from wavenet.eval.bits import evaluate_codes
 from wavenet.io.checkpoint import load_checkpoint, load_model
-from wavenet.train.loop import StepSetup, ema_update, ema_weight, learning_rate, train_step
+from wavenet.train.loop import StepSetup, ema_update, ema_weight, train_step
+from wavenet.train.schedule import learning_rate
 from wavenet.train.state import TrainState
 from wavenet_cli.main import main
 

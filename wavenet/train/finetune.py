@@ -104,10 +104,9 @@ def load_source_weights(
             else:
                 target[name].copy_(value)
         if model.config.local_channels is not None and source_config.local_channels is None:
-            for projection in model.local_projections:
-                projection.weight.zero_()
-                if projection.bias is not None:
-                    projection.bias.zero_()
+            # Weights and biases of every local projection.
+            for parameter in model.local_projections.parameters():
+                parameter.zero_()
             notes.append(
                 f"the model becomes a vocoder: its {model.config.local_channels}-band "
                 f"mel input starts at zero weight, so step 0 computes the source model"
@@ -128,7 +127,9 @@ def _speaker_rows(
     if not known:  # a source without names: ids "0", "1", ... as it was trained
         known = {str(i): i for i in range(table.shape[0])}
     mean = table.mean(dim=0)
-    rows, kept, new = [], [], []
+    rows: list[torch.Tensor] = []
+    kept: list[str] = []
+    new: list[str] = []
     for name in speakers:
         index = known.get(_key(name))
         rows.append(table[index] if index is not None else mean)

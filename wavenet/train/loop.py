@@ -3,11 +3,14 @@
     train(config, options)
       set-up: config (resumed or new) -> prepare_data -> TrainState (model, AdamW, EMA,
               crop generator; restored from `last` on resume) -> StepSetup, Monitor
-      loop:   lr = learning_rate(step)
+              (budget, checkpoints, metrics, validation, samples) -> budget.start
+      loop:   while budget.running(step):
+              lr = budget.learning_rate(step)
               train_bits = train_step(state, setup, lr)   sample, forward/backward per
                                                           micro-batch, clip, AdamW, EMA
               after_step(state, monitor, train_bits, lr, ...)   validate, checkpoint, log,
                                                           report, decide to stop (monitor.py)
+              budget.calibrate(...)   while a budgeted run times its first steps
 
 One step: sample crops (`data.full_context`: receptive_field - 1 codes of unscored
 context before target_length scored positions; otherwise target_length positions, all
@@ -16,8 +19,9 @@ ones before it), clip, AdamW step, EMA update; bf16 autocast where `train.bf16` 
 automatic choice, `wavenet.util.hardware`) says so (for a "mol" model its body only:
 `WaveNet.output_layer`). The learning rate warms up linearly, then
 decays by cosine to lr * min_lr_ratio at the last step (`wavenet.train.schedule`): --steps, or,
-with a time budget, the total fixed after timing the first steps and stored in the run.
-What a checkpoint holds is `state.TrainState`.
+with a time budget, the total fixed after timing the first steps and stored in the run;
+`budget.Budget` owns the total and the time limit. What a checkpoint holds is
+`state.TrainState`.
 
 The library logs and raises; the caller (the CLI) decides what the user sees through the
 `progress` callback.
@@ -37,7 +41,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch.nn.parallel import DistributedDataParallel
@@ -50,24 +54,19 @@ from ..io import checkpoint as ckpt
 from ..nn.model import WaveNet
 from ..util.files import atomic_write_bytes
 from ..util.hardware import check_training_memory, use_bf16
+from .budget import Budget, Clock
+from .checkpoints import Checkpoints
 from .distributed import Distributed, init_distributed
 from .finetune import Source, load_source_weights, read_source
 from .loss import LN2, LossFunction, loss_context, loss_function, next_code_loss
 from .memorization import detect_memorization, validations_in_log
-from .monitor import (
-    METRICS_FILE,
-    Monitor,
-    StepReport,
-    after_step,
-    tensorboard_writer,
-    time_run_costs,
-    truncate_metrics,
-)
-from .options import DEFAULT_STEPS, TrainOptions
+from .metrics import METRICS_FILE, MetricsLog, tensorboard_writer, truncate_metrics
+from .monitor import Monitor, StepReport, after_step, time_run_costs
+from .options import TrainOptions
 from .runlock import run_lock
 from .samples import sample_writer
-from .schedule import Calibration, Schedule, budget_schedule, learning_rate
 from .state import TrainState
+from .validation import Validation
 
 logger = logging.getLogger(__name__)
 
@@ -164,7 +163,11 @@ def train_step(state: TrainState, setup: StepSetup, lr: float) -> float:
         first = (k * world.world_size + world.rank) * tc.batch_size
         items = global_batch.slice(first, first + tc.batch_size).to(setup.device)
         # Only the last micro-batch all-reduces gradients.
-        sync = setup.trained.no_sync() if world.enabled and k < tc.grad_accum - 1 else nullcontext()
+        sync = (
+            cast(DistributedDataParallel, setup.trained).no_sync()  # DDP whenever world.enabled
+            if world.enabled and k < tc.grad_accum - 1
+            else nullcontext()
+        )
         with sync:
             with autocast:
                 loss = setup.loss(setup.trained, items, setup.context)
@@ -180,7 +183,8 @@ def train_step(state: TrainState, setup: StepSetup, lr: float) -> float:
         torch.nn.utils.clip_grad_norm_(state.model.parameters(), tc.grad_clip)
     state.optimizer.step()
     state.optimizer.zero_grad(set_to_none=True)
-    if state.ema is not None:  # update 1 is the first since the average began
+    # update 1 is the first since the average began (state.ema exists with ema_decay)
+    if state.ema is not None and tc.ema_decay is not None:
         ema_update(state.ema, state.model, tc.ema_decay, state.step + 1 - state.ema_start)
     state.step += 1
     return train_bits
@@ -193,6 +197,8 @@ def train(
     config: Config | None,
     options: TrainOptions,
     progress: Callable[[StepReport], None] | None = None,
+    *,
+    clock: Clock = time.monotonic,
 ) -> TrainSummary:
     """Train (or resume) a run; returns when `options.steps` is reached or on a stop.
 
@@ -203,7 +209,8 @@ def train(
     folder raises RunLockedError at once.
 
     Under torchrun every process calls this; only rank 0 writes files and reports progress.
-    A run resumes on any number of processes (see `train_step`).
+    A run resumes on any number of processes (see `train_step`). Every time the run reads
+    (its budget, wall time, rates, the seconds of samples) comes from `clock`.
     """
     for name, count in (("--steps", options.steps), ("--stop-at", options.stop_at)):
         if count is not None and count < 1:
@@ -225,7 +232,7 @@ def train(
         world, device = init_distributed(options.device)
         # One trainer per run folder (rank 0 holds the lock for all ranks).
         with run_lock(options.out) if world.is_main else nullcontext():
-            return _train(config, options, world, device, progress, stop)
+            return _train(config, options, world, device, progress, stop, clock)
 
 
 def _check_run_folder(out: Path, resume: bool) -> None:
@@ -267,6 +274,7 @@ def _train(
     device: torch.device,
     progress: Callable[[StepReport], None] | None,
     stop: StopRequest,
+    clock: Clock,
 ) -> TrainSummary:
     config, payload = _run_config(config, options)
     source = read_source(options.init_from) if options.init_from is not None else None
@@ -280,32 +288,33 @@ def _train(
             truncate_metrics(Path(options.out) / METRICS_FILE, state.step)
         logger.info("resumed %s at step %d", options.out, state.step)
     setup = _step_setup(state, data, world, device)
-    monitor = _monitor(state, data, options, world, device)
+    monitor = _monitor(state, data, options, world, device, clock)
     monitor.progress = progress
     if world.is_main:
-        monitor.samples = sample_writer(config, data, Path(options.out), monitor.writer)
-    calibration = _start_schedule(state, monitor, payload is not None)
+        monitor.samples = sample_writer(
+            config, data, Path(options.out), monitor.metrics.writer, clock
+        )
+    budget = monitor.budget
+    budget.start(state.step, options, config.train.warmup_steps, payload is not None)
     stop.training = True  # from here a signal stops the run after its step, saved
-    # A run already at --stop-at trains no step (after_step stops after one).
-    while (monitor.options.steps is None or state.step < monitor.options.steps) and (
-        options.stop_at is None or state.step < options.stop_at
-    ):
-        if state.schedule is not None:
-            lr = state.schedule.learning_rate(state.step, config.train)
-        else:  # --steps, or a budget's calibration steps (no decay before the total)
-            lr = learning_rate(
-                state.step, None if calibration else monitor.options.steps, config.train
-            )
+    while budget.running(state.step):
+        lr = budget.learning_rate(state.step, config.train)
         train_bits = train_step(state, setup, lr)
         if after_step(state, monitor, train_bits, lr, stop()):
             break
-        if calibration is not None and _calibrated(state, monitor, calibration):
-            calibration = None
+        if budget.calibration is not None and budget.calibrate(
+            state.step,
+            config.train,
+            world,
+            device,
+            lambda samples: time_run_costs(state, monitor, samples),
+        ):
+            if world.is_main:  # the fixed schedule is stored at once
+                monitor.checkpoints.save(state, ckpt.LAST)
     # Every rank learns the signal that stopped the run, whichever rank received it.
     signum = world.maximum(stop.signum or 0, device)
     world.barrier()
-    if monitor.writer is not None:
-        monitor.writer.close()
+    monitor.metrics.close()
     if world.is_main:
         memorized = detect_memorization(
             validations_in_log(Path(options.out) / METRICS_FILE),
@@ -319,117 +328,14 @@ def _train(
         state.step,
         monitor.interrupted,
         state.best_val_bits,
-        monitor.last_train_bits,
+        monitor.metrics.last_train_bits,
         len(data.train),
         len(data.val),
         list(data.skipped),
         world.world_size,
-        monitor.options.steps,
+        budget.total_steps,
         (signum or signal.SIGINT) if monitor.interrupted else None,
         monitor.early_stopped,
-    )
-
-
-def _start_schedule(state: TrainState, monitor: Monitor, resumed: bool) -> Calibration | None:
-    """Set this session's total steps and time limit in `monitor.options`; -> a Calibration
-    while a budgeted run's total is still to be measured, else None.
-
-    The total: a resumed run's stored schedule (whatever --steps or --minutes say now),
-    else one fixed now from options.seconds_per_step, else (with a budget) measured, else
-    --steps, else the --steps a resumed run was started with (DEFAULT_STEPS when none).
-    """
-    options = monitor.options
-    if state.schedule is None and options.budget is None and state.budget is not None:
-        logger.info(
-            "the run keeps its budget of %.0f s (stopped before its steps were "
-            "timed): timing them again",
-            state.budget,
-        )
-        options = monitor.options = dataclasses.replace(options, budget=state.budget)
-    if options.budget is not None:
-        state.budget = options.budget
-    if state.schedule is not None:
-        if options.budget is not None or options.steps is not None:
-            logger.info(
-                "the run keeps its schedule (%d steps in %.0f s); --steps and "
-                "--minutes apply to new runs",
-                state.schedule.total_steps,
-                state.schedule.budget_seconds,
-            )
-    elif options.budget is None:
-        state.total_steps = options.steps or state.total_steps or DEFAULT_STEPS
-        monitor.options = dataclasses.replace(options, steps=state.total_steps)
-        return None
-    elif options.seconds_per_step is not None:
-        state.schedule = budget_schedule(
-            state.step,
-            state.wall_time,
-            options.seconds_per_step,
-            options.budget,
-            options.steps,
-            state.config.train.warmup_steps,
-        )
-    else:
-        if resumed:
-            logger.info("the run has no schedule yet: timing its steps again")
-        _limit_time(monitor, options.budget - state.wall_time)
-        return Calibration(options.budget)
-    _use_schedule(monitor, state.schedule, state.wall_time)
-    return None
-
-
-def _calibrated(state: TrainState, monitor: Monitor, calibration: Calibration) -> bool:
-    """Time one more step; once enough are timed (on any rank), time a validation, a
-    checkpoint and (if the run will write one) a sample, fix the schedule from rank 0's
-    step time with their share added, store it (a checkpoint at once) and -> True."""
-    calibration.step_done(time.monotonic(), monitor.periodic_seconds)
-    if not monitor.world.any(calibration.ready, monitor.device):
-        return False
-    # Rank 0's figure: only it validates and writes, so the others' step times hold its
-    # periodic work as waiting.
-    seconds_per_step = monitor.world.from_main(calibration.seconds_per_step, monitor.device)
-    budget = monitor.options.budget
-    assert budget is not None  # a Calibration exists only with a budget
-    tc = state.config.train
-    # A sample's time is measured only when the run can reach one (at this step time,
-    # before the periodic work is counted): the first generation may compile a kernel.
-    reachable = state.step + (budget - monitor.wall_time()) / seconds_per_step
-    if monitor.options.steps is not None:
-        reachable = min(reachable, monitor.options.steps)
-    costs = time_run_costs(state, monitor, samples=_samples_before(reachable, state.step, tc))
-    elapsed = monitor.world.mean(monitor.wall_time(), monitor.device)
-    state.schedule = budget_schedule(
-        state.step,
-        elapsed,
-        seconds_per_step + costs.per_step(tc),
-        budget,
-        monitor.options.steps,
-        tc.warmup_steps,
-        reserve_seconds=costs.at_end(),
-    )
-    _use_schedule(monitor, state.schedule, monitor.wall_before)
-    if monitor.world.is_main:
-        monitor.save(state, ckpt.LAST)
-    return True
-
-
-def _samples_before(last_step: float, step: int, tc: TrainConfig) -> bool:
-    """Whether a run now at `step` writes a sample by `last_step` (train.sample_every)."""
-    return bool(tc.sample_every) and last_step >= tc.sample_every * (step // tc.sample_every + 1)
-
-
-def _use_schedule(monitor: Monitor, schedule: Schedule, wall_before: float) -> None:
-    """The session ends at the schedule's total, or when the budget (less the `wall_before`
-    seconds of earlier sessions) runs out."""
-    monitor.options = dataclasses.replace(monitor.options, steps=schedule.total_steps)
-    _limit_time(monitor, schedule.budget_seconds - wall_before)
-
-
-def _limit_time(monitor: Monitor, seconds: float) -> None:
-    """Stop this session after `seconds` (or sooner, at options.time_limit)."""
-    limit = monitor.options.time_limit
-    monitor.options = dataclasses.replace(
-        monitor.options, time_limit=seconds if limit is None else min(limit, seconds)
     )
 
 
@@ -620,7 +526,7 @@ def _step_setup(
 ) -> StepSetup:
     """The crop sampler and the model as stepped: compiled and DDP-wrapped when asked."""
     tc = state.config.train
-    trained = torch.compile(state.model) if tc.compile else state.model
+    trained = cast(torch.nn.Module, torch.compile(state.model)) if tc.compile else state.model
     if world.enabled:
         trained = DistributedDataParallel(
             trained, device_ids=[device.index] if device.type == "cuda" else None
@@ -651,8 +557,10 @@ def _monitor(
     options: TrainOptions,
     world: Distributed,
     device: torch.device,
+    clock: Clock,
 ) -> Monitor:
-    """Fixed validation crops (rank 0), the TensorBoard writer, the metrics interval."""
+    """The after-step parts: the budget (its clock starts here), the checkpoints, the
+    metrics log (and the TensorBoard writer), validation on fixed crops (rank 0)."""
     config, tc = state.config, state.config.train
     val_batches: list[Batch] = []
     if data.val and world.is_main:
@@ -672,16 +580,20 @@ def _monitor(
     patience = tc.early_stop_patience
     if patience is None and options.budget is not None:
         patience = EARLY_STOP_PATIENCE
+    budget = Budget(
+        state.length,
+        wall_before=state.wall_time,
+        stop_at=options.stop_at,
+        time_limit=options.time_limit,
+        clock=clock,
+    )
     return Monitor(
-        options,
-        val_batches,
-        eval_model,
-        samples,
+        budget,
+        Checkpoints(Path(options.out), budget.wall_time),
+        MetricsLog(Path(options.out), samples, writer, clock),
+        Validation(val_batches, eval_model, device, patience or None),
         world,
         device,
-        writer=writer,
-        wall_before=state.wall_time,
-        patience=patience or None,
     )
 
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -54,12 +55,15 @@ class VocoderClip:
 
 @dataclass
 class SampleWriter:
-    """Writes one sample per call; holds the run folder, the length, the seed, the clip."""
+    """Writes one sample per call; holds the run folder, the length, the seed, the clip,
+    and the clock its seconds are read from (the run's budget's)."""
 
     run_dir: Path
     config: Config
     clip: VocoderClip | None = None
     writer: Any = None  # a TensorBoard SummaryWriter, or None
+    # A factory, so that a plain function passed as the clock is not bound as a method.
+    clock: Callable[[], float] = field(default_factory=lambda: time.monotonic, repr=False)
     _pictures: bool = field(default=True, repr=False)
 
     @property
@@ -68,7 +72,7 @@ class SampleWriter:
 
     def write(self, model: WaveNet, step: int) -> float:
         """Generate and write the sample of `step`; -> the seconds it took."""
-        started = time.monotonic()
+        started = self.clock()
         rate = self.config.data.sample_rate
         audio = self._audio(model, self._length())
         self.folder.mkdir(parents=True, exist_ok=True)
@@ -96,7 +100,7 @@ class SampleWriter:
                 self.writer.add_image(
                     "spectrogram", plt.imread(picture)[..., :3], step, dataformats="HWC"
                 )
-        return time.monotonic() - started
+        return self.clock() - started
 
     def estimate_seconds(self, model: WaveNet) -> float:
         """What `write` takes: one whole sample written to a scratch folder (no
@@ -148,15 +152,20 @@ class SampleWriter:
 
 
 def sample_writer(
-    config: Config, data: PreparedData, run_dir: Path, writer: Any = None
+    config: Config,
+    data: PreparedData,
+    run_dir: Path,
+    writer: Any = None,
+    clock: Callable[[], float] = time.monotonic,
 ) -> SampleWriter | None:
-    """The run's SampleWriter, or None when `train.sample_every` is 0."""
+    """The run's SampleWriter, or None when `train.sample_every` is 0; its seconds are
+    read from `clock`."""
     if config.train.sample_every == 0:
         return None
     clip = None
     if config.model.local_channels is not None:
         clip = vocoder_clip(config, data)
-    return SampleWriter(Path(run_dir), config, clip, writer)
+    return SampleWriter(Path(run_dir), config, clip, writer, clock)
 
 
 def vocoder_clip(config: Config, data: PreparedData) -> VocoderClip:

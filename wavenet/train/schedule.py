@@ -12,11 +12,12 @@ A budgeted run (`wavenet train --minutes M`) cannot know its total in advance, a
 schedule that moved with the measured speed would not resume bit for bit. So the total is
 estimated once, after a short calibration (the steps' time, plus one validation and one
 checkpoint write timed then, so that the periodic ones are paid for), and then fixed: the
-`Schedule` is stored in the run's checkpoints (`TrainState.schedule`), and every later
+`Schedule` is stored in the run's checkpoints (`TrainState.length`), and every later
 step, in this session or a resumed one, reads its learning rate from that stored total.
 Audio samples (`train.sample_every`) are counted too, once the calibration has paid the
 generation kernel's one-time compile (`SampleWriter.estimate_seconds`). Nothing here
-imports torch.
+reads a clock or imports torch: the session's clock, its total and its time limit are
+`budget.Budget`'s, which calls these.
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ which training values go into it and how they come back."""
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +13,7 @@ import torch
 
 from ..config import Config
 from ..io.checkpoint import USE_ANOTHER, CheckpointError, load_weights, save_checkpoint
-from .schedule import Schedule
+from .budget import RunLength
 
 logger = logging.getLogger(__name__)
 
@@ -26,12 +26,8 @@ class TrainState:
     crop_generator: the generator every crop is drawn from (with torch's global CPU RNG,
     the run's RNG state: nothing else is random). wall_time: seconds trained so far, over
     every session of the run. speakers, world_size: recorded for `info`, resumes and eval.
-    schedule: a budgeted run's fixed total steps and warm-up (None: the total is --steps,
-    or, in a budgeted run, not yet calibrated). budget: a budgeted run's --minutes in
-    seconds, kept from its first step, so a run stopped before its schedule was fixed
-    still knows its budget on --resume (None: no budget). total_steps: a run's --steps
-    (the cosine's last step), kept so that --resume alone continues the same schedule
-    (None: a budgeted run, or a checkpoint written before it was kept). ema_start: the
+    length: how long the run trains (--steps, the budget, its fixed schedule), owned by
+    the session's `budget.Budget`, kept here for the checkpoints. ema_start: the
     step the average began at: 0, or the step of the resume that turned train.ema_decay
     on (the average then starts from the resumed weights; `train.ema_weight` counts its
     updates from there).
@@ -47,9 +43,7 @@ class TrainState:
     wall_time: float = 0.0
     speakers: list[str] | None = None
     world_size: int = 1
-    schedule: Schedule | None = None
-    budget: float | None = None
-    total_steps: int | None = None
+    length: RunLength = field(default_factory=RunLength)
     ema_start: int = 0
     # The training data of this session (train_files, train_seconds, val_files), for the
     # model card of an export and for `info`; not restored on resume (the data may differ).
@@ -71,9 +65,7 @@ class TrainState:
                 "wall_time": self.wall_time,
                 "world_size": self.world_size,
                 "speakers": self.speakers,
-                "schedule": self.schedule.to_dict() if self.schedule is not None else None,
-                "budget": self.budget,
-                "total_steps": self.total_steps,
+                **self.length.to_extra(),
                 "ema_start": self.ema_start,
                 "data": self.data_summary,
                 "best_step": self.best_step,
@@ -92,12 +84,7 @@ class TrainState:
             self.crop_generator.set_state(payload["rng"]["crops"])
             torch.set_rng_state(payload["rng"]["torch"])
             wall_time = float(payload["extra"].get("wall_time", 0.0))
-            schedule = payload["extra"].get("schedule")
-            schedule = Schedule.from_dict(schedule) if schedule is not None else None
-            budget = payload["extra"].get("budget")
-            budget = float(budget) if budget is not None else None
-            total_steps = payload["extra"].get("total_steps")
-            total_steps = int(total_steps) if total_steps is not None else None
+            length = RunLength.from_extra(payload["extra"])
             ema_start = int(payload["extra"].get("ema_start", 0))
             best_step = payload["extra"].get("best_step")
             best_step = int(best_step) if best_step is not None else None
@@ -119,6 +106,4 @@ class TrainState:
         self.best_val_bits = payload.get("best_val_bits")
         self.best_step = best_step
         self.wall_time = wall_time
-        self.schedule = schedule
-        self.budget = budget
-        self.total_steps = total_steps
+        self.length = length
