@@ -13,6 +13,8 @@ in a folder named by a hash of their recipe, so a changed recipe builds afresh):
           (`speech_data.py --large`);
   piano:  random pieces written as MIDI by `piano_data.py` and rendered by fluidsynth;
           16 pieces for training, 3 pieces from other seeds for test.
+  plucks: the demo's plucked-string melodies at 16 kHz (`wavenet.data.demo`, synthetic
+          music that needs no outside tool), 24 x 10 s to train, 6 x 10 s to test.
 For every data set and preset, `wavenet train --data TRAIN --val-data TEST --config
 PRESET --minutes M` (and/or --steps N) trains a run, `wavenet eval RUN --data TEST --json`
 scores every test set, and the baselines are computed on the very codes eval scores
@@ -28,6 +30,11 @@ A run whose model predicts 16-bit audio (`model.output = "mol"`: a mol preset, o
 16-bit samples eval scores: `flac --best` of each file written as a 16-bit mono WAV
 (compressed bytes x 8 / samples, headers included), and the unigram entropy and xz -9e /
 bzip2 -9 of the samples as little-endian 16-bit words.
+
+--weights bf16 int8 also scores each run's model with its product weights reduced to
+those formats (`wavenet.generation.reduced.reduced_model`, what the CPU kernel generates
+with `weights=...`), in this process on the same held-out codes, beside float32 scored the
+same way (which must equal `wavenet eval`'s figure): the held-out bits each format costs.
 """
 
 from __future__ import annotations
@@ -59,7 +66,7 @@ from wavenet.data.prepare import find_audio_files, prepare_data
 from wavenet.eval.compression import baseline_bits
 from wavenet.io.checkpoint import config_from_checkpoint, load_checkpoint, resolve_checkpoint
 
-DATASETS = ("speech", "piano")
+DATASETS = ("speech", "piano", "plucks")
 
 
 @dataclass(frozen=True)
@@ -106,6 +113,28 @@ def speech_set(data_dir: Path) -> DataSet:
         folder / "train",
         {"speech": folder / "test", "speech, new voice": folder / "test-new-voice"},
     )
+
+
+def plucks_set(data_dir: Path) -> DataSet:
+    """Music without outside tools: the demo's plucked-string melodies (Karplus-Strong,
+    `wavenet.data.demo`), 24 x 10 s for training and 6 x 10 s from other seeds for test.
+    Synthetic: a stand-in for piano where fluidsynth is not installed."""
+    from wavenet.data.demo import write_demo_dataset
+
+    parts = {"train": (24, 10.0, 0), "test": (6, 10.0, 1000)}  # files, seconds, seed
+    # Lists, as the manifest stores them (a recipe equal to the stored one is not rebuilt).
+    recipe: dict[str, Any] = {"version": 1, "rate": 16000, **{k: list(v) for k, v in parts.items()}}
+
+    def build(out: Path) -> dict[str, int]:
+        for name, (files, seconds, seed) in parts.items():
+            write_demo_dataset(
+                out / name, files=files, seconds=seconds, sample_rate=16000, seed=seed
+            )
+        return {name: files for name, (files, _, _) in parts.items()}
+
+    folder = data_dir / f"plucks-{_recipe_hash(recipe)}"
+    cached_build(folder, recipe, build)
+    return DataSet("plucks", folder / "train", {"plucks": folder / "test"})
 
 
 def piano_set(data_dir: Path, soundfont: Path) -> DataSet:
@@ -226,6 +255,34 @@ def flac_bits(config: Config, folder: Path, cache_dir: Path) -> float:
     return total_bytes * 8 / total_samples
 
 
+def reduced_bits(run: Path, folder: Path, formats: list[str], args: argparse.Namespace) -> dict:
+    """Held-out bits of the run's model (as `wavenet eval` loads it) with its product
+    weights in each format, float32 included, on the codes `wavenet eval` scores."""
+    from wavenet.eval.bits import evaluate_codes
+    from wavenet.generation.reduced import reduced_model
+    from wavenet.io.checkpoint import load_model, speakers_from_checkpoint
+
+    model, config, payload = load_model(run, device=args.device or "cpu")
+    files = prepare_data(
+        config,
+        folder,
+        speakers=speakers_from_checkpoint(payload),
+        cache_dir=args.cache_dir,
+        purpose="eval",
+        exclude=[run],
+    ).val
+    bits = {}
+    for fmt in ["float32", *formats]:
+        result = evaluate_codes(
+            reduced_model(model, fmt),
+            [f.codes for f in files.files],
+            global_ids=files.global_ids,
+            mels=files.mels,
+        )
+        bits[fmt] = result.bits_per_sample
+    return bits
+
+
 def measure(
     data: DataSet, preset: str, runs: Path, args: argparse.Namespace
 ) -> list[dict[str, Any]]:
@@ -263,6 +320,10 @@ def measure(
             rows[-1].update(
                 flac_bits=base["flac"], below_flac=base["flac"] - model["bits_per_sample"]
             )
+        if args.weights:
+            bits = reduced_bits(run, folder, args.weights, args)
+            rows[-1]["weights_bits"] = bits
+            rows[-1]["weights_cost"] = {f: bits[f] - bits["float32"] for f in args.weights}
     return rows
 
 
@@ -303,6 +364,16 @@ def print_table(name: str, sizes: dict[str, Any], rows: list[dict[str, Any]]) ->
             f"{r['model_bits']:7.3f} {r['unigram_bits']:8.3f} {r['xz_bits']:7.3f} "
             f"{r['bzip2_bits']:8.3f} {r['below_xz']:8.3f} {flac}"
         )
+    for r in rows:
+        if "weights_bits" in r:
+            cost = ", ".join(
+                f"{f} {r['weights_bits'][f]:.4f} ({r['weights_cost'][f]:+.4f})"
+                for f in r["weights_cost"]
+            )
+            print(
+                f"{r['test']:18s} {r['preset']:8s} weights: float32 "
+                f"{r['weights_bits']['float32']:.4f}, {cost}"
+            )
     print(
         "(bits/sample of the held-out codes: mu-law codes for categorical runs, 16-bit "
         "samples for mol runs, where flac --best is the lossless baseline; below > 0: the "
@@ -369,6 +440,13 @@ def main() -> None:
         default=None,
         help="keep the run folders here [default: a temporary folder]",
     )
+    parser.add_argument(
+        "--weights",
+        nargs="+",
+        choices=("bf16", "int8"),
+        default=[],
+        help="also score each model with its product weights in these formats",
+    )
     parser.add_argument("--soundfont", type=Path, default=piano_data.SOUNDFONT)
     parser.add_argument(
         "--json", type=Path, default=Path(__file__).parent / "results" / "quality.json"
@@ -398,10 +476,12 @@ def main() -> None:
     }
     print(f"machine: {machine['cpu']}, {machine['cores']} cores, torch {machine['torch']}")
     args.data_dir.mkdir(parents=True, exist_ok=True)
-    sets = [
-        speech_set(args.data_dir) if name == "speech" else piano_set(args.data_dir, args.soundfont)
-        for name in args.datasets
-    ]
+    builders = {
+        "speech": lambda: speech_set(args.data_dir),
+        "piano": lambda: piano_set(args.data_dir, args.soundfont),
+        "plucks": lambda: plucks_set(args.data_dir),
+    }
+    sets = [builders[name]() for name in args.datasets]
     sizes = {
         d.name: {
             "train": audio_size(d.train),
