@@ -328,13 +328,14 @@ class MelConfig:
             raise ConfigError(f"mel.f_max ({self.f_max}) must be above mel.f_min ({self.f_min})")
 
 
-def _check_fields(section: Any) -> None:
+def _check_fields(section: object) -> None:
     """Check every field of a config dataclass against its annotation (ConfigError naming
     the field, the expected type and the value found), storing the coerced value (an int
     where a float is expected becomes a float, a list a tuple): `ModelConfig(
     residual_channels=16.5)` is refused here, not deep inside torch."""
-    prefix = _SECTIONS.get(type(section).__name__, "")
-    for name, annotation in _field_types(type(section)).items():
+    cls: type = type(section)
+    prefix = _SECTIONS.get(cls.__name__, "")
+    for name, annotation in _field_types(cls).items():
         value = getattr(section, name)
         checked = _check_value(value, annotation, f"{prefix}{name}")
         if checked is not value:
@@ -533,7 +534,7 @@ def _check_value(value: Any, annotation: Any, where: str) -> Any:
     elif annotation is str:
         if isinstance(value, str):
             return value
-    elif dataclasses.is_dataclass(annotation):
+    elif isinstance(annotation, type) and dataclasses.is_dataclass(annotation):
         if isinstance(value, dict):
             return from_dict(annotation, value, where)
         if isinstance(value, annotation):

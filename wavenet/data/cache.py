@@ -209,13 +209,14 @@ class ArrayCache:
         arrays = []
         for i, (source, length) in enumerate(entries):
             if isinstance(source, Path):
+                npy = source
                 try:
-                    source = self._read(source, length, mapped=i in mapped)
+                    source = self._read(npy, length, mapped=i in mapped)
                 except (OSError, ValueError) as error:
                     logger.warning(
-                        "cache file %s is unreadable (%s); computing it again", source, error
+                        "cache file %s is unreadable (%s); computing it again", npy, error
                     )
-                    self.forget(source)
+                    self.forget(npy)
                     source = reload(i)
             arrays.append(source)
         return arrays

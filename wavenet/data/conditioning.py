@@ -100,7 +100,10 @@ def mel_input(
         if audio is not None or mel_file is not None:
             raise ConditioningError("this model is not a vocoder; drop --mel-from/--mel")
         return None
-    if (audio is None) == (mel_file is None):
+    if audio is not None and mel_file is None:
+        mel = mel_of_audio(audio, config)
+    elif mel_file is not None and audio is None:
+        mel = read_mel_file(mel_file)
+    else:  # both or neither
         raise ConditioningError("this model is a vocoder: give --mel-from AUDIO or --mel FILE")
-    mel = mel_of_audio(audio, config) if audio is not None else read_mel_file(mel_file)
     return check_mel(mel, config, batch_size)

@@ -171,16 +171,16 @@ class CropSampler:
         which = torch.searchsorted(self._ends, position, right=True)
         offset = position - (self._ends[which] - self.windows[which])
         codes = np.full((batch_size, self.item_length), self.pad_code, dtype=np.int64)
-        mel = None
-        if self.mels is not None:
-            mel = torch.empty(batch_size, self.mels[0].shape[0], self.frames_per_item)
+        mels, mel = self.mels, None
+        if mels is not None:
+            mel = torch.empty(batch_size, mels[0].shape[0], self.frames_per_item)
         for row, (index, start) in enumerate(zip(which.tolist(), offset.tolist())):
             source = self.files[index].codes
-            if mel is not None:
+            if mels is not None and mel is not None:
                 k = start + 1
                 begin = k * self.hop - 1
                 codes[row] = source[begin : begin + self.item_length]
-                mel[row] = self.mels[index][:, k : k + self.frames_per_item]
+                mel[row] = mels[index][:, k : k + self.frames_per_item]
             else:
                 take = min(len(source), self.item_length)
                 codes[row, self.item_length - take :] = source[start : start + take]

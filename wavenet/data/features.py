@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import functools
 import math
+from typing import Any
 
 import numpy as np
 import torch
@@ -108,7 +109,8 @@ def mel_magnitude(features: torch.Tensor, mel: MelConfig) -> torch.Tensor:
 
 def mel_filterbank(sample_rate: int, mel: MelConfig) -> torch.Tensor:
     """The format's filterbank, (n_fft // 2 + 1, n_mels): magnitude spectrum @ it = mel."""
-    bank: torch.Tensor = _transform(sample_rate, mel).mel_scale.fb
+    transform: Any = _transform(sample_rate, mel)  # MelSpectrogram: torchaudio is untyped
+    bank: torch.Tensor = transform.mel_scale.fb
     return bank
 
 

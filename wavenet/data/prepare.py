@@ -685,7 +685,7 @@ def prepare_data(
     min_length = rf + 1
     if purpose == "train" and config.model.local_channels is not None:
         min_length = rf + config.data.target_length + 2 * config.mel.hop_length
-    encode = dict(
+    encode: dict[str, Any] = dict(
         sample_rate=config.data.sample_rate,
         coding=config.model.coding,
         quantization_channels=config.model.classes,

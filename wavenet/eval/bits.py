@@ -110,7 +110,8 @@ def evaluate_codes(
                 if same[0].global_id is not None
                 else None
             )
-            mel = torch.stack([w.mel for w in same]).to(device) if same[0].mel is not None else None
+            same_mels = [w.mel for w in same if w.mel is not None]  # all of them, or none
+            mel = torch.stack(same_mels).to(device) if same_mels else None
             start = same[0].first
             logits = model(inputs, global_cond=ids, mel=mel)[:, :, start : start + targets.shape[1]]
             total_nats += _nats(model, at_least_float32(logits), targets)

@@ -189,10 +189,10 @@ def copy_synthesis(
         progress=progress,
     )
     result = CopySynthesis([], [], [], [])
-    for name, reference, clip, audio in zip(kept, references, clips, resynthesized):
+    for name, reference, clip, vocoded in zip(kept, references, clips, resynthesized):
         result.files.append(name)
         result.seconds.append(len(reference) / rate)
-        result.vocoder_db.append(log_mel_distance(reference, audio, rate, config.mel))
+        result.vocoder_db.append(log_mel_distance(reference, vocoded, rate, config.mel))
         result.griffin_lim_db.append(
             log_mel_distance(reference, griffin_lim(clip, rate, config.mel), rate, config.mel)
         )

@@ -93,7 +93,7 @@ def reduced_model(model: WaveNet, weights: str) -> WaveNet:
     if weights == "float32":
         return copied
     convs = [copied.head_hidden, copied.head_out]
-    for block in copied.blocks:
+    for block in copied.residual_blocks():
         convs += [block.dilated, block.skip]
         if block.residual is not None:
             convs.append(block.residual)

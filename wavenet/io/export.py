@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from operator import methodcaller
 from pathlib import Path
 from typing import Any
 
@@ -131,7 +132,7 @@ def write_export(
         (CARD_FILE, card),
         (CONFIG_FILE, config_bytes),
     ):  # config.json last: then it is complete
-        atomic_write_bytes(out / name, lambda handle, blob=blob: handle.write(blob))
+        atomic_write_bytes(out / name, methodcaller("write", blob))  # handle.write(blob)
     return {CONFIG_FILE: len(config_bytes), WEIGHTS_FILE: len(weights), CARD_FILE: len(card)}
 
 
