@@ -258,7 +258,10 @@ def test_resampling_removes_what_the_new_rate_cannot_hold() -> None:
     kept = resample((0.5 * np.sin(2 * np.pi * 7000 * t)).astype(np.float32), 44100, 16000)
     gone = resample((0.5 * np.sin(2 * np.pi * 10000 * t)).astype(np.float32), 44100, 16000)
     assert kept.dtype == np.float32 and len(kept) == 16000
-    rms = lambda x: float(np.sqrt(np.mean(x[1000:-1000].astype(np.float64) ** 2)))
+
+    def rms(x: np.ndarray) -> float:
+        return float(np.sqrt(np.mean(x[1000:-1000].astype(np.float64) ** 2)))
+
     assert rms(kept) == pytest.approx(0.5 / np.sqrt(2), rel=0.01)
     assert 20 * np.log10(rms(gone) / (0.5 / np.sqrt(2))) < -80
 

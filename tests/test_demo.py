@@ -34,7 +34,7 @@ def test_demo_end_to_end(tmp_path: Path) -> None:
     for picture in ("spectrograms.png", "curves.png"):
         assert (out / picture).read_bytes()[:8] == PNG_MAGIC
         assert str(out / picture) in result.output
-    records = [json.loads(l) for l in (out / "run" / "metrics.jsonl").read_text().splitlines()]
+    records = [json.loads(r) for r in (out / "run" / "metrics.jsonl").read_text().splitlines()]
     assert records[-1]["step"] >= 1 and "val_bits" in records[-1]
     assert (
         "scheduled steps" in result.output
@@ -72,7 +72,7 @@ def test_plot_command(tmp_path: Path) -> None:
         for s in range(1, 11)
     ]
     lines[-1]["val_bits"] = 7.5
-    (run / "metrics.jsonl").write_text("".join(json.dumps(l) + "\n" for l in lines))
+    (run / "metrics.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
     result = CliRunner().invoke(main, ["plot", str(run), "--out", str(tmp_path / "c.png")])
     assert result.exit_code == 0, result.output
     assert (tmp_path / "c.png").read_bytes()[:8] == PNG_MAGIC

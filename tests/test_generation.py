@@ -244,7 +244,11 @@ def test_progress_reports_every_chunk(monkeypatch: pytest.MonkeyPatch) -> None:
     model = make_model("tiny")
     for method in ("fast-torch", "fast-numba", "naive"):
         calls: list[tuple[int, int]] = []
-        generate(model, 20, method=method, progress=lambda done, total: calls.append((done, total)))
+
+        def progress(done: int, total: int, calls: list[tuple[int, int]] = calls) -> None:
+            calls.append((done, total))
+
+        generate(model, 20, method=method, progress=progress)
         assert calls == [(8, 20), (16, 20), (20, 20)]
 
 

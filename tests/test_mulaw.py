@@ -37,7 +37,10 @@ def test_round_trip_within_one_step() -> None:
     decoded = mu_law_decode(mu_law_encode(x, q), q).double()
     # The quantization step in the companded domain is 2 / mu; map the error there.
     mu = q - 1
-    companded = lambda v: torch.sign(v) * torch.log1p(mu * v.abs()) / math.log1p(mu)
+
+    def companded(v: torch.Tensor) -> torch.Tensor:
+        return torch.sign(v) * torch.log1p(mu * v.abs()) / math.log1p(mu)
+
     assert (companded(decoded) - companded(x)).abs().max().item() <= 1 / mu + 1e-6
     assert decoded.abs().max().item() <= 1.0
 

@@ -6,14 +6,14 @@ models; "mel": log-mel features).
     cache_dir/<kind>-v<version>/<digest>.json   {"key": {...}, "sha256": ..., ...metadata}
 
 `key` is a dict of plain values that determines the array (for codes: the file's resolved
-path, its `file_stamp` (size, mtime, ctime, inode) and the decoding settings; for mels: a hash of the codes and the mel
-settings) plus `"format": version`; `digest` is a SHA-256 of the key. An entry counts only
-once its `.json` exists and holds exactly the key asked for, so a changed file or setting
-is computed afresh. `"sha256"` is the digest of the `.npy` file's bytes, checked on every
-lookup: an entry whose file was damaged since (garbage data, another dtype, 0 bytes) is
-reported in one WARNING line and computed again. `CACHE_VERSIONS` holds one version per
-kind: bump it when the code that computes a kind changes what an entry holds, and old
-entries are never read again.
+path, its `file_stamp` (size, mtime, ctime, inode) and the decoding settings; for mels: a
+hash of the codes and the mel settings) plus `"format": version`; `digest` is a SHA-256 of
+the key. An entry counts only once its `.json` exists and holds exactly the key asked for,
+so a changed file or setting is computed afresh. `"sha256"` is the digest of the `.npy`
+file's bytes, checked on every lookup: an entry whose file was damaged since (garbage
+data, another dtype, 0 bytes) is reported in one WARNING line and computed again.
+`CACHE_VERSIONS` holds one version per kind: bump it when the code that computes a kind
+changes what an entry holds, and old entries are never read again.
 
 Files are written to a temporary name then renamed (`files.atomic_write_bytes`), the array
 before its `.json`, so a crash or several processes writing at once never leave a

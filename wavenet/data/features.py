@@ -5,9 +5,10 @@ Frame i describes samples [i * hop, (i + 1) * hop): the waveform is padded by
 centred on the middle of its hop block and a signal of T samples gives T // hop frames.
 
 Two definitions (`MelConfig.format`):
-- "wavenet" (`log_mel`): computed from the quantized audio (mu-law, or 16-bit for
-  "mol"), the very signal the model learns to produce, HTK mel scale without normalisation, and scaled so that the
-  floor (1e-5, -100 dB) maps to 0 and a magnitude of 1 to 1: raw log-mels reach -11.5.
+- "wavenet" (`log_mel`): computed from the quantized audio (mu-law, or 16-bit for "mol"),
+  the very signal the model learns to produce, HTK mel scale without normalisation, and
+  scaled so that the floor (1e-5, -100 dB) maps to 0 and a magnitude of 1 to 1: raw
+  log-mels reach -11.5.
 - "hifigan" (`hifigan_log_mel`): what HiFi-GAN's `mel_spectrogram` and the TTS models
   trained on its features emit: from the float audio, a Hann window of win_length,
   reflect padding, Slaney mel scale with area-normalised (Slaney) filters, magnitude

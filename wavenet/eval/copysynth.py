@@ -1,7 +1,7 @@
 r"""Copy synthesis: how close a vocoder's resynthesis of held-out audio comes to it, beside
 Griffin-Lim from the same mel as a baseline.
 
-    held-out file --its mel (as training computes it)--> vocoder (wavenet.generation.vocoder) -> audio
+    held-out file --its mel (as training computes it)--> vocoder (generation.vocoder) -> audio
                                                      \--> Griffin-Lim (torchaudio) -> audio
     log_mel_distance(file, each): RMS over bands and frames of the difference of
       20 log10(mel magnitude), in dB, both floored at the file's loudest band and frame

@@ -14,10 +14,11 @@ where `contents` is the `torch.save` bytes of the payload, itself a dict of
 Version 1 files are the payload alone, without a checksum; they still load.
 
 A training run's checkpoint is written and read in one place, `TrainState.save` and
-`TrainState.load_state_dict` (wavenet/train/state.py), through `save_checkpoint`. Files are always read with `weights_only=True`; a newer
-format version is refused. `load_checkpoint` checks everything before returning (the
-checksum, the layout, the config, that the weights fit the config): each way a file can
-be broken is one CheckpointError line.
+`TrainState.load_state_dict` (wavenet/train/state.py), through `save_checkpoint`. Files
+are always read with `weights_only=True`; a newer format version is refused.
+`load_checkpoint` checks everything before returning (the checksum, the layout, the
+config, that the weights fit the config): each way a file can be broken is one
+CheckpointError line.
 A run folder holds `config.json`, `checkpoints/last.pt`, `checkpoints/best.pt` and
 `metrics.jsonl`.
 """

@@ -177,7 +177,8 @@ def model_card(description: dict[str, Any], config: Config) -> str:
             "",
             "| | |",
             "|---|---|",
-            f"| receptive field | {m.receptive_field} samples ({1000 * m.receptive_field / rate:.1f} ms) |",
+            f"| receptive field | {m.receptive_field} samples "
+            f"({1000 * m.receptive_field / rate:.1f} ms) |",
             f"| sample rate | {rate} Hz |",
             f"| output | {output} |",
             f"| conditioning | {conditioning} |",

@@ -6,9 +6,9 @@ matrix instructions (x86 `avx512_bf16`; `amx_bf16` tile units are faster still) 
 step runs about twice as fast in bf16, with the same held-out bits (a categorical model:
 1.89x its float32 step, 2.29x the plain float32 reference's; a mol model's body: 1.72x
 its float32 step, its value input, last projection and loss staying float32). CPUs
-without them are left in float32: their bf16 products take slower conversion paths (not measured here).
-On CUDA devices that support bf16 it is the usual mixed-precision choice (not measured
-here either: no GPU figures exist yet).
+without them are left in float32: their bf16 products take slower conversion paths (not
+measured here). On CUDA devices that support bf16 it is the usual mixed-precision choice
+(not measured here either: no GPU figures exist yet).
 
 `memory_limit()`: the memory this process may use, the least of the RAM, its rlimits and
 its cgroup's limit (`ulimit -v`, a container), which is what an allocation runs into;
