@@ -148,3 +148,36 @@ def test_the_kernel_checks_the_scales_shapes() -> None:
     with pytest.raises(InvalidArgumentError, match="column scales"):
         gen.step(torch.tensor([3]))
     assert kernel.run is not None
+
+
+@pytest.mark.parametrize("method", ["fast-numba", "fast-torch", "naive"])
+def test_generate_with_reduced_weights_gives_the_same_codes_by_every_method(method: str) -> None:
+    model = make_model("tiny")
+    seeded = torch.Generator().manual_seed(5)
+    codes = wavenet.generate(
+        model, 60, batch_size=2, generator=seeded, method=method, weights="int8"
+    )
+    seeded.manual_seed(5)
+    reference = wavenet.generate(
+        reduced_model(model, "int8"), 60, batch_size=2, generator=seeded, method="fast-torch"
+    )
+    assert torch.equal(codes, reference)
+
+
+def test_on_codes_streams_every_chunk_in_order() -> None:
+    """Each chunk of codes reaches on_codes as it is drawn; together they are the result."""
+    model = make_model("tiny")
+    for method in ("fast-numba", "fast-torch"):
+        chunks: list[torch.Tensor] = []
+        codes = wavenet.generate(
+            model,
+            2500,
+            batch_size=2,
+            generator=torch.Generator().manual_seed(1),
+            method=method,
+            on_codes=lambda c: chunks.append(c.clone()),
+        )
+        assert [c.shape[1] for c in chunks] == [1024, 1024, 452]
+        assert torch.equal(torch.cat(chunks, dim=1), codes)
+    with pytest.raises(TypeError, match="on_codes must be callable"):
+        wavenet.generate(model, 5, on_codes="stdout")  # type: ignore[arg-type]

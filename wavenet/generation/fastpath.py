@@ -23,7 +23,7 @@ from ..nn.model import WaveNet
 from . import kernel
 from .incremental import CodeGenerator, IncrementalState, StepConditioning
 from .reduced import bf16_bits, check_format, int8_columns
-from .sampling import Progress, Uniforms
+from .sampling import CodesSink, Progress, Uniforms
 
 # A layer's past-tap products are gathered over up to this many rows (steps x streams).
 _TIME_BLOCK_ROWS = 16
@@ -374,6 +374,7 @@ class NumbaGenerator(CodeGenerator):
         temperature: float,
         uniforms: Uniforms,
         progress: Progress | None = None,
+        on_codes: CodesSink | None = None,
     ) -> torch.Tensor:
         """`CodeGenerator.sample` with the sampling loop in the kernel, a chunk of steps a call.
 
@@ -390,6 +391,8 @@ class NumbaGenerator(CodeGenerator):
                 last = min(first + self._steps_per_call, stop)
                 part = u if chunk is None else u[first - start : last - start]
                 self._run(no_codes, part, float(temperature), out[first:last], last < n_samples)
+            if on_codes is not None:
+                on_codes(torch.from_numpy(out[start:stop].T.copy()))
             if progress is not None:
                 progress(stop, n_samples)
         return torch.from_numpy(out.T.copy())

@@ -32,7 +32,7 @@ from ..config import ModelConfig
 from ..errors import InvalidArgumentError, InvalidTypeError
 from ..nn.layers import bias_of, causal_padding, gated_activation
 from ..nn.model import WaveNet
-from .sampling import Progress, Uniforms, sample_rule
+from .sampling import CodesSink, Progress, Uniforms, sample_rule
 
 
 def takes_conditioning(config: ModelConfig) -> bool:
@@ -128,8 +128,8 @@ class GeneratorState(Protocol):
 class CodeGenerator(ABC):
     """The generator interface: B streams of one model, one code per stream per step.
 
-    Every generation method is one subclass (`FastGenerator`, `wavenet.generation.naive.NaiveGenerator`,
-    `wavenet.generation.fastpath.NumbaGenerator`), and `generate` only builds one and calls `sample`::
+    Every generation method is one subclass (`FastGenerator`, `naive.NaiveGenerator`,
+    `fastpath.NumbaGenerator`), and `generate` only builds one and calls `sample`::
 
         gen.reset()                        # back to time 0, nothing fed
         logits = gen.feed(codes)           # teacher forcing: (B, T) -> logits (B, O) after the last
@@ -184,7 +184,7 @@ class CodeGenerator(ABC):
         return self._step(codes)
 
     def feed(self, codes: torch.Tensor) -> torch.Tensor:
-        """Teacher-force codes (B, T), T >= 1, one step at a time; returns the last logits (B, Q)."""
+        """Teacher-force codes (B, T), T >= 1, one step at a time -> the last logits (B, Q)."""
         if codes.dim() != 2 or codes.shape[0] != self.batch_size or codes.shape[1] < 1:
             raise InvalidArgumentError(
                 f"codes must be (batch_size={self.batch_size}, T >= 1), "
@@ -209,12 +209,14 @@ class CodeGenerator(ABC):
         temperature: float,
         uniforms: Uniforms,
         progress: Progress | None = None,
+        on_codes: CodesSink | None = None,
     ) -> torch.Tensor:
         """Feed prime (B, T >= 1), then draw n_samples codes per stream -> (B, n_samples) long.
 
         Each drawn code is fed back except the last. `uniforms` yields (start, stop,
         uniforms (stop - start, B) float64 or None), as `sampling.uniform_chunks` does;
-        progress(stop, n_samples) is called after each of those chunks.
+        after each of those chunks on_codes(codes (B, stop - start)) receives its codes
+        (for streaming) and progress(stop, n_samples) is called.
         """
         logits = self.feed(prime)
         out = torch.empty(self.batch_size, n_samples, dtype=torch.long, device=prime.device)
@@ -226,6 +228,8 @@ class CodeGenerator(ABC):
                 out[:, i] = codes
                 if i + 1 < n_samples:
                     logits = self._step(codes)
+            if on_codes is not None:
+                on_codes(out[:, start:stop])
             if progress is not None:
                 progress(stop, n_samples)
         return out

@@ -659,7 +659,8 @@ def run(
     feeding each sample back except the last one (unless step_after_last).
 
     weights, layout, state, scratch: the tuples `_step` unpacks (`fastpath` builds them);
-    cdf: (O,) float64 scratch, O the model's outputs; uniforms: (n, B) float64 (unused at temperature 0).
+    cdf: (O,) float64 scratch, O the model's outputs; uniforms: (n, B) float64 (unused at
+    temperature 0).
     cond: (steps, layers, B, gate) conditioning for the steps of this call, in order
     (empty when the model has none), or (1, ...) for all of them when cond_constant.
 

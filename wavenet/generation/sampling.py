@@ -6,9 +6,9 @@ methods whose logits agree draw the same codes (in float64 they agree to ~1e-12)
 
 A "mol" model's outputs are mixture parameters, drawn from by
 `wavenet.coding.logistic.sample_mixture` from the same one uniform per stream per step;
-`sample_rule(config)` gives the rule for a model. This module knows nothing of the model; the generators that use it are in
-`wavenet.generation.incremental` (the interface and the PyTorch loop), `wavenet.generation.naive` and
-`wavenet.generation.fastpath`.
+`sample_rule(config)` gives the rule for a model. This module knows nothing of the model;
+the generators that use it are in `wavenet.generation.incremental` (the interface and the
+PyTorch loop), `wavenet.generation.naive` and `wavenet.generation.fastpath`.
 """
 
 from __future__ import annotations
@@ -32,6 +32,8 @@ SampleRule = Callable[[torch.Tensor, float, torch.Tensor | None], torch.Tensor]
 
 # What `uniform_chunks` yields: (start, stop, uniforms (stop - start, B) float64 or None).
 Uniforms = Iterable[tuple[int, int, torch.Tensor | None]]
+# Receives each chunk of drawn codes (B, n), in order, as soon as it is drawn (streaming).
+CodesSink = Callable[[torch.Tensor], object]
 
 
 def sample_codes(
