@@ -1,4 +1,5 @@
-"""`wavenet generate`: audio from a trained model, written to wav files."""
+"""`wavenet generate`: audio from a trained model, written to wav files, or with `--out -`
+streamed to stdout as a WAV while it is made (`wavenet generate RUN --out - | aplay`)."""
 
 from __future__ import annotations
 
@@ -73,7 +74,8 @@ def check_audio_name(out: Path) -> None:
     "--out",
     type=click.Path(path_type=Path, dir_okay=False),
     default=None,
-    help="Output wav file (a batch writes FILE_0.wav, FILE_1.wav, ...).",
+    help="Output wav file (a batch writes FILE_0.wav, FILE_1.wav, ...); - streams a "
+    "16-bit WAV to stdout as it is made (messages go to stderr then).",
 )
 @click.option("--seconds", type=float, default=None, help="Length in seconds [default: 2].")
 @click.option("--samples", type=int, default=None, help="Length in samples (instead of --seconds).")
@@ -215,11 +217,24 @@ def generate_command(
     # Before a path is made for each stream: with the length still unknown (it may need the
     # model's sample rate or a mel), one sample per stream at least.
     check_length(1 if samples is None else samples, batch)
-    check_audio_name(out)
-    paths = output_paths(out, batch)
-    pictures = [p.with_suffix(".png") for p in paths] if spectrogram else []
-    refuse_existing(paths + pictures, force)
-    check_writable(out)
+    streaming = str(out) == "-"
+    if streaming:
+        if batch != 1:
+            raise click.ClickException("--out - streams one WAV: drop --batch")
+        if spectrogram:
+            raise click.ClickException(
+                "--out - writes no file beside the stream: drop --spectrogram"
+            )
+        paths, pictures = [], []
+        # Everything but the audio goes to stderr.
+        as_json_err = True
+    else:
+        as_json_err = as_json
+        check_audio_name(out)
+        paths = output_paths(out, batch)
+        pictures = [p.with_suffix(".png") for p in paths] if spectrogram else []
+        refuse_existing(paths + pictures, force)
+        check_writable(out)
 
     import torch
 
@@ -232,8 +247,9 @@ def generate_command(
     prime_codes = _prime_codes(prime, config) if prime is not None else None
     # The uniforms come from a CPU generator whatever the device: a seed means the same
     # random numbers, so the same codes wherever the logits agree.
-    seed = choose_seed(seed, err=as_json)
+    seed = choose_seed(seed, err=as_json_err)
     generator = torch.Generator().manual_seed(seed)
+    stream = _stdout_stream(config, n) if streaming else None
     started = time.perf_counter()
     try:
         codes = _generate_with_progress(
@@ -246,16 +262,42 @@ def generate_command(
             global_cond,
             mel,
             config.data.sample_rate,
-            as_json,
+            as_json_err,
+            on_codes=None if stream is None else stream,
         )
         rate = n * batch / (time.perf_counter() - started)
-        _write(codes, config, paths, pictures)
+        if not streaming:
+            _write(codes, config, paths, pictures)
     except MemoryError:
         raise click.ClickException(
             f"out of memory generating {batch:,} x {n:,} samples: lower --batch or the length"
         ) from None
+    except BrokenPipeError:
+        # The reader went away (a player closed, `head -c`): nothing more to write.
+        _quiet_stdout()
+        raise click.ClickException(
+            "the output pipe was closed before the audio was complete"
+        ) from None
     sample_rate = config.data.sample_rate
     _warn_if_silent(codes, config)
+    if streaming:
+        what = (
+            f"streamed {n} samples ({n / sample_rate:.2f} s) to stdout; {rate:,.0f} samples/s "
+            f"({rate / sample_rate:.2f}x real time)"
+        )
+        if as_json:
+            report = {
+                "files": ["-"],
+                "samples": n,
+                "seconds": n / sample_rate,
+                "sample_rate": sample_rate,
+                "seed": seed,
+                "samples_per_s": rate,
+                "real_time_factor": rate / sample_rate,
+            }
+            what = json.dumps(report)
+        click.echo(what, err=True)
+        return
     if as_json:
         report = {
             "files": [str(p) for p in paths],
@@ -340,6 +382,7 @@ def _generate_with_progress(
     mel,
     sample_rate: int,
     on_stderr: bool = False,
+    on_codes=None,
 ):  # -> codes (batch, n)
     """`wavenet.generate` with a progress bar that shows the speed (on stderr with --json)."""
     from wavenet.generation.driver import generate
@@ -369,7 +412,32 @@ def _generate_with_progress(
             progress=progress,
             global_cond=global_cond,
             mel=mel,
+            on_codes=on_codes,
         )
+
+
+def _stdout_stream(config, n: int):  # -> a callable taking each chunk of codes (1, T)
+    """A WAV stream of n samples on stdout; each chunk of codes is decoded and written as
+    it is drawn, with soundfile's 16-bit conversion (the bytes a .wav file would hold)."""
+    from wavenet.coding.pcm import file_samples
+    from wavenet.io.wavstream import WavStream
+
+    m = config.model
+    stream = WavStream(sys.stdout.buffer, config.data.sample_rate, n)
+
+    def write(codes) -> None:  # noqa: ANN001 - codes (1, T) LongTensor
+        stream.write(file_samples(codes.cpu(), m.classes, m.coding)[0])
+
+    return write
+
+
+def _quiet_stdout() -> None:
+    """After a broken pipe, point stdout at /dev/null so that the interpreter's own flush
+    at exit does not print a second error."""
+    import os
+
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
 
 
 # Below this share of active 20 ms frames (louder than -40 dBFS) generated audio is called
