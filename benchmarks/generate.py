@@ -5,11 +5,15 @@
     python benchmarks/generate.py --threads 2 --out /tmp/generate.json
     python benchmarks/generate.py --presets default mol    # categorical vs mol, same body
     python benchmarks/generate.py --presets default vocoder-22k   # a mel vocoder, same body
+    python benchmarks/generate.py --weights           # float32 weights only (no bf16/int8)
 
 Methods: "fast-numba" (what method="fast" runs on the CPU), "fast-torch" (the plain
 per-layer PyTorch incremental loop: the baseline) and "naive" (model(codes) over the last
 receptive_field codes per sample, primed with a full receptive field so every window is
-full). Models have random weights (the speed does not depend on them), float32, CPU.
+full). "fast-numba+bf16" and "fast-numba+int8" are the kernel with the products' weights
+in bfloat16 or int8 (`generate(..., weights=...)`; what each costs in held-out bits is
+measured by `quality.py --weights`). Models have random weights (the speed does not depend
+on them), float32, CPU.
 Each figure is the median of --repeats timed runs after a warm-up, with the methods and
 presets interleaved in every repeat so that ratios compare runs made at the same time
 (the machine may be shared). The numba kernel always runs on one thread; --threads sets
@@ -90,6 +94,14 @@ def parse_args() -> argparse.Namespace:
         help="multiply every sample count (e.g. 0.2 for a quick look)",
     )
     parser.add_argument(
+        "--weights",
+        nargs="*",
+        choices=("bf16", "int8"),
+        default=["bf16", "int8"],
+        help="also time fast-numba with the products' weights in these formats "
+        "(method fast-numba+bf16, ...; wavenet/generation/reduced.py) [default: both]",
+    )
+    parser.add_argument(
         "--no-compile-time",
         action="store_true",
         help="skip measuring the numba compile time in a fresh cache",
@@ -164,16 +176,20 @@ def main() -> None:
                         (model.receptive_field,),
                         generator=torch.Generator().manual_seed(0),
                     )
-                runs.append(
-                    {
-                        "preset": preset,
-                        "method": method,
-                        "batch_size": batch,
-                        "n_samples": n,
-                        "prime": prime,
-                        "times": [],
-                    }
-                )
+                formats = ["float32"] + (args.weights if method == "fast-numba" else [])
+                for weights in formats:
+                    runs.append(
+                        {
+                            "preset": preset,
+                            "method": method,
+                            "label": method if weights == "float32" else f"{method}+{weights}",
+                            "weights": weights,
+                            "batch_size": batch,
+                            "n_samples": n,
+                            "prime": prime,
+                            "times": [],
+                        }
+                    )
 
     def once(run: dict, n: int) -> float:
         generator = torch.Generator().manual_seed(1)
@@ -196,6 +212,7 @@ def main() -> None:
             generator=generator,
             method=run["method"],
             mel=mel,
+            weights=run["weights"],
         )
         return time.perf_counter() - start
 
@@ -212,8 +229,9 @@ def main() -> None:
                 continue
             seconds = statistics.median(run["times"])
             rate = run["n_samples"] * run["batch_size"] / seconds
-            rows[(run["method"], run["batch_size"])] = {
-                "method": run["method"],
+            rows[(run["label"], run["batch_size"])] = {
+                "method": run["label"],
+                "weights": run["weights"],
                 "batch_size": run["batch_size"],
                 "n_samples": run["n_samples"],
                 "seconds": [round(t, 4) for t in run["times"]],
@@ -222,7 +240,7 @@ def main() -> None:
             }
         for (method, batch), row in rows.items():
             baseline = rows.get(("fast-torch", batch))
-            if method == "fast-numba" and baseline is not None:
+            if method.startswith("fast-numba") and baseline is not None:
                 row["x_fast_torch"] = round(row["samples_per_s"] / baseline["samples_per_s"], 2)
             naive = rows.get(("naive", 1))
             if method != "naive" and naive is not None and batch == 1:
@@ -267,7 +285,7 @@ def print_table(results: dict) -> None:
         + (f"; with an empty numba cache (compiling): {compile_s} s" if compile_s else "")
     )
     header = (
-        f"{'preset':11} {'method':11} {'batch':>5} {'samples/s':>11} {'x real time':>11} "
+        f"{'preset':11} {'method':16} {'batch':>5} {'samples/s':>11} {'x real time':>11} "
         f"{'x fast-torch':>12} {'x naive':>8}"
     )
     for preset, info in results["presets"].items():
@@ -280,7 +298,7 @@ def print_table(results: dict) -> None:
             ratio = row.get("x_fast_torch")
             naive = row.get("x_naive")
             print(
-                f"{preset:11} {row['method']:11} {row['batch_size']:>5} "
+                f"{preset:11} {row['method']:16} {row['batch_size']:>5} "
                 f"{row['samples_per_s']:>11,.0f} {row['real_time_factor']:>11.2f} "
                 f"{'' if ratio is None else f'{ratio:.1f}':>12} "
                 f"{'' if naive is None else f'{naive:.0f}':>8}"
@@ -289,7 +307,7 @@ def print_table(results: dict) -> None:
         if key in results:
             print(f"\n{preset} / default samples/s (same body; {COMPARISON[key]}):")
             for row in results[key]:
-                print(f"  {row['method']:11} batch {row['batch_size']:>3}: {row['ratio']:.2f}")
+                print(f"  {row['method']:16} batch {row['batch_size']:>3}: {row['ratio']:.2f}")
 
 
 if __name__ == "__main__":
