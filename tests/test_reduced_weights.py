@@ -169,13 +169,17 @@ def test_on_codes_streams_every_chunk_in_order() -> None:
     model = make_model("tiny")
     for method in ("fast-numba", "fast-torch"):
         chunks: list[torch.Tensor] = []
+
+        def keep(codes: torch.Tensor, chunks: list[torch.Tensor] = chunks) -> None:
+            chunks.append(codes.clone())
+
         codes = wavenet.generate(
             model,
             2500,
             batch_size=2,
             generator=torch.Generator().manual_seed(1),
             method=method,
-            on_codes=lambda c: chunks.append(c.clone()),
+            on_codes=keep,
         )
         assert [c.shape[1] for c in chunks] == [1024, 1024, 452]
         assert torch.equal(torch.cat(chunks, dim=1), codes)
