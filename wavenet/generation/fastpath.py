@@ -11,6 +11,8 @@ residual_channels) buffer that the kernel updates in place.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -309,19 +311,21 @@ class NumbaGenerator(CodeGenerator):
         temperature: float,
         out: np.ndarray,
         step_after_last: bool,
+        ahead: _TermsAhead | None = None,
     ) -> None:
-        """Feed fed (T, B), then sample into out (n, B) (all int64, C-contiguous)."""
+        """Feed fed (T, B), then sample into out (n, B) (all int64, C-contiguous); the
+        conditioning rows come from `ahead` when given (computed while the kernel ran)."""
         steps = fed.shape[0] + max(out.shape[0] - (0 if step_after_last else 1), 0)
         cond, constant = self._no_conditioning, False
         if self.conditioning is not None and steps > 0:
             constant = self.conditioning.constant
             start = self.state.position
-            terms = (
-                self.conditioning.terms(0, 1)
-                if constant
-                else self.conditioning.terms(start, start + steps)
-            )
-            cond = np.ascontiguousarray(terms.numpy().astype(self._np_dtype, copy=False))
+            if constant:
+                cond = self._terms(0, 1)
+            elif ahead is not None:
+                cond = ahead.rows(start, start + steps)
+            else:
+                cond = self._terms(start, start + steps)
         try:
             kernel.run(
                 self._weights,
@@ -342,6 +346,12 @@ class NumbaGenerator(CodeGenerator):
         except ValueError as error:  # compiled code raises only built-in exceptions
             raise InvalidArgumentError(str(error)) from error
         self.state.position += steps
+
+    def _terms(self, start: int, stop: int) -> np.ndarray:
+        """Conditioning terms of steps [start, stop) as the kernel reads them."""
+        assert self.conditioning is not None
+        terms = self.conditioning.terms(start, stop)
+        return np.ascontiguousarray(terms.numpy().astype(self._np_dtype, copy=False))
 
     def _feed_array(self, codes: np.ndarray) -> torch.Tensor:
         """Feed codes (T, B); returns a copy of the last logits."""
@@ -385,14 +395,71 @@ class NumbaGenerator(CodeGenerator):
         out = np.empty((n_samples, self.batch_size), np.int64)
         no_uniforms = np.zeros((0, self.batch_size), np.float64)
         no_codes = np.zeros((0, self.batch_size), np.int64)
-        for start, stop, chunk in uniforms:
-            u = no_uniforms if chunk is None else np.ascontiguousarray(chunk.numpy())
-            for first in range(start, stop, self._steps_per_call):
-                last = min(first + self._steps_per_call, stop)
-                part = u if chunk is None else u[first - start : last - start]
-                self._run(no_codes, part, float(temperature), out[first:last], last < n_samples)
-            if on_codes is not None:
-                on_codes(torch.from_numpy(out[start:stop].T.copy()))
-            if progress is not None:
-                progress(stop, n_samples)
+        ahead = None
+        if self.conditioning is not None and not self.conditioning.constant:
+            # A vocoder's terms for the next steps are computed on a second thread while
+            # the kernel (which releases the GIL) runs these.
+            # Every sampled code but the last is fed: n_samples - 1 steps from here.
+            position = self.state.position
+            end = position + n_samples - 1
+            ahead = _TermsAhead(self._terms, position, self._steps_per_call, end)
+        try:
+            for start, stop, chunk in uniforms:
+                u = no_uniforms if chunk is None else np.ascontiguousarray(chunk.numpy())
+                for first in range(start, stop, self._steps_per_call):
+                    last = min(first + self._steps_per_call, stop)
+                    part = u if chunk is None else u[first - start : last - start]
+                    self._run(
+                        no_codes, part, float(temperature), out[first:last], last < n_samples, ahead
+                    )
+                if on_codes is not None:
+                    on_codes(torch.from_numpy(out[start:stop].T.copy()))
+                if progress is not None:
+                    progress(stop, n_samples)
+        finally:
+            if ahead is not None:
+                ahead.close()
         return torch.from_numpy(out.T.copy())
+
+
+class _TermsAhead:
+    """Conditioning rows computed a block ahead on one worker thread.
+
+    Blocks of `block` steps from `first` to `end` are computed in order by
+    `compute(start, stop)`; asking for rows returns them (waiting if need be) and starts
+    the block after the last one asked for, so that it is ready when the kernel needs it.
+    """
+
+    def __init__(
+        self, compute: Callable[[int, int], np.ndarray], first: int, block: int, end: int
+    ) -> None:
+        self._compute, self._first, self._block, self._end = compute, first, block, end
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="wavenet-terms")
+        self._blocks: dict[int, Future[np.ndarray]] = {}
+        self._submit(first)
+
+    def _start_of(self, step: int) -> int:
+        return self._first + (step - self._first) // self._block * self._block
+
+    def _submit(self, start: int) -> None:
+        if start < self._end and start not in self._blocks:
+            stop = min(start + self._block, self._end)
+            self._blocks[start] = self._pool.submit(self._compute, start, stop)
+
+    def rows(self, start: int, stop: int) -> np.ndarray:
+        """Rows of steps [start, stop), start >= first, stop <= end."""
+        parts, step = [], start
+        while step < stop:
+            base = self._start_of(step)
+            self._submit(base)
+            block = self._blocks[base].result()
+            parts.append(block[step - base : min(stop, base + self._block) - base])
+            step = base + self._block
+        last = self._start_of(stop - 1)
+        for old in [b for b in self._blocks if b < last]:
+            del self._blocks[old]  # never asked for again: steps only move forward
+        self._submit(last + self._block)
+        return parts[0] if len(parts) == 1 else np.concatenate(parts)
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
