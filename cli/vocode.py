@@ -29,6 +29,7 @@ def vocode_folder(
     spectrogram: bool,
     force: bool,
     as_json: bool = False,
+    weights: str = "float32",
 ) -> None:
     """Vocode every mel file of `mel_dir` into `out_dir`; `seed` is chosen and printed by
     the caller (`choose_seed`)."""
@@ -55,7 +56,7 @@ def vocode_folder(
     # A CPU generator, as generate's: the same seed gives the same audio on any device.
     generator = torch.Generator().manual_seed(seed)
     started = time.perf_counter()
-    audio = _vocode_with_progress(model, mels, batch, temperature, generator, as_json)
+    audio = _vocode_with_progress(model, mels, batch, temperature, generator, as_json, weights)
     rate = sum(len(a) for a in audio) / (time.perf_counter() - started)
     _write(outputs, pictures, audio, config.data.sample_rate)
     if as_json:
@@ -100,7 +101,7 @@ def _read_mels(paths: list[Path], n_mels: int, hop: int):  # -> (names, mels, sk
 
 
 def _vocode_with_progress(
-    model, mels, batch: int, temperature: float, generator, on_stderr: bool
+    model, mels, batch: int, temperature: float, generator, on_stderr: bool, weights: str
 ):  # -> list of float waveforms
     from wavenet.generation.vocoder import vocode
 
@@ -125,6 +126,7 @@ def _vocode_with_progress(
             temperature=temperature,
             generator=generator,
             progress=progress,
+            weights=weights,
         )
 
 

@@ -42,6 +42,7 @@ def vocode(
     generator: torch.Generator | None = None,
     method: str = "fast",
     progress: Progress | None = None,
+    weights: str = "float32",
 ) -> list[torch.Tensor]:
     """Waveforms of a vocoder for each mel: (n_mels, F_i) -> float32 (F_i x hop,) in
     [-1, 1] on the CPU, in the order given.
@@ -76,6 +77,7 @@ def vocode(
             method=method,
             progress=report,
             mel=batch,
+            weights=weights,
         )
         audio = codes_to_waveform(codes.cpu(), model.config.classes, model.config.coding).float()
         for row, i in enumerate(group):
