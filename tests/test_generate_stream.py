@@ -100,28 +100,26 @@ def test_wav_stream_writes_its_header_first_and_refuses_more_than_promised() -> 
         wav_header(2**31, 16000)
 
 
-def test_weights_option_gives_the_reduced_models_audio(checkpoint: Path, tmp_path: Path) -> None:
-    """--weights int8 writes what generate(..., weights="int8") draws: the reduced model's
-    codes, not the float model's."""
-    from wavenet.coding.pcm import file_samples
-    from wavenet.generation.reduced import reduced_model
-    from wavenet.io.checkpoint import load_model
+def test_weights_option_reaches_generate(
+    checkpoint: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--weights int8 is handed to generate (whose reduced model the kernel tests check)."""
+    import wavenet.generation.driver
 
-    result = CliRunner().invoke(
-        main,
-        ["generate", str(checkpoint), "--out", str(tmp_path / "q.wav"), "--samples", "400"]
-        + ["--seed", "6", "--weights", "int8"],
-    )
-    assert result.exit_code == 0, result.output
-    model, config, _ = load_model(checkpoint)
-    codes = wavenet.generate(
-        reduced_model(model, "int8"),
-        400,
-        generator=torch.Generator().manual_seed(6),
-        method="fast-torch",
-    )
-    expected = file_samples(codes, config.model.classes, config.model.coding)[0]
-    written, _ = sf.read(tmp_path / "q.wav", dtype="float32")
-    assert np.allclose(written, expected, atol=1 / 32767)
-    plain = wavenet.generate(model, 400, generator=torch.Generator().manual_seed(6))
-    assert not torch.equal(plain, codes)  # the float model draws other codes
+    real = wavenet.generation.driver.generate
+    seen: list[str] = []
+
+    def spy(*args: object, **kwargs: object) -> torch.Tensor:
+        seen.append(str(kwargs.get("weights")))
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(wavenet.generation.driver, "generate", spy)
+    for weights in ("int8", None):
+        out = tmp_path / f"{weights}.wav"
+        extra = [] if weights is None else ["--weights", weights]
+        result = CliRunner().invoke(
+            main, ["generate", str(checkpoint), "--out", str(out), "--samples", "300", *extra]
+        )
+        assert result.exit_code == 0, result.output
+        assert sf.info(out).frames == 300
+    assert seen == ["int8", "float32"]
