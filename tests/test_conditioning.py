@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 import numpy as np
 import pytest
 import torch
+from torch import nn
 
 import wavenet
 from wavenet import ConfigError, WaveNet
@@ -12,6 +15,7 @@ from wavenet.config import MelConfig
 from wavenet.data.crops import CropSampler
 from wavenet.data.features import log_mel, log_mel_of_codes
 from wavenet.data.prepare import EncodedFile, encode_waveform, mel_statistics
+from wavenet.nn.layers import bias_of
 
 MEL = [
     "mel.n_mels=8",
@@ -36,17 +40,24 @@ def test_scales_must_multiply_to_hop() -> None:
         )
 
 
+def layers_of(modules: nn.ModuleList) -> list[nn.Conv1d | nn.Linear]:
+    """The projections of a ModuleList, typed as what they are (it yields Modules)."""
+    return [cast("nn.Conv1d | nn.Linear", module) for module in modules]
+
+
 def randomize_local_projections(model: WaveNet) -> WaveNet:
     """Local projections start at zero (no effect); give them weights to test their path."""
     with torch.no_grad():
-        for projection in model.local_projections:
+        for projection in layers_of(model.local_projections):
             projection.weight.normal_(0, 0.3)
     return model
 
 
 def test_local_projections_start_at_zero() -> None:
     model = WaveNet(conditioned_config().model)
-    assert all(not p.weight.any() and not p.bias.any() for p in model.local_projections)
+    assert all(
+        not p.weight.any() and not bias_of(p).any() for p in layers_of(model.local_projections)
+    )
 
 
 def test_conditioned_model_shapes_and_causality() -> None:
@@ -109,6 +120,7 @@ def test_conditioned_crops_align_codes_and_mel() -> None:
     )
     batch = sampler.batch(16)
     frames = -(-99 // 16)
+    assert batch.mel is not None and batch.global_ids is not None
     assert batch.codes.shape == (16, 100) and batch.mel.shape == (16, 8, frames)
     for row in range(16):
         index = [5, 7].index(int(batch.global_ids[row]))
@@ -167,7 +179,7 @@ def conditioned_model() -> WaveNet:
     torch.manual_seed(1)
     model = randomize_local_projections(WaveNet(conditioned_config().model)).double().eval()
     with torch.no_grad():  # make the conditioning matter: larger projections
-        for projection in list(model.global_projections) + list(model.local_projections):
+        for projection in layers_of(model.global_projections) + layers_of(model.local_projections):
             projection.weight.mul_(5)
     # Statistics other than the identity, so that the incremental paths must standardize.
     model.set_mel_statistics(
@@ -276,14 +288,15 @@ def test_conditioning_terms_are_every_layers_term() -> None:
     assert terms.shape == (7, len(model.blocks), 2, model.config.gate_channels)
     for layer in range(len(model.blocks)):
         expected = model.layer_conditioning(layer, global_features, local)  # (B, G, T)
+        assert expected is not None
         torch.testing.assert_close(
             terms[:, layer], expected.permute(2, 0, 1), rtol=1e-12, atol=1e-12
         )
     only_global = model.conditioning_terms(global_features, None)
     assert only_global.shape == (1, len(model.blocks), 2, model.config.gate_channels)
-    torch.testing.assert_close(
-        only_global[0, 1], model.layer_conditioning(1, global_features, None)[:, :, 0]
-    )
+    only_global_layer = model.layer_conditioning(1, global_features, None)
+    assert only_global_layer is not None
+    torch.testing.assert_close(only_global[0, 1], only_global_layer[:, :, 0])
 
 
 def test_speaker_names_match_in_either_unicode_form() -> None:
@@ -293,5 +306,7 @@ def test_speaker_names_match_in_either_unicode_form() -> None:
 
     config = wavenet.load_config("tiny", ["model.global_classes=2"])
     nfd, nfc = "Rene\u0301e", "Ren\u00e9e"
-    assert speaker_ids(config, ["zoe", nfd], nfc, 2).tolist() == [1, 1]
-    assert speaker_ids(config, ["zoe", nfc], nfd, 1).tolist() == [1]
+    from_nfd = speaker_ids(config, ["zoe", nfd], nfc, 2)
+    assert from_nfd is not None and from_nfd.tolist() == [1, 1]
+    from_nfc = speaker_ids(config, ["zoe", nfc], nfd, 1)
+    assert from_nfc is not None and from_nfc.tolist() == [1]

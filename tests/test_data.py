@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 import logging
 import os
+from collections.abc import Sequence
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import pytest
@@ -44,6 +46,12 @@ def encoded_set(*arrays: np.ndarray, q: int = 256) -> EncodedSet:
         EncodedFile(Path(f"f{i}.wav"), a, quantization_channels=q) for i, a in enumerate(arrays)
     )
     return EncodedSet(files=files, sample_rate=8000, quantization_channels=q, root=Path("."))
+
+
+def as_files(files: EncodedSet | Sequence[EncodedFile]) -> Sequence[EncodedFile]:
+    """The same object, typed as what CropSampler's `files` is annotated to take: it
+    documents (and accepts) an EncodedSet, which is no Sequence subclass."""
+    return cast(Sequence[EncodedFile], files)
 
 
 # ----------------------------------------------------------------------------- find
@@ -690,7 +698,7 @@ def test_item_layout_every_position_scored() -> None:
 def test_crops_are_windows_of_the_files_reproducible_and_in_range() -> None:
     ramp = (np.arange(3000) % 251).astype(np.uint8)
     encoded = encoded_set(ramp, (np.arange(500) % 3 + 252).astype(np.uint8))
-    sampler = CropSampler(encoded, 64, torch.Generator().manual_seed(1))
+    sampler = CropSampler(as_files(encoded), 64, torch.Generator().manual_seed(1))
     batch = sampler.batch(16)
     assert isinstance(batch, Batch) and batch.global_ids is None and batch.mel is None
     assert batch.codes.shape == (16, 64) and batch.codes.dtype == torch.long
@@ -701,16 +709,16 @@ def test_crops_are_windows_of_the_files_reproducible_and_in_range() -> None:
         assert (windows == row).all(axis=1).any()
 
     torch.manual_seed(123)  # the global RNG plays no part
-    again = CropSampler(encoded, 64, torch.Generator().manual_seed(1)).batch(16)
+    again = CropSampler(as_files(encoded), 64, torch.Generator().manual_seed(1)).batch(16)
     assert torch.equal(again.codes, batch.codes)
-    other = CropSampler(encoded, 64, torch.Generator().manual_seed(2)).batch(16)
+    other = CropSampler(as_files(encoded), 64, torch.Generator().manual_seed(2)).batch(16)
     assert not torch.equal(other.codes, batch.codes)
 
 
 def test_files_are_drawn_in_proportion_to_their_windows() -> None:
     # 991 and 2991 windows of 10 codes: a share of 2991 / 3982 = 0.751 for the second.
     encoded = encoded_set(np.zeros(1000, np.uint8), np.ones(3000, np.uint8))
-    batch = CropSampler(encoded, 10, torch.Generator().manual_seed(0)).batch(8000)
+    batch = CropSampler(as_files(encoded), 10, torch.Generator().manual_seed(0)).batch(8000)
     share = (batch.codes[:, 0] == 1).float().mean().item()
     assert share == pytest.approx(2991 / 3982, abs=0.02)
 
@@ -720,7 +728,7 @@ def test_every_window_is_equally_likely_whatever_its_file() -> None:
     shorter than an item has one; by length, the 20-code file would get 20 / 225 of the
     draws (0.089) instead of 11 / 203 (0.054)."""
     files = encoded_set(np.zeros(20, np.uint8), np.ones(200, np.uint8), np.full(5, 2, np.uint8))
-    sampler = CropSampler(files, 10, torch.Generator().manual_seed(0))
+    sampler = CropSampler(as_files(files), 10, torch.Generator().manual_seed(0))
     assert sampler.windows.tolist() == [11, 191, 1]
     draws = 40000
     counts = np.bincount(sampler.batch(draws).codes[:, -1].numpy(), minlength=3)
@@ -728,24 +736,28 @@ def test_every_window_is_equally_likely_whatever_its_file() -> None:
     assert (np.abs(counts - expected) < 4 * np.sqrt(expected)).all(), (counts, expected)
     # Within a file every start is drawn about equally often (a ramp shows the start).
     ramp = encoded_set(np.zeros(20, np.uint8), np.arange(200, dtype=np.uint8))
-    rows = CropSampler(ramp, 10, torch.Generator().manual_seed(1)).batch(40000).codes
+    rows = CropSampler(as_files(ramp), 10, torch.Generator().manual_seed(1)).batch(40000).codes
     counts = np.bincount(rows[rows[:, -1] > 0, 0].numpy(), minlength=191)
     assert len(counts) == 191 and counts.min() > 0.7 * counts.mean()
 
 
 def test_the_rule_is_the_same_with_conditioning() -> None:
     plain = encoded_set(np.zeros(20, np.uint8), np.ones(200, np.uint8), np.full(5, 2, np.uint8))
-    with_ids = CropSampler(plain, 10, torch.Generator().manual_seed(0), global_ids=[4, 5, 6])
+    with_ids = CropSampler(
+        as_files(plain), 10, torch.Generator().manual_seed(0), global_ids=[4, 5, 6]
+    )
     assert with_ids.windows.tolist() == [11, 191, 1]
     a = with_ids.batch(64)
-    b = CropSampler(plain, 10, torch.Generator().manual_seed(0)).batch(64)
+    b = CropSampler(as_files(plain), 10, torch.Generator().manual_seed(0)).batch(64)
     assert torch.equal(a.codes, b.codes)  # the ids change no draw
+    assert a.global_ids is not None
     assert a.global_ids.tolist() == [4 + int(row[-1]) for row in a.codes]
 
 
 def test_every_window_can_be_drawn() -> None:
     codes = np.arange(20, dtype=np.uint8)
-    batch = CropSampler(encoded_set(codes), 5, torch.Generator().manual_seed(0)).batch(2000)
+    files = as_files(encoded_set(codes))
+    batch = CropSampler(files, 5, torch.Generator().manual_seed(0)).batch(2000)
     assert sorted(set(batch.codes[:, 0].tolist())) == list(range(16))
 
 
@@ -754,7 +766,7 @@ def test_short_files_are_left_padded_with_silence() -> None:
     encoded = encoded_set(short, q=1024)
     assert encoded.silence_code == 512
     for files in (encoded, list(encoded)):  # a set or a plain list of its files
-        batch = CropSampler(files, 8, torch.Generator().manual_seed(0)).batch(2)
+        batch = CropSampler(as_files(files), 8, torch.Generator().manual_seed(0)).batch(2)
         assert batch.codes.tolist() == [[512] * 5 + [1, 2, 3]] * 2
 
 
@@ -766,15 +778,15 @@ def test_silence_code_is_the_code_of_zero(q: int) -> None:
 def test_sampler_rejects_empty_sets_and_bad_sizes() -> None:
     empty = EncodedSet((), 8000, 256)
     with pytest.raises(DataError, match="empty"):
-        CropSampler(empty, 8, torch.Generator())
-    sampler = CropSampler(encoded_set(np.zeros(10, np.uint8)), 8, torch.Generator())
+        CropSampler(as_files(empty), 8, torch.Generator())
+    sampler = CropSampler(as_files(encoded_set(np.zeros(10, np.uint8))), 8, torch.Generator())
     with pytest.raises(ValueError):
         sampler.batch(0)
     mixed = [*encoded_set(np.zeros(10, np.uint8)), *encoded_set(np.zeros(10, np.uint16), q=1024)]
     with pytest.raises(ValueError, match="mix"):
         CropSampler(mixed, 8, torch.Generator())
     with pytest.raises(ValueError):
-        CropSampler(encoded_set(np.zeros(10, np.uint8)), 1, torch.Generator())
+        CropSampler(as_files(encoded_set(np.zeros(10, np.uint8))), 1, torch.Generator())
 
 
 def test_end_to_end_folder_to_batches(tmp_path: Path) -> None:
@@ -783,7 +795,7 @@ def test_end_to_end_folder_to_batches(tmp_path: Path) -> None:
     train, val = split_by_file(encoded, 0.25, seed=0)
     assert (len(train), len(val)) == (3, 1)
     length = item_length(30, 100)
-    items = CropSampler(train, length, torch.Generator().manual_seed(0)).batch(4)
+    items = CropSampler(as_files(train), length, torch.Generator().manual_seed(0)).batch(4)
     inputs, targets = inputs_and_targets(items.codes, 30)
     assert inputs.shape == (4, 130) and targets.shape == (4, 100)
 

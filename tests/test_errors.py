@@ -132,6 +132,7 @@ def test_each_command_turns_a_library_error_into_one_line(
 
     # The first library call each command makes, wherever it is imported from.
     import wavenet.config
+    import wavenet.eval.plots
     import wavenet.io.checkpoint
 
     monkeypatch.setattr(wavenet.config, "load_config", fail)
@@ -198,8 +199,10 @@ def test_speaker_ids() -> None:
     with pytest.raises(ConditioningError, match="not trained with speakers"):
         speaker_ids(plain, None, "alto", 1)
     config = wavenet.load_config("tiny", ["model.global_classes=2"])
-    assert speaker_ids(config, ["high", "low"], "low", 3).tolist() == [1, 1, 1]
-    assert speaker_ids(config, None, "0", 2).tolist() == [0, 0]  # names default to ids
+    named = speaker_ids(config, ["high", "low"], "low", 3)
+    assert named is not None and named.tolist() == [1, 1, 1]
+    unnamed = speaker_ids(config, None, "0", 2)
+    assert unnamed is not None and unnamed.tolist() == [0, 0]  # names default to ids
     with pytest.raises(ConditioningError, match="needs --speaker; known: high, low"):
         speaker_ids(config, ["high", "low"], None, 1)
     with pytest.raises(ConditioningError, match="unknown speaker 'alto'"):
@@ -218,6 +221,7 @@ def test_mel_input_from_files(tmp_path: Path) -> None:
     audio = tmp_path / "a.wav"
     sf.write(audio, 0.3 * np.sin(np.arange(800) / 5.0), 8000)
     from_audio = mel_input(config, audio=audio, batch_size=2)
+    assert from_audio is not None
     assert from_audio.shape == (2, 8, 800 // 16) and from_audio.dtype == torch.float32
     np.save(tmp_path / "m.npy", from_audio[0].numpy())
     torch.save(from_audio[0].clone(), tmp_path / "m.pt")

@@ -149,10 +149,10 @@ def _broken(tmp_path: Path, checkpoint: Path, how: str) -> Path:
         import safetensors.torch as st
 
         other = wavenet.WaveNet(wavenet.load_config("tiny", ["model.residual_channels=8"]).model)
-        blob = st.save({k: v.contiguous() for k, v in other.state_dict().items()})
-        weights.write_bytes(blob)
+        other_blob = st.save({k: v.contiguous() for k, v in other.state_dict().items()})
+        weights.write_bytes(other_blob)
         data = json.loads(config.read_text())
-        data["weights"]["sha256"] = hashlib.sha256(blob).hexdigest()
+        data["weights"]["sha256"] = hashlib.sha256(other_blob).hexdigest()
         config.write_text(json.dumps(data))
     return out
 

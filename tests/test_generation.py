@@ -3,6 +3,8 @@ the same codes for the same seed, priming is feeding, and bad arguments are refu
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 import torch
 
@@ -20,6 +22,7 @@ from wavenet.generation.incremental import (
 )
 from wavenet.generation.naive import NaiveGenerator
 from wavenet.generation.sampling import sample_codes, uniform_chunks
+from wavenet.nn.layers import bias_of
 
 CONFIGS = {
     "tiny": wavenet.load_config("tiny").model,
@@ -105,7 +108,7 @@ def test_fast_and_naive_sample_identical_codes(
 def test_fast_and_naive_agree_with_kernel_3_and_a_prime(method: str) -> None:
     model = make_model("kernel3")
     prime = torch.randint(0, 11, (2, 40), generator=seeded(5))
-    kwargs = dict(batch_size=2, temperature=0.8, prime=prime)
+    kwargs: dict[str, Any] = dict(batch_size=2, temperature=0.8, prime=prime)
     naive = generate(model, 50, generator=seeded(), method="naive", **kwargs)
     assert torch.equal(generate(model, 50, generator=seeded(), method=method, **kwargs), naive)
 
@@ -143,12 +146,13 @@ def test_a_long_prime_feeds_only_its_last_receptive_field(
     prime = torch.randint(0, 256, (2, 40 * rf), generator=seeded(6))
     fed: list[int] = []
     real_feed = CodeGenerator.feed
-    monkeypatch.setattr(
-        CodeGenerator,
-        "feed",
-        lambda self, codes: fed.append(codes.shape[1]) or real_feed(self, codes),
-    )
-    kwargs = dict(batch_size=2, temperature=0.9, method=method)
+
+    def counting_feed(self: CodeGenerator, codes: torch.Tensor) -> torch.Tensor:
+        fed.append(codes.shape[1])
+        return real_feed(self, codes)
+
+    monkeypatch.setattr(CodeGenerator, "feed", counting_feed)
+    kwargs: dict[str, Any] = dict(batch_size=2, temperature=0.9, method=method)
     long = generate(model, 30, prime=prime, generator=seeded(), **kwargs)
     assert fed == [rf]
     assert torch.equal(
@@ -180,7 +184,7 @@ def test_a_vanishing_temperature_draws_the_most_likely_code(method: str) -> None
     """Logits divided by a temperature of 1e-310 (accepted: finite and > 0) overflowed to
     inf, their differences were NaN, and every draw came out as the last code (255)."""
     model = make_model("tiny")
-    kwargs = dict(
+    kwargs: dict[str, Any] = dict(
         batch_size=2, prime=torch.randint(0, 256, (2, 10), generator=seeded(7)), method=method
     )
     most_likely = generate(model, 40, temperature=0.0, **kwargs)
@@ -215,11 +219,11 @@ def test_float32_numba_and_torch_paths_agree() -> None:
     """In float32 the logits differ in the last bits, which flips a code only when a uniform
     lands within ~1e-6 of a boundary: over 2 x 300 samples that does not happen here."""
     model = make_model("tiny", torch.float32)
-    kwargs = dict(batch_size=2, generator=None, temperature=1.0)
+    kwargs: dict[str, Any] = dict(batch_size=2, generator=None, temperature=1.0)
     codes = {}
     for method in FAST_METHODS:
         kwargs["generator"] = seeded()
-        codes[method] = generate(model, 300, **kwargs, method=method)  # type: ignore[arg-type]
+        codes[method] = generate(model, 300, **kwargs, method=method)
     assert torch.equal(codes["fast-torch"], codes["fast-numba"])
 
 
@@ -323,7 +327,7 @@ def test_step_rejects_bad_codes(kind: str) -> None:
 )
 def test_bad_arguments_raise(kwargs: dict, match: str) -> None:
     model = make_model("tiny")
-    arguments = dict(n_samples=5)
+    arguments: dict[str, Any] = dict(n_samples=5)
     arguments.update(kwargs)
     n_samples = arguments.pop("n_samples")
     with pytest.raises(WavenetError, match=match):
@@ -347,7 +351,9 @@ def test_naive_steps_equal_full_forward_and_reset() -> None:
 
 
 @pytest.mark.parametrize("generator_class", [FastGenerator, NaiveGenerator, NumbaGenerator])
-def test_every_generator_checks_its_conditioning(generator_class: type) -> None:
+def test_every_generator_checks_its_conditioning(
+    generator_class: type[FastGenerator | NaiveGenerator | NumbaGenerator],
+) -> None:
     assert issubclass(generator_class, CodeGenerator)
     torch.manual_seed(0)
     speakers = WaveNet(wavenet.load_config("tiny", ["model.global_classes=2"]).model).double()
@@ -396,7 +402,7 @@ def test_generators_still_read_nan_outputs_as_silence_under_generate_s_check() -
         .eval()
     )
     with torch.no_grad():
-        model.head_out.bias.fill_(float("nan"))
+        bias_of(model.head_out).fill_(float("nan"))
     with pytest.raises(InvalidArgumentError, match="NaN or infinite weights"):
         generate(model, 5, generator=seeded())
     prime = torch.full((2, 1), 32768)

@@ -30,6 +30,7 @@ def test_causal_conv_reaches_exactly_its_span() -> None:
     conv = CausalConv1d(1, 1, kernel_size=3, dilation=4)
     x = torch.zeros(1, 1, 30, requires_grad=True)
     conv(x)[0, 0, -1].backward()
+    assert x.grad is not None
     touched = (x.grad[0, 0] != 0).nonzero().flatten().tolist()
     assert touched == [29 - 8, 29 - 4, 29]
 
@@ -144,6 +145,7 @@ def test_receptive_field_is_exact(config: ModelConfig) -> None:
     for block in model.blocks:
         x, skip = block(x)
         skips = skips + skip
+    assert isinstance(skips, torch.Tensor)
     model.head(skips)[0, :, -1].sum().backward()
     reached = (embedded.grad[0].abs().sum(0) != 0).nonzero().flatten()
     assert reached.numel() == config.receptive_field

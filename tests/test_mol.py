@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any, cast
 
 import mpmath as mp
 import numpy as np
@@ -14,6 +15,7 @@ import soundfile as sf
 import torch
 from click.testing import CliRunner
 from helpers import FAST, SAMPLE_RATE
+from torch import nn
 
 import wavenet
 from wavenet import ConfigError, ModelConfig, WaveNet, generate
@@ -30,6 +32,7 @@ from wavenet.data.prepare import load_encoded
 from wavenet.errors import InvalidArgumentError
 from wavenet.generation.fastpath import NumbaGenerator
 from wavenet.generation.incremental import FastGenerator
+from wavenet.nn.layers import bias_of
 from wavenet_cli.main import main
 
 # The cache folders of the two codings, as the current cache versions name them.
@@ -62,7 +65,7 @@ def mol_model(config: ModelConfig = MOL, dtype: torch.dtype = torch.float64) -> 
     torch.manual_seed(0)
     model = WaveNet(config).to(dtype).eval()
     with torch.no_grad():
-        model.head_out.bias[2 * config.mixtures :].fill_(-4.0)
+        bias_of(model.head_out)[2 * config.mixtures :].fill_(-4.0)
     return model
 
 
@@ -210,7 +213,9 @@ def test_a_new_mol_model_starts_its_logistics_at_the_spread_of_audio() -> None:
     config = wavenet.load_config("mol").model  # the tiny MOL's random means lie further off
     model = WaveNet(config)
     k = config.mixtures
-    assert torch.equal(model.head_out.bias[2 * k :].detach(), torch.full((k,), INITIAL_LOG_SCALE))
+    assert torch.equal(
+        bias_of(model.head_out)[2 * k :].detach(), torch.full((k,), INITIAL_LOG_SCALE)
+    )
     # A 440 Hz tone at 0.09 of full scale, a usual level for audio.
     t = torch.arange(4000, dtype=torch.float64)
     samples = (3000 * torch.sin(2 * torch.pi * 440 * t / SAMPLE_RATE)).round().long()
@@ -237,7 +242,7 @@ def test_under_bf16_autocast_the_mol_output_projection_stays_float32() -> None:
         params = model.output_layer(hidden)
     assert params.dtype == torch.float32
     # Exactly the float32 product of the (bf16) features: no bf16 rounding after them.
-    assert torch.equal(params, torch.addmm(model.head_out.bias, hidden.float(), weight))
+    assert torch.equal(params, torch.addmm(bias_of(model.head_out), hidden.float(), weight))
     with bf16_autocast():
         assert model.head(hidden.t().unsqueeze(0).float()).dtype == torch.float32
     # A categorical head keeps autocast's bf16 products, as before.
@@ -275,9 +280,11 @@ def test_the_bf16_body_loss_and_gradients_are_float32_and_near_the_float32_ones(
             loss = next_sample_loss(model, batch, 100)
         loss.backward()
         assert loss.dtype == torch.float32
-        assert all(p.grad.dtype == torch.float32 for p in model.parameters())
+        assert all(p.grad is not None and p.grad.dtype == torch.float32 for p in model.parameters())
         losses.append(loss.item())
-        grads.append(model.head_out.weight.grad.clone())
+        grad = model.head_out.weight.grad
+        assert grad is not None
+        grads.append(grad.clone())
     assert losses[0] != losses[1]
     assert abs(losses[0] - losses[1]) < 0.01 * abs(losses[0]), losses
     torch.testing.assert_close(
@@ -325,7 +332,9 @@ def test_fast_and_naive_draw_the_same_samples(
 def test_a_prime_and_speaker_conditioning_agree_across_methods(method: str) -> None:
     model = mol_model(ModelConfig(**{**MOL.__dict__, "global_classes": 3}))
     prime = torch.randint(20000, 45000, (2, 30), generator=seeded(5))
-    kwargs = dict(batch_size=2, temperature=0.9, prime=prime, global_cond=torch.tensor([0, 2]))
+    kwargs: dict[str, Any] = dict(
+        batch_size=2, temperature=0.9, prime=prime, global_cond=torch.tensor([0, 2])
+    )
     naive = generate(model, 40, generator=seeded(), method="naive", **kwargs)
     assert torch.equal(generate(model, 40, generator=seeded(), method=method, **kwargs), naive)
 
@@ -336,7 +345,7 @@ def test_a_mel_conditioned_mol_model_agrees_across_methods(method: str) -> None:
     model = mol_model(config)
     with torch.no_grad():
         for projection in model.local_projections:
-            projection.weight.normal_(0, 0.3)
+            cast(nn.Conv1d, projection).weight.normal_(0, 0.3)
     mel = torch.rand(1, 4, 12, generator=seeded(6), dtype=torch.float64)
     naive = generate(model, 96, mel=mel, generator=seeded(), method="naive")
     assert torch.equal(generate(model, 96, mel=mel, generator=seeded(), method=method), naive)
@@ -359,7 +368,7 @@ def test_a_vanishing_temperature_or_nan_outputs_give_codes_not_a_crash(method: s
         heaviest_mean,
     )
     with torch.no_grad():
-        model.head_out.bias.fill_(float("nan"))
+        bias_of(model.head_out).fill_(float("nan"))
     with pytest.raises(InvalidArgumentError, match="NaN or infinite weights"):
         generate(model, 5, batch_size=2, generator=seeded(), method=method)
 
