@@ -35,7 +35,7 @@ global RNG), so a seed gives reproducible crops and the generator's state resume
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -118,7 +118,7 @@ class CropSampler:
 
     def __init__(
         self,
-        files: Sequence[EncodedFile],
+        files: Iterable[EncodedFile],
         item_length: int,
         generator: torch.Generator,
         *,
