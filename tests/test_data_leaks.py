@@ -189,6 +189,7 @@ def test_speaker_names_compare_in_nfc(tmp_path: Path) -> None:
         config, tmp_path / "data", speakers=["zoe", nfc], cache_dir=tmp_path / "cache"
     )
     assert prepared.speakers == ["zoe", nfc]
+    assert prepared.train.global_ids is not None and prepared.val.global_ids is not None
     ids = prepared.train.global_ids + prepared.val.global_ids
     files = prepared.train.files + prepared.val.files
     assert {f.path.parent.name: i for f, i in zip(files, ids)} == {nfd: 1, "zoe": 0}

@@ -372,7 +372,9 @@ def test_memory_limit_reads_rlimits_and_cgroups(
 
     nowhere = {"proc_cgroup": tmp_path / "none", "cgroup_root": tmp_path / "no-cgroup"}
     ram = hardware.physical_memory()
-    assert hardware.memory_limit(**nowhere) <= ram
+    assert ram is not None
+    found = hardware.memory_limit(**nowhere)
+    assert found is not None and found <= ram
     limits = {
         resource.RLIMIT_AS: (1 << 30, resource.RLIM_INFINITY),
         resource.RLIMIT_DATA: (resource.RLIM_INFINITY, resource.RLIM_INFINITY),

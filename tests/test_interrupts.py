@@ -72,7 +72,8 @@ def test_ctrl_c_saves_and_exits(chord_dir: Path, tmp_path: Path) -> None:
     assert "Traceback" not in err
     assert "--resume" in err
     saved = load_checkpoint(run / "checkpoints" / "last.pt")["step"]
-    logged = [json.loads(l)["step"] for l in (run / "metrics.jsonl").read_text().splitlines()]
+    lines = (run / "metrics.jsonl").read_text().splitlines()
+    logged = [json.loads(line)["step"] for line in lines]
     assert saved == logged[-1] >= 5
 
 
@@ -87,7 +88,8 @@ def test_kill_9_never_leaves_an_unreadable_checkpoint(chord_dir: Path, tmp_path:
         process.send_signal(signal.SIGKILL)
         process.wait()
         payload = load_checkpoint(run / "checkpoints" / "last.pt")
-        logged = [json.loads(l)["step"] for l in (run / "metrics.jsonl").read_text().splitlines()]
+        lines = (run / "metrics.jsonl").read_text().splitlines()
+        logged = [json.loads(line)["step"] for line in lines]
         # Checkpoints are written every step: at most the step in flight is lost.
         assert payload["step"] >= logged[-1] - 1
         steps_seen = payload["step"] + 3
@@ -209,7 +211,7 @@ def test_ctrl_c_in_the_demo_training_stops_the_demo(
     import wavenet_cli.train
 
     update = wavenet_cli.train.ProgressBar.update
-    sent = []
+    sent: list[object] = []
 
     def update_then_ctrl_c(self, report) -> None:
         update(self, report)

@@ -110,6 +110,7 @@ def test_a_killed_holder_leaves_no_stale_lock(chords: Path, tmp_path: Path) -> N
         text=True,
     )
     try:
+        assert holder.stdout is not None
         assert holder.stdout.readline().strip() == "locked"
         with pytest.raises(RunLockedError, match=f"pid {holder.pid} on "):
             with run_lock(run):

@@ -65,7 +65,7 @@ def test_learning_rate_schedule() -> None:
 def tiny_state(sgd: bool = False, **train: object) -> tuple[TrainState, StepSetup]:
     """A tiny model with its optimizer and a sampler over one chord, stepped in-process."""
     config = wavenet.load_config("tiny")
-    config = dataclasses.replace(config, train=dataclasses.replace(config.train, **train))
+    config = dataclasses.replace(config, train=dataclasses.replace(config.train, **train))  # type: ignore[arg-type]
     torch.manual_seed(config.train.seed)
     model = wavenet.WaveNet(config.model)
     optimizer = (
@@ -80,7 +80,7 @@ def tiny_state(sgd: bool = False, **train: object) -> tuple[TrainState, StepSetu
     )
     state = TrainState(config, model, optimizer, torch.Generator().manual_seed(0), ema)
     t = np.arange(4000) / SAMPLE_RATE
-    chord = 0.25 * sum(np.sin(2 * np.pi * f * t) for f in (220.0, 277.2, 329.6))
+    chord = 0.25 * np.sum([np.sin(2 * np.pi * f * t) for f in (220.0, 277.2, 329.6)], axis=0)
     files = [EncodedFile(Path("chord.wav"), encode_waveform(chord.astype(np.float32), 256))]
     sampler = CropSampler(files, item_length(0, 64), state.crop_generator)
     return state, StepSetup(model, sampler, config.train, context=0)
@@ -97,6 +97,7 @@ def test_train_step_lowers_the_loss_and_moves_the_parameters() -> None:
     weight = "head_out.weight"
     assert not torch.equal(before[weight], after[weight])
     # The EMA lies between the start and the current weights, nearer the current ones.
+    assert state.ema is not None
     ema = state.ema[weight]
     assert not torch.equal(ema, after[weight]) and not torch.equal(ema, before[weight])
     assert (ema - after[weight]).norm() < (before[weight] - after[weight]).norm()
@@ -276,7 +277,9 @@ def test_a_run_inside_its_data_folder_does_not_train_on_its_own_samples(
         main, ["eval", str(run), "--data", str(data), "--cache-dir", str(cache)]
     )
     assert result.exit_code == 0 and " in 3 file(s)" in result.output, result.output
-    assert wavenet.data.prepare.find_audio_files(data, exclude=[run]) == sorted(data.glob("*.wav"))
+    from wavenet.data.prepare import find_audio_files
+
+    assert find_audio_files(data, exclude=[run]) == sorted(data.glob("*.wav"))
 
 
 def test_eval_falls_after_training(chord_dir: Path, tmp_path: Path) -> None:
