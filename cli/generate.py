@@ -291,27 +291,9 @@ def generate_command(
         ) from None
     sample_rate = config.data.sample_rate
     _warn_if_silent(codes, config)
-    if streaming:
-        what = (
-            f"streamed {n} samples ({n / sample_rate:.2f} s) to stdout; {rate:,.0f} samples/s "
-            f"({rate / sample_rate:.2f}x real time)"
-        )
-        if as_json:
-            report = {
-                "files": ["-"],
-                "samples": n,
-                "seconds": n / sample_rate,
-                "sample_rate": sample_rate,
-                "seed": seed,
-                "samples_per_s": rate,
-                "real_time_factor": rate / sample_rate,
-            }
-            what = json.dumps(report)
-        click.echo(what, err=True)
-        return
     if as_json:
         report = {
-            "files": [str(p) for p in paths],
+            "files": ["-"] if streaming else [str(p) for p in paths],
             "spectrograms": [str(p) for p in pictures],
             "samples": n,
             "seconds": n / sample_rate,
@@ -320,7 +302,14 @@ def generate_command(
             "samples_per_s": rate,
             "real_time_factor": rate / sample_rate,
         }
-        click.echo(json.dumps(report))
+        click.echo(json.dumps(report), err=streaming)  # stdout holds the audio then
+        return
+    if streaming:
+        click.echo(
+            f"streamed {n} samples ({n / sample_rate:.2f} s) to stdout; {rate:,.0f} samples/s "
+            f"({rate / sample_rate:.2f}x real time)",
+            err=True,
+        )
         return
     if pictures:
         click.echo(

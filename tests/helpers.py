@@ -7,6 +7,8 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
+from wavenet.config import ModelConfig
+
 SAMPLE_RATE = 8000
 FAST = [
     "train.log_every=1",
@@ -14,6 +16,28 @@ FAST = [
     "train.checkpoint_every=10",
     "data.target_length=256",
     "train.warmup_steps=5",
+]
+
+
+# Kernel 3, odd channel counts and a small alphabet: every remainder branch of the
+# generation kernel (columns that fill no vector, rows that fill no tile).
+KERNEL3 = ModelConfig(
+    quantization_channels=11,
+    residual_channels=5,
+    gate_channels=6,
+    skip_channels=7,
+    kernel_size=3,
+    layers_per_stack=3,
+    stacks=2,
+)
+# A tiny vocoder: 8 mel bands, hop 16 (4 x 4), on the tiny preset.
+TINY_VOCODER = [
+    "mel.n_mels=8",
+    "mel.n_fft=64",
+    "mel.hop_length=16",
+    "mel.win_length=64",
+    "model.local_channels=8",
+    "model.upsample_scales=4,4",
 ]
 
 

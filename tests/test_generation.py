@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 import torch
+from helpers import KERNEL3
 
 import wavenet
 from wavenet import ModelConfig, WaveNet, generate
@@ -26,16 +27,7 @@ from wavenet.nn.layers import bias_of
 
 CONFIGS = {
     "tiny": wavenet.load_config("tiny").model,
-    # Kernel 3, odd channel counts and a small alphabet: every remainder branch of the kernel.
-    "kernel3": ModelConfig(
-        quantization_channels=11,
-        residual_channels=5,
-        gate_channels=6,
-        skip_channels=7,
-        kernel_size=3,
-        layers_per_stack=3,
-        stacks=2,
-    ),
+    "kernel3": KERNEL3,
     # Dilations up to 32, so that past taps are gathered over fewer steps than the dilation.
     "deep": ModelConfig(
         residual_channels=8, gate_channels=8, skip_channels=8, layers_per_stack=6, stacks=1

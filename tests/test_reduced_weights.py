@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from helpers import KERNEL3
 
 import wavenet
 from wavenet import ModelConfig, WaveNet
@@ -27,15 +28,7 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 CONFIGS = {
     "tiny": wavenet.load_config("tiny").model,
     # Kernel 3 and odd widths: the kernel's scalar remainders read reduced weights too.
-    "kernel3": ModelConfig(
-        quantization_channels=11,
-        residual_channels=5,
-        gate_channels=6,
-        skip_channels=7,
-        kernel_size=3,
-        layers_per_stack=3,
-        stacks=2,
-    ),
+    "kernel3": KERNEL3,
     # A mixture head (padded outputs) and dilations past the time blocks.
     "mol": ModelConfig(
         residual_channels=8,

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from helpers import TINY_VOCODER as VOCODER
 
 import wavenet
 from wavenet.generation.fastpath import NumbaGenerator, _TermsAhead
@@ -13,15 +14,6 @@ from wavenet.generation.incremental import FastGenerator, StepConditioning
 from wavenet.generation.sampling import uniform_chunks
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
-
-VOCODER = [
-    "mel.n_mels=8",
-    "mel.n_fft=64",
-    "mel.hop_length=16",
-    "mel.win_length=64",
-    "model.local_channels=8",
-    "model.upsample_scales=4,4",
-]
 
 
 def test_rows_ahead_are_the_rows_computed_in_line() -> None:
