@@ -355,14 +355,16 @@ def _mel_and_length(
 
 
 def _prime_codes(prime: Path, config):  # -> LongTensor (T,)
-    """The --prime file as codes at the model's sample rate."""
+    """The --prime file's last receptive field as codes at the model's sample rate: no
+    generated code depends on earlier ones, so a long file is read from its end only."""
     import torch
 
     from wavenet.coding.pcm import waveform_to_codes
-    from wavenet.data.audio import AudioDecodeError, decode_audio
+    from wavenet.data.audio import AudioDecodeError, decode_tail
 
     try:
-        waveform = torch.from_numpy(decode_audio(prime, config.data.sample_rate))
+        tail = decode_tail(prime, config.data.sample_rate, config.model.receptive_field)
+        waveform = torch.from_numpy(tail)
     except AudioDecodeError as error:
         raise click.ClickException(f"cannot use --prime {prime}: {error}") from None
     codes = waveform_to_codes(waveform, config.model.classes, config.model.coding)

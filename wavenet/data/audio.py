@@ -37,7 +37,7 @@ import numpy as np
 import soundfile as sf
 import soxr
 
-from ..errors import AudioDecodeError, DataError
+from ..errors import AudioDecodeError, DataError, InvalidArgumentError
 
 logger = logging.getLogger(__name__)
 
@@ -156,8 +156,9 @@ def _once_each(paths: list[Path]) -> list[Path]:
     return unique
 
 
-def read_mono(path: str | os.PathLike[str]) -> tuple[np.ndarray, int]:
-    """Decode a file at its own rate: -> (float32 mono (frames,), sample rate).
+def read_mono(path: str | os.PathLike[str], start: int = 0) -> tuple[np.ndarray, int]:
+    """Decode a file at its own rate: -> (float32 mono (frames,), sample rate); from
+    frame `start` on when given (a seekable file; `decode_tail`).
 
     Channels are averaged. Raises AudioDecodeError for an empty, unreadable, damaged or
     non-audio file, one with no frames, one with NaN or infinite samples, or one whose
@@ -176,6 +177,9 @@ def read_mono(path: str | os.PathLike[str]) -> tuple[np.ndarray, int]:
             sample_rate, declared = audio.samplerate, audio.frames
             if audio.format == "WAV":
                 declared = max(declared, declared_wav_frames(path) or 0)
+            if start:
+                audio.seek(start)
+                declared -= start
             while True:
                 block = audio.read(_BLOCK_FRAMES, dtype="float32", always_2d=True)
                 if not len(block):
@@ -270,6 +274,38 @@ def decode_audio(path: str | os.PathLike[str], sample_rate: int) -> np.ndarray:
     """
     mono, rate = read_mono(path)
     return resample(mono, rate, sample_rate)
+
+
+# Input decoded before the tail that `decode_tail` keeps, so that the resampler has
+# settled by the first kept sample (libsoxr's HQ filter spans a few milliseconds).
+_TAIL_MARGIN_SECONDS = 1.0
+
+
+def decode_tail(path: str | os.PathLike[str], sample_rate: int, samples: int) -> np.ndarray:
+    """The last `samples` samples of `decode_audio(path, sample_rate)`, read from the end
+    of the file, so that memory depends on `samples`, not on the file's length (a
+    one-hour --prime whose last receptive field is all generation reads).
+
+    The read starts a margin before the kept samples, on an input frame where the two
+    rates' sample grids meet, so that the result is the whole file's decode cut to its
+    end, within float32 rounding (1e-7: the resampler sums in another order). A file that
+    cannot seek, or is not longer than that, is decoded whole.
+    """
+    if samples < 1:
+        raise InvalidArgumentError(f"samples must be >= 1, got {samples}")
+    path = Path(path)
+    try:
+        with sf.SoundFile(path) as audio:
+            rate, frames, seekable = audio.samplerate, audio.frames, audio.seekable()
+    except (sf.LibsndfileError, RuntimeError, OSError, ValueError):
+        return decode_audio(path, sample_rate)[-samples:]  # its errors say why, in one line
+    grid = rate // math.gcd(rate, sample_rate)  # input frames from one shared instant to the next
+    needed = math.ceil(samples * rate / sample_rate) + math.ceil(_TAIL_MARGIN_SECONDS * rate)
+    start = (frames - needed) // grid * grid
+    if not seekable or start <= 0:
+        return decode_audio(path, sample_rate)[-samples:]
+    mono, rate = read_mono(path, start=start)
+    return resample(mono, rate, sample_rate)[-samples:]
 
 
 def trim_silent_edges(waveform: np.ndarray, threshold_db: float) -> np.ndarray:
