@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import cast
 
@@ -430,14 +430,15 @@ def test_codes_are_mu_law_of_the_audio_in_a_small_dtype(
 
 
 def counting_decoder(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
+    """Count the files the data pipeline decodes (it streams them: `stream_audio`)."""
     calls: list[Path] = []
-    real = data.decode_audio
+    real = data.stream_audio
 
-    def counted(path: Path, sample_rate: int) -> np.ndarray:
+    def counted(path: Path, sample_rate: int) -> Iterator[np.ndarray]:
         calls.append(Path(path))
         return real(path, sample_rate)
 
-    monkeypatch.setattr(data, "decode_audio", counted)
+    monkeypatch.setattr(data, "stream_audio", counted)
     return calls
 
 
@@ -447,10 +448,10 @@ def test_second_load_comes_from_the_cache_without_decoding(
     make_audio_folder(tmp_path / "a", count=3)
     first = load(tmp_path / "a", tmp_path / "cache")
 
-    def fail(path: Path, sample_rate: int) -> np.ndarray:
+    def fail(path: Path, sample_rate: int) -> Iterator[np.ndarray]:
         raise AssertionError(f"decoded {path} despite the cache")
 
-    monkeypatch.setattr(data, "decode_audio", fail)
+    monkeypatch.setattr(data, "stream_audio", fail)
     second = load(tmp_path / "a", tmp_path / "cache")
     assert [f.path for f in second.files] == [f.path for f in first.files]
     for a, b in zip(first.files, second.files):

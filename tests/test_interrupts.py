@@ -98,17 +98,19 @@ def test_kill_9_never_leaves_an_unreadable_checkpoint(chord_dir: Path, tmp_path:
     process.wait()
 
 
-# Runs the CLI with resampling stopped: it touches $MARK and sleeps, so that a Ctrl-C lands
-# while the data are being prepared, before any training step.
+# Runs the CLI with decoding stopped (every decode, whole or streamed, reads its blocks
+# through _MonoBlocks): it touches $MARK and sleeps, so that a Ctrl-C lands while the data
+# are being prepared, before any training step.
 STALLED_RESAMPLING = """
 import os, pathlib, sys, time
 import wavenet.data.audio
 
-def resample(*args, **kwargs):
+def stalled_blocks(self):
     pathlib.Path(os.environ["MARK"]).touch()
     time.sleep(60)
+    yield from ()
 
-wavenet.data.audio.resample = resample
+wavenet.data.audio._MonoBlocks.__iter__ = stalled_blocks
 from wavenet_cli.main import main
 main(sys.argv[1:], prog_name="wavenet")
 """

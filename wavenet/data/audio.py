@@ -164,63 +164,110 @@ def read_mono(path: str | os.PathLike[str], start: int = 0) -> tuple[np.ndarray,
     non-audio file, one with no frames, one with NaN or infinite samples, or one whose
     samples reach MAX_PEAK (not scaled to [-1, 1]); a peak over 1.0 below that is logged.
     """
-    path = Path(path)
-    try:
-        size = path.stat().st_size
-    except OSError as error:
-        raise AudioDecodeError(path, f"cannot read: {error.strerror or error}") from None
-    if size == 0:
-        raise AudioDecodeError(path, "empty file (0 bytes)")
-    chunks: list[np.ndarray] = []
-    try:
-        with sf.SoundFile(path) as audio:
-            sample_rate, declared = audio.samplerate, audio.frames
-            if audio.format == "WAV":
-                declared = max(declared, declared_wav_frames(path) or 0)
-            if start:
-                audio.seek(start)
-                declared -= start
-            while True:
-                block = audio.read(_BLOCK_FRAMES, dtype="float32", always_2d=True)
-                if not len(block):
-                    break
-                chunks.append(
-                    block[:, 0] if block.shape[1] == 1 else block.mean(axis=1, dtype=np.float32)
-                )
-    except sf.LibsndfileError as error:
-        reason = re.sub(r"^error\s*:\s*", "", error.error_string.strip(), flags=re.I).rstrip(".")
-        raise AudioDecodeError(path, f"cannot decode: {reason or 'libsndfile error'}") from None
-    except (RuntimeError, OSError, ValueError) as error:
-        raise AudioDecodeError(path, f"cannot decode: {error}") from None
-    mono = np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.float32)
-    if not len(mono):
-        raise AudioDecodeError(path, "no audio frames")
-    if 0 < len(mono) < declared:
-        logger.warning(
-            "%s is shorter than its header says (read %d of %d frames); "
-            "using the frames that are there",
-            path,
-            len(mono),
-            declared,
-        )
-    if not np.isfinite(mono).all():
-        raise AudioDecodeError(path, "contains NaN or infinite samples")
-    peak = float(np.abs(mono).max())
-    if peak >= MAX_PEAK:
-        raise AudioDecodeError(
-            path,
-            f"samples reach {peak:.4g}, far beyond full scale [-1, 1]: "
-            f"not scaled audio (integer sample values stored as "
-            f"floats?); scale it to [-1, 1]",
-        )
-    if peak > 1.0:
-        logger.warning(
-            "%s peaks at %.3f, %.1f dB over full scale; samples beyond [-1, 1] are clipped",
-            path,
-            peak,
-            20 * math.log10(peak),
-        )
-    return mono, sample_rate
+    reader = _MonoBlocks(Path(path), start)
+    chunks = list(reader)
+    return np.concatenate(chunks), reader.sample_rate
+
+
+def stream_audio(path: str | os.PathLike[str], sample_rate: int) -> Iterator[np.ndarray]:
+    """`decode_audio` a block at a time: float32 mono blocks at `sample_rate` whose
+    concatenation is `decode_audio(path, sample_rate)` (the resampler streams; it gives
+    the same samples), so that a long file is never whole in memory. The same checks and
+    AudioDecodeErrors, raised when the block that fails them is read."""
+    reader = _MonoBlocks(Path(path))
+    stream = None
+    for block in reader:
+        if reader.sample_rate == sample_rate:
+            yield block
+            continue
+        if stream is None:
+            stream = soxr.ResampleStream(
+                reader.sample_rate, sample_rate, 1, dtype="float32", quality="HQ"
+            )
+        out = stream.resample_chunk(block)
+        if len(out):
+            yield out.astype(np.float32, copy=False)
+    if stream is not None:
+        tail = stream.resample_chunk(np.zeros(0, np.float32), last=True)
+        if len(tail):
+            yield tail.astype(np.float32, copy=False)
+
+
+class _MonoBlocks:
+    """Iterate a file's mono float32 blocks at its own rate (`sample_rate` is set once
+    the file is open), checking each block, and warning at the end of a file shorter
+    than its header or peaking over full scale; raises AudioDecodeError."""
+
+    def __init__(self, path: Path, start: int = 0) -> None:
+        self.path, self.start = path, start
+        self.sample_rate = 0
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        path = self.path
+        try:
+            size = path.stat().st_size
+        except OSError as error:
+            raise AudioDecodeError(path, f"cannot read: {error.strerror or error}") from None
+        if size == 0:
+            raise AudioDecodeError(path, "empty file (0 bytes)")
+        frames, peak = 0, 0.0
+        try:
+            with sf.SoundFile(path) as audio:
+                self.sample_rate, declared = audio.samplerate, audio.frames
+                if audio.format == "WAV":
+                    declared = max(declared, declared_wav_frames(path) or 0)
+                if self.start:
+                    audio.seek(self.start)
+                    declared -= self.start
+                while True:
+                    block = audio.read(_BLOCK_FRAMES, dtype="float32", always_2d=True)
+                    if not len(block):
+                        break
+                    mono = (
+                        block[:, 0] if block.shape[1] == 1 else block.mean(axis=1, dtype=np.float32)
+                    )
+                    peak = max(peak, self._checked_peak(mono))
+                    frames += len(mono)
+                    yield mono
+        except AudioDecodeError:
+            raise  # a block's own check: already one line
+        except sf.LibsndfileError as error:
+            reason = re.sub(r"^error\s*:\s*", "", error.error_string.strip(), flags=re.I)
+            raise AudioDecodeError(
+                path, f"cannot decode: {reason.rstrip('.') or 'libsndfile error'}"
+            ) from None
+        except (RuntimeError, OSError, ValueError) as error:
+            raise AudioDecodeError(path, f"cannot decode: {error}") from None
+        if not frames:
+            raise AudioDecodeError(path, "no audio frames")
+        if frames < declared:
+            logger.warning(
+                "%s is shorter than its header says (read %d of %d frames); "
+                "using the frames that are there",
+                path,
+                frames,
+                declared,
+            )
+        if peak > 1.0:
+            logger.warning(
+                "%s peaks at %.3f, %.1f dB over full scale; samples beyond [-1, 1] are clipped",
+                path,
+                peak,
+                20 * math.log10(peak),
+            )
+
+    def _checked_peak(self, mono: np.ndarray) -> float:
+        if not np.isfinite(mono).all():
+            raise AudioDecodeError(self.path, "contains NaN or infinite samples")
+        peak = float(np.abs(mono).max())
+        if peak >= MAX_PEAK:
+            raise AudioDecodeError(
+                self.path,
+                f"samples reach {peak:.4g}, far beyond full scale [-1, 1]: "
+                f"not scaled audio (integer sample values stored as "
+                f"floats?); scale it to [-1, 1]",
+            )
+        return peak
 
 
 def declared_wav_frames(path: str | os.PathLike[str]) -> int | None:

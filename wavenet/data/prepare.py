@@ -50,6 +50,7 @@ from .audio import (
     decode_audio,
     find_audio_files,
     is_audio_file,
+    stream_audio,
     trim_silent_edges,
     walk_folders,
 )
@@ -332,12 +333,38 @@ class _Encoder:
     from_cache: int = 0
 
     def encode(self, path: Path) -> tuple[np.ndarray, int]:
-        """-> (codes, length before trimming); raises AudioDecodeError."""
-        waveform = decode_audio(path, self.sample_rate)
-        untrimmed = len(waveform)
+        """-> (codes, length before trimming); raises AudioDecodeError.
+
+        Decoded, resampled and coded a block at a time (`audio.stream_audio`): memory
+        holds the file's codes (1 or 2 bytes a sample) and one block of float samples,
+        not the whole waveform (a one-hour file took 3 GB). Trimming keeps the codes from
+        the first to the last sample at or above the threshold, as `trim_silent_edges`
+        keeps those samples."""
+        blocks: list[np.ndarray] = []
+        threshold = 10.0 ** (self.silence_threshold_db / 20.0)
+        first = last = None  # the loud samples' span, for trimming
+        length = 0
+        for waveform in stream_audio(path, self.sample_rate):
+            if self.trim_silence:
+                loud = np.flatnonzero(np.abs(waveform) >= threshold)
+                if len(loud):
+                    first = length + int(loud[0]) if first is None else first
+                    last = length + int(loud[-1])
+            blocks.append(encode_waveform(waveform, self.quantization_channels, self.coding))
+            length += len(waveform)
+        codes = (
+            np.concatenate(blocks)
+            if blocks
+            else np.zeros(0, codes_dtype(self.quantization_channels))
+        )
+        del blocks
         if self.trim_silence:
-            waveform = trim_silent_edges(waveform, self.silence_threshold_db)
-        return encode_waveform(waveform, self.quantization_channels, self.coding), untrimmed
+            codes = (
+                codes[first : last + 1].copy()
+                if first is not None and last is not None
+                else codes[:0]
+            )
+        return codes, length
 
     def key(self, resolved: Path, stat: os.stat_result) -> dict[str, Any]:
         key = {
