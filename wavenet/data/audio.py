@@ -362,7 +362,13 @@ def trim_silent_edges(waveform: np.ndarray, threshold_db: float) -> np.ndarray:
     with |x| >= 10 ** (threshold_db / 20) (-50 dB: 0.0032). An all-quiet waveform gives
     an empty array. Returns a view, no copy.
     """
+    span = loud_span(waveform, threshold_db)
+    return waveform[:0] if span is None else waveform[span[0] : span[1] + 1]
+
+
+def loud_span(waveform: np.ndarray, threshold_db: float) -> tuple[int, int] | None:
+    """(first, last) indices of the samples with |x| >= 10 ** (threshold_db / 20), or
+    None when there is none (what `trim_silent_edges` keeps, block by block for a
+    streamed file)."""
     loud = np.flatnonzero(np.abs(waveform) >= 10.0 ** (threshold_db / 20.0))
-    if not len(loud):
-        return waveform[:0]
-    return waveform[loud[0] : loud[-1] + 1]
+    return (int(loud[0]), int(loud[-1])) if len(loud) else None

@@ -50,6 +50,7 @@ from .audio import (
     decode_audio,
     find_audio_files,
     is_audio_file,
+    loud_span,
     stream_audio,
     trim_silent_edges,
     walk_folders,
@@ -341,15 +342,13 @@ class _Encoder:
         the first to the last sample at or above the threshold, as `trim_silent_edges`
         keeps those samples."""
         blocks: list[np.ndarray] = []
-        threshold = 10.0 ** (self.silence_threshold_db / 20.0)
-        first = last = None  # the loud samples' span, for trimming
+        first = last = None  # the loud samples' span over the file, for trimming
         length = 0
         for waveform in stream_audio(path, self.sample_rate):
-            if self.trim_silence:
-                loud = np.flatnonzero(np.abs(waveform) >= threshold)
-                if len(loud):
-                    first = length + int(loud[0]) if first is None else first
-                    last = length + int(loud[-1])
+            span = loud_span(waveform, self.silence_threshold_db) if self.trim_silence else None
+            if span is not None:
+                first = length + span[0] if first is None else first
+                last = length + span[1]
             blocks.append(encode_waveform(waveform, self.quantization_channels, self.coding))
             length += len(waveform)
         codes = (

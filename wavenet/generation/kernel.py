@@ -71,7 +71,7 @@ _TANH_P = (
 _TANH_Q = (1.0, 38.03865205945682, 177.20526777729313, 203.4465588540203, 51.878830740986295)
 
 
-def _make_tile(rows: int, depth: int = 4):  # noqa: ANN202 - returns a numba intrinsic
+def _make_tile(rows: int):  # noqa: ANN202 - returns a numba intrinsic
     """An intrinsic tile(y, i0, wt, k0, x, cols) -> done: for i < rows, j < 4 and the first
     `done` columns n (a multiple of the vector width, <= cols),
 
@@ -89,16 +89,15 @@ def _make_tile(rows: int, depth: int = 4):  # noqa: ANN202 - returns a numba int
         sig = types.int64(y, i0, wt, k0, x, cols)
 
         def codegen(context, builder, signature, args):  # noqa: ANN001, ANN202
-            return _tile_code(rows, context, builder, signature, args, depth)
+            return _tile_code(rows, context, builder, signature, args)
 
         return sig, codegen
 
     return tile
 
 
-def _tile_code(rows, context, builder, signature, args, depth=4):  # noqa: ANN001, ANN202
-    """The LLVM IR of `_make_tile`'s intrinsic for `rows` streams and `depth` weight rows
-    (4 above; 8 for one stream: one load and store of y per 8 rows); returns `done`."""
+def _tile_code(rows, context, builder, signature, args):  # noqa: ANN001, ANN202
+    """The LLVM IR of `_make_tile`'s intrinsic for `rows` streams; returns `done`."""
     y_type, _, w_type, _, x_type, _ = signature.args
     y_arr = context.make_array(y_type)(context, builder, args[0])
     w_arr = context.make_array(w_type)(context, builder, args[2])
@@ -136,11 +135,11 @@ def _tile_code(rows, context, builder, signature, args, depth=4):  # noqa: ANN00
             broadcast(
                 builder.load(at(x_type, x_arr, i0_val, i, builder.add(k0_val, ir.Constant(i64, j))))
             )
-            for j in range(depth)
+            for j in range(4)
         ]
         for i in range(rows)
     ]
-    w_rows = [at(w_type, w_arr, k0_val, j, zero) for j in range(depth)]
+    w_rows = [at(w_type, w_arr, k0_val, j, zero) for j in range(4)]
     y_rows = [at(y_type, y_arr, i0_val, i, zero) for i in range(rows)]
     fma = cgutils.get_or_insert_function(
         builder.module,
@@ -168,7 +167,7 @@ def _tile_code(rows, context, builder, signature, args, depth=4):  # noqa: ANN00
         ws = [weights(row) for row in w_rows]
         for i in range(rows):
             total = builder.fmul(xs[i][0], ws[0])
-            for j in range(1, depth):
+            for j in range(1, 4):
                 total = builder.call(fma, [xs[i][j], ws[j], total])
             target = pointer(y_rows[i])
             builder.store(
@@ -207,7 +206,6 @@ _LOG_SCALE_MIN = -14.0
 
 _tile4 = _make_tile(4)
 _tile1 = _make_tile(1)
-_tile1x8 = _make_tile(1, depth=8)
 
 
 @njit(cache=True, fastmath=_FASTMATH, error_model="numpy")
@@ -216,31 +214,17 @@ def _matmul_acc(x, wt, y):  # pragma: no cover - compiled
 
     Rows of wt are taken in blocks of _ROW_BLOCK (which stay in L1 while the batch uses
     them), four at a time, for four streams at a time (`_tile4`) and then one at a time
-    (`_tile1`, eight rows at a time where there are eight: a single stream reads each
-    weight once, so what limits it is the traffic to y), with the columns that do not
-    fill a vector done in scalar code.
+    (`_tile1`), with the columns that do not fill a vector done in scalar code.
     """
     batch, rows = x.shape
     cols = wt.shape[1]
     for r0 in range(0, rows, _ROW_BLOCK):
         r1 = min(r0 + _ROW_BLOCK, rows)
         r4 = r0 + (r1 - r0) // 4 * 4
-        r8 = r0 + (r1 - r0) // 8 * 8
         b = 0
         while b < batch:
             streams = 4 if b + 4 <= batch else 1
-            first = r0
-            if streams == 1:
-                for k in range(r0, r8, 8):
-                    done = _tile1x8(y, b, wt, k, x, cols)
-                    yb = y[b]
-                    for j in range(k, k + 8):
-                        a = x[b, j]
-                        wj = wt[j]
-                        for n in range(done, cols):
-                            yb[n] += a * _widen(wj[n])
-                first = r8
-            for k in range(first, r4, 4):
+            for k in range(r0, r4, 4):
                 if streams == 4:
                     done = _tile4(y, b, wt, k, x, cols)
                 else:
