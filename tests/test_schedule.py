@@ -53,9 +53,9 @@ def test_run_costs_take_their_share_of_the_budget() -> None:
     costs = RunCosts(validation=3.0, checkpoint=1.0)
     # A validation and its `best` checkpoint every 10 steps, a `last` one every 20.
     assert costs.per_step(tc) == pytest.approx(4.0 / 10 + 1.0 / 20)
-    assert costs.at_end() == pytest.approx(5.0)
+    assert costs.at_end(tc) == pytest.approx(5.0)
     assert RunCosts(checkpoint=1.0).per_step(tc) == pytest.approx(1.0 / 20)
-    assert RunCosts(checkpoint=1.0).at_end() == pytest.approx(1.0)
+    assert RunCosts(checkpoint=1.0).at_end(tc) == pytest.approx(1.0)
     # A sample every sample_every steps; none when the run writes none.
     with_samples = wavenet.TrainConfig(val_every=10, checkpoint_every=20, sample_every=50)
     assert RunCosts(checkpoint=1.0, sample=5.0).per_step(with_samples) == pytest.approx(
@@ -255,3 +255,24 @@ def test_resume_alone_of_a_budget_run_stopped_in_calibration_cli(
     assert again.exit_code == 0, again.output
     assert "stopped at step 3 as asked" in again.output
     assert load_checkpoint(tmp_path / "run" / "checkpoints" / "last.pt")["extra"]["budget"] == 300.0
+
+
+def test_validations_scaled_to_the_run() -> None:
+    from wavenet.config import MIN_VAL_EVERY, VALIDATIONS_PER_RUN
+    from wavenet.train.schedule import validation_interval
+
+    scaled = wavenet.TrainConfig(checkpoint_every=20)
+    assert scaled.val_every is None
+    # About VALIDATIONS_PER_RUN validations, whatever the run's length.
+    assert validation_interval(scaled, 4000) == 4000 // VALIDATIONS_PER_RUN
+    assert validation_interval(scaled, 100_000) == 100_000 // VALIDATIONS_PER_RUN
+    assert validation_interval(scaled, 4001) == 4001 // VALIDATIONS_PER_RUN + 1
+    assert validation_interval(scaled, 50) == MIN_VAL_EVERY
+    assert validation_interval(scaled, None) is None  # a budget still timing its steps
+    assert validation_interval(wavenet.TrainConfig(val_every=500), 4000) == 500
+    # Scaled validations are a count kept back at the end, not a share of each step.
+    costs = RunCosts(validation=3.0, checkpoint=1.0)
+    assert costs.per_step(scaled) == pytest.approx(1.0 / 20)
+    assert costs.at_end(scaled) == pytest.approx(5.0 + VALIDATIONS_PER_RUN * 4.0)
+    with pytest.raises(wavenet.ConfigError, match="val_every"):
+        wavenet.TrainConfig(val_every=0)

@@ -81,9 +81,14 @@ class ModelConfig:
     upsample_scales: tuple[int, ...] = ()
     output: str = "categorical"
     mixtures: int = 10
+    # Dropout on the head's hidden features while training (0: none); generation and
+    # evaluation never drop.
+    dropout: float = 0.0
 
     def __post_init__(self) -> None:
         _check_fields(self)
+        if not 0.0 <= self.dropout < 1.0:
+            raise ConfigError(f"model.dropout must be in [0, 1), got {self.dropout}")
         if self.output not in OUTPUTS:
             raise ConfigError(
                 f"model.output must be one of {', '.join(OUTPUTS)}, got {self.output!r}"
@@ -177,6 +182,12 @@ class DataConfig:
     val_fraction: float = 0.1
     trim_silence: bool = False
     silence_threshold_db: float = -50.0
+    # Training items changed before coding (wavenet/data/augment.py): speed by up to this
+    # fraction either way (resampled: pitch and tempo together), gain by up to this many
+    # dB either way, polarity flipped half the time. 0 / false: off.
+    augment_speed: float = 0.0
+    augment_gain_db: float = 0.0
+    augment_polarity: bool = False
 
     def __post_init__(self) -> None:
         _check_fields(self)
@@ -188,6 +199,12 @@ class DataConfig:
             raise ConfigError(f"data.target_length must be >= 1, got {self.target_length}")
         if not 0.0 <= self.val_fraction < 1.0:
             raise ConfigError(f"data.val_fraction must be in [0, 1), got {self.val_fraction}")
+        if not 0.0 <= self.augment_speed <= 0.5:
+            raise ConfigError(f"data.augment_speed must be in [0, 0.5], got {self.augment_speed}")
+        if not 0.0 <= self.augment_gain_db <= 40.0:
+            raise ConfigError(
+                f"data.augment_gain_db must be in [0, 40] dB, got {self.augment_gain_db}"
+            )
         if self.silence_threshold_db > 0:
             raise ConfigError(
                 f"data.silence_threshold_db must be <= 0 (dB below full scale), "
@@ -199,6 +216,10 @@ class DataConfig:
 # row without a new best: a small folder memorized early (best at step 500, worse at every
 # validation after) is not trained on for the rest of the budget.
 EARLY_STOP_PATIENCE = 4
+# A run whose train.val_every is none validates about this many times, at least every
+# MIN_VAL_EVERY steps apart.
+VALIDATIONS_PER_RUN = 40
+MIN_VAL_EVERY = 10
 
 
 @dataclass(frozen=True)
@@ -216,7 +237,10 @@ class TrainConfig:
     ema_decay: float | None = None
     seed: int = 0
     checkpoint_every: int = 500
-    val_every: int = 500
+    # Validate every this many steps; None: scaled to the run, about VALIDATIONS_PER_RUN
+    # validations over its total steps (wavenet.train.schedule.validation_interval), so a
+    # small folder memorized in its first few hundred steps is seen there.
+    val_every: int | None = None
     val_batches: int = 8
     log_every: int = 10
     grad_accum: int = 1
@@ -249,13 +273,14 @@ class TrainConfig:
         for name in (
             "batch_size",
             "checkpoint_every",
-            "val_every",
             "val_batches",
             "log_every",
             "grad_accum",
         ):
             if getattr(self, name) < 1:
                 raise ConfigError(f"train.{name} must be >= 1, got {getattr(self, name)}")
+        if self.val_every is not None and self.val_every < 1:
+            raise ConfigError(f"train.val_every must be >= 1 or none, got {self.val_every}")
         if self.sample_every < 0:
             raise ConfigError(
                 f"train.sample_every must be >= 0 (0 = no samples), got {self.sample_every}"
@@ -472,6 +497,12 @@ class Config:
         m = self.model
         if m.local_channels is None:
             return
+        if self.data.augment_speed > 0 or self.data.augment_gain_db > 0:
+            raise ConfigError(
+                "data.augment_speed and data.augment_gain_db would change the audio under "
+                "its mel frames: a vocoder (model.local_channels) allows only "
+                "data.augment_polarity"
+            )
         if m.local_channels != self.mel.n_mels:
             raise ConfigError(
                 f"model.local_channels ({m.local_channels}) must equal mel.n_mels "

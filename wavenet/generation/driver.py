@@ -113,18 +113,27 @@ def generate(
     logger.debug("generating %d samples x %d streams with method %s", n_samples, batch_size, method)
     uniforms = uniform_chunks(n_samples, batch_size, temperature, generator)
     check_format(weights)
-    with torch.inference_mode():
-        if method == "fast-numba":
-            # Imported here, so that `import wavenet` does not load numba.
-            from .fastpath import NumbaGenerator
+    # Generation is inference: no dropout, whatever mode the caller's model is in (a
+    # training run's samples come from the model being trained).
+    caller_model, was_training = model, model.training
+    model.eval()
+    try:
+        with torch.inference_mode():
+            if method == "fast-numba":
+                # Imported here, so that `import wavenet` does not load numba.
+                from .fastpath import NumbaGenerator
 
-            gen: CodeGenerator = NumbaGenerator(model, batch_size, conditioning, weights=weights)
-        else:
-            if weights != "float32":  # the PyTorch paths run the reduced model itself
-                model = reduced_model(model, weights)
-                conditioning = _conditioning(model, batch_size, steps, global_cond, mel)
-            gen = _generator_class(method)(model, batch_size, conditioning)
-        return gen.sample(codes_in, n_samples, temperature, uniforms, progress, on_codes)
+                gen: CodeGenerator = NumbaGenerator(
+                    model, batch_size, conditioning, weights=weights
+                )
+            else:
+                if weights != "float32":  # the PyTorch paths run the reduced model itself
+                    model = reduced_model(model, weights)
+                    conditioning = _conditioning(model, batch_size, steps, global_cond, mel)
+                gen = _generator_class(method)(model, batch_size, conditioning)
+            return gen.sample(codes_in, n_samples, temperature, uniforms, progress, on_codes)
+    finally:
+        caller_model.train(was_training)
 
 
 def _conditioning(

@@ -49,6 +49,7 @@ class StackModel(Protocol):
     config: Any
     blocks: Any
     head_hidden: Any
+    training: bool
 
     def embed(self, codes: torch.Tensor) -> torch.Tensor: ...
 
@@ -295,4 +296,5 @@ def stack_logits(
     hidden = torch.relu(
         F.linear(torch.relu(skips), model.head_hidden.weight[:, :, 0], model.head_hidden.bias)
     )
+    hidden = F.dropout(hidden, model.config.dropout, model.training)
     return model.output_layer(hidden).view(length, batch, -1)  # "mol": float32 under bf16

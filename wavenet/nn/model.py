@@ -271,7 +271,9 @@ class WaveNet(nn.Module):
 
     def head(self, skips: torch.Tensor) -> torch.Tensor:
         """Output head: summed skips (B, S, T) -> logits (B, O, T)."""
-        hidden = torch.relu(self.head_hidden(torch.relu(skips)))
+        hidden = F.dropout(
+            torch.relu(self.head_hidden(torch.relu(skips))), self.config.dropout, self.training
+        )
         return self.output_layer(hidden.transpose(1, 2)).transpose(1, 2)
 
     def output_layer(self, hidden: torch.Tensor) -> torch.Tensor:

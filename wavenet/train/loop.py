@@ -47,6 +47,7 @@ import torch
 from torch.nn.parallel import DistributedDataParallel
 
 from ..config import EARLY_STOP_PATIENCE, Config, TrainConfig, apply_overrides, config_from_dict
+from ..data.augment import AugmentedCrops, augmentation_on, source_length
 from ..data.crops import Batch, CropSampler, item_length
 from ..data.prepare import FileSet, PreparedData, mel_statistics, prepare_data
 from ..errors import TrainError
@@ -130,7 +131,7 @@ class StepSetup:
     """
 
     trained: torch.nn.Module
-    sampler: CropSampler
+    sampler: CropSampler | AugmentedCrops
     train: TrainConfig
     context: int  # unscored input positions per item (`loss_context`)
     world: Distributed = field(default_factory=Distributed)
@@ -521,6 +522,31 @@ def _sampler(
     )
 
 
+def _training_items(
+    files: FileSet, config: Config, generator: torch.Generator, context: int
+) -> CropSampler | AugmentedCrops:
+    """The training items: crops, augmented when the config asks (data.augment_*)."""
+    data = config.data
+    if not augmentation_on(data):
+        return _sampler(files, config, generator, context)
+    length = item_length(context, data.target_length)
+    crops = CropSampler(
+        files.files,
+        source_length(length, data.augment_speed),
+        generator,
+        global_ids=files.global_ids,
+        mels=files.mels,
+        hop_length=config.mel.hop_length,
+    )
+    logger.info(
+        "training items augmented: speed +-%g, gain +-%g dB, polarity %s",
+        data.augment_speed,
+        data.augment_gain_db,
+        "flipped half the time" if data.augment_polarity else "kept",
+    )
+    return AugmentedCrops(crops, length, data, config.model.coding, config.model.classes)
+
+
 def _step_setup(
     state: TrainState, data: PreparedData, world: Distributed, device: torch.device
 ) -> StepSetup:
@@ -542,7 +568,7 @@ def _step_setup(
     context = loss_context(state.config)
     return StepSetup(
         trained,
-        _sampler(data.train, state.config, state.crop_generator, context),
+        _training_items(data.train, state.config, state.crop_generator, context),
         tc,
         context,
         world,

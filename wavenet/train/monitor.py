@@ -28,7 +28,7 @@ from .checkpoints import Checkpoints
 from .distributed import Distributed
 from .metrics import MetricsLog
 from .samples import SampleWriter
-from .schedule import RunCosts
+from .schedule import RunCosts, validation_interval
 from .state import TrainState
 from .validation import Validation
 
@@ -101,10 +101,11 @@ def after_step(
             # step is saved before a validation that may take longer than the grace;
             # last.pt is written again below with the validation's best.
             monitor.checkpoints.save(state, ckpt.LAST)
-        if validation.batches and (step % tc.val_every == 0 or last):
+        every = validation_interval(tc, budget.total_steps)
+        if validation.batches and ((every is not None and step % every == 0) or last):
             val_bits = validation.validate(state, monitor.checkpoints)
-            if not last:
-                validation.check_patience(state, tc.val_every)  # every rank stops next step
+            if not last and every is not None:
+                validation.check_patience(state, every)  # every rank stops next step
         checkpointed = step % tc.checkpoint_every == 0 or last
         if checkpointed:
             monitor.checkpoints.save(state, ckpt.LAST)

@@ -7,6 +7,8 @@
                                                 budget's share of them per step
     budget_schedule(...) -> Schedule            total steps that fit the budget (capped
                                                 by --steps), the warm-up fitted to them
+    validation_interval(train, total_steps)     steps between validations: train.val_every,
+                                                or scaled to the run's total
 
 A budgeted run (`wavenet train --minutes M`) cannot know its total in advance, and a
 schedule that moved with the measured speed would not resume bit for bit. So the total is
@@ -26,7 +28,7 @@ import logging
 import math
 from dataclasses import dataclass
 
-from ..config import TrainConfig
+from ..config import MIN_VAL_EVERY, VALIDATIONS_PER_RUN, TrainConfig
 
 logger = logging.getLogger(__name__)
 
@@ -57,6 +59,17 @@ def learning_rate(
     progress = min(1.0, (step - warmup) / span)
     floor = train.lr * train.min_lr_ratio
     return floor + (train.lr - floor) * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
+def validation_interval(train: TrainConfig, total_steps: int | None) -> int | None:
+    """Steps between validations: train.val_every when set; else about VALIDATIONS_PER_RUN
+    over the run's `total_steps` (at least MIN_VAL_EVERY apart); None while the total is
+    not known (a budgeted run timing its first steps validates only at its end)."""
+    if train.val_every is not None:
+        return train.val_every
+    if total_steps is None:
+        return None
+    return max(MIN_VAL_EVERY, math.ceil(total_steps / VALIDATIONS_PER_RUN))
 
 
 @dataclass(frozen=True)
@@ -104,19 +117,24 @@ class RunCosts:
     sample: float = 0.0
 
     def per_step(self, train: TrainConfig) -> float:
-        """Their share of each step: a validation every val_every steps (and the `best`
-        checkpoint it may write), a checkpoint every checkpoint_every steps, a sample
-        every sample_every steps."""
+        """Their share of each step: a validation every train.val_every steps (and the
+        `best` checkpoint it may write), a checkpoint every checkpoint_every steps, a sample
+        every sample_every steps. Validations scaled to the run (val_every none) are a
+        number, not a share: `at_end` holds them."""
         share = self.checkpoint / train.checkpoint_every
-        if self.validation > 0:
+        if self.validation > 0 and train.val_every is not None:
             share += (self.validation + self.checkpoint) / train.val_every
         if self.sample > 0 and train.sample_every:
             share += self.sample / train.sample_every
         return share
 
-    def at_end(self) -> float:
-        """The last step's validation and its checkpoints (`last`, and `best` if better)."""
-        return self.validation + 2 * self.checkpoint if self.validation > 0 else self.checkpoint
+    def at_end(self, train: TrainConfig) -> float:
+        """The last step's validation and its checkpoints (`last`, and `best` if better),
+        and, when validations are scaled to the run, all VALIDATIONS_PER_RUN of them."""
+        if self.validation <= 0:
+            return self.checkpoint
+        scaled = VALIDATIONS_PER_RUN if train.val_every is None else 0
+        return self.validation + 2 * self.checkpoint + scaled * (self.validation + self.checkpoint)
 
 
 def budget_schedule(
