@@ -5,6 +5,7 @@
     python benchmarks/quality.py --preset tiny --steps 20  # smoke test, ~2 min with the sets built
     python benchmarks/quality.py --preset mol --datasets speech  # 16-bit output beside flac
     python benchmarks/quality.py --output mol              # the default preset with a mol head
+    python benchmarks/quality.py --datasets asterisk-en wesnoth --sizes 30s 5min 20min full
 
 Data sets, written by programs nobody here wrote and cached under --data-dir (built once,
 in a folder named by a hash of their recipe, so a changed recipe builds afresh):
@@ -15,9 +16,21 @@ in a folder named by a hash of their recipe, so a changed recipe builds afresh):
           16 pieces for training, 3 pieces from other seeds for test.
   plucks: the demo's plucked-string melodies at 16 kHz (`wavenet.data.demo`, synthetic
           music that needs no outside tool), 24 x 10 s to train, 6 x 10 s to test.
-For every data set and preset, `wavenet train --data TRAIN --val-data TEST --config
-PRESET --minutes M` (and/or --steps N) trains a run, `wavenet eval RUN --data TEST --json`
-scores every test set, and the baselines are computed on the very codes eval scores
+and real recordings from Debian packages (`recorded_data.py`: package, version, licence):
+  asterisk-en, asterisk-fr: the Asterisk PBX prompts (CC-BY-SA-3.0), one speaker each,
+          8 kHz, ~25 min; a tenth of the files (by a hash of their path) to test. Their
+          runs train at 8 kHz (`--set data.sample_rate=8000`, the set's `overrides`).
+  wesnoth: the game's orchestral music (GPL-2+), 41 tracks cut into 10 s pieces at
+          16 kHz; the pieces of 4 whole tracks to test.
+--sizes 30s 5min 20min full trains each set also on a subset of its training folder:
+files in a fixed seeded shuffled order until their duration reaches the size (symlinks in
+a folder beside the set's; the test folders stay whole).
+
+For every data set, size and preset, `wavenet train --data TRAIN --config PRESET
+--minutes M` (and/or --steps N) trains a run, which holds out its own validation files
+(the config's `data.val_fraction` of TRAIN, by file), so the checkpoint it keeps (best.pt)
+is chosen without seeing the test sets; `wavenet eval RUN --data TEST --json` then scores
+every test set, and the baselines are computed on the very codes eval scores
 (`prepare_data(run config, TEST, purpose="eval")`, through the same cache): the unigram
 entropy of the codes, and `xz -9e` and `bzip2 -9` of the codes as one byte stream
 (`wavenet.eval.compression`). The compressors see every code of a file, the model scores all
@@ -31,6 +44,14 @@ A run whose model predicts 16-bit audio (`model.output = "mol"`: a mol preset, o
 (compressed bytes x 8 / samples, headers included), and the unigram entropy and xz -9e /
 bzip2 -9 of the samples as little-endian 16-bit words.
 
+Beside the bits, each run generates --gen-seconds (4) of audio for 3 seeds (`wavenet
+generate RUN --seed K`, the checkpoint eval uses too: best.pt, else last.pt, its EMA
+weights when it has them) and reports the share of its active 20 ms frames (above -40
+dBFS, `wavenet.data.features.active_share`) against the held-out test audio's (decoded at
+the run's sample rate), their ratio, and the distance of their long-term average spectra
+(`wavenet.eval.likeness.spectrum_distance_db`: rms dB over 50 Hz-8 kHz, levels aside),
+with the run's final and best validation bits and the best's step (RUN/metrics.jsonl).
+
 --weights bf16 int8 also scores each run's model with its product weights reduced to
 those formats (`wavenet.generation.reduced.reduced_model`, what the CPU kernel generates
 with `weights=...`), in this process on the same held-out codes, beside float32 scored the
@@ -41,10 +62,13 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import hashlib
 import json
 import os
 import platform
+import random
+import re
 import shutil
 import subprocess
 import sys
@@ -55,25 +79,33 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import piano_data
+import recorded_data
 import soundfile as sf
 import speech_data
 import torch
 from machine import cpu_model
 
 from wavenet.config import Config, preset_names
+from wavenet.data.audio import decode_audio
+from wavenet.data.features import active_share
 from wavenet.data.prepare import find_audio_files, prepare_data
 from wavenet.eval.compression import baseline_bits
+from wavenet.eval.likeness import spectrum_distance_db
 from wavenet.io.checkpoint import config_from_checkpoint, load_checkpoint, resolve_checkpoint
 
-DATASETS = ("speech", "piano", "plucks")
+DATASETS = ("speech", "piano", "plucks", "asterisk-en", "asterisk-fr", "wesnoth")
+GENERATE_SEEDS = (0, 1, 2)
+SUBSET_SEED = 0  # the shuffled order a size subset takes training files in
 
 
 @dataclass(frozen=True)
 class DataSet:
     name: str
     train: Path
-    tests: dict[str, Path]  # label -> folder; the first is training's --val-data
+    tests: dict[str, Path]  # label -> folder, only scored (training validates on its own)
+    overrides: tuple[str, ...] = ()  # --set SECTION.KEY=VALUE for every run on this set
 
 
 # ------------------------------------------------------------------ data sets (cached)
@@ -155,6 +187,78 @@ def piano_set(data_dir: Path, soundfont: Path) -> DataSet:
     return DataSet("piano", folder / "train", {"piano": folder / "test"})
 
 
+def recorded_set(data_dir: Path, name: str) -> DataSet:
+    """A set of real recordings from a Debian package (`recorded_data.py`)."""
+    source = recorded_data.SOURCES[name]
+    recipe: dict[str, Any] = {
+        "version": 1,
+        "package": source.package,
+        "package_version": recorded_data.require_source(source),
+        "kind": source.kind,
+        "test_modulus": recorded_data.TEST_MODULUS,
+    }
+    if source.kind == "tracks":
+        recipe.update(
+            rate=recorded_data.TRACK_RATE,
+            piece_seconds=recorded_data.PIECE_SECONDS,
+            min_piece_seconds=recorded_data.MIN_PIECE_SECONDS,
+            test_tracks=recorded_data.TEST_TRACKS,
+        )
+    folder = data_dir / f"{name}-{_recipe_hash(recipe)}"
+    cached_build(folder, recipe, lambda out: recorded_data.write_set(name, out))
+    # The prompts are 8 kHz recordings: their runs model them at 8 kHz, not upsampled.
+    overrides = ("data.sample_rate=8000",) if source.kind == "prompts" else ()
+    return DataSet(name, folder / "train", {name: folder / "test"}, overrides)
+
+
+# ------------------------------------------------------------------ folder sizes
+
+_SIZE = re.compile(r"^(\d+(?:\.\d+)?)(s|min|h)$")
+_UNIT_SECONDS = {"s": 1.0, "min": 60.0, "h": 3600.0}
+
+
+def size_seconds(size: str) -> float | None:
+    """'30s' -> 30.0, '5min' -> 300.0, '1h' -> 3600.0, 'full' -> None (the whole set)."""
+    if size == "full":
+        return None
+    match = _SIZE.match(size)
+    if match is None or float(match.group(1)) <= 0:
+        raise argparse.ArgumentTypeError(
+            f"a size is a duration like 30s, 5min, 1.5h, or 'full'; got {size!r}"
+        )
+    return float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+
+
+def parse_size(size: str) -> str:
+    size_seconds(size)
+    return size
+
+
+def training_subset(data: DataSet, size: str) -> DataSet:
+    """The set with its training folder cut to `size`: its training files in a shuffled
+    order (seeded, so every run takes the same ones) until their total duration reaches
+    the size, as symlinks in a folder beside the training folder ('full': the set)."""
+    seconds = size_seconds(size)
+    if seconds is None:
+        return data
+    files = find_audio_files(data.train)
+    random.Random(SUBSET_SEED).shuffle(files)
+    chosen, total = [], 0.0
+    for path in files:
+        if total >= seconds:
+            break
+        chosen.append(path)
+        total += sf.info(str(path)).duration
+    folder = data.train.parent / f"train-{size}"
+    if folder.exists():  # rebuilt every time: cheap, and never stale
+        shutil.rmtree(folder)
+    for path in chosen:
+        link = folder / path.relative_to(data.train)
+        link.parent.mkdir(parents=True, exist_ok=True)
+        link.symlink_to(path.resolve())
+    return dataclasses.replace(data, train=folder)
+
+
 def audio_size(folder: Path) -> dict[str, float | int]:
     files = find_audio_files(folder)
     return {"files": len(files), "seconds": round(sum(sf.info(str(f)).duration for f in files), 1)}
@@ -176,13 +280,13 @@ def train_has_minutes() -> bool:
 
 
 def train(data: DataSet, preset: str, run: Path, args: argparse.Namespace) -> float:
-    """`wavenet train` with the budget -> wall-clock seconds it took."""
+    """`wavenet train` with the budget -> wall-clock seconds it took. No --val-data: the
+    run validates on its own held-out share of the training folder (data.val_fraction, by
+    file), so the test sets choose nothing."""
     command = wavenet_cli(
         "train",
         "--data",
         data.train,
-        "--val-data",
-        next(iter(data.tests.values())),
         "--out",
         run,
         "--config",
@@ -196,7 +300,7 @@ def train(data: DataSet, preset: str, run: Path, args: argparse.Namespace) -> fl
         command += ["--steps", str(args.steps)]
     if args.device is not None:
         command += ["--device", args.device]
-    for override in args.overrides:
+    for override in [*data.overrides, *args.overrides]:
         command += ["--set", override]
     print("$", " ".join(command[1:]), flush=True)
     started = time.perf_counter()
@@ -283,13 +387,111 @@ def reduced_bits(run: Path, folder: Path, formats: list[str], args: argparse.Nam
     return bits
 
 
+# ------------------------------------------------------------------ generated audio
+
+
+def generate(run: Path, seconds: float, args: argparse.Namespace) -> dict[str, Any]:
+    """`wavenet generate RUN --seconds S --seed K` for each seed (the checkpoint eval
+    uses) -> the waveforms as written (16-bit files read back) and their paths."""
+    folder = run / "quality-generated"
+    folder.mkdir(parents=True, exist_ok=True)
+    waves, paths, rate = [], [], None
+    for seed in GENERATE_SEEDS:
+        out = folder / f"seed{seed}.wav"
+        command = wavenet_cli(
+            "generate", run, "--seconds", str(seconds), "--seed", str(seed), "--out", out, "--force"
+        )
+        subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
+        audio, rate = sf.read(str(out), dtype="float32", always_2d=True)
+        waves.append(audio.mean(axis=1))
+        paths.append(str(out))
+    return {"waves": waves, "paths": paths, "sample_rate": rate}
+
+
+_held_out: dict[tuple[str, int], list[np.ndarray]] = {}
+
+
+def held_out_audio(folder: Path, sample_rate: int) -> list[np.ndarray]:
+    """Every test file decoded (mono) at the run's sample rate, as the package reads it."""
+    key = (str(folder), sample_rate)
+    if key not in _held_out:
+        _held_out[key] = [decode_audio(f, sample_rate) for f in find_audio_files(folder)]
+    return _held_out[key]
+
+
+def activity(waves: list[np.ndarray], sample_rate: int) -> float:
+    """The share of active 20 ms frames over all the waveforms (each weighted by its
+    frame count, as if one recording)."""
+    frame = int(round(0.02 * sample_rate))
+    counts = [max(1, len(w) // frame) for w in waves]
+    shares = [active_share(w, sample_rate) for w in waves]
+    return float(np.dot(shares, counts) / sum(counts))
+
+
+def likeness(generated: dict[str, Any], folder: Path, sample_rate: int) -> dict[str, Any]:
+    """Activity and spectrum of the generated audio against the test folder's."""
+    if generated["sample_rate"] != sample_rate:
+        raise RuntimeError(
+            f"generated audio is at {generated['sample_rate']} Hz, the run at {sample_rate} Hz"
+        )
+    reference = held_out_audio(folder, sample_rate)
+    per_seed = [active_share(w, sample_rate) for w in generated["waves"]]
+    generated_share = activity(generated["waves"], sample_rate)
+    held_out_share = activity(reference, sample_rate)
+    return {
+        "generated_active": generated_share,
+        "generated_active_per_seed": per_seed,
+        "held_out_active": held_out_share,
+        "active_ratio": generated_share / held_out_share if held_out_share > 0 else None,
+        "spectrum_distance_db": spectrum_distance_db(generated["waves"], reference, sample_rate),
+    }
+
+
+def validation_history(run: Path) -> dict[str, Any]:
+    """The run's final and best validation bits and the best's step, from
+    RUN/metrics.jsonl (None where the run never validated)."""
+    records = []
+    path = run / "metrics.jsonl"
+    if path.is_file():
+        for line in path.read_text().splitlines():
+            if line.strip():
+                record = json.loads(line)
+                if record.get("val_bits") is not None:
+                    records.append(record)
+    if not records:
+        return {"final_val_bits": None, "best_val_bits": None, "best_val_step": None}
+    best = min(records, key=lambda r: r["val_bits"])
+    return {
+        "final_val_bits": records[-1]["val_bits"],
+        "final_val_step": records[-1]["step"],
+        "best_val_bits": best["val_bits"],
+        "best_val_step": best["step"],
+        "validations": len(records),
+    }
+
+
 def measure(
-    data: DataSet, preset: str, runs: Path, args: argparse.Namespace
+    data: DataSet, size: str, preset: str, runs: Path, args: argparse.Namespace
 ) -> list[dict[str, Any]]:
-    run = runs / f"{data.name}-{preset}"
+    data = training_subset(data, size)
+    run = runs / f"{data.name}-{size}-{preset}"
     seconds = train(data, preset, run, args)
     payload = load_checkpoint(resolve_checkpoint(run, prefer="last"))
     config = config_from_checkpoint(payload)
+    # What `wavenet eval` and `wavenet generate` load: load_model -> resolve_checkpoint's
+    # default, best.pt when the run has one, else last.pt (EMA weights when present).
+    kept_path = resolve_checkpoint(run)
+    kept = payload if kept_path.name == "last.pt" else load_checkpoint(kept_path)
+    kept_info = {
+        "checkpoint": kept_path.name,
+        "checkpoint_step": kept["step"],
+        "checkpoint_ema": kept.get("ema") is not None,
+        "checkpoint_best_val_bits": kept.get("best_val_bits"),
+        "checkpoint_best_step": (payload.get("extra") or {}).get("best_step"),
+    }
+    folder_size = audio_size(data.train)
+    run_data = (payload.get("extra") or {}).get("data") or {}
+    generated = generate(run, args.gen_seconds, args)
     rows = []
     for label, folder in data.tests.items():
         model = evaluate(run, folder, args)
@@ -298,13 +500,19 @@ def measure(
             {
                 "data": data.name,
                 "test": label,
+                "size": size,
+                "train_folder_files": folder_size["files"],
+                "train_folder_seconds": folder_size["seconds"],
+                "trained_files": run_data.get("train_files"),
+                "trained_seconds": run_data.get("train_seconds"),
+                "val_files": run_data.get("val_files"),
                 "preset": preset,
                 "budget": budget_text(args),
                 "minutes": args.minutes,
                 "steps_asked": args.steps,
                 "steps": payload["step"],
                 "train_seconds": round(seconds, 1),
-                "overrides": args.overrides,
+                "overrides": [*data.overrides, *args.overrides],
                 "sample_rate": config.data.sample_rate,
                 "model_bits": model["bits_per_sample"],
                 "scored_samples": model["samples"],
@@ -314,6 +522,12 @@ def measure(
                 "baseline_samples": base["samples"],
                 "below_xz": base["xz"] - model["bits_per_sample"],
                 "output": config.model.output,
+                **kept_info,
+                **validation_history(run),
+                "gen_seconds": args.gen_seconds,
+                "gen_seeds": list(GENERATE_SEEDS),
+                "generated_files": generated["paths"] if args.runs_dir is not None else None,
+                **likeness(generated, folder, config.data.sample_rate),
             }
         )
         if "flac" in base:
@@ -346,7 +560,8 @@ def print_table(name: str, sizes: dict[str, Any], rows: list[dict[str, Any]]) ->
         f"test {tests}"
     )
     header = (
-        f"{'test set':18s} {'preset':8s} {'output':11s} {'budget':14s} {'steps':>6s} "
+        f"{'test set':18s} {'size':>6s} {'train s':>7s} {'fit s':>7s} "
+        f"{'preset':8s} {'output':11s} {'budget':14s} {'steps':>6s} "
         f"{'model':>7s} {'unigram':>8s} {'xz -9e':>7s} {'bzip2 -9':>8s} {'below xz':>8s} "
         f"{'flac':>7s} {'below flac':>10s}"
     )
@@ -359,7 +574,9 @@ def print_table(name: str, sizes: dict[str, Any], rows: list[dict[str, Any]]) ->
             else f"{'':7s} {'':10s}"
         )
         print(
-            f"{r['test']:18s} {r['preset']:8s} {r.get('output', 'categorical'):11s} "
+            f"{r['test']:18s} {r['size']:>6s} {r['train_folder_seconds']:7.0f} "
+            f"{_seconds(r['trained_seconds']):>7s} "
+            f"{r['preset']:8s} {r.get('output', 'categorical'):11s} "
             f"{r['budget']:14s} {r['steps']:6d} "
             f"{r['model_bits']:7.3f} {r['unigram_bits']:8.3f} {r['xz_bits']:7.3f} "
             f"{r['bzip2_bits']:8.3f} {r['below_xz']:8.3f} {flac}"
@@ -377,7 +594,49 @@ def print_table(name: str, sizes: dict[str, Any], rows: list[dict[str, Any]]) ->
     print(
         "(bits/sample of the held-out codes: mu-law codes for categorical runs, 16-bit "
         "samples for mol runs, where flac --best is the lossless baseline; below > 0: the "
-        "model beats that coder)"
+        "model beats that coder; train s: the training folder, fit s: what the run trained "
+        "on after holding out its validation files)"
+    )
+    print_likeness(rows)
+
+
+def _seconds(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.0f}"
+
+
+def _bits(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
+
+
+def print_likeness(rows: list[dict[str, Any]]) -> None:
+    """The second table: which checkpoint was scored, validation, generated vs held-out."""
+    header = (
+        f"{'test set':18s} {'size':>6s} {'preset':8s} {'kept (step)':>14s} "
+        f"{'val final':>9s} {'val best (step)':>16s} "
+        f"{'active gen':>10s} {'held-out':>8s} {'ratio':>6s} {'LTAS dB':>7s}"
+    )
+    print()
+    print(header)
+    print("-" * len(header))
+    for r in rows:
+        kept = f"{r['checkpoint'].removesuffix('.pt')} ({r['checkpoint_step']})"
+        best = (
+            f"{_bits(r['best_val_bits'])} ({r['best_val_step']})"
+            if r["best_val_bits"] is not None
+            else "n/a"
+        )
+        ratio = "n/a" if r["active_ratio"] is None else f"{r['active_ratio']:.2f}"
+        print(
+            f"{r['test']:18s} {r['size']:>6s} {r['preset']:8s} {kept:>14s} "
+            f"{_bits(r['final_val_bits']):>9s} {best:>16s} "
+            f"{r['generated_active']:10.2f} {r['held_out_active']:8.2f} {ratio:>6s} "
+            f"{r['spectrum_distance_db']:7.1f}"
+        )
+    print(
+        f"(kept: the checkpoint `wavenet eval` and `generate` use; val: bits/sample on the "
+        f"run's own validation files; active: share of 20 ms frames above -40 dBFS of "
+        f"{len(GENERATE_SEEDS)} generated clips and of the test audio; LTAS dB: rms "
+        f"difference of their long-term spectra, 50 Hz-8 kHz, levels aside)"
     )
 
 
@@ -421,6 +680,20 @@ def main() -> None:
         "scores bits per 16-bit sample beside flac --best "
         "[default: each preset's own]",
     )
+    parser.add_argument(
+        "--sizes",
+        nargs="+",
+        type=parse_size,
+        default=["full"],
+        help="training folder sizes, each a subset of the set's training files: 30s, 5min, "
+        "20min, 1h, full [default: full]",
+    )
+    parser.add_argument(
+        "--gen-seconds",
+        type=float,
+        default=4.0,
+        help="seconds generated per seed to compare with the test audio [default: 4]",
+    )
     parser.add_argument("--device", default=None, help="passed to train and eval")
     parser.add_argument(
         "--data-dir",
@@ -459,6 +732,8 @@ def main() -> None:
             parser.error(
                 "--output mol compares with flac --best: install flac (Debian: apt install flac)"
             )
+    if not args.gen_seconds > 0:
+        parser.error(f"--gen-seconds must be > 0, got {args.gen_seconds}")
     args.cache_dir = args.cache_dir or args.data_dir / "wavenet-cache"
     has_minutes = train_has_minutes()
     if args.minutes is None and args.steps is None:
@@ -476,10 +751,14 @@ def main() -> None:
     }
     print(f"machine: {machine['cpu']}, {machine['cores']} cores, torch {machine['torch']}")
     args.data_dir.mkdir(parents=True, exist_ok=True)
-    builders = {
+    builders: dict[str, Callable[[], DataSet]] = {
         "speech": lambda: speech_set(args.data_dir),
         "piano": lambda: piano_set(args.data_dir, args.soundfont),
         "plucks": lambda: plucks_set(args.data_dir),
+        **{
+            name: functools.partial(recorded_set, args.data_dir, name)
+            for name in recorded_data.SOURCES
+        },
     }
     sets = [builders[name]() for name in args.datasets]
     sizes = {
@@ -493,8 +772,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="wavenet-quality-") as tmp:
         runs = args.runs_dir or Path(tmp)
         for data in sets:
-            for preset in args.presets:
-                rows += measure(data, preset, runs, args)
+            for size in args.sizes:
+                for preset in args.presets:
+                    rows += measure(data, size, preset, runs, args)
     for data in sets:
         print_table(data.name, sizes[data.name], [r for r in rows if r["data"] == data.name])
     args.json.parent.mkdir(parents=True, exist_ok=True)
