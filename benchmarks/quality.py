@@ -191,8 +191,9 @@ def recorded_set(data_dir: Path, name: str) -> DataSet:
     """A set of real recordings from a Debian package (`recorded_data.py`)."""
     source = recorded_data.SOURCES[name]
     recipe: dict[str, Any] = {
-        "version": 1,
+        "version": 2,
         "package": source.package,
+        "skipped_folders": list(recorded_data.SKIPPED_PROMPT_FOLDERS),
         "package_version": recorded_data.require_source(source),
         "kind": source.kind,
         "test_modulus": recorded_data.TEST_MODULUS,
@@ -203,6 +204,7 @@ def recorded_set(data_dir: Path, name: str) -> DataSet:
             piece_seconds=recorded_data.PIECE_SECONDS,
             min_piece_seconds=recorded_data.MIN_PIECE_SECONDS,
             test_tracks=recorded_data.TEST_TRACKS,
+            test_pieces_per_track=recorded_data.TEST_PIECES_PER_TRACK,
         )
     folder = data_dir / f"{name}-{_recipe_hash(recipe)}"
     cached_build(folder, recipe, lambda out: recorded_data.write_set(name, out))
@@ -250,12 +252,19 @@ def training_subset(data: DataSet, size: str) -> DataSet:
         chosen.append(path)
         total += sf.info(str(path)).duration
     folder = data.train.parent / f"train-{size}"
-    if folder.exists():  # rebuilt every time: cheap, and never stale
-        shutil.rmtree(folder)
-    for path in chosen:
-        link = folder / path.relative_to(data.train)
+    wanted = {path.relative_to(data.train).as_posix(): path.resolve() for path in chosen}
+    if folder.exists():
+        present = {p.relative_to(folder).as_posix(): p.resolve() for p in find_audio_files(folder)}
+        if present == wanted:  # kept: another run may be training on it now
+            return dataclasses.replace(data, train=folder)
+    building = Path(tempfile.mkdtemp(prefix=f"train-{size}-", dir=data.train.parent))
+    for relative, target in wanted.items():
+        link = building / relative
         link.parent.mkdir(parents=True, exist_ok=True)
-        link.symlink_to(path.resolve())
+        link.symlink_to(target)
+    if folder.exists():
+        shutil.rmtree(folder)
+    building.rename(folder)
     return dataclasses.replace(data, train=folder)
 
 
@@ -267,8 +276,13 @@ def audio_size(folder: Path) -> dict[str, float | int]:
 # ------------------------------------------------------------------ train, eval, baselines
 
 
+# The interpreter whose `wavenet` trains, scores and generates (--cli-python): another
+# environment's, to measure the package at another commit on the same data.
+CLI_PYTHON = [sys.executable]
+
+
 def wavenet_cli(*args: str | Path) -> list[str]:
-    return [sys.executable, "-m", "wavenet_cli", *map(str, args)]
+    return [*CLI_PYTHON, "-m", "wavenet_cli", *map(str, args)]
 
 
 def train_has_minutes() -> bool:
@@ -645,6 +659,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--datasets", nargs="+", choices=DATASETS, default=list(DATASETS))
     parser.add_argument(
+        "--cli-python",
+        type=Path,
+        default=None,
+        help="python of another environment whose `wavenet` trains, scores and generates "
+        "(the package at another commit) [default: this one]",
+    )
+    parser.add_argument(
         "--preset",
         dest="presets",
         action="append",
@@ -726,6 +747,8 @@ def main() -> None:
     )
     args = parser.parse_args()
     args.presets = args.presets or [default_preset]
+    if args.cli_python is not None:
+        CLI_PYTHON[:] = [str(args.cli_python)]
     if args.output is not None:
         args.overrides = [f"model.output={args.output}", *args.overrides]
         if args.output == "mol" and shutil.which("flac") is None:
@@ -748,6 +771,8 @@ def main() -> None:
         "cores": os.cpu_count(),
         "torch": torch.__version__,
         "python": platform.python_version(),
+        "threads": os.environ.get("OMP_NUM_THREADS", "torch's default"),
+        "cli_python": CLI_PYTHON[0],
     }
     print(f"machine: {machine['cpu']}, {machine['cores']} cores, torch {machine['torch']}")
     args.data_dir.mkdir(parents=True, exist_ok=True)

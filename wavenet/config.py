@@ -182,6 +182,15 @@ class DataConfig:
     val_fraction: float = 0.1
     trim_silence: bool = False
     silence_threshold_db: float = -50.0
+    # A training file's trailing silence (below silence_threshold_db) is cut to this many
+    # ms after its last loud sample (None: kept whole). That pause's end was never
+    # recorded: trained on, it teaches the model that a pause longer than the receptive
+    # field never ends, and generation falls silent for good (docs/decisions.md). Only
+    # training files are cut; validation and `wavenet eval` score files whole.
+    tail_silence_ms: float | None = 50.0
+    # A new run adapts its recipe to its training audio's duration (augmentation under
+    # 10 minutes, a smaller model under 2: wavenet/train/recipe.py) and logs what it chose.
+    adapt_to_duration: bool = False
     # Training items changed before coding (wavenet/data/augment.py): speed by up to this
     # fraction either way (resampled: pitch and tempo together), gain by up to this many
     # dB either way, polarity flipped half the time. 0 / false: off.
@@ -199,6 +208,12 @@ class DataConfig:
             raise ConfigError(f"data.target_length must be >= 1, got {self.target_length}")
         if not 0.0 <= self.val_fraction < 1.0:
             raise ConfigError(f"data.val_fraction must be in [0, 1), got {self.val_fraction}")
+        if self.tail_silence_ms is not None and not (
+            math.isfinite(self.tail_silence_ms) and self.tail_silence_ms >= 0
+        ):
+            raise ConfigError(
+                f"data.tail_silence_ms must be >= 0 or none, got {self.tail_silence_ms}"
+            )
         if not 0.0 <= self.augment_speed <= 0.5:
             raise ConfigError(f"data.augment_speed must be in [0, 0.5], got {self.augment_speed}")
         if not 0.0 <= self.augment_gain_db <= 40.0:

@@ -442,6 +442,52 @@ def _common_folder(paths: Sequence[Path]) -> Path | None:
         return None
 
 
+# ------------------------------------------------------------------ trailing silence
+
+
+def last_loud_code(codes: np.ndarray, loud: np.ndarray, block: int = 1 << 16) -> int:
+    """The index of the last code whose value is loud (`loud`: one bool per code value),
+    -1 when none is; reads the codes from the end, a block at a time."""
+    for stop in range(len(codes), 0, -block):
+        start = max(0, stop - block)
+        hits = np.flatnonzero(loud[np.asarray(codes[start:stop])])
+        if len(hits):
+            return start + int(hits[-1])
+    return -1
+
+
+def cut_trailing_silence(encoded: EncodedSet, config: Config, min_length: int) -> EncodedSet:
+    """Training files without the trailing silence past data.tail_silence_ms after their
+    last loud sample (above data.silence_threshold_db), never shorter than min_length.
+
+    A recording's last pause has no end in the data: kept whole, every position in it is
+    a pause that goes on, and past the receptive field the model cannot tell it from any
+    other pause, so it learns that long pauses never end (docs/decisions.md)."""
+    margin_ms = config.data.tail_silence_ms
+    if margin_ms is None or not encoded.files:
+        return encoded
+    classes, coding = config.model.classes, config.model.coding
+    values = codes_to_waveform(torch.arange(classes), classes, coding).numpy()
+    loud = np.abs(values) >= 10.0 ** (config.data.silence_threshold_db / 20.0)
+    margin = round(margin_ms * config.data.sample_rate / 1000)
+    files, cut = [], 0
+    for file in encoded.files:
+        keep = max(last_loud_code(file.codes, loud) + 1 + margin, min_length)
+        if keep < len(file):
+            cut += len(file) - keep
+            file = dataclasses.replace(file, codes=file.codes[:keep])
+        files.append(file)
+    if cut:
+        logger.info(
+            "trailing silence cut from the training files: %.1f s of %.1f s "
+            "(data.tail_silence_ms %g)",
+            cut / config.data.sample_rate,
+            (sum(len(f) for f in files) + cut) / config.data.sample_rate,
+            margin_ms,
+        )
+    return dataclasses.replace(encoded, files=tuple(files))
+
+
 # --------------------------------------------------------------------------- split
 
 
@@ -736,6 +782,8 @@ def prepare_data(
         )
     else:
         train, val, val_root = encoded, load_encoded(val_data, **encode), val_data
+    if purpose == "train" and config.model.local_channels is None:
+        train = cut_trailing_silence(train, config, min_length)
     names, train_ids, val_ids = None, None, None
     if speakers_from_folders or speakers is not None:
         ids, names = speaker_ids_from_folders(encoded, data, speakers)

@@ -64,6 +64,7 @@ from .memorization import detect_memorization, validations_in_log
 from .metrics import METRICS_FILE, MetricsLog, tensorboard_writer, truncate_metrics
 from .monitor import Monitor, StepReport, after_step, time_run_costs
 from .options import TrainOptions
+from .recipe import adapt_to_duration
 from .runlock import run_lock
 from .samples import sample_writer
 from .state import TrainState
@@ -281,7 +282,9 @@ def _train(
     source = read_source(options.init_from) if options.init_from is not None else None
     check_training_memory(config, device)  # on the device and at the precision used
     speakers = ckpt.speakers_from_checkpoint(payload) if payload is not None else None
-    data, config = _prepare_run(config, options, world, speakers)
+    data, config = _prepare_run(
+        config, options, world, speakers, new_run=payload is None and source is None
+    )
     state = _initial_state(config, data, device, world, payload, source)
     start_step = state.step
     if payload is not None:
@@ -416,11 +419,16 @@ def _fixed_fields_that_differ(asked: Config, own: Config) -> list[str]:
 
 
 def _prepare_run(
-    config: Config, options: TrainOptions, world: Distributed, speakers: list[str] | None
+    config: Config,
+    options: TrainOptions,
+    world: Distributed,
+    speakers: list[str] | None,
+    new_run: bool = False,
 ) -> tuple[PreparedData, Config]:
     """Load the data (rank 0 first, filling the cache the others then read; the run
     folder's own samples are not data, even when it lies inside --data) and write the run
-    folder's config; -> (data, config with the speaker count filled in)."""
+    folder's config; -> (data, config with the speaker count filled in and, for a new
+    run, adapted to the training audio's duration: wavenet.train.recipe)."""
     if not world.is_main:
         world.barrier()
     data = prepare_data(
@@ -434,6 +442,16 @@ def _prepare_run(
         exclude=[options.out],
     )
     config = _with_speakers(config, data.speakers)
+    if new_run:
+        seconds = sum(len(f) for f in data.train.files) / config.data.sample_rate
+        config, changes = adapt_to_duration(config, seconds)
+        if changes:  # a change to the asked config is said without -v
+            logger.warning(
+                "%.0f s of training audio: the small-folder recipe %s "
+                "(data.adapt_to_duration=false keeps the preset's)",
+                seconds,
+                " ".join(changes),
+            )
     if world.is_main:
         world.barrier()
         run_dir = Path(options.out)
