@@ -23,11 +23,10 @@ def test_the_cpu_preset_adapts_by_duration() -> None:
     many, changes = adapt_to_duration(cpu, AUGMENT_UNDER_SECONDS + 1)
     assert many == cpu and changes == []
     minutes, changes = adapt_to_duration(cpu, 300.0)
-    assert minutes.data.augment_speed == 0.05 and minutes.data.augment_gain_db == 6.0
+    assert minutes.data.augment_speed == 0.05 and minutes.data.augment_gain_db == 0.0
     assert minutes.data.augment_polarity and minutes.model == cpu.model
     assert changes == [
         "data.augment_speed=0.05",
-        "data.augment_gain_db=6.0",
         "data.augment_polarity=true",
     ]
     seconds, changes = adapt_to_duration(cpu, SMALL_MODEL_UNDER_SECONDS - 90)
@@ -38,10 +37,10 @@ def test_the_cpu_preset_adapts_by_duration() -> None:
 
 
 def test_what_the_config_sets_is_kept() -> None:
-    cpu = wavenet.load_config("cpu", ["data.augment_gain_db=2", "model.residual_channels=16"])
+    cpu = wavenet.load_config("cpu", ["data.augment_speed=0.02", "model.residual_channels=16"])
     small, changes = adapt_to_duration(cpu, 30.0)
-    assert small.data.augment_gain_db == 2.0 and small.model.residual_channels == 16
-    assert "data.augment_gain_db=6.0" not in changes
+    assert small.data.augment_speed == 0.02 and small.model.residual_channels == 16
+    assert "data.augment_speed=0.05" not in changes and "data.augment_polarity=true" in changes
     off = wavenet.load_config("cpu", ["data.adapt_to_duration=false"])
     assert adapt_to_duration(off, 30.0) == (off, [])
     vocoder = wavenet.load_config(

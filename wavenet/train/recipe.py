@@ -6,7 +6,7 @@ minutes is seen some sixty times over and learned by heart. With adapt_to_durati
 these durations, changes its config before the model is built:
 
     under AUGMENT_UNDER_SECONDS   training items augmented (AUGMENTATION: speed +-5 %,
-                                  gain +-6 dB, polarity), where the config has none
+                                  polarity), where the config has none
     under SMALL_MODEL_UNDER_SECONDS   the model's channels at most SMALL_MODEL (the
                                   receptive field is kept)
 
@@ -24,11 +24,9 @@ from ..config import Config
 
 AUGMENT_UNDER_SECONDS = 600.0
 SMALL_MODEL_UNDER_SECONDS = 120.0
-AUGMENTATION: dict[str, Any] = {
-    "augment_speed": 0.05,
-    "augment_gain_db": 6.0,
-    "augment_polarity": True,
-}
+# No gain: on the 30-second folder it did not lower held-out bits (4.349 with it, 4.326
+# without) and the generated audio fell silent more often (active 0.55 against 0.81).
+AUGMENTATION: dict[str, Any] = {"augment_speed": 0.05, "augment_polarity": True}
 SMALL_MODEL: dict[str, Any] = {"residual_channels": 32, "gate_channels": 64, "skip_channels": 128}
 
 
