@@ -274,5 +274,9 @@ def test_validations_scaled_to_the_run() -> None:
     costs = RunCosts(validation=3.0, checkpoint=1.0)
     assert costs.per_step(scaled) == pytest.approx(1.0 / 20)
     assert costs.at_end(scaled) == pytest.approx(5.0 + VALIDATIONS_PER_RUN * 4.0)
+    # At most a tenth of the budget: a checkpoint write timed on a busy disk is not
+    # counted forty times over.
+    assert costs.at_end(scaled, budget_seconds=300.0) == pytest.approx(5.0 + 30.0)
+    assert costs.at_end(scaled, budget_seconds=9000.0) == pytest.approx(5.0 + 160.0)
     with pytest.raises(wavenet.ConfigError, match="val_every"):
         wavenet.TrainConfig(val_every=0)

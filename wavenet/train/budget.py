@@ -273,7 +273,7 @@ class Budget:
                 budget,
                 self.steps_cap,
                 train.warmup_steps,
-                reserve_seconds=costs.at_end(train),
+                reserve_seconds=costs.at_end(train, budget),
             )
         )
         self.calibration = None
