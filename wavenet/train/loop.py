@@ -528,11 +528,16 @@ def _initial_state(
 
 
 def _sampler(
-    files: FileSet, config: Config, generator: torch.Generator, context: int
+    files: FileSet,
+    config: Config,
+    generator: torch.Generator,
+    context: int,
+    length: int | None = None,
 ) -> CropSampler:
+    """Crops of `length` codes (default: a training item's, `item_length`)."""
     return CropSampler(
         files.files,
-        item_length(context, config.data.target_length),
+        item_length(context, config.data.target_length) if length is None else length,
         generator,
         global_ids=files.global_ids,
         mels=files.mels,
@@ -548,14 +553,7 @@ def _training_items(
     if not augmentation_on(data):
         return _sampler(files, config, generator, context)
     length = item_length(context, data.target_length)
-    crops = CropSampler(
-        files.files,
-        source_length(length, data.augment_speed),
-        generator,
-        global_ids=files.global_ids,
-        mels=files.mels,
-        hop_length=config.mel.hop_length,
-    )
+    crops = _sampler(files, config, generator, context, source_length(length, data.augment_speed))
     logger.info(
         "training items augmented: speed +-%g, gain +-%g dB, polarity %s",
         data.augment_speed,
