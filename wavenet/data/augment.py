@@ -72,10 +72,9 @@ class AugmentedCrops:
         self.data = data
         self.coding = coding
         self.channels = quantization_channels
-        self.generator = sampler.generator
 
     def _uniform(self, n: int, low: float, high: float) -> np.ndarray:
-        values = torch.rand(n, generator=self.generator, dtype=torch.float64).numpy()
+        values = torch.rand(n, generator=self.sampler.generator, dtype=torch.float64).numpy()
         return low + (high - low) * values
 
     def batch(self, batch_size: int) -> Batch:
