@@ -96,10 +96,10 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         "--weights",
         nargs="*",
-        choices=("bf16", "int8"),
-        default=["bf16", "int8"],
+        choices=("bf16", "int8", "bf16-dot"),
+        default=["bf16", "int8", "bf16-dot"],
         help="also time fast-numba with the products' weights in these formats "
-        "(method fast-numba+bf16, ...; wavenet/generation/reduced.py) [default: both]",
+        "(method fast-numba+bf16, ...; wavenet/generation/reduced.py) [default: all]",
     )
     parser.add_argument(
         "--no-compile-time",

@@ -12,16 +12,18 @@ from helpers import KERNEL3
 import wavenet
 from wavenet import ModelConfig, WaveNet
 from wavenet.errors import InvalidArgumentError
-from wavenet.generation import kernel
-from wavenet.generation.fastpath import NumbaGenerator
+from wavenet.generation import fastpath, kernel
+from wavenet.generation.fastpath import NumbaGenerator, dot_pack
 from wavenet.generation.incremental import FastGenerator
 from wavenet.generation.reduced import (
     WEIGHT_FORMATS,
     bf16_bits,
+    bf16_dot_logits,
     int8_columns,
     reduce_matrix,
     reduced_model,
 )
+from wavenet.generation.sampling import sample_codes
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -124,7 +126,7 @@ def test_reduced_model_changes_only_the_products() -> None:
 
 def test_bad_formats_are_refused() -> None:
     model = make_model("tiny")
-    assert WEIGHT_FORMATS == ("float32", "bf16", "int8")
+    assert WEIGHT_FORMATS == ("float32", "bf16", "int8", "bf16-dot")
     with pytest.raises(InvalidArgumentError, match="weights must be one of"):
         NumbaGenerator(model, 1, weights="fp8")
     with pytest.raises(InvalidArgumentError, match="needs a float32 model"):
@@ -178,3 +180,99 @@ def test_on_codes_streams_every_chunk_in_order() -> None:
         assert torch.equal(torch.cat(chunks, dim=1), codes)
     with pytest.raises(TypeError, match="on_codes must be callable"):
         wavenet.generate(model, 5, on_codes="stdout")  # type: ignore[arg-type]
+
+
+# ------------------------------------------------------------------ bf16-dot
+
+needs_bf16_dot = pytest.mark.skipif(
+    not fastpath.bf16_dot_supported(), reason="this CPU has no AVX-512 BF16 (vdpbf16ps)"
+)
+
+
+def test_dot_pack_puts_each_row_pair_beside_its_column() -> None:
+    """packed[c, p, 2j + e] holds W[2p + e, 16c + j] in bfloat16; odd K and a last block
+    short of 16 columns are padded with zeros."""
+    matrix = torch.randn(2, 7, 21, generator=torch.Generator().manual_seed(0))
+    packed = dot_pack(matrix.numpy())
+    assert packed.shape == (2, 2, 4, 32) and packed.dtype == np.uint16
+    bits = bf16_bits(matrix).numpy().view(np.uint16)
+    for lead in range(2):
+        for c in range(2):
+            for p in range(4):
+                for j in range(16):
+                    for e in range(2):
+                        k, n = 2 * p + e, 16 * c + j
+                        expected = bits[lead, k, n] if k < 7 and n < 21 else 0
+                        assert packed[lead, c, p, 2 * j + e] == expected, (lead, c, p, j, e)
+
+
+def test_round_pairs_rounds_as_torch_does() -> None:
+    """The kernel's bfloat16 rounding of a product's inputs is torch's (nearest, ties to
+    even), with NaN kept a NaN and an odd K's last pair padded with 0."""
+    values = torch.tensor(
+        [1.0, 1.0 + 2.0**-8, 1.0 + 3 * 2.0**-8, -2.5, 3e-30, 1e-40, -0.0, 3.4e38, float("inf"), 0.1]
+        + torch.randn(40, generator=torch.Generator().manual_seed(0)).tolist()
+        + [float("nan")],
+        dtype=torch.float32,
+    )
+    rows = values.reshape(1, -1).numpy()
+    pairs = np.zeros((1, (rows.shape[1] + 1) // 2), np.uint32)
+    kernel._round_pairs(rows, pairs)
+    halves = np.stack([pairs & 0xFFFF, pairs >> 16], axis=-1).reshape(-1)[: rows.shape[1]]
+    expected = bf16_bits(values[:-1]).numpy().view(np.uint16)
+    assert np.array_equal(halves[:-1], expected)
+    nan = (np.array([halves[-1]], np.uint32) << 16).view(np.float32)
+    assert np.isnan(nan).all()
+    assert pairs[0, -1] >> 16 == 0  # 51 values: the last pair's high half is padding
+
+
+@needs_bf16_dot
+@pytest.mark.parametrize("name", list(CONFIGS))
+def test_bf16_dot_kernel_computes_its_definition(name: str) -> None:
+    """The kernel with weights="bf16-dot" gives the logits of `bf16_dot_logits` on the
+    reduced model: exactly, but for activations whose float32 sums, taken in another
+    order, round to the other side of a bfloat16 step (a few, and far smaller than
+    rounding the activations or not)."""
+    model = make_model(name)
+    reduced = reduced_model(model, "bf16-dot")
+    classes, rf = model.config.classes, model.receptive_field
+    for batch in (1, 3, 16):
+        codes = torch.randint(
+            0, classes, (batch, 2 * rf + 9), generator=torch.Generator().manual_seed(batch)
+        )
+        expected = bf16_dot_logits(reduced, codes)
+        with torch.no_grad():
+            weights_only = reduced(codes)
+        gen = NumbaGenerator(model, batch, weights="bf16-dot")
+        steps = torch.stack([gen.step(codes[:, t]) for t in range(codes.shape[1])], dim=-1)
+        error = (steps - expected).abs()
+        rounding = (weights_only - expected).abs()
+        assert float((error > 1e-5).float().mean()) < 0.05, batch
+        assert float(error.mean()) < 0.05 * float(rounding.mean()), batch
+
+
+@needs_bf16_dot
+def test_bf16_dot_samples_the_codes_of_its_definition() -> None:
+    """Codes the kernel samples with weights="bf16-dot" are those that the sampling rule
+    picks from `bf16_dot_logits`' logits with the same uniforms, fed the same codes."""
+    model = make_model("tiny")
+    reduced = reduced_model(model, "bf16-dot")
+    uniforms = torch.rand((300, 2), generator=torch.Generator().manual_seed(3), dtype=torch.float64)
+    gen = NumbaGenerator(model, 2, weights="bf16-dot")
+    prime = torch.full((2, 1), 128)
+    codes = gen.sample(prime, 300, 1.0, [(0, 300, uniforms)])
+    logits = bf16_dot_logits(reduced, torch.cat([prime, codes], dim=1))
+    picked = torch.stack(
+        [sample_codes(logits[:, :, t], 1.0, uniforms[t]) for t in range(300)], dim=1
+    )
+    assert float((picked == codes).float().mean()) >= 0.99
+    assert len(set(codes.flatten().tolist())) > 20  # sampled, not stuck on one code
+
+
+def test_bf16_dot_is_refused_where_it_cannot_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    model = make_model("tiny")
+    with pytest.raises(InvalidArgumentError, match="method 'naive' cannot run it"):
+        wavenet.generate(model, 10, method="naive", weights="bf16-dot")
+    monkeypatch.setattr(fastpath, "bf16_dot_supported", lambda: False)
+    with pytest.raises(InvalidArgumentError, match="AVX-512 BF16"):
+        NumbaGenerator(model, 1, weights="bf16-dot")

@@ -74,12 +74,15 @@ def evaluate_codes(
     chunk: int = 16384,
     batch_size: int = 8,
     progress: Callable[[int, int], None] | None = None,
+    logits_of: Callable[..., torch.Tensor] | None = None,
 ) -> EvalResult:
     """Bits per sample of `model` over full code sequences (one array per file): per
     16-bit sample for a "mol" model (its codes are 16-bit samples, wavenet/coding/pcm.py).
 
     global_ids: one id per file for a globally conditioned model; mels: one log-mel
-    (n_mels, frames) per file for a vocoder.
+    (n_mels, frames) per file for a vocoder. logits_of: computes the logits instead of
+    `model`, called as model is (codes, global_cond=, mel=): another arithmetic for the
+    same model, e.g. `functools.partial(reduced.bf16_dot_logits, model)`.
     """
     if chunk < 1 or batch_size < 1:
         raise InvalidArgumentError("chunk and batch_size must be >= 1")
@@ -113,7 +116,9 @@ def evaluate_codes(
             same_mels = [w.mel for w in same if w.mel is not None]  # all of them, or none
             mel = torch.stack(same_mels).to(device) if same_mels else None
             start = same[0].first
-            logits = model(inputs, global_cond=ids, mel=mel)[:, :, start : start + targets.shape[1]]
+            forward = model if logits_of is None else logits_of
+            logits = forward(inputs, global_cond=ids, mel=mel)
+            logits = logits[:, :, start : start + targets.shape[1]]
             total_nats += _nats(model, at_least_float32(logits), targets)
             total_samples += targets.numel()
         if progress is not None:

@@ -100,6 +100,22 @@ def _reduce(packed: tuple[np.ndarray, ...], weights: str) -> tuple[np.ndarray, .
     emb, code_rows, value_in, wd, bd, wrs, br, bs, w1, b1, w2, b2 = packed[:12]
     if weights == "float32":
         return packed
+    if weights == "bf16-dot":
+        return (
+            emb,
+            code_rows,
+            value_in,
+            dot_pack(wd),
+            bd,
+            dot_pack(wrs),
+            br,
+            bs,
+            dot_pack(w1),
+            b1,
+            dot_pack(w2),
+            b2,
+            *packed[12:],
+        )
     if weights == "bf16":
 
         def bits(a: np.ndarray) -> np.ndarray:
@@ -152,6 +168,34 @@ def _reduce(packed: tuple[np.ndarray, ...], weights: str) -> tuple[np.ndarray, .
         arr(s1),
         arr(s2),
     )
+
+
+def dot_pack(matrices: np.ndarray) -> np.ndarray:
+    """Float32 product matrices (..., K, N) -> their bfloat16 bits as the "bf16-dot"
+    kernel reads them, (..., ceil(N / 16), ceil(K / 2), 32) uint16: per block of 16
+    columns, per pair of rows p, the 32 values W[2p, n], W[2p + 1, n] for each column n
+    in turn (what one `vdpbf16ps` multiplies by a pair of inputs). Padding is zeros."""
+    *lead, k, n = matrices.shape
+    padded = np.zeros((*lead, k + k % 2, -(-n // 16) * 16), np.float32)
+    padded[..., :k, :n] = matrices
+    bits = bf16_bits(torch.from_numpy(padded)).numpy().view(np.uint16)
+    # (..., K/2, 2, N/16, 16) -> (..., N/16, K/2, 16, 2)
+    split = bits.reshape(*lead, padded.shape[-2] // 2, 2, padded.shape[-1] // 16, 16)
+    order = (*range(len(lead)), len(lead) + 2, len(lead), len(lead) + 3, len(lead) + 1)
+    packed = split.transpose(order).reshape(*lead, split.shape[-2], split.shape[-4], 32)
+    return np.ascontiguousarray(packed)
+
+
+def bf16_dot_supported() -> bool:
+    """Whether numba compiles for a CPU with `vdpbf16ps` (AVX-512 BF16): the host's
+    features, or those NUMBA_CPU_FEATURES names when it is set."""
+    from llvmlite import binding
+    from numba.core import config
+
+    named = getattr(config, "CPU_FEATURES", None)
+    if named:
+        return "+avx512bf16" in str(named).split(",")
+    return bool(binding.get_host_cpu_features().get("avx512bf16", False))
 
 
 def time_block(dilation: int, batch_size: int) -> int:
@@ -234,16 +278,22 @@ def _zero_state(
     return state, (flat_ring.numpy(), flat_pending.numpy())
 
 
-def _scratch(config: ModelConfig, batch_size: int, np_dtype: np.dtype) -> tuple[np.ndarray, ...]:
+def _scratch(
+    config: ModelConfig, batch_size: int, np_dtype: np.dtype, time_blocks: np.ndarray
+) -> tuple[np.ndarray, ...]:
     """The kernel's working arrays for one step, in the order `kernel._step` unpacks them."""
     c = config
 
     def zeros(*shape: int) -> np.ndarray:
         return np.zeros(shape, np_dtype)
 
+    # A "bf16-dot" product's inputs as bfloat16 pairs: up to a time block of rows, the
+    # widest product's inputs.
+    widest = max(c.residual_channels, c.gate_channels // 2, c.skip_channels)
+    rows = int(time_blocks.max()) * batch_size
     return (
         zeros(batch_size, c.residual_channels),  # x
-        zeros(batch_size, c.kernel_size * c.residual_channels),  # taps
+        np.zeros((rows, (widest + 1) // 2), np.uint32),  # pairs
         zeros(batch_size, c.gate_channels),  # z
         zeros(batch_size, c.gate_channels // 2),  # h
         zeros(batch_size, c.residual_channels + c.skip_channels),  # out
@@ -280,6 +330,11 @@ class NumbaGenerator(CodeGenerator):
                 f"CPU, got {parameter.dtype} on {parameter.device}"
             )
         check_format(weights)
+        if weights == "bf16-dot" and not bf16_dot_supported():
+            raise InvalidArgumentError(
+                "weights='bf16-dot' needs a CPU with AVX-512 BF16 (avx512_bf16), "
+                "which this one lacks: use weights='bf16'"
+            )
         if weights != "float32" and parameter.dtype != torch.float32:
             raise InvalidArgumentError(
                 f"weights={weights!r} needs a float32 model, got {parameter.dtype}"
@@ -295,7 +350,7 @@ class NumbaGenerator(CodeGenerator):
         self.state, self._state_arrays = _zero_state(
             c, batch_size, self._layout, spans, gathered, self.dtype
         )
-        self._scratch = _scratch(c, batch_size, np_dtype)
+        self._scratch = _scratch(c, batch_size, np_dtype, self._layout[3])
         self._cdf = np.zeros(c.output_channels, np.float64)
         self._np_dtype = np_dtype
         self._no_conditioning = np.zeros(

@@ -7,9 +7,9 @@ hold it to), rearranged for speed:
   transposed so that every product is y (B, N) += x (B, K) @ Wt (K, N), walking each
   weight matrix once per step in memory order; the inner loops are explicit 512-bit
   vector code (`_make_tile`) that feeds each loaded weight row to four streams at a time;
-- a layer's kernel_size taps are one product ([past taps, x] @ [W_0; ...; W_k-1]), and its
-  residual and skip projections are one product too, h @ [W_res | W_skip], whose skip half
-  accumulates over the layers (the last block's residual output is never used);
+- a layer's residual and skip projections are one product, h @ [W_res | W_skip], whose
+  skip half accumulates over the layers (the last block's residual output is never used);
+  each tap of the dilated convolution is a product of its own into the same sums;
 - at batch 1 a step is limited by how fast ~3 MB of weights stream from the L3 cache, so
   at small batches the past taps, whose inputs are known `dilation` steps ahead, are
   gathered: every m steps one product applies the past-tap weights to the last m inputs
@@ -30,7 +30,11 @@ be bfloat16 (stored as uint16, widened to float32 exactly) or int8 with one floa
 per output column; x, y and every sum stay float32. With int8 weights a product sums
 q x and the scales multiply the sum afterwards (s * (q x) + b, one pass over the outputs),
 which `_step` does wherever a product's output is complete; the PyTorch definition of the
-same reduced model is `wavenet.generation.reduced`.
+same reduced model is `wavenet.generation.reduced`. With "bf16-dot" a product's weights are
+packed in pairs of rows (`fastpath.dot_pack`) and its inputs rounded to bfloat16 pairs
+(`_round_pairs`), and `vdpbf16ps` (AVX-512 BF16) makes 32 products an instruction
+(`_make_dot`); `_product` picks the product code from the weights' array type when numba
+compiles, so the instruction is only compiled for weights in that format.
 
 Conditioning adds a per-layer (B, gate_channels) term to `z` in `_step`, right after the
 dilated convolution, as in `incremental._block_step`. This module holds only compiled code
@@ -48,7 +52,7 @@ import numpy as np
 from llvmlite import ir
 from numba import njit, types
 from numba.core import cgutils
-from numba.extending import intrinsic
+from numba.extending import intrinsic, overload
 
 # Fused multiply-add, no signed zeros, reciprocal; no reassociation (the products keep
 # the summation order they are written in), no assumptions about inf or NaN.
@@ -176,6 +180,152 @@ def _tile_code(rows, context, builder, signature, args):  # noqa: ANN001, ANN202
     return builder.mul(count, ir.Constant(i64, lanes))
 
 
+class _BFloat(ir.Type):
+    """LLVM's `bfloat` scalar type, which llvmlite's IR builder does not name."""
+
+    def _to_string(self) -> str:
+        return "bfloat"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _BFloat)
+
+    def __hash__(self) -> int:
+        return hash("bfloat")
+
+
+def _make_dot(blocks: int, chains: int):  # noqa: ANN202 - returns a numba intrinsic
+    """An intrinsic dot(y, b, wt, c0, pairs, n) for the "bf16-dot" format: for the column
+    blocks c0 <= c < c0 + `blocks` of a packed matrix wt (N/16, K/2, 32) (see
+    `fastpath.dot_pack`) and the columns n' < n,
+
+        y[b, n'] += sum over p < K/2 of  x[2p] wt[2p, n'] + x[2p + 1] wt[2p + 1, n']
+
+    with x's bfloat16 pairs in pairs[b, :K/2] (`_round_pairs`), one `vdpbf16ps` (16 x 2
+    products into 16 float32 sums) per block and pair. The pairs are split over `chains`
+    independent accumulators per block (p % chains), summed at the end, so that the
+    instruction's latency does not bound the loop. A block past column n is masked.
+    """
+
+    @intrinsic
+    def dot(typingctx, y, b, wt, c0, pairs, n):  # noqa: ANN001, ANN202
+        sig = types.void(y, b, wt, c0, pairs, n)
+
+        def codegen(context, builder, signature, args):  # noqa: ANN001, ANN202
+            _dot_code(blocks, chains, context, builder, signature, args)
+            return context.get_dummy_value()
+
+        return sig, codegen
+
+    return dot
+
+
+def _dot_code(blocks, chains, context, builder, signature, args):  # noqa: ANN001
+    """The LLVM IR of `_make_dot`'s intrinsic."""
+    y_type, _, w_type, _, p_type, _ = signature.args
+    y_arr = context.make_array(y_type)(context, builder, args[0])
+    w_arr = context.make_array(w_type)(context, builder, args[2])
+    p_arr = context.make_array(p_type)(context, builder, args[4])
+    b_val, c0_val, n_val = args[1], args[3], args[5]
+    f32, i1, i32, i64 = ir.FloatType(), ir.IntType(1), ir.IntType(32), ir.IntType(64)
+    floats, words = ir.VectorType(f32, 16), ir.VectorType(i32, 16)
+    halves = ir.VectorType(_BFloat(), 32)
+    mask_type = ir.VectorType(i1, 16)
+    dpbf16 = cgutils.get_or_insert_function(
+        builder.module,
+        ir.FunctionType(floats, [floats, halves, halves]),
+        "llvm.x86.avx512bf16.dpbf16ps.512",
+    )
+    zero = ir.Constant(i64, 0)
+    pair_count = cgutils.unpack_tuple(builder, w_arr.shape, 3)[1]
+    w_rows = [
+        builder.bitcast(
+            cgutils.get_item_pointer(
+                context,
+                builder,
+                w_type,
+                w_arr,
+                [builder.add(c0_val, ir.Constant(i64, j)), zero, zero],
+                wraparound=False,
+            ),
+            words.as_pointer(),
+        )
+        for j in range(blocks)
+    ]
+    x_row = builder.bitcast(
+        cgutils.get_item_pointer(context, builder, p_type, p_arr, [b_val, zero], wraparound=False),
+        i32.as_pointer(),
+    )
+    sums = [
+        [cgutils.alloca_once_value(builder, ir.Constant(floats, [0.0] * 16)) for _ in range(blocks)]
+        for _ in range(chains)
+    ]
+
+    def accumulate(p, chain):  # noqa: ANN001, ANN202
+        word = builder.load(builder.gep(x_row, [p]))
+        one = builder.insert_element(ir.Constant(words, ir.Undefined), word, ir.Constant(i32, 0))
+        spread = builder.shuffle_vector(
+            one, ir.Constant(words, ir.Undefined), ir.Constant(words, [0] * 16)
+        )
+        x_pairs = builder.bitcast(spread, halves)
+        for j in range(blocks):
+            w_pairs = builder.bitcast(builder.load(builder.gep(w_rows[j], [p]), align=2), halves)
+            total = builder.call(dpbf16, [builder.load(sums[chain][j]), x_pairs, w_pairs])
+            builder.store(total, sums[chain][j])
+
+    rounds = builder.udiv(pair_count, ir.Constant(i64, chains))
+    with cgutils.for_range(builder, rounds) as loop:
+        first = builder.mul(loop.index, ir.Constant(i64, chains))
+        for chain in range(chains):
+            accumulate(builder.add(first, ir.Constant(i64, chain)), chain)
+    done = builder.mul(rounds, ir.Constant(i64, chains))
+    with cgutils.for_range(builder, builder.sub(pair_count, done)) as loop:
+        accumulate(builder.add(done, loop.index), 0)
+
+    masked_load = cgutils.get_or_insert_function(
+        builder.module,
+        ir.FunctionType(floats, [floats.as_pointer(), i32, mask_type, floats]),
+        "llvm.masked.load.v16f32.p0",
+    )
+    masked_store = cgutils.get_or_insert_function(
+        builder.module,
+        ir.FunctionType(ir.VoidType(), [floats, floats.as_pointer(), i32, mask_type]),
+        "llvm.masked.store.v16f32.p0",
+    )
+    lanes = ir.Constant(words, list(range(16)))
+    for j in range(blocks):
+        total = builder.load(sums[0][j])
+        for chain in range(1, chains):
+            total = builder.fadd(total, builder.load(sums[chain][j]))
+        column = builder.mul(builder.add(c0_val, ir.Constant(i64, j)), ir.Constant(i64, 16))
+        left = builder.trunc(builder.sub(n_val, column), i32)
+        spread = builder.shuffle_vector(
+            builder.insert_element(ir.Constant(words, ir.Undefined), left, ir.Constant(i32, 0)),
+            ir.Constant(words, ir.Undefined),
+            ir.Constant(words, [0] * 16),
+        )
+        mask = builder.icmp_signed("<", lanes, spread)
+        target = builder.bitcast(
+            cgutils.get_item_pointer(
+                context, builder, y_type, y_arr, [b_val, column], wraparound=False
+            ),
+            floats.as_pointer(),
+        )
+        before = builder.call(
+            masked_load, [target, ir.Constant(i32, 4), mask, ir.Constant(floats, [0.0] * 16)]
+        )
+        builder.call(masked_store, [builder.fadd(before, total), target, ir.Constant(i32, 4), mask])
+
+
+@intrinsic
+def _float_bits(typingctx, value):  # noqa: ANN001, ANN202
+    """A float32's bits as a uint32 (no conversion)."""
+
+    def codegen(context, builder, signature, args):  # noqa: ANN001, ANN202
+        return builder.bitcast(args[0], ir.IntType(32))
+
+    return types.uint32(types.float32), codegen
+
+
 @intrinsic
 def _widen(typingctx, value):  # noqa: ANN001, ANN202
     """One weight as a float: bfloat16 bits (uint16) or int8 -> float32; floats as they are."""
@@ -206,6 +356,10 @@ _LOG_SCALE_MIN = -14.0
 
 _tile4 = _make_tile(4)
 _tile1 = _make_tile(1)
+# Four blocks (64 columns) with two chains each, or one block with four: eight or four
+# independent sums in flight.
+_dot4 = _make_dot(4, 2)
+_dot1 = _make_dot(1, 4)
 
 
 @njit(cache=True, fastmath=_FASTMATH, error_model="numpy")
@@ -248,6 +402,77 @@ def _matmul_acc(x, wt, y):  # pragma: no cover - compiled
                 a0 = x[b, k]
                 for n in range(cols):
                     yb[n] += a0 * _widen(wk[n])
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def _bf16_bits(value):  # pragma: no cover - compiled
+    """A float32 rounded to bfloat16 (to nearest, ties to even), as its 16 bits in a uint32;
+    NaN stays a (quiet) NaN."""
+    bits = _float_bits(np.float32(value))
+    if bits & np.uint32(0x7FFFFFFF) > np.uint32(0x7F800000):
+        return (bits >> np.uint32(16)) | np.uint32(0x40)
+    odd = (bits >> np.uint32(16)) & np.uint32(1)
+    return (bits + np.uint32(0x7FFF) + odd) >> np.uint32(16)
+
+
+@njit(cache=True, error_model="numpy")
+def _round_pairs(x, pairs):  # pragma: no cover - compiled
+    """pairs[b, p] = the bfloat16 roundings of x[b, 2p] (low half) and x[b, 2p + 1] (high
+    half), a product's inputs as `vdpbf16ps` reads them; an odd K's last pair ends in 0."""
+    rows, k = x.shape
+    half = k // 2
+    for b in range(rows):
+        for p in range(half):
+            low = _bf16_bits(x[b, 2 * p])
+            pairs[b, p] = low | (_bf16_bits(x[b, 2 * p + 1]) << np.uint32(16))
+        if k % 2:
+            pairs[b, half] = _bf16_bits(x[b, k - 1])
+
+
+def _product(x, wt, y, pairs):  # noqa: ANN001, ANN202 - typed by the overload below
+    """y (B, N) += x (B, K) @ W (K, N), W in any weight format; compiled code only."""
+    raise NotImplementedError("_product is called from compiled code only")
+
+
+@overload(_product, jit_options={"fastmath": _FASTMATH, "error_model": "numpy"})
+def _product_typed(x, wt, y, pairs):  # noqa: ANN001, ANN202
+    """A (K, N) matrix (float32, float64, bfloat16 bits or int8) goes through `_matmul_acc`;
+    a packed "bf16-dot" matrix (N/16, K/2, 32) through the dot intrinsics, with x rounded
+    to bfloat16 pairs in `pairs` first. Chosen at compile time from wt's dimensions, so
+    that a CPU without `avx512_bf16` never compiles the instruction it lacks."""
+    if wt.ndim == 3:
+
+        def dot(x, wt, y, pairs):  # noqa: ANN001, ANN202
+            _round_pairs(x, pairs)
+            columns = y.shape[1]
+            blocks = wt.shape[0]
+            for b in range(x.shape[0]):
+                c = 0
+                while c + 4 <= blocks:
+                    _dot4(y, b, wt, c, pairs, columns)
+                    c += 4
+                while c < blocks:
+                    _dot1(y, b, wt, c, pairs, columns)
+                    c += 1
+
+        return dot
+
+    def dense(x, wt, y, pairs):  # noqa: ANN001, ANN202
+        _matmul_acc(x, wt, y)
+
+    return dense
+
+
+def _fits(wt, rows, cols):  # noqa: ANN001, ANN202 - typed by the overload below
+    """Whether wt holds a (rows, cols) product matrix in its format; compiled code only."""
+    raise NotImplementedError("_fits is called from compiled code only")
+
+
+@overload(_fits)
+def _fits_typed(wt, rows, cols):  # noqa: ANN001, ANN202
+    if wt.ndim == 3:
+        return lambda wt, rows, cols: wt.shape == ((cols + 15) // 16, (rows + 1) // 2, 32)
+    return lambda wt, rows, cols: wt.shape == (rows, cols)
 
 
 @njit(cache=True, fastmath=_FASTMATH, error_model="numpy", inline="always")
@@ -314,7 +539,7 @@ def _step(
     emb, code_rows, value_in, wd, bd, wrs, br, bs, w1, b1, w2, b2, sd, srs, s1, s2 = weights
     dilations, kernel_size, offsets, time_blocks, pending_offsets, mixtures = layout
     ring, pending = state
-    x, xin, z, h, out, skips, hidden, logits = scratch
+    x, pairs, z, h, out, skips, hidden, logits = scratch
     batch, residual = x.shape
     skip = skips.shape[1]
     gate = z.shape[1]
@@ -344,15 +569,13 @@ def _step(
         if block == 1:
             for j in range(taps):
                 slot = base + (t - (taps - j) * dilation) % span
-                xin[:, j * residual : (j + 1) * residual] = ring[slot]
-            xin[:, taps * residual :] = x
-            _matmul_acc(xin, wd[layer].reshape((kernel_size * residual, gate)), z)
+                _product(ring[slot], wd[layer, j], z, pairs)
         else:
             past = pending[pending_offsets[layer] + t % span]
             for b in range(batch):
                 z[b] += past[b]
                 past[b] = 0.0
-            _matmul_acc(x, wd[layer, taps], z)
+        _product(x, wd[layer, taps], z, pairs)
         if scaled:
             for b in range(batch):
                 for c in range(gate):
@@ -367,10 +590,11 @@ def _step(
             inputs = ring[base + first : base + first + block].reshape((block * batch, residual))
             for j in range(taps):
                 target = pending_offsets[layer] + (t + 1 - block + (taps - j) * dilation) % span
-                _matmul_acc(
+                _product(
                     inputs,
                     wd[layer, j],
                     pending[target : target + block].reshape((block * batch, gate)),
+                    pairs,
                 )
         _gate(z, h, approximate)
         # out = [residual | skip]: the residual part is this layer's, the skip part sums
@@ -380,7 +604,7 @@ def _step(
                 out[b] = 0.0
             else:
                 out[b, :residual] = 0.0
-        _matmul_acc(h, wrs[layer], out)
+        _product(h, wrs[layer], out, pairs)
         if scaled:
             for b in range(batch):
                 for c in range(residual):
@@ -399,7 +623,7 @@ def _step(
             hidden[b] = 0.0
         else:
             hidden[b] = b1
-    _matmul_acc(skips, w1, hidden)
+    _product(skips, w1, hidden, pairs)
     if scaled:
         for b in range(batch):
             for c in range(skip):
@@ -410,7 +634,7 @@ def _step(
             logits[b] = 0.0
         else:
             logits[b] = b2
-    _matmul_acc(hidden, w2, logits)
+    _product(hidden, w2, logits, pairs)
     if scaled:
         head = logits.shape[1]
         for b in range(batch):
@@ -483,7 +707,7 @@ def _check_layout(weights, layout, state, scratch):  # pragma: no cover - compil
     emb, code_rows, value_in, wd, bd, wrs, br, bs, w1, b1, w2, b2, sd, srs, s1, s2 = weights
     dilations, kernel_size, offsets, time_blocks, pending_offsets, mixtures = layout
     ring, pending = state
-    x, xin, z, h, out, skips, hidden, logits = scratch
+    x, pairs, z, h, out, skips, hidden, logits = scratch
     layers = dilations.shape[0]
     residual, gate, skip, head = emb.shape[1], bd.shape[1], bs.shape[0], b2.shape[0]
     batch = ring.shape[1]
@@ -501,9 +725,14 @@ def _check_layout(weights, layout, state, scratch):  # pragma: no cover - compil
         raise ValueError(
             "kernel.run: the layout's offsets and time blocks must have one entry per dilation"
         )
+    widest = max(residual, gate // 2, skip)  # the most inputs a product takes
+    rows = batch  # the most rows a product takes: a batch, or a time block of them
+    for layer in range(time_blocks.shape[0]):
+        rows = max(rows, time_blocks[layer] * batch)
     if (
         x.shape != (batch, residual)
-        or xin.shape != (batch, kernel_size * residual)
+        or pairs.shape[0] < rows
+        or pairs.shape[1] < (widest + 1) // 2
         or z.shape != (batch, gate)
         or h.shape != (batch, gate // 2)
         or out.shape != (batch, residual + skip)
@@ -513,17 +742,19 @@ def _check_layout(weights, layout, state, scratch):  # pragma: no cover - compil
     ):
         raise ValueError(
             "kernel.run: a scratch array does not match the batch and the "
-            "weights' widths (x, taps, z, h, out, skips, hidden, logits)"
+            "weights' widths (x, pairs, z, h, out, skips, hidden, logits)"
         )
     if (
-        wd.shape != (layers, kernel_size, residual, gate)
+        wd.shape[:2] != (layers, kernel_size)
+        or not _fits(wd[0, 0], residual, gate)
         or bd.shape[0] != layers
-        or wrs.shape != (layers, gate // 2, residual + skip)
+        or wrs.shape[0] != layers
+        or not _fits(wrs[0], gate // 2, residual + skip)
         or br.shape != (layers, residual)
         or value_in.shape != (2, residual)
-        or w1.shape != (skip, skip)
+        or not _fits(w1, skip, skip)
         or b1.shape[0] != skip
-        or w2.shape != (skip, head)
+        or not _fits(w2, skip, head)
     ):
         raise ValueError(
             "kernel.run: a weight array does not match the layout (layers, "

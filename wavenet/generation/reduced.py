@@ -9,6 +9,9 @@ faster step:
     "bf16"     each weight rounded to bfloat16 (8 bits of mantissa), half the bytes
     "int8"     each output column c of a product W (K, N) as q[:, c] * s[c], with
                q = round(W / s) in [-127, 127] and s[c] = max |W[:, c]| / 127: a quarter
+    "bf16-dot" the weights of "bf16", and each product's inputs rounded to bfloat16 too
+               (sums stay float32): what the CPU's `vdpbf16ps` multiplies, 32 products
+               an instruction, on CPUs with AVX-512 BF16
 
 The products are the dilated convolutions (all taps of a layer together), the residual
 and skip 1x1s and the head's two 1x1s. The embedding, biases, conditioning projections
@@ -18,6 +21,9 @@ and the upsampler stay float32: they are small or not read per sample.
 reduced values (q * s, or the rounded bfloat16): generating from it with the PyTorch
 generators is what the kernel computes with `weights="int8"` (up to float rounding: the
 kernel sums q x and scales the sum). Held-out bits of the copy say what the format costs.
+"bf16-dot" also rounds activations, which the copy's own forward does not:
+`bf16_dot_logits(reduced_model(model, "bf16-dot"), codes)` is its definition, and
+`reduced_logits` gives any format's teacher-forced logits.
 """
 
 from __future__ import annotations
@@ -27,9 +33,10 @@ import copy
 import torch
 
 from ..errors import InvalidArgumentError
+from ..nn.layers import gated_activation
 from ..nn.model import WaveNet
 
-WEIGHT_FORMATS = ("float32", "bf16", "int8")
+WEIGHT_FORMATS = ("float32", "bf16", "int8", "bf16-dot")
 
 # The largest int8 magnitude used: symmetric, so -128 is never produced.
 _INT8_LEVELS = 127
@@ -64,7 +71,7 @@ def reduce_matrix(matrix: torch.Tensor, weights: str) -> torch.Tensor:
     """The values a (K, N) product matrix has in format `weights`, as float32."""
     check_format(weights)
     m = matrix.detach().to(torch.float32)
-    if weights == "bf16":
+    if weights in ("bf16", "bf16-dot"):
         return m.to(torch.bfloat16).to(torch.float32)
     if weights == "int8":
         q, scale = int8_columns(m)
@@ -100,3 +107,58 @@ def reduced_model(model: WaveNet, weights: str) -> WaveNet:
     for conv in convs:
         conv.weight.copy_(_reduce_conv(conv.weight, weights))
     return copied
+
+
+def _bf16(x: torch.Tensor) -> torch.Tensor:
+    """x rounded to bfloat16 (to nearest, ties to even), kept in float32."""
+    return x.to(torch.bfloat16).to(torch.float32)
+
+
+@torch.no_grad()
+def bf16_dot_logits(
+    model: WaveNet,
+    codes: torch.Tensor,
+    global_cond: torch.Tensor | None = None,
+    mel: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Logits (B, O, T) of `model` (float32) for codes (B, T) with the input of every
+    product rounded to bfloat16 first, the "bf16-dot" format's arithmetic: the block's
+    input before its dilated convolution, the gate's output before the residual and skip
+    1x1s, the summed skips (after their ReLU) and the hidden features before the head's
+    two 1x1s. Sums, biases, conditioning and activations stay float32. Pass
+    `reduced_model(model, "bf16-dot")` for the format's weights too."""
+    global_features, local_features = model.conditioning_features(
+        codes.shape[0], codes.shape[1], global_cond, mel
+    )
+    x = model.embed(codes).transpose(1, 2)  # (B, R, T)
+    skips = None
+    for layer, block in enumerate(model.residual_blocks()):
+        z = block.dilated(_bf16(x))
+        term = model.layer_conditioning(layer, global_features, local_features)
+        if term is not None:
+            z = z + term
+        h = _bf16(gated_activation(z))
+        skip = block.skip(h)
+        skips = skip if skips is None else skips + skip
+        if block.residual is not None:
+            x = x + block.residual(h)
+    assert skips is not None  # a model has at least one layer
+    hidden = torch.relu(model.head_hidden(_bf16(torch.relu(skips))))
+    weight, bias = model.head_out.weight[:, :, 0], model.head_out.bias
+    return torch.nn.functional.linear(_bf16(hidden).transpose(1, 2), weight, bias).transpose(1, 2)
+
+
+def reduced_logits(
+    model: WaveNet,
+    weights: str,
+    codes: torch.Tensor,
+    global_cond: torch.Tensor | None = None,
+    mel: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Teacher-forced logits (B, O, T) of `model` with its products in format `weights`,
+    as the CPU kernel computes them (up to float32 rounding)."""
+    reduced = reduced_model(model, weights)
+    if weights == "bf16-dot":
+        return bf16_dot_logits(reduced, codes, global_cond, mel)
+    with torch.no_grad():
+        return reduced(codes, global_cond, mel)
