@@ -96,8 +96,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         "--weights",
         nargs="*",
-        choices=("bf16", "int8", "bf16-dot"),
-        default=["bf16", "int8", "bf16-dot"],
+        choices=("bf16", "int8", "bf16-dot", "int8-dot"),
+        default=["bf16", "int8", "bf16-dot", "int8-dot"],
         help="also time fast-numba with the products' weights in these formats "
         "(method fast-numba+bf16, ...; wavenet/generation/reduced.py) [default: all]",
     )

@@ -377,7 +377,7 @@ def reduced_bits(run: Path, folder: Path, formats: list[str], args: argparse.Nam
     """Held-out bits of the run's model (as `wavenet eval` loads it) with its product
     weights in each format, float32 included, on the codes `wavenet eval` scores."""
     from wavenet.eval.bits import evaluate_codes
-    from wavenet.generation.reduced import bf16_dot_logits, reduced_model
+    from wavenet.generation.reduced import dot_logits, reduced_model
     from wavenet.io.checkpoint import load_model, speakers_from_checkpoint
 
     model, config, payload = load_model(run, device=args.device or "cpu")
@@ -397,8 +397,8 @@ def reduced_bits(run: Path, folder: Path, formats: list[str], args: argparse.Nam
             [f.codes for f in files.files],
             global_ids=files.global_ids,
             mels=files.mels,
-            # bf16-dot rounds activations too, which the model's own forward does not.
-            logits_of=functools.partial(bf16_dot_logits, reduced) if fmt == "bf16-dot" else None,
+            # The -dot formats reduce activations too, which the model's forward does not.
+            logits_of=functools.partial(dot_logits, reduced, fmt) if fmt.endswith("-dot") else None,
         )
         bits[fmt] = result.bits_per_sample
     return bits
@@ -740,7 +740,7 @@ def main() -> None:
     parser.add_argument(
         "--weights",
         nargs="+",
-        choices=("bf16", "int8", "bf16-dot"),
+        choices=("bf16", "int8", "bf16-dot", "int8-dot"),
         default=[],
         help="also score each model with its product weights in these formats",
     )

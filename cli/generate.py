@@ -142,13 +142,13 @@ def check_audio_name(out: Path) -> None:
 )
 @click.option(
     "--weights",
-    type=click.Choice(["float32", "bf16", "int8", "bf16-dot"]),
+    type=click.Choice(["float32", "bf16", "int8", "bf16-dot", "int8-dot"]),
     default="float32",
     show_default=True,
     help="The products' weights in the CPU kernel: bf16 or int8 read fewer bytes per "
-    "sample (faster at small batches); bf16-dot also rounds each product's inputs to "
-    "bf16 and uses the CPU's bf16 dot-product instruction (AVX-512 BF16 only). Their "
-    "cost in bits is measured in docs/decisions.md.",
+    "sample (faster at small batches); bf16-dot and int8-dot also reduce each "
+    "product's inputs and use the CPU's dot-product instructions (AVX-512 BF16, VNNI). "
+    "Their cost in bits is measured in docs/decisions.md.",
 )
 @click.option("--force", is_flag=True, help="Overwrite existing output files.")
 @json_option

@@ -13,13 +13,14 @@ import wavenet
 from wavenet import ModelConfig, WaveNet
 from wavenet.errors import InvalidArgumentError
 from wavenet.generation import fastpath, kernel
-from wavenet.generation.fastpath import NumbaGenerator, dot_pack
+from wavenet.generation.fastpath import NumbaGenerator, dot_pack, int8_dot_pack
 from wavenet.generation.incremental import FastGenerator
 from wavenet.generation.reduced import (
     WEIGHT_FORMATS,
     bf16_bits,
-    bf16_dot_logits,
+    dot_logits,
     int8_columns,
+    int8_rows,
     reduce_matrix,
     reduced_model,
 )
@@ -126,7 +127,7 @@ def test_reduced_model_changes_only_the_products() -> None:
 
 def test_bad_formats_are_refused() -> None:
     model = make_model("tiny")
-    assert WEIGHT_FORMATS == ("float32", "bf16", "int8", "bf16-dot")
+    assert WEIGHT_FORMATS == ("float32", "bf16", "int8", "bf16-dot", "int8-dot")
     with pytest.raises(InvalidArgumentError, match="weights must be one of"):
         NumbaGenerator(model, 1, weights="fp8")
     with pytest.raises(InvalidArgumentError, match="needs a float32 model"):
@@ -184,9 +185,15 @@ def test_on_codes_streams_every_chunk_in_order() -> None:
 
 # ------------------------------------------------------------------ bf16-dot
 
-needs_bf16_dot = pytest.mark.skipif(
-    not fastpath.bf16_dot_supported(), reason="this CPU has no AVX-512 BF16 (vdpbf16ps)"
-)
+DOT_FORMATS = [
+    pytest.param(
+        weights,
+        marks=pytest.mark.skipif(
+            not fastpath.dot_supported(weights), reason=f"this CPU cannot run {weights}"
+        ),
+    )
+    for weights in ("bf16-dot", "int8-dot")
+]
 
 
 def test_dot_pack_puts_each_row_pair_beside_its_column() -> None:
@@ -226,42 +233,77 @@ def test_round_pairs_rounds_as_torch_does() -> None:
     assert pairs[0, -1] >> 16 == 0  # 51 values: the last pair's high half is padding
 
 
-@needs_bf16_dot
+def test_int8_dot_pack_puts_four_rows_beside_their_column_then_the_scales() -> None:
+    matrix = torch.randn(9, 21, generator=torch.Generator().manual_seed(0))
+    packed = int8_dot_pack(matrix.numpy())
+    assert packed.shape == (2, 4, 64) and packed.dtype == np.uint8
+    q, scale = int8_columns(matrix)
+    for c in range(2):
+        for g in range(3):
+            for j in range(16):
+                for i in range(4):
+                    k, n = 4 * g + i, 16 * c + j
+                    expected = int(q[k, n]) + 128 if k < 9 and n < 21 else 128
+                    assert packed[c, g, 4 * j + i] == expected, (c, g, j, i)
+        scales = packed[c, 3].view(np.float32)
+        width = min(16, 21 - 16 * c)
+        assert np.array_equal(scales[:width], scale[16 * c : 16 * c + width].numpy())
+        assert np.all(scales[width:] == 1.0)
+
+
+def test_quantize_quads_is_int8_rows() -> None:
+    """The kernel's int8 inputs, scale and offset are `int8_rows`' values."""
+    x = torch.randn(3, 10, generator=torch.Generator().manual_seed(1)) * 3
+    x[1] = 0.0  # a row of zeros: scale 1, all q 0
+    quads = np.zeros((3, 3 + 2), np.uint32)
+    kernel._quantize_quads(x.numpy(), quads)
+    values = quads[:, :3].view(np.int8).reshape(3, 12)[:, :10].astype(np.float32)
+    scales = quads[:, 3].view(np.float32)
+    expected = int8_rows(x.T.unsqueeze(0))[0].T  # (3 rows, 10 values)
+    assert np.array_equal(values * scales[:, None], expected.numpy())
+    assert np.array_equal(quads[:, 4].view(np.int32), 128 * values.sum(1).astype(np.int32))
+    assert scales[1] == 1.0 and not values[1].any()
+    assert np.abs(values).max() == 127
+
+
+@pytest.mark.parametrize("weights", DOT_FORMATS)
 @pytest.mark.parametrize("name", list(CONFIGS))
-def test_bf16_dot_kernel_computes_its_definition(name: str) -> None:
-    """The kernel with weights="bf16-dot" gives the logits of `bf16_dot_logits` on the
-    reduced model: exactly, but for activations whose float32 sums, taken in another
-    order, round to the other side of a bfloat16 step (a few, and far smaller than
-    rounding the activations or not)."""
+def test_dot_kernel_computes_its_definition(name: str, weights: str) -> None:
+    """The kernel with a "-dot" format gives the logits of `dot_logits` on the reduced
+    model: exactly, but for inputs whose float32 sums, taken in another order, round to
+    the other side of a bfloat16 or int8 step (a few, and far smaller than reducing the
+    inputs or not)."""
     model = make_model(name)
-    reduced = reduced_model(model, "bf16-dot")
+    reduced = reduced_model(model, weights)
     classes, rf = model.config.classes, model.receptive_field
     for batch in (1, 3, 16):
         codes = torch.randint(
             0, classes, (batch, 2 * rf + 9), generator=torch.Generator().manual_seed(batch)
         )
-        expected = bf16_dot_logits(reduced, codes)
+        expected = dot_logits(reduced, weights, codes)
         with torch.no_grad():
             weights_only = reduced(codes)
-        gen = NumbaGenerator(model, batch, weights="bf16-dot")
+        gen = NumbaGenerator(model, batch, weights=weights)
         steps = torch.stack([gen.step(codes[:, t]) for t in range(codes.shape[1])], dim=-1)
         error = (steps - expected).abs()
-        rounding = (weights_only - expected).abs()
-        assert float((error > 1e-5).float().mean()) < 0.05, batch
-        assert float(error.mean()) < 0.05 * float(rounding.mean()), batch
+        reduction = (weights_only - expected).abs()
+        # A flip lasts as long as the input is in the receptive field: one early in a
+        # short run (tiny, batch 3, int8-dot: step 9 of 71) touches 7.5 % of the logits.
+        assert float((error > 1e-5).float().mean()) < 0.15, batch
+        assert float(error.mean()) < 0.1 * float(reduction.mean()), batch
 
 
-@needs_bf16_dot
-def test_bf16_dot_samples_the_codes_of_its_definition() -> None:
-    """Codes the kernel samples with weights="bf16-dot" are those that the sampling rule
-    picks from `bf16_dot_logits`' logits with the same uniforms, fed the same codes."""
+@pytest.mark.parametrize("weights", DOT_FORMATS)
+def test_dot_kernel_samples_the_codes_of_its_definition(weights: str) -> None:
+    """Codes the kernel samples with a "-dot" format are those that the sampling rule
+    picks from `dot_logits`' logits with the same uniforms, fed the same codes."""
     model = make_model("tiny")
-    reduced = reduced_model(model, "bf16-dot")
+    reduced = reduced_model(model, weights)
     uniforms = torch.rand((300, 2), generator=torch.Generator().manual_seed(3), dtype=torch.float64)
-    gen = NumbaGenerator(model, 2, weights="bf16-dot")
+    gen = NumbaGenerator(model, 2, weights=weights)
     prime = torch.full((2, 1), 128)
     codes = gen.sample(prime, 300, 1.0, [(0, 300, uniforms)])
-    logits = bf16_dot_logits(reduced, torch.cat([prime, codes], dim=1))
+    logits = dot_logits(reduced, weights, torch.cat([prime, codes], dim=1))
     picked = torch.stack(
         [sample_codes(logits[:, :, t], 1.0, uniforms[t]) for t in range(300)], dim=1
     )
@@ -269,10 +311,13 @@ def test_bf16_dot_samples_the_codes_of_its_definition() -> None:
     assert len(set(codes.flatten().tolist())) > 20  # sampled, not stuck on one code
 
 
-def test_bf16_dot_is_refused_where_it_cannot_run(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("weights", ["bf16-dot", "int8-dot"])
+def test_dot_formats_are_refused_where_they_cannot_run(
+    monkeypatch: pytest.MonkeyPatch, weights: str
+) -> None:
     model = make_model("tiny")
     with pytest.raises(InvalidArgumentError, match="method 'naive' cannot run it"):
-        wavenet.generate(model, 10, method="naive", weights="bf16-dot")
-    monkeypatch.setattr(fastpath, "bf16_dot_supported", lambda: False)
-    with pytest.raises(InvalidArgumentError, match="AVX-512 BF16"):
-        NumbaGenerator(model, 1, weights="bf16-dot")
+        wavenet.generate(model, 10, method="naive", weights=weights)
+    monkeypatch.setattr(fastpath, "dot_supported", lambda weights: False)
+    with pytest.raises(InvalidArgumentError, match="needs a CPU with avx512"):
+        NumbaGenerator(model, 1, weights=weights)

@@ -84,8 +84,8 @@ def generate(
     weights: the product weights' format, "float32" (the model's own), "bf16" or "int8"
       (wavenet/generation/reduced.py: fewer bytes per step, a faster CPU kernel at small
       batches, at a measured cost in bits). Every method computes the same reduced model.
-      "bf16-dot" also rounds each product's inputs to bfloat16 (the CPU's `vdpbf16ps`,
-      AVX-512 BF16 only): method "fast-numba" only.
+      "bf16-dot" and "int8-dot" also reduce each product's inputs, to bfloat16 or to
+      int8 (the CPU's `vdpbf16ps` or `vpdpbusd`: AVX-512 BF16 or VNNI): "fast-numba" only.
     global_cond: (batch_size,) ids for a model with global conditioning (speakers).
     mel: (batch_size, n_mels, frames) log-mel for a vocoder; generated sample j is
       predicted with mel frame j // hop_length, so frames * hop_length samples at most
@@ -129,9 +129,9 @@ def generate(
                     model, batch_size, conditioning, weights=weights
                 )
             else:
-                if weights == "bf16-dot":
+                if weights.endswith("-dot"):
                     raise InvalidArgumentError(
-                        f"weights='bf16-dot' is the CPU kernel's format: method {method!r} "
+                        f"weights={weights!r} is the CPU kernel's format: method {method!r} "
                         "cannot run it (use a float32 model on the CPU, method 'fast')"
                     )
                 if weights != "float32":  # the PyTorch paths run the reduced model itself

@@ -100,19 +100,20 @@ def _reduce(packed: tuple[np.ndarray, ...], weights: str) -> tuple[np.ndarray, .
     emb, code_rows, value_in, wd, bd, wrs, br, bs, w1, b1, w2, b2 = packed[:12]
     if weights == "float32":
         return packed
-    if weights == "bf16-dot":
+    if weights in ("bf16-dot", "int8-dot"):
+        pack = dot_pack if weights == "bf16-dot" else int8_dot_pack
         return (
             emb,
             code_rows,
             value_in,
-            dot_pack(wd),
+            pack(wd),
             bd,
-            dot_pack(wrs),
+            pack(wrs),
             br,
             bs,
-            dot_pack(w1),
+            pack(w1),
             b1,
-            dot_pack(w2),
+            pack(w2),
             b2,
             *packed[12:],
         )
@@ -186,16 +187,47 @@ def dot_pack(matrices: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(packed)
 
 
-def bf16_dot_supported() -> bool:
-    """Whether numba compiles for a CPU with `vdpbf16ps` (AVX-512 BF16): the host's
-    features, or those NUMBA_CPU_FEATURES names when it is set."""
+def int8_dot_pack(matrices: np.ndarray) -> np.ndarray:
+    """Float32 product matrices (..., K, N) -> the "int8-dot" kernel's packing,
+    (..., ceil(N / 16), ceil(K / 4) + 1, 64) uint8: per block of 16 columns, per group
+    of four rows g, the 64 bytes q[4g + i, n] + 128 (i < 4) for each column n in turn
+    (what one `vpdpbusd` multiplies by four inputs), then 64 bytes holding the 16 columns'
+    float32 scales. q, s are `reduced.int8_columns`' (q in [-127, 127]); padding is q = 0."""
+    *lead, k, n = matrices.shape
+    columns = -(-n // 16) * 16
+    flat = torch.from_numpy(np.ascontiguousarray(matrices.reshape(-1, k, n)))
+    quantized = [int8_columns(m) for m in flat]
+    q = np.zeros((len(quantized), -(-k // 4) * 4, columns), np.int16)
+    s = np.ones((len(quantized), columns), np.float32)
+    for i, (values, scales) in enumerate(quantized):
+        q[i, :k, :n] = values.numpy()
+        s[i, :n] = scales.numpy()
+    offset = (q + 128).astype(np.uint8)
+    # (M, K/4, 4, N/16, 16) -> (M, N/16, K/4, 16, 4)
+    groups = offset.reshape(len(quantized), q.shape[1] // 4, 4, columns // 16, 16)
+    body = groups.transpose(0, 3, 1, 4, 2).reshape(
+        len(quantized), columns // 16, q.shape[1] // 4, 64
+    )
+    tail = s.reshape(len(quantized), columns // 16, 1, 16).view(np.uint8)
+    packed = np.concatenate([body, tail], axis=2)
+    return np.ascontiguousarray(packed.reshape(*lead, *packed.shape[1:]))
+
+
+_DOT_FEATURES = {"bf16-dot": "avx512bf16", "int8-dot": "avx512vnni"}
+
+
+def dot_supported(weights: str) -> bool:
+    """Whether numba compiles for a CPU with the instruction format `weights` needs
+    ("bf16-dot": `vdpbf16ps`, AVX-512 BF16; "int8-dot": `vpdpbusd`, AVX-512 VNNI): the
+    host's features, or those NUMBA_CPU_FEATURES names when it is set."""
     from llvmlite import binding
     from numba.core import config
 
+    feature = _DOT_FEATURES[weights]
     named = getattr(config, "CPU_FEATURES", None)
     if named:
-        return "+avx512bf16" in str(named).split(",")
-    return bool(binding.get_host_cpu_features().get("avx512bf16", False))
+        return f"+{feature}" in str(named).split(",")
+    return bool(binding.get_host_cpu_features().get(feature, False))
 
 
 def time_block(dilation: int, batch_size: int) -> int:
@@ -290,10 +322,11 @@ def _scratch(
     # A "bf16-dot" product's inputs as bfloat16 pairs: up to a time block of rows, the
     # widest product's inputs.
     widest = max(c.residual_channels, c.gate_channels // 2, c.skip_channels)
+    # ("int8-dot": quads of int8 and two words more).
     rows = int(time_blocks.max()) * batch_size
     return (
         zeros(batch_size, c.residual_channels),  # x
-        np.zeros((rows, (widest + 1) // 2), np.uint32),  # pairs
+        np.zeros((rows, (widest + 1) // 2 + 2), np.uint32),  # pairs
         zeros(batch_size, c.gate_channels),  # z
         zeros(batch_size, c.gate_channels // 2),  # h
         zeros(batch_size, c.residual_channels + c.skip_channels),  # out
@@ -330,10 +363,14 @@ class NumbaGenerator(CodeGenerator):
                 f"CPU, got {parameter.dtype} on {parameter.device}"
             )
         check_format(weights)
-        if weights == "bf16-dot" and not bf16_dot_supported():
+        if weights in _DOT_FEATURES and not dot_supported(weights):
+            flag, instead = {
+                "bf16-dot": ("avx512_bf16", "bf16"),
+                "int8-dot": ("avx512_vnni", "int8"),
+            }[weights]
             raise InvalidArgumentError(
-                "weights='bf16-dot' needs a CPU with AVX-512 BF16 (avx512_bf16), "
-                "which this one lacks: use weights='bf16'"
+                f"weights={weights!r} needs a CPU with {flag}, which this one lacks: "
+                f"use weights={instead!r}"
             )
         if weights != "float32" and parameter.dtype != torch.float32:
             raise InvalidArgumentError(

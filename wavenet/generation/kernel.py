@@ -226,10 +226,9 @@ def _dot_code(blocks, chains, context, builder, signature, args):  # noqa: ANN00
     w_arr = context.make_array(w_type)(context, builder, args[2])
     p_arr = context.make_array(p_type)(context, builder, args[4])
     b_val, c0_val, n_val = args[1], args[3], args[5]
-    f32, i1, i32, i64 = ir.FloatType(), ir.IntType(1), ir.IntType(32), ir.IntType(64)
+    f32, i32, i64 = ir.FloatType(), ir.IntType(32), ir.IntType(64)
     floats, words = ir.VectorType(f32, 16), ir.VectorType(i32, 16)
     halves = ir.VectorType(_BFloat(), 32)
-    mask_type = ir.VectorType(i1, 16)
     dpbf16 = cgutils.get_or_insert_function(
         builder.module,
         ir.FunctionType(floats, [floats, halves, halves]),
@@ -281,6 +280,142 @@ def _dot_code(blocks, chains, context, builder, signature, args):  # noqa: ANN00
     with cgutils.for_range(builder, builder.sub(pair_count, done)) as loop:
         accumulate(builder.add(done, loop.index), 0)
 
+    for j in range(blocks):
+        total = builder.load(sums[0][j])
+        for chain in range(1, chains):
+            total = builder.fadd(total, builder.load(sums[chain][j]))
+        column = builder.mul(builder.add(c0_val, ir.Constant(i64, j)), ir.Constant(i64, 16))
+        target = builder.bitcast(
+            cgutils.get_item_pointer(
+                context, builder, y_type, y_arr, [b_val, column], wraparound=False
+            ),
+            floats.as_pointer(),
+        )
+        _masked_add(builder, target, total, builder.sub(n_val, column))
+
+
+def _make_vnni(blocks: int, chains: int):  # noqa: ANN202 - returns a numba intrinsic
+    """An intrinsic vnni(y, b, wt, c0, quads, n) for the "int8-dot" format: for the column
+    blocks c0 <= c < c0 + `blocks` of a packed matrix wt (N/16, K/4 + 1, 64) (see
+    `fastpath.int8_dot_pack`: weights q + 128 as uint8, then the 16 columns' float32
+    scales s) and the columns n' < n,
+
+        y[b, n'] += sx * s[n'] * (sum over k of q[k, n'] xq[k])
+
+    with x's int8 values xq in quads[b, :K/4], four to a word, their scale sx and sum in the
+    two words after them (`_quantize_quads`). One `vpdpbusd` (16 x 4 products of uint8 by
+    int8 into 16 int32 sums) per block and word; the sums are exact, and the weights'
+    offset of 128 is taken off once as 128 * sum(xq). `chains` as in `_make_dot`.
+    """
+
+    @intrinsic
+    def vnni(typingctx, y, b, wt, c0, quads, n):  # noqa: ANN001, ANN202
+        sig = types.void(y, b, wt, c0, quads, n)
+
+        def codegen(context, builder, signature, args):  # noqa: ANN001, ANN202
+            _vnni_code(blocks, chains, context, builder, signature, args)
+            return context.get_dummy_value()
+
+        return sig, codegen
+
+    return vnni
+
+
+def _vnni_code(blocks, chains, context, builder, signature, args):  # noqa: ANN001
+    """The LLVM IR of `_make_vnni`'s intrinsic."""
+    y_type, _, w_type, _, q_type, _ = signature.args
+    y_arr = context.make_array(y_type)(context, builder, args[0])
+    w_arr = context.make_array(w_type)(context, builder, args[2])
+    q_arr = context.make_array(q_type)(context, builder, args[4])
+    b_val, c0_val, n_val = args[1], args[3], args[5]
+    f32, i32, i64 = ir.FloatType(), ir.IntType(32), ir.IntType(64)
+    floats, words = ir.VectorType(f32, 16), ir.VectorType(i32, 16)
+    vpdpbusd = cgutils.get_or_insert_function(
+        builder.module,
+        ir.FunctionType(words, [words, words, words]),
+        "llvm.x86.avx512.vpdpbusd.512",
+    )
+    zero = ir.Constant(i64, 0)
+    word_count = builder.sub(cgutils.unpack_tuple(builder, w_arr.shape, 3)[1], ir.Constant(i64, 1))
+    w_rows = [
+        builder.bitcast(
+            cgutils.get_item_pointer(
+                context,
+                builder,
+                w_type,
+                w_arr,
+                [builder.add(c0_val, ir.Constant(i64, j)), zero, zero],
+                wraparound=False,
+            ),
+            words.as_pointer(),
+        )
+        for j in range(blocks)
+    ]
+    x_row = builder.bitcast(
+        cgutils.get_item_pointer(context, builder, q_type, q_arr, [b_val, zero], wraparound=False),
+        i32.as_pointer(),
+    )
+
+    def spread(value, vector):  # noqa: ANN001, ANN202
+        one = builder.insert_element(ir.Constant(vector, ir.Undefined), value, ir.Constant(i32, 0))
+        return builder.shuffle_vector(
+            one, ir.Constant(vector, ir.Undefined), ir.Constant(words, [0] * 16)
+        )
+
+    sums = [
+        [cgutils.alloca_once_value(builder, ir.Constant(words, [0] * 16)) for _ in range(blocks)]
+        for _ in range(chains)
+    ]
+
+    def accumulate(k, chain):  # noqa: ANN001, ANN202
+        x_quads = spread(builder.load(builder.gep(x_row, [k])), words)
+        for j in range(blocks):
+            w_quads = builder.load(builder.gep(w_rows[j], [k]), align=1)
+            total = builder.call(vpdpbusd, [builder.load(sums[chain][j]), w_quads, x_quads])
+            builder.store(total, sums[chain][j])
+
+    rounds = builder.udiv(word_count, ir.Constant(i64, chains))
+    with cgutils.for_range(builder, rounds) as loop:
+        first = builder.mul(loop.index, ir.Constant(i64, chains))
+        for chain in range(chains):
+            accumulate(builder.add(first, ir.Constant(i64, chain)), chain)
+    done = builder.mul(rounds, ir.Constant(i64, chains))
+    with cgutils.for_range(builder, builder.sub(word_count, done)) as loop:
+        accumulate(builder.add(done, loop.index), 0)
+
+    # The words after x's quads: its scale (float32 bits) and 128 x its sum.
+    x_scale = builder.bitcast(builder.load(builder.gep(x_row, [word_count])), f32)
+    offset = spread(
+        builder.load(builder.gep(x_row, [builder.add(word_count, ir.Constant(i64, 1))])), words
+    )
+    x_scales = spread(x_scale, floats)
+    for j in range(blocks):
+        total = builder.load(sums[0][j])
+        for chain in range(1, chains):
+            total = builder.add(total, builder.load(sums[chain][j]))
+        exact = builder.sitofp(builder.sub(total, offset), floats)
+        scales = builder.load(
+            builder.bitcast(builder.gep(w_rows[j], [word_count]), floats.as_pointer()), align=4
+        )
+        column = builder.mul(builder.add(c0_val, ir.Constant(i64, j)), ir.Constant(i64, 16))
+        target = builder.bitcast(
+            cgutils.get_item_pointer(
+                context, builder, y_type, y_arr, [b_val, column], wraparound=False
+            ),
+            floats.as_pointer(),
+        )
+        _masked_add(
+            builder,
+            target,
+            builder.fmul(builder.fmul(exact, scales), x_scales),
+            builder.sub(n_val, column),
+        )
+
+
+def _masked_add(builder, target, values, left):  # noqa: ANN001
+    """*target (16 float32) += values in the lanes below `left` (i64), the others untouched."""
+    f32, i1, i32 = ir.FloatType(), ir.IntType(1), ir.IntType(32)
+    floats, words, mask_type = ir.VectorType(f32, 16), ir.VectorType(i32, 16), ir.VectorType(i1, 16)
     masked_load = cgutils.get_or_insert_function(
         builder.module,
         ir.FunctionType(floats, [floats.as_pointer(), i32, mask_type, floats]),
@@ -291,29 +426,17 @@ def _dot_code(blocks, chains, context, builder, signature, args):  # noqa: ANN00
         ir.FunctionType(ir.VoidType(), [floats, floats.as_pointer(), i32, mask_type]),
         "llvm.masked.store.v16f32.p0",
     )
-    lanes = ir.Constant(words, list(range(16)))
-    for j in range(blocks):
-        total = builder.load(sums[0][j])
-        for chain in range(1, chains):
-            total = builder.fadd(total, builder.load(sums[chain][j]))
-        column = builder.mul(builder.add(c0_val, ir.Constant(i64, j)), ir.Constant(i64, 16))
-        left = builder.trunc(builder.sub(n_val, column), i32)
-        spread = builder.shuffle_vector(
-            builder.insert_element(ir.Constant(words, ir.Undefined), left, ir.Constant(i32, 0)),
-            ir.Constant(words, ir.Undefined),
-            ir.Constant(words, [0] * 16),
-        )
-        mask = builder.icmp_signed("<", lanes, spread)
-        target = builder.bitcast(
-            cgutils.get_item_pointer(
-                context, builder, y_type, y_arr, [b_val, column], wraparound=False
-            ),
-            floats.as_pointer(),
-        )
-        before = builder.call(
-            masked_load, [target, ir.Constant(i32, 4), mask, ir.Constant(floats, [0.0] * 16)]
-        )
-        builder.call(masked_store, [builder.fadd(before, total), target, ir.Constant(i32, 4), mask])
+    one = builder.insert_element(
+        ir.Constant(words, ir.Undefined), builder.trunc(left, i32), ir.Constant(i32, 0)
+    )
+    limit = builder.shuffle_vector(
+        one, ir.Constant(words, ir.Undefined), ir.Constant(words, [0] * 16)
+    )
+    mask = builder.icmp_signed("<", ir.Constant(words, list(range(16))), limit)
+    before = builder.call(
+        masked_load, [target, ir.Constant(i32, 4), mask, ir.Constant(floats, [0.0] * 16)]
+    )
+    builder.call(masked_store, [builder.fadd(before, values), target, ir.Constant(i32, 4), mask])
 
 
 @intrinsic
@@ -360,6 +483,8 @@ _tile1 = _make_tile(1)
 # independent sums in flight.
 _dot4 = _make_dot(4, 2)
 _dot1 = _make_dot(1, 4)
+_vnni4 = _make_vnni(4, 2)
+_vnni1 = _make_vnni(1, 4)
 
 
 @njit(cache=True, fastmath=_FASTMATH, error_model="numpy")
@@ -429,6 +554,33 @@ def _round_pairs(x, pairs):  # pragma: no cover - compiled
             pairs[b, half] = _bf16_bits(x[b, k - 1])
 
 
+@njit(cache=True, error_model="numpy")
+def _quantize_quads(x, quads):  # pragma: no cover - compiled
+    """Each row of x as int8 for `vpdpbusd`: xq = round(x / sx) (ties to even), sx =
+    max |x| / 127 (1 for a row of zeros), four values a word in quads[b, :ceil(K/4)]
+    (lowest byte first, zeros after the last), then sx's bits and 128 sum(xq): the
+    arithmetic of `reduced.int8_rows`. Plain division (no fast-math), as torch divides."""
+    rows, k = x.shape
+    words = (k + 3) // 4
+    for b in range(rows):
+        peak = np.float32(0.0)
+        for i in range(k):
+            peak = max(peak, abs(np.float32(x[b, i])))
+        scale = peak / np.float32(127.0) if peak > 0 else np.float32(1.0)
+        total = 0
+        for w in range(words):
+            word = np.uint32(0)
+            for j in range(4):
+                i = 4 * w + j
+                if i < k:
+                    q = min(max(np.rint(np.float32(x[b, i]) / scale), -127.0), 127.0)
+                    total += int(q)
+                    word |= np.uint32(np.int64(q) & 0xFF) << np.uint32(8 * j)
+            quads[b, w] = word
+        quads[b, words] = _float_bits(scale)
+        quads[b, words + 1] = np.uint32(np.int64(128 * total) & 0xFFFFFFFF)
+
+
 def _product(x, wt, y, pairs):  # noqa: ANN001, ANN202 - typed by the overload below
     """y (B, N) += x (B, K) @ W (K, N), W in any weight format; compiled code only."""
     raise NotImplementedError("_product is called from compiled code only")
@@ -440,6 +592,22 @@ def _product_typed(x, wt, y, pairs):  # noqa: ANN001, ANN202
     a packed "bf16-dot" matrix (N/16, K/2, 32) through the dot intrinsics, with x rounded
     to bfloat16 pairs in `pairs` first. Chosen at compile time from wt's dimensions, so
     that a CPU without `avx512_bf16` never compiles the instruction it lacks."""
+    if wt.ndim == 3 and wt.dtype == types.uint8:
+
+        def vnni(x, wt, y, pairs):  # noqa: ANN001, ANN202
+            _quantize_quads(x, pairs)
+            columns = y.shape[1]
+            blocks = wt.shape[0]
+            for b in range(x.shape[0]):
+                c = 0
+                while c + 4 <= blocks:
+                    _vnni4(y, b, wt, c, pairs, columns)
+                    c += 4
+                while c < blocks:
+                    _vnni1(y, b, wt, c, pairs, columns)
+                    c += 1
+
+        return vnni
     if wt.ndim == 3:
 
         def dot(x, wt, y, pairs):  # noqa: ANN001, ANN202
@@ -470,6 +638,8 @@ def _fits(wt, rows, cols):  # noqa: ANN001, ANN202 - typed by the overload below
 
 @overload(_fits)
 def _fits_typed(wt, rows, cols):  # noqa: ANN001, ANN202
+    if wt.ndim == 3 and wt.dtype == types.uint8:
+        return lambda wt, rows, cols: wt.shape == ((cols + 15) // 16, (rows + 3) // 4 + 1, 64)
     if wt.ndim == 3:
         return lambda wt, rows, cols: wt.shape == ((cols + 15) // 16, (rows + 1) // 2, 32)
     return lambda wt, rows, cols: wt.shape == (rows, cols)
@@ -732,7 +902,7 @@ def _check_layout(weights, layout, state, scratch):  # pragma: no cover - compil
     if (
         x.shape != (batch, residual)
         or pairs.shape[0] < rows
-        or pairs.shape[1] < (widest + 1) // 2
+        or pairs.shape[1] < (widest + 1) // 2 + 2
         or z.shape != (batch, gate)
         or h.shape != (batch, gate // 2)
         or out.shape != (batch, residual + skip)

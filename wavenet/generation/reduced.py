@@ -12,6 +12,9 @@ faster step:
     "bf16-dot" the weights of "bf16", and each product's inputs rounded to bfloat16 too
                (sums stay float32): what the CPU's `vdpbf16ps` multiplies, 32 products
                an instruction, on CPUs with AVX-512 BF16
+    "int8-dot" the weights of "int8", and each product's inputs as int8 with one scale
+               per time step (`int8_rows`): integer sums, scaled after; the CPU's
+               `vpdpbusd` makes 64 products an instruction (AVX-512 VNNI)
 
 The products are the dilated convolutions (all taps of a layer together), the residual
 and skip 1x1s and the head's two 1x1s. The embedding, biases, conditioning projections
@@ -21,8 +24,8 @@ and the upsampler stay float32: they are small or not read per sample.
 reduced values (q * s, or the rounded bfloat16): generating from it with the PyTorch
 generators is what the kernel computes with `weights="int8"` (up to float rounding: the
 kernel sums q x and scales the sum). Held-out bits of the copy say what the format costs.
-"bf16-dot" also rounds activations, which the copy's own forward does not:
-`bf16_dot_logits(reduced_model(model, "bf16-dot"), codes)` is its definition, and
+The "-dot" formats also reduce activations, which the copy's own forward does not:
+`dot_logits(reduced_model(model, w), w, codes)` is their definition, and
 `reduced_logits` gives any format's teacher-forced logits.
 """
 
@@ -36,7 +39,7 @@ from ..errors import InvalidArgumentError
 from ..nn.layers import gated_activation
 from ..nn.model import WaveNet
 
-WEIGHT_FORMATS = ("float32", "bf16", "int8", "bf16-dot")
+WEIGHT_FORMATS = ("float32", "bf16", "int8", "bf16-dot", "int8-dot")
 
 # The largest int8 magnitude used: symmetric, so -128 is never produced.
 _INT8_LEVELS = 127
@@ -73,7 +76,7 @@ def reduce_matrix(matrix: torch.Tensor, weights: str) -> torch.Tensor:
     m = matrix.detach().to(torch.float32)
     if weights in ("bf16", "bf16-dot"):
         return m.to(torch.bfloat16).to(torch.float32)
-    if weights == "int8":
+    if weights in ("int8", "int8-dot"):
         q, scale = int8_columns(m)
         return q.to(torch.float32) * scale
     return m
@@ -81,11 +84,17 @@ def reduce_matrix(matrix: torch.Tensor, weights: str) -> torch.Tensor:
 
 def _reduce_conv(weight: torch.Tensor, weights: str) -> torch.Tensor:
     """A conv weight (N out, K in, k taps) reduced as the kernel reads it: taps and inputs
-    as the rows of one (k K, N) matrix whose columns are the output channels."""
+    as the rows of one (k K, N) matrix whose columns are the output channels; for
+    "int8-dot", whose kernel multiplies each tap separately, one (K, N) matrix a tap (a
+    scale per tap and column)."""
     out_channels, in_channels, taps = weight.shape
-    rows = weight.detach().permute(2, 1, 0).reshape(taps * in_channels, out_channels)
-    reduced = reduce_matrix(rows, weights)
-    return reduced.reshape(taps, in_channels, out_channels).permute(2, 1, 0).contiguous()
+    per_tap = weight.detach().permute(2, 1, 0)  # (k, K, N)
+    if weights == "int8-dot":
+        reduced = torch.stack([reduce_matrix(tap, weights) for tap in per_tap])
+    else:
+        rows = per_tap.reshape(taps * in_channels, out_channels)
+        reduced = reduce_matrix(rows, weights).reshape(taps, in_channels, out_channels)
+    return reduced.permute(2, 1, 0).contiguous()
 
 
 @torch.no_grad()
@@ -109,43 +118,60 @@ def reduced_model(model: WaveNet, weights: str) -> WaveNet:
     return copied
 
 
-def _bf16(x: torch.Tensor) -> torch.Tensor:
+def bf16_values(x: torch.Tensor) -> torch.Tensor:
     """x rounded to bfloat16 (to nearest, ties to even), kept in float32."""
     return x.to(torch.bfloat16).to(torch.float32)
 
 
+def int8_rows(x: torch.Tensor) -> torch.Tensor:
+    """Features x (B, C, T) as the "int8-dot" kernel reads each time step's C values: q *
+    s with s = max |x| / 127 over the C (1 where all are 0) and q = round(x / s) in
+    [-127, 127] (ties to even), kept in float32."""
+    x = x.to(torch.float32)
+    peak = x.abs().amax(dim=1, keepdim=True)
+    scale = torch.where(peak > 0, peak / _INT8_LEVELS, torch.ones_like(peak))
+    return torch.round(x / scale).clamp_(-_INT8_LEVELS, _INT8_LEVELS) * scale
+
+
+# How each "-dot" format reduces a product's inputs (B, C, T).
+_INPUT_REDUCTION = {"bf16-dot": bf16_values, "int8-dot": int8_rows}
+
+
 @torch.no_grad()
-def bf16_dot_logits(
+def dot_logits(
     model: WaveNet,
+    weights: str,
     codes: torch.Tensor,
     global_cond: torch.Tensor | None = None,
     mel: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """Logits (B, O, T) of `model` (float32) for codes (B, T) with the input of every
-    product rounded to bfloat16 first, the "bf16-dot" format's arithmetic: the block's
-    input before its dilated convolution, the gate's output before the residual and skip
-    1x1s, the summed skips (after their ReLU) and the hidden features before the head's
-    two 1x1s. Sums, biases, conditioning and activations stay float32. Pass
-    `reduced_model(model, "bf16-dot")` for the format's weights too."""
+    """Logits (B, O, T) of `model` (float32) for codes (B, T) with the inputs of every
+    product reduced as format `weights` ("bf16-dot" or "int8-dot") reduces them: the
+    block's input before its dilated convolution, the gate's output before the residual
+    and skip 1x1s, the summed skips (after their ReLU) and the hidden features before the
+    head's two 1x1s. Sums, biases, conditioning and activations stay float32. Pass
+    `reduced_model(model, weights)` for the format's weights too."""
+    if weights not in _INPUT_REDUCTION:
+        raise InvalidArgumentError(f"dot_logits takes bf16-dot or int8-dot, got {weights!r}")
+    reduce_input = _INPUT_REDUCTION[weights]
     global_features, local_features = model.conditioning_features(
         codes.shape[0], codes.shape[1], global_cond, mel
     )
     x = model.embed(codes).transpose(1, 2)  # (B, R, T)
     skips = None
     for layer, block in enumerate(model.residual_blocks()):
-        z = block.dilated(_bf16(x))
+        z = block.dilated(reduce_input(x))
         term = model.layer_conditioning(layer, global_features, local_features)
         if term is not None:
             z = z + term
-        h = _bf16(gated_activation(z))
+        h = reduce_input(gated_activation(z))
         skip = block.skip(h)
         skips = skip if skips is None else skips + skip
         if block.residual is not None:
             x = x + block.residual(h)
     assert skips is not None  # a model has at least one layer
-    hidden = torch.relu(model.head_hidden(_bf16(torch.relu(skips))))
-    weight, bias = model.head_out.weight[:, :, 0], model.head_out.bias
-    return torch.nn.functional.linear(_bf16(hidden).transpose(1, 2), weight, bias).transpose(1, 2)
+    hidden = torch.relu(model.head_hidden(reduce_input(torch.relu(skips))))
+    return model.head_out(reduce_input(hidden))
 
 
 def reduced_logits(
@@ -158,7 +184,7 @@ def reduced_logits(
     """Teacher-forced logits (B, O, T) of `model` with its products in format `weights`,
     as the CPU kernel computes them (up to float32 rounding)."""
     reduced = reduced_model(model, weights)
-    if weights == "bf16-dot":
-        return bf16_dot_logits(reduced, codes, global_cond, mel)
+    if weights in _INPUT_REDUCTION:
+        return dot_logits(reduced, weights, codes, global_cond, mel)
     with torch.no_grad():
         return reduced(codes, global_cond, mel)
