@@ -554,6 +554,24 @@ def _round_pairs(x, pairs):  # pragma: no cover - compiled
             pairs[b, half] = _bf16_bits(x[b, k - 1])
 
 
+_ROUNDER = np.float32(1.5 * 2**23)
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def _peak(row):  # pragma: no cover - compiled
+    """max |row|, in four independent chains (a maximum is the same in any order)."""
+    n = row.shape[0]
+    a = b = c = d = np.float32(0.0)
+    for i in range(0, n - 3, 4):
+        a = max(a, abs(np.float32(row[i])))
+        b = max(b, abs(np.float32(row[i + 1])))
+        c = max(c, abs(np.float32(row[i + 2])))
+        d = max(d, abs(np.float32(row[i + 3])))
+    for i in range(n - n % 4, n):
+        a = max(a, abs(np.float32(row[i])))
+    return max(max(a, b), max(c, d))
+
+
 @njit(cache=True, error_model="numpy")
 def _quantize_quads(x, quads):  # pragma: no cover - compiled
     """Each row of x as int8 for `vpdpbusd`: xq = round(x / sx) (ties to even), sx =
@@ -563,20 +581,21 @@ def _quantize_quads(x, quads):  # pragma: no cover - compiled
     rows, k = x.shape
     words = (k + 3) // 4
     for b in range(rows):
-        peak = np.float32(0.0)
-        for i in range(k):
-            peak = max(peak, abs(np.float32(x[b, i])))
+        row = x[b]
+        peak = _peak(row)
         scale = peak / np.float32(127.0) if peak > 0 else np.float32(1.0)
+        values = quads[b, :words].view(np.int8)
         total = 0
-        for w in range(words):
-            word = np.uint32(0)
-            for j in range(4):
-                i = 4 * w + j
-                if i < k:
-                    q = min(max(np.rint(np.float32(x[b, i]) / scale), -127.0), 127.0)
-                    total += int(q)
-                    word |= np.uint32(np.int64(q) & 0xFF) << np.uint32(8 * j)
-            quads[b, w] = word
+        for i in range(k):
+            # |x / sx| <= 127 (+ rounding): adding 1.5 * 2^23 and taking it off again
+            # rounds to the nearest integer, ties to even, in vector code (np.rint is
+            # a library call).
+            q = (np.float32(row[i]) / scale + _ROUNDER) - _ROUNDER
+            q = min(max(q, np.float32(-127.0)), np.float32(127.0))
+            values[i] = np.int8(q)
+            total += np.int32(q)
+        for i in range(k, 4 * words):
+            values[i] = 0
         quads[b, words] = _float_bits(scale)
         quads[b, words + 1] = np.uint32(np.int64(128 * total) & 0xFFFFFFFF)
 
@@ -821,14 +840,60 @@ def _argmax(row, count):  # pragma: no cover - compiled
     return best
 
 
+@intrinsic
+def _double_from_bits(typingctx, bits):  # noqa: ANN001, ANN202
+    """The float64 whose bits are the int64 `bits` (no conversion)."""
+
+    def codegen(context, builder, signature, args):  # noqa: ANN001, ANN202
+        return builder.bitcast(args[0], ir.DoubleType())
+
+    return types.float64(types.int64), codegen
+
+
+# exp(x) = 2^k e^r, k = round(x / ln 2), r = x - k ln 2 (ln 2 in two parts, so that r is
+# exact to ~1e-20), |r| <= ln 2 / 2, where the Taylor series to r^13 is within 4e-18 of e^r.
+_LN2_HIGH = 0.6931471803691238
+_LN2_LOW = 1.9082149292705877e-10
+_EXP_TERMS = tuple(1.0 / math.factorial(n) for n in range(14))
+# Below this, e^x is under float64's normal range; it is taken as 0.
+_EXP_FLOOR = -708.0
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def _exp_nonpositive(x):  # pragma: no cover - compiled
+    """e^x for float64 x <= 0, within ~2 ulp of math.exp (0 below -708), in code that
+    vectorises (math.exp is a library call per value)."""
+    clamped = max(x, _EXP_FLOOR)
+    k = math.floor(clamped * (1.0 / math.log(2.0)) + 0.5)
+    r = (clamped - k * _LN2_HIGH) - k * _LN2_LOW
+    p = _EXP_TERMS[13]
+    p = p * r + _EXP_TERMS[12]
+    p = p * r + _EXP_TERMS[11]
+    p = p * r + _EXP_TERMS[10]
+    p = p * r + _EXP_TERMS[9]
+    p = p * r + _EXP_TERMS[8]
+    p = p * r + _EXP_TERMS[7]
+    p = p * r + _EXP_TERMS[6]
+    p = p * r + _EXP_TERMS[5]
+    p = p * r + _EXP_TERMS[4]
+    p = p * r + _EXP_TERMS[3]
+    p = p * r + _EXP_TERMS[2]
+    p = p * r + _EXP_TERMS[1]
+    p = p * r + _EXP_TERMS[0]
+    scale = _double_from_bits((np.int64(k) + 1023) << 52)
+    return p * scale if x > _EXP_FLOOR else 0.0
+
+
 @njit(cache=True, error_model="numpy", inline="always")
 def _draw(row, count, best, uniform, temperature, cdf):  # pragma: no cover - compiled
     """Index i < count drawn from softmax(row[:count] / temperature) by the inverse CDF at
     `uniform` (float64; best = the argmax, for a stable exponent) -> (i, cdf target)."""
     top = np.float64(row[best])
-    total = 0.0
     for i in range(count):  # the difference first: no temperature overflows it
-        total += math.exp((np.float64(row[i]) - top) / temperature)
+        cdf[i] = _exp_nonpositive((np.float64(row[i]) - top) / temperature)
+    total = 0.0
+    for i in range(count):
+        total += cdf[i]
         cdf[i] = total
     target = uniform * total
     for i in range(count):
