@@ -4,6 +4,8 @@ bad files skipped with one line each) and `train --mel-dir` (paired, length chec
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -449,3 +451,20 @@ def test_generate_mel_dir_prints_its_seed_and_repeats_with_it(run: Path, tmp_pat
     assert np.array_equal(
         sf.read(tmp_path / "one" / "a.wav")[0], sf.read(tmp_path / "two" / "a.wav")[0]
     )
+
+
+def test_a_vocoded_mel_streams_to_stdout_as_its_file(run: Path, tmp_path: Path) -> None:
+    """`generate --mel FILE --out -` streams the WAV that `--out FILE.wav` writes for the
+    same seed, byte for byte, with the real-time factor on stderr."""
+    mel = tmp_path / "m.npy"
+    np.save(mel, np.random.default_rng(0).uniform(0, 1, (20, 40)).astype(np.float32))
+    command = [sys.executable, "-m", "wavenet_cli", "generate", str(run), "--mel", str(mel)]
+    streamed = subprocess.run([*command, "--out", "-", "--seed", "3"], capture_output=True)
+    assert streamed.returncode == 0, streamed.stderr.decode()
+    written = subprocess.run(
+        [*command, "--out", str(tmp_path / "m.wav"), "--seed", "3"], capture_output=True
+    )
+    assert written.returncode == 0, written.stderr.decode()
+    assert streamed.stdout == (tmp_path / "m.wav").read_bytes()
+    assert sf.info(str(tmp_path / "m.wav")).frames == 40 * 64
+    assert "x real time" in streamed.stderr.decode()
