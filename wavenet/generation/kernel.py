@@ -450,6 +450,16 @@ def _float_bits(typingctx, value):  # noqa: ANN001, ANN202
 
 
 @intrinsic
+def _float_from_bits(typingctx, bits):  # noqa: ANN001, ANN202
+    """The float32 whose bits are the uint32 `bits` (no conversion)."""
+
+    def codegen(context, builder, signature, args):  # noqa: ANN001, ANN202
+        return builder.bitcast(args[0], ir.FloatType())
+
+    return types.float32(types.uint32), codegen
+
+
+@intrinsic
 def _widen(typingctx, value):  # noqa: ANN001, ANN202
     """One weight as a float: bfloat16 bits (uint16) or int8 -> float32; floats as they are."""
     if value == types.uint16:
@@ -559,17 +569,14 @@ _ROUNDER = np.float32(1.5 * 2**23)
 
 @njit(cache=True, error_model="numpy", inline="always")
 def _peak(row):  # pragma: no cover - compiled
-    """max |row|, in four independent chains (a maximum is the same in any order)."""
-    n = row.shape[0]
-    a = b = c = d = np.float32(0.0)
-    for i in range(0, n - 3, 4):
-        a = max(a, abs(np.float32(row[i])))
-        b = max(b, abs(np.float32(row[i + 1])))
-        c = max(c, abs(np.float32(row[i + 2])))
-        d = max(d, abs(np.float32(row[i + 3])))
-    for i in range(n - n % 4, n):
-        a = max(a, abs(np.float32(row[i])))
-    return max(max(a, b), max(c, d))
+    """max |row|, as the largest of the values' bits with the sign bit cleared: for
+    non-negative floats the bits order as the values do, and an integer maximum runs in
+    vector code where a float one (NaN rules) does not."""
+    top = np.uint32(0)
+    for i in range(row.shape[0]):
+        bits = _float_bits(np.float32(row[i])) & np.uint32(0x7FFFFFFF)
+        top = bits if bits > top else top
+    return _float_from_bits(top)
 
 
 @njit(cache=True, error_model="numpy")
