@@ -142,13 +142,14 @@ def check_audio_name(out: Path) -> None:
 )
 @click.option(
     "--weights",
-    type=click.Choice(["float32", "bf16", "int8", "bf16-dot", "int8-dot"]),
-    default="float32",
+    type=click.Choice(["auto", "float32", "bf16", "int8", "bf16-dot", "int8-dot"]),
+    default="auto",
     show_default=True,
-    help="The products' weights in the CPU kernel: bf16 or int8 read fewer bytes per "
-    "sample (faster at small batches); bf16-dot and int8-dot also reduce each "
-    "product's inputs and use the CPU's dot-product instructions (AVX-512 BF16, VNNI). "
-    "Their cost in bits is measured in docs/decisions.md.",
+    help="The products' arithmetic in the CPU kernel. auto: int8-dot where the CPU has "
+    "AVX-512 VNNI (int8 weights and inputs: about 2x float32 at one stream, +0.001 "
+    "bits/sample or less, docs/decisions.md), else float32. bf16 and int8 store the "
+    "weights only in fewer bytes; bf16-dot rounds the inputs to bf16 too (AVX-512 BF16). "
+    "float32: the model's own arithmetic, the same codes for a seed on any CPU.",
 )
 @click.option("--force", is_flag=True, help="Overwrite existing output files.")
 @json_option
@@ -251,9 +252,11 @@ def generate_command(
     import torch
 
     from wavenet.data.conditioning import speaker_ids
+    from wavenet.generation.driver import resolve_weights
     from wavenet.io.checkpoint import load_model
 
     model, config, payload = load_model(run, device=device)
+    weights = resolve_weights(model, weights)
     global_cond = speaker_ids(config, payload["extra"].get("speakers"), speaker, batch)
     mel, n = _mel_and_length(config, model, mel_from, mel_file, seconds, samples, prime, batch)
     prime_codes = _prime_codes(prime, config) if prime is not None else None
@@ -303,13 +306,14 @@ def generate_command(
             "seed": seed,
             "samples_per_s": rate,
             "real_time_factor": rate / sample_rate,
+            "weights": weights,
         }
         click.echo(json.dumps(report), err=streaming)  # stdout holds the audio then
         return
     if streaming:
         click.echo(
             f"streamed {n} samples ({n / sample_rate:.2f} s) to stdout; {rate:,.0f} samples/s "
-            f"({rate / sample_rate:.2f}x real time)",
+            f"({rate / sample_rate:.2f}x real time, {weights} products)",
             err=True,
         )
         return
@@ -320,7 +324,7 @@ def generate_command(
     click.echo(
         f"wrote {len(paths)} file(s) of {n} samples ({n / sample_rate:.2f} s) to "
         f"{paths[0] if batch == 1 else str(paths[0]) + ' ...'}; {rate:,.0f} samples/s "
-        f"({rate / sample_rate:.2f}x real time)"
+        f"({rate / sample_rate:.2f}x real time, {weights} products)"
     )
 
 

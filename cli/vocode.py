@@ -41,7 +41,10 @@ def vocode_folder(
     paths = mel_files_in(mel_dir)
     if not paths:
         raise click.ClickException(f"no .npy or .pt files in {mel_dir}")
+    from wavenet.generation.driver import resolve_weights
+
     model, config, _ = load_model(run, device=device)
+    weights = resolve_weights(model, weights)
     if config.model.local_channels is None:
         raise click.ClickException(f"{run} is not a vocoder (it takes no mel); --mel-dir needs one")
     if config.model.global_classes is not None:
@@ -68,13 +71,14 @@ def vocode_folder(
             "seed": seed,
             "samples_per_s": rate,
             "real_time_factor": rate / config.data.sample_rate,
+            "weights": weights,
         }
         click.echo(json.dumps(report))
         return
     click.echo(
         f"vocoded {len(outputs)} mel(s) into {out_dir}"
         f"{f', skipped {skipped}' if skipped else ''}; {rate:,.0f} samples/s "
-        f"({rate / config.data.sample_rate:.2f}x real time)"
+        f"({rate / config.data.sample_rate:.2f}x real time, {weights} products)"
     )
 
 

@@ -103,8 +103,10 @@ def test_wav_stream_writes_its_header_first_and_refuses_more_than_promised() -> 
 def test_weights_option_reaches_generate(
     checkpoint: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """--weights int8 is handed to generate (whose reduced model the kernel tests check)."""
+    """--weights int8 is handed to generate (whose reduced model the kernel tests check);
+    without --weights, "auto" as `resolve_weights` resolves it on this CPU."""
     import wavenet.generation.driver
+    from wavenet.generation.fastpath import dot_supported
 
     real = wavenet.generation.driver.generate
     seen: list[str] = []
@@ -114,7 +116,7 @@ def test_weights_option_reaches_generate(
         return real(*args, **kwargs)  # type: ignore[arg-type]
 
     monkeypatch.setattr(wavenet.generation.driver, "generate", spy)
-    for weights in ("int8", None):
+    for weights in ("int8", None, "float32"):
         out = tmp_path / f"{weights}.wav"
         extra = [] if weights is None else ["--weights", weights]
         result = CliRunner().invoke(
@@ -122,4 +124,4 @@ def test_weights_option_reaches_generate(
         )
         assert result.exit_code == 0, result.output
         assert sf.info(out).frames == 300
-    assert seen == ["int8", "float32"]
+    assert seen == ["int8", "int8-dot" if dot_supported("int8-dot") else "float32", "float32"]

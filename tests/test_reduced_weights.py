@@ -321,3 +321,21 @@ def test_dot_formats_are_refused_where_they_cannot_run(
     monkeypatch.setattr(fastpath, "dot_supported", lambda weights: False)
     with pytest.raises(InvalidArgumentError, match="needs a CPU with avx512"):
         NumbaGenerator(model, 1, weights=weights)
+
+
+def test_auto_resolves_to_int8_dot_only_where_it_was_measured(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from wavenet.generation.driver import resolve_weights
+
+    model = make_model("tiny")
+    monkeypatch.setattr(fastpath, "dot_supported", lambda weights: True)
+    assert resolve_weights(model, "auto") == "int8-dot"
+    assert resolve_weights(model, "auto", "fast-torch") == "float32"
+    assert resolve_weights(model.double(), "auto") == "float32"
+    assert resolve_weights(make_model("mol"), "auto") == "float32"  # a mixture head
+    assert resolve_weights(model.float(), "bf16") == "bf16"  # a named format as it is
+    monkeypatch.setattr(fastpath, "dot_supported", lambda weights: False)
+    assert resolve_weights(model, "auto") == "float32"
+    with pytest.raises(InvalidArgumentError, match="weights must be one of"):
+        resolve_weights(model, "fastest")

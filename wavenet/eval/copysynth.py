@@ -147,12 +147,14 @@ def copy_synthesis(
     temperature: float = 1.0,
     generator: torch.Generator | None = None,
     progress: Progress | None = None,
+    weights: str = "float32",
 ) -> CopySynthesis:
     """Resynthesize the first `seconds` (whole hops, at least `griffin_lim_min_frames`) of
     each file from its mel with the vocoder and with Griffin-Lim; -> both distances to the
     file's audio. Files shorter than that are left out; DataError when all are.
 
     files: a vocoder's FileSet (`data.prepare_data(..., purpose="eval").val`), mels set.
+    weights: the products' format in the CPU kernel (`generate`'s `weights`).
     """
     from ..generation.vocoder import vocode
 
@@ -187,6 +189,7 @@ def copy_synthesis(
         temperature=temperature,
         generator=generator,
         progress=progress,
+        weights=weights,
     )
     result = CopySynthesis([], [], [], [])
     for name, reference, clip, vocoded in zip(kept, references, clips, resynthesized):
