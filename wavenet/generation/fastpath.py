@@ -248,8 +248,9 @@ class NumbaState(IncrementalState):
     """`IncrementalState` plus, for layers whose past taps are gathered over time, the
     partial dilated-convolution sums already made for future steps.
 
-    pending[l]: (span_l, B, gate_channels); slot s % span_l holds the sum of the past-tap
-      products that time s will use (None for layers with a time block of 1).
+    pending[l]: (m_l, B, gate_channels), m_l the layer's time block; slot s % m_l holds the
+      sum of the past-tap products that time s uses, made at the start of its block of m_l
+      steps (None for layers with a time block of 1).
     """
 
     pending: list[torch.Tensor | None] = field(default_factory=list)
@@ -265,8 +266,8 @@ def _kernel_layout(config: ModelConfig, batch_size: int) -> tuple[tuple, list[in
     """The per-layer layout `kernel._step` reads, and each layer's ring and pending spans.
 
     -> ((dilations, kernel_size, ring offsets, time blocks, pending offsets, mixtures), spans,
-    gathered): spans[l] = (kernel_size - 1) * dilation_l slots of ring; gathered[l] the
-    same number of pending slots for a layer whose past taps are gathered (time block > 1),
+    gathered): spans[l] = (kernel_size - 1) * dilation_l slots of ring; gathered[l] = its
+    time block's pending slots for a layer whose past taps are gathered (time block > 1),
     else 0. Offsets index the flat buffers that hold every layer's slots one after another.
     mixtures: K for a "mol" model (its input adds the sample's value, its output is
     mixture parameters), 0 for a categorical one.
@@ -275,7 +276,7 @@ def _kernel_layout(config: ModelConfig, batch_size: int) -> tuple[tuple, list[in
     # kernel_size 1 keeps no past inputs, so there is nothing to gather.
     blocks = [time_block(d, batch_size) if config.kernel_size > 1 else 1 for d in config.dilations]
     offsets = np.concatenate([[0], np.cumsum(spans)[:-1]]).astype(np.int64)
-    gathered = [s if m > 1 else 0 for s, m in zip(spans, blocks)]
+    gathered = [m if m > 1 else 0 for m in blocks]
     pending_offsets = np.concatenate([[0], np.cumsum(gathered)[:-1]]).astype(np.int64)
     mixtures = config.mixtures if config.output == "mol" else 0
     layout = (

@@ -12,8 +12,9 @@ hold it to), rearranged for speed:
   each tap of the dilated convolution is a product of its own into the same sums;
 - at batch 1 a step is limited by how fast ~3 MB of weights stream from the L3 cache, so
   at small batches the past taps, whose inputs are known `dilation` steps ahead, are
-  gathered: every m steps one product applies the past-tap weights to the last m inputs
-  and parks the results in `pending` for the steps that need them (`fastpath.time_block`);
+  gathered: at the first of every m steps one product applies the past-tap weights to
+  the m inputs those steps will need and parks the sums in `pending`, m slots a layer
+  that stay in cache until used (`fastpath.time_block`);
 - sampling (the same inverse-CDF rule as `sampling.sample_codes`, in float64, or for a
   "mol" model the mixture rule of `logistic.sample_mixture`) runs in the kernel from
   uniform numbers drawn beforehand by the caller, so a chunk of samples costs one call
@@ -722,11 +723,11 @@ def _step(
 
     layout = (dilations, kernel_size, ring offsets, time blocks, pending offsets, mixtures):
     per layer, then K for a "mol" model (0 for categorical).
-    A layer whose time block m is 1 multiplies all its taps at once, [past taps, x] @ W. A
-    layer with m > 1 finds its past taps' product already summed in `pending` (the slot of
-    time t), and every m steps multiplies the last m inputs by the past-tap weights in one
-    product, adding the results to the pending slots of the times they are taps for (all
-    later than t, since m <= dilation): the past-tap weights are read once per m steps.
+    A layer whose time block m is 1 multiplies each tap's input by its weights every step.
+    A layer with m > 1, at a step t that m divides, multiplies the past taps' inputs of
+    steps t .. t + m - 1 (all from before t, since m <= dilation) by their weights in one
+    product per tap and keeps the sums in its m pending slots; step t + i adds slot i: the
+    past-tap weights are read once per m steps.
 
     weights ends with the column scales of int8 weights (sd (L, G), srs (L, R + S), s1 (S,),
     s2 (O,)), or four empty arrays: a product then starts from zero instead of its bias,
@@ -767,10 +768,21 @@ def _step(
                 slot = base + (t - (taps - j) * dilation) % span
                 _product(ring[slot], wd[layer, j], z, pairs)
         else:
-            past = pending[pending_offsets[layer] + t % span]
+            sums = pending[pending_offsets[layer] : pending_offsets[layer] + block]
+            if t % block == 0:
+                # The past taps of steps t .. t + block - 1, all inputs of earlier steps
+                # (block <= dilation), in one product per tap; their ring slots are
+                # consecutive (block divides t, the dilation and the span) and still
+                # hold them (the oldest, time t - span, is overwritten below).
+                rows = sums.reshape((block * batch, gate))
+                rows[:] = 0.0
+                for j in range(taps):
+                    first = base + (t - (taps - j) * dilation) % span
+                    inputs = ring[first : first + block].reshape((block * batch, residual))
+                    _product(inputs, wd[layer, j], rows, pairs)
+            past = sums[t % block]
             for b in range(batch):
                 z[b] += past[b]
-                past[b] = 0.0
         _product(x, wd[layer, taps], z, pairs)
         if scaled:
             for b in range(batch):
@@ -781,17 +793,6 @@ def _step(
                 z[b] += cond[ci, layer, b]
         if span > 0:  # kernel_size 1: a 1x1 of the current input, nothing to keep
             ring[base + t % span] = x
-        if block > 1 and (t + 1) % block == 0:
-            first = (t + 1 - block) % span  # the block never wraps: block divides span
-            inputs = ring[base + first : base + first + block].reshape((block * batch, residual))
-            for j in range(taps):
-                target = pending_offsets[layer] + (t + 1 - block + (taps - j) * dilation) % span
-                _product(
-                    inputs,
-                    wd[layer, j],
-                    pending[target : target + block].reshape((block * batch, gate)),
-                    pairs,
-                )
         _gate(z, h, approximate)
         # out = [residual | skip]: the residual part is this layer's, the skip part sums
         # over the layers.
@@ -1039,7 +1040,7 @@ def _check_layout(weights, layout, state, scratch):  # pragma: no cover - compil
                 "dilation (kernel_size >= 2)"
             )
         if block > 1 and (
-            pending_offsets[layer] < 0 or pending_offsets[layer] + span > pending.shape[0]
+            pending_offsets[layer] < 0 or pending_offsets[layer] + block > pending.shape[0]
         ):
             raise ValueError("kernel.run: a gathered layer's slots lie outside the pending buffer")
 
