@@ -11,9 +11,11 @@ Methods: "fast-numba" (what method="fast" runs on the CPU), "fast-torch" (the pl
 per-layer PyTorch incremental loop: the baseline) and "naive" (model(codes) over the last
 receptive_field codes per sample, primed with a full receptive field so every window is
 full). "fast-numba+bf16" and "fast-numba+int8" are the kernel with the products' weights
-in bfloat16 or int8 (`generate(..., weights=...)`; what each costs in held-out bits is
-measured by `quality.py --weights`). Models have random weights (the speed does not depend
-on them), float32, CPU.
+in bfloat16 or int8, "+bf16-dot" and "+int8-dot" with their inputs too, on the CPU's
+dot-product instructions (`generate(..., weights=...)`); what each costs in held-out bits
+is measured on trained models by `weights_bits.py` (or `quality.py --weights`) and printed
+after the table from its JSON. Models have random weights (the speed does not depend on
+them), float32, CPU.
 Each figure is the median of --repeats timed runs after a warm-up, with the methods and
 presets interleaved in every repeat so that ratios compare runs made at the same time
 (the machine may be shared). The numba kernel always runs on one thread; --threads sets
@@ -100,6 +102,13 @@ def parse_args() -> argparse.Namespace:
         default=["bf16", "int8", "bf16-dot", "int8-dot"],
         help="also time fast-numba with the products' weights in these formats "
         "(method fast-numba+bf16, ...; wavenet/generation/reduced.py) [default: all]",
+    )
+    parser.add_argument(
+        "--bits-from",
+        type=Path,
+        default=Path(__file__).resolve().parent / "results" / "weights_bits.json",
+        help="weights_bits.py's JSON, whose held-out bits cost of each format is printed "
+        "beside the speeds [default: results/weights_bits.json]",
     )
     parser.add_argument(
         "--no-compile-time",
@@ -268,10 +277,29 @@ def main() -> None:
                 for r in presets[preset]["rows"]
                 if (r["method"], r["batch_size"]) in plain
             ]
+    results["weights_bits_cost"] = measured_bits_cost(args.bits_from)
     print_table(results)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2) + "\n")
     print(f"\nwrote {args.out}")
+
+
+def measured_bits_cost(path: Path) -> dict[str, dict[str, float]] | None:
+    """Held-out bits each reduced format cost trained models (`weights_bits.py`'s JSON):
+    the largest and the mean over its runs; None when there is no such file. The speed
+    runs here use random weights, whose bits mean nothing."""
+    if not path.is_file():
+        return None
+    rows = json.loads(path.read_text())["rows"]
+    formats = sorted({f for r in rows for f in r["cost"]})
+    return {
+        f: {
+            "largest": max(r["cost"][f] for r in rows if f in r["cost"]),
+            "mean": statistics.mean(r["cost"][f] for r in rows if f in r["cost"]),
+            "runs": sum(f in r["cost"] for r in rows),
+        }
+        for f in formats
+    }
 
 
 def print_table(results: dict) -> None:
@@ -308,6 +336,14 @@ def print_table(results: dict) -> None:
             print(f"\n{preset} / default samples/s (same body; {COMPARISON[key]}):")
             for row in results[key]:
                 print(f"  {row['method']:16} batch {row['batch_size']:>3}: {row['ratio']:.2f}")
+    cost = results.get("weights_bits_cost")
+    if cost:
+        print("\nheld-out bits/sample each format costs trained models (weights_bits.py):")
+        for fmt, c in cost.items():
+            print(
+                f"  fast-numba+{fmt:9} largest {c['largest']:+.4f}, mean {c['mean']:+.4f} "
+                f"over {c['runs']} runs"
+            )
 
 
 if __name__ == "__main__":
