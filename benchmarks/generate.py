@@ -64,7 +64,10 @@ PLAN: dict[str, list[tuple[str, tuple[int, ...], tuple[int, ...]]]] = {
         ("fast-torch", (1, 16, 64), (2000, 1000, 500)),
         ("naive", (1,), (400,)),
     ],
-    "vocoder-22k": [("fast-numba", (1, 16), (8000, 2000)), ("fast-torch", (1, 16), (800, 400))],
+    "vocoder-22k": [
+        ("fast-numba", (1, 16, 64), (8000, 2000, 1000)),
+        ("fast-torch", (1, 16, 64), (800, 400, 200)),
+    ],
 }
 
 # Presets with default's body, compared with it: their JSON key, and what differs.

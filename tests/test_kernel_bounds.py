@@ -9,8 +9,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from numba.core.errors import TypingError
 
 from wavenet import ModelConfig, WaveNet, generate
+from wavenet.generation import fastpath
 from wavenet.generation.fastpath import NumbaGenerator
 from wavenet.generation.incremental import FastGenerator
 from wavenet.generation.naive import NaiveGenerator
@@ -131,7 +133,7 @@ def test_every_method_samples_the_same_codes_for_every_accepted_shape(name: str)
 # -- the kernel's own checks: a wrong array is an error, never a write out of bounds ---
 
 
-def _generator(batch: int = 2) -> NumbaGenerator:
+def _generator(batch: int = 2, weights: str = "float32") -> NumbaGenerator:
     torch.manual_seed(0)
     model = WaveNet(
         ModelConfig(
@@ -144,7 +146,7 @@ def _generator(batch: int = 2) -> NumbaGenerator:
             stacks=1,
         )
     ).eval()
-    return NumbaGenerator(model, batch)
+    return NumbaGenerator(model, batch, weights=weights)
 
 
 def _replace(items: tuple, index: int, value: object) -> tuple:
@@ -300,3 +302,24 @@ def test_a_conditioned_kernel_1_model_samples_the_same_codes_in_every_method() -
     }
     assert torch.equal(codes["fast-torch"], codes["naive"])
     assert torch.equal(codes["fast-numba"], codes["naive"])
+
+
+def test_the_kernel_refuses_scratch_that_is_not_one_block_of_memory() -> None:
+    """The products' vector code writes whole rows: a strided scratch array is refused."""
+    gen = _generator()
+    z = gen._scratch[2]
+    strided = np.zeros((z.shape[0], 2 * z.shape[1]), z.dtype)[:, ::2]
+    gen._scratch = _replace(gen._scratch, 2, strided)
+    with pytest.raises(ValueError, match="C-contiguous"):
+        gen.step(torch.tensor([1, 2]))
+
+
+@pytest.mark.skipif(not fastpath.dot_supported("bf16-dot"), reason="no AVX-512 BF16 here")
+def test_a_packed_matrix_of_another_type_does_not_compile() -> None:
+    """A 3-D weight array the dot code would read past (int8 where bf16 pairs are read)
+    is a typing error, not a run."""
+    gen = _generator(weights="bf16-dot")
+    wd = gen._weights[3]
+    gen._weights = _replace(gen._weights, 3, np.zeros(wd.shape, np.int8))
+    with pytest.raises(TypingError, match="packed weight matrix"):
+        gen.step(torch.tensor([1, 2]))

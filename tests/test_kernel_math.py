@@ -33,3 +33,6 @@ def test_exp_is_within_an_ulp_of_math_exp() -> None:
     zeros = np.ones_like(below)
     _exps(below, zeros)
     assert not zeros.any()
+    nan = np.zeros(1)
+    _exps(np.array([np.nan]), nan)
+    assert np.isnan(nan).all()  # as math.exp: a NaN logit is not silently dropped

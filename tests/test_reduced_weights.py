@@ -318,8 +318,18 @@ def test_dot_formats_are_refused_where_they_cannot_run(
     model = make_model("tiny")
     with pytest.raises(InvalidArgumentError, match="method 'naive' cannot run it"):
         wavenet.generate(model, 10, method="naive", weights=weights)
-    monkeypatch.setattr(fastpath, "dot_supported", lambda weights: False)
-    with pytest.raises(InvalidArgumentError, match="needs a CPU with avx512"):
+    from llvmlite import binding
+
+    monkeypatch.delenv("NUMBA_CPU_FEATURES", raising=False)
+    monkeypatch.setattr(binding, "get_host_cpu_features", lambda: {})
+    with pytest.raises(InvalidArgumentError, match=r"needs a CPU with avx512_(bf16|vnni)"):
+        NumbaGenerator(model, 1, weights=weights)
+    assert not fastpath.dot_supported(weights)
+    monkeypatch.setattr(
+        binding, "get_host_cpu_features", lambda: {"avx512bf16": True, "avx512vnni": True}
+    )
+    monkeypatch.setattr(binding, "llvm_version_info", (14, 0, 6))
+    with pytest.raises(InvalidArgumentError, match="LLVM 22 or newer.*not 14.0.6"):
         NumbaGenerator(model, 1, weights=weights)
 
 

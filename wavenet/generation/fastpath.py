@@ -213,21 +213,41 @@ def int8_dot_pack(matrices: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(packed.reshape(*lead, *packed.shape[1:]))
 
 
-_DOT_FEATURES = {"bf16-dot": "avx512bf16", "int8-dot": "avx512vnni"}
+# The CPU feature each "-dot" format's instruction needs (LLVM's name, /proc/cpuinfo's).
+_DOT_FEATURES = {
+    "bf16-dot": ("avx512bf16", "avx512_bf16"),
+    "int8-dot": ("avx512vnni", "avx512_vnni"),
+}
+# The intrinsics are written in the IR of this LLVM (opaque pointers, bfloat vectors for
+# `vdpbf16ps`); older ones name or type them differently. Tested: LLVM 22 (llvmlite 0.50).
+_DOT_LLVM = (22,)
 
 
-def dot_supported(weights: str) -> bool:
-    """Whether numba compiles for a CPU with the instruction format `weights` needs
-    ("bf16-dot": `vdpbf16ps`, AVX-512 BF16; "int8-dot": `vpdpbusd`, AVX-512 VNNI): the
-    host's features, or those NUMBA_CPU_FEATURES names when it is set."""
+def dot_unsupported(weights: str) -> str | None:
+    """Why a "-dot" format cannot run here, or None: numba must compile for a CPU with the
+    instruction ("bf16-dot": `vdpbf16ps`, AVX-512 BF16; "int8-dot": `vpdpbusd`, AVX-512
+    VNNI; the host's features, or those NUMBA_CPU_FEATURES names when it is set) with an
+    LLVM whose intrinsics the kernel is written for."""
     from llvmlite import binding
     from numba.core import config
 
-    feature = _DOT_FEATURES[weights]
+    feature, flag = _DOT_FEATURES[weights]
     named = getattr(config, "CPU_FEATURES", None)
     if named:
-        return f"+{feature}" in str(named).split(",")
-    return bool(binding.get_host_cpu_features().get(feature, False))
+        has = f"+{feature}" in str(named).split(",")
+    else:
+        has = bool(binding.get_host_cpu_features().get(feature, False))
+    if not has:
+        return f"needs a CPU with {flag}, which this one lacks"
+    if tuple(binding.llvm_version_info) < _DOT_LLVM:
+        llvm = ".".join(map(str, binding.llvm_version_info))
+        return f"needs numba built on LLVM {_DOT_LLVM[0]} or newer (llvmlite 0.50+), not {llvm}"
+    return None
+
+
+def dot_supported(weights: str) -> bool:
+    """Whether the "-dot" format `weights` can run here (`dot_unsupported`)."""
+    return dot_unsupported(weights) is None
 
 
 def time_block(dilation: int, batch_size: int) -> int:
@@ -364,15 +384,10 @@ class NumbaGenerator(CodeGenerator):
                 f"CPU, got {parameter.dtype} on {parameter.device}"
             )
         check_format(weights)
-        if weights in _DOT_FEATURES and not dot_supported(weights):
-            flag, instead = {
-                "bf16-dot": ("avx512_bf16", "bf16"),
-                "int8-dot": ("avx512_vnni", "int8"),
-            }[weights]
-            raise InvalidArgumentError(
-                f"weights={weights!r} needs a CPU with {flag}, which this one lacks: "
-                f"use weights={instead!r}"
-            )
+        why = dot_unsupported(weights) if weights in _DOT_FEATURES else None
+        if why is not None:
+            instead = weights.removesuffix("-dot")
+            raise InvalidArgumentError(f"weights={weights!r} {why}: use weights={instead!r}")
         if weights != "float32" and parameter.dtype != torch.float32:
             raise InvalidArgumentError(
                 f"weights={weights!r} needs a float32 model, got {parameter.dtype}"

@@ -53,6 +53,7 @@ import numpy as np
 from llvmlite import ir
 from numba import njit, types
 from numba.core import cgutils
+from numba.core.errors import TypingError
 from numba.extending import intrinsic, overload
 
 # Fused multiply-add, no signed zeros, reciprocal; no reassociation (the products keep
@@ -619,6 +620,7 @@ def _product_typed(x, wt, y, pairs):  # noqa: ANN001, ANN202
     a packed "bf16-dot" matrix (N/16, K/2, 32) through the dot intrinsics, with x rounded
     to bfloat16 pairs in `pairs` first. Chosen at compile time from wt's dimensions, so
     that a CPU without `avx512_bf16` never compiles the instruction it lacks."""
+    _check_packed(wt)
     if wt.ndim == 3 and wt.dtype == types.uint8:
 
         def vnni(x, wt, y, pairs):  # noqa: ANN001, ANN202
@@ -658,6 +660,16 @@ def _product_typed(x, wt, y, pairs):  # noqa: ANN001, ANN202
     return dense
 
 
+def _check_packed(wt) -> None:  # noqa: ANN001
+    """A 3-D weight array is a packed "-dot" matrix: uint8 ("int8-dot") or uint16
+    ("bf16-dot"), C-contiguous (the dot code reads whole 64-byte rows); anything else is a
+    typing error rather than reads past its end."""
+    if wt.ndim == 3 and (wt.dtype not in (types.uint8, types.uint16) or wt.layout != "C"):
+        raise TypingError(
+            f"a packed weight matrix must be a C-contiguous uint8 or uint16 array, got {wt}"
+        )
+
+
 def _fits(wt, rows, cols):  # noqa: ANN001, ANN202 - typed by the overload below
     """Whether wt holds a (rows, cols) product matrix in its format; compiled code only."""
     raise NotImplementedError("_fits is called from compiled code only")
@@ -665,6 +677,7 @@ def _fits(wt, rows, cols):  # noqa: ANN001, ANN202 - typed by the overload below
 
 @overload(_fits)
 def _fits_typed(wt, rows, cols):  # noqa: ANN001, ANN202
+    _check_packed(wt)
     if wt.ndim == 3 and wt.dtype == types.uint8:
         return lambda wt, rows, cols: wt.shape == ((cols + 15) // 16, (rows + 3) // 4 + 1, 64)
     if wt.ndim == 3:
@@ -869,8 +882,8 @@ _EXP_FLOOR = -708.0
 
 @njit(cache=True, error_model="numpy", inline="always")
 def _exp_nonpositive(x):  # pragma: no cover - compiled
-    """e^x for float64 x <= 0, within ~2 ulp of math.exp (0 below -708), in code that
-    vectorises (math.exp is a library call per value)."""
+    """e^x for float64 x <= 0, within 1 ulp of math.exp (0 below -708, NaN for NaN), in
+    code that vectorises (math.exp is a library call per value)."""
     clamped = max(x, _EXP_FLOOR)
     k = math.floor(clamped * (1.0 / math.log(2.0)) + 0.5)
     r = (clamped - k * _LN2_HIGH) - k * _LN2_LOW
@@ -889,7 +902,8 @@ def _exp_nonpositive(x):  # pragma: no cover - compiled
     p = p * r + _EXP_TERMS[1]
     p = p * r + _EXP_TERMS[0]
     scale = _double_from_bits((np.int64(k) + 1023) << 52)
-    return p * scale if x > _EXP_FLOOR else 0.0
+    # Below the floor 0; NaN stays NaN, as from math.exp (the draw then takes the last code).
+    return p * scale if x > _EXP_FLOOR else (0.0 if x <= _EXP_FLOOR else x)
 
 
 @njit(cache=True, error_model="numpy", inline="always")
@@ -968,6 +982,21 @@ def _check_layout(weights, layout, state, scratch):  # pragma: no cover - compil
         raise ValueError(
             "kernel.run: the layout's offsets and time blocks must have one entry per dilation"
         )
+    # The products' vector code reads and writes whole rows of these: each must be one
+    # block of memory in C order.
+    if not (
+        x.flags.c_contiguous
+        and pairs.flags.c_contiguous
+        and z.flags.c_contiguous
+        and h.flags.c_contiguous
+        and out.flags.c_contiguous
+        and skips.flags.c_contiguous
+        and hidden.flags.c_contiguous
+        and logits.flags.c_contiguous
+        and ring.flags.c_contiguous
+        and pending.flags.c_contiguous
+    ):
+        raise ValueError("kernel.run: the scratch, ring and pending arrays must be C-contiguous")
     widest = max(residual, gate // 2, skip)  # the most inputs a product takes
     rows = batch  # the most rows a product takes: a batch, or a time block of them
     for layer in range(time_blocks.shape[0]):
