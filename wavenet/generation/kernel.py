@@ -34,8 +34,10 @@ which `_step` does wherever a product's output is complete; the PyTorch definiti
 same reduced model is `wavenet.generation.reduced`. With "bf16-dot" a product's weights are
 packed in pairs of rows (`fastpath.dot_pack`) and its inputs rounded to bfloat16 pairs
 (`_round_pairs`), and `vdpbf16ps` (AVX-512 BF16) makes 32 products an instruction
-(`_make_dot`); `_product` picks the product code from the weights' array type when numba
-compiles, so the instruction is only compiled for weights in that format.
+(`_dot_code`); with "int8-dot", in groups of four rows (`fastpath.int8_dot_pack`), inputs
+quantized per row (`_quantize_quads`), `vpdpbusd` (AVX-512 VNNI) makes 64 (`_vnni_code`).
+`_product` picks the product code from the weights' array type when numba compiles, so
+an instruction is only compiled for weights in its format.
 
 Conditioning adds a per-layer (B, gate_channels) term to `z` in `_step`, right after the
 dilated convolution, as in `incremental._block_step`. This module holds only compiled code
@@ -195,223 +197,185 @@ class _BFloat(ir.Type):
         return hash("bfloat")
 
 
-def _make_dot(blocks: int, chains: int):  # noqa: ANN202 - returns a numba intrinsic
-    """An intrinsic dot(y, b, wt, c0, pairs, n) for the "bf16-dot" format: for the column
-    blocks c0 <= c < c0 + `blocks` of a packed matrix wt (N/16, K/2, 32) (see
-    `fastpath.dot_pack`) and the columns n' < n,
-
-        y[b, n'] += sum over p < K/2 of  x[2p] wt[2p, n'] + x[2p + 1] wt[2p + 1, n']
-
-    with x's bfloat16 pairs in pairs[b, :K/2] (`_round_pairs`), one `vdpbf16ps` (16 x 2
-    products into 16 float32 sums) per block and pair. The pairs are split over `chains`
-    independent accumulators per block (p % chains), summed at the end, so that the
-    instruction's latency does not bound the loop. A block past column n is masked.
-    """
+def _make_packed(code, blocks: int, chains: int):  # noqa: ANN001, ANN202
+    """An intrinsic f(y, b, wt, c0, inputs, n) that adds row b of a product with a packed
+    matrix wt to y[b, :n], for the 16-column blocks c0 <= c < c0 + `blocks`; `code`
+    (`_dot_code` or `_vnni_code`) says in which format. The sums of each block are split
+    over `chains` independent accumulators (inner index % chains), added at the end, so
+    that the instruction's latency does not bound the loop; a block past column n is
+    masked."""
 
     @intrinsic
-    def dot(typingctx, y, b, wt, c0, pairs, n):  # noqa: ANN001, ANN202
-        sig = types.void(y, b, wt, c0, pairs, n)
+    def product(typingctx, y, b, wt, c0, inputs, n):  # noqa: ANN001, ANN202
+        sig = types.void(y, b, wt, c0, inputs, n)
 
         def codegen(context, builder, signature, args):  # noqa: ANN001, ANN202
-            _dot_code(blocks, chains, context, builder, signature, args)
+            code(_Packed(context, builder, signature, args, blocks, chains))
             return context.get_dummy_value()
 
         return sig, codegen
 
-    return dot
+    return product
 
 
-def _dot_code(blocks, chains, context, builder, signature, args):  # noqa: ANN001
-    """The LLVM IR of `_make_dot`'s intrinsic."""
-    y_type, _, w_type, _, p_type, _ = signature.args
-    y_arr = context.make_array(y_type)(context, builder, args[0])
-    w_arr = context.make_array(w_type)(context, builder, args[2])
-    p_arr = context.make_array(p_type)(context, builder, args[4])
-    b_val, c0_val, n_val = args[1], args[3], args[5]
-    f32, i32, i64 = ir.FloatType(), ir.IntType(32), ir.IntType(64)
-    floats, words = ir.VectorType(f32, 16), ir.VectorType(i32, 16)
+class _Packed:
+    """What `_dot_code` and `_vnni_code` share: pointers to the blocks' weight rows (each
+    a vector of 16 words per inner index), to row b of the packed inputs (a word per inner
+    index), the chained accumulators, their loop, and the masked update of y."""
+
+    def __init__(self, context, builder, signature, args, blocks, chains):  # noqa: ANN001
+        y_type, _, w_type, _, x_type, _ = signature.args
+        self.context, self.builder, self.blocks, self.chains = context, builder, blocks, chains
+        self.i32, self.i64 = ir.IntType(32), ir.IntType(64)
+        self.floats = ir.VectorType(ir.FloatType(), 16)
+        self.words = ir.VectorType(self.i32, 16)
+        self.y_type, self.y_arr = y_type, context.make_array(y_type)(context, builder, args[0])
+        w_arr = context.make_array(w_type)(context, builder, args[2])
+        x_arr = context.make_array(x_type)(context, builder, args[4])
+        self.b, self.c0, self.n = args[1], args[3], args[5]
+        self.rows = cgutils.unpack_tuple(builder, w_arr.shape, 3)[1]
+        zero = ir.Constant(self.i64, 0)
+        self.w_rows = [
+            builder.bitcast(
+                cgutils.get_item_pointer(
+                    context,
+                    builder,
+                    w_type,
+                    w_arr,
+                    [builder.add(self.c0, ir.Constant(self.i64, j)), zero, zero],
+                    wraparound=False,
+                ),
+                self.words.as_pointer(),
+            )
+            for j in range(blocks)
+        ]
+        self.x_row = builder.bitcast(
+            cgutils.get_item_pointer(
+                context, builder, x_type, x_arr, [self.b, zero], wraparound=False
+            ),
+            self.i32.as_pointer(),
+        )
+
+    def spread(self, value, vector):  # noqa: ANN001, ANN201
+        """`value` in every lane of `vector` (a vector type of 16 lanes)."""
+        builder = self.builder
+        one = builder.insert_element(
+            ir.Constant(vector, ir.Undefined), value, ir.Constant(self.i32, 0)
+        )
+        return builder.shuffle_vector(
+            one, ir.Constant(vector, ir.Undefined), ir.Constant(self.words, [0] * 16)
+        )
+
+    def input_word(self, k):  # noqa: ANN001, ANN201
+        """The word k of row b of the inputs, in all 16 lanes."""
+        return self.spread(self.builder.load(self.builder.gep(self.x_row, [k])), self.words)
+
+    def weights(self, j, k):  # noqa: ANN001, ANN201
+        """Block j's 16 weight words for inner index k."""
+        return self.builder.load(self.builder.gep(self.w_rows[j], [k]), align=1)
+
+    def sums(self, count, zero, step):  # noqa: ANN001, ANN201
+        """Accumulate step(sum, j, k) -> new sum over k < count for every block j, in
+        `chains` interleaved chains; -> the chains' sums of each block (lists)."""
+        builder, i64, chains = self.builder, self.i64, self.chains
+        slots = [
+            [cgutils.alloca_once_value(builder, zero) for _ in range(self.blocks)]
+            for _ in range(chains)
+        ]
+
+        def accumulate(k, chain):  # noqa: ANN001, ANN202
+            for j in range(self.blocks):
+                builder.store(step(builder.load(slots[chain][j]), j, k), slots[chain][j])
+
+        rounds = builder.udiv(count, ir.Constant(i64, chains))
+        with cgutils.for_range(builder, rounds) as loop:
+            first = builder.mul(loop.index, ir.Constant(i64, chains))
+            for chain in range(chains):
+                accumulate(builder.add(first, ir.Constant(i64, chain)), chain)
+        done = builder.mul(rounds, ir.Constant(i64, chains))
+        with cgutils.for_range(builder, builder.sub(count, done)) as loop:
+            accumulate(builder.add(done, loop.index), 0)
+        return [[builder.load(slots[c][j]) for c in range(chains)] for j in range(self.blocks)]
+
+    def add_to_y(self, j, values):  # noqa: ANN001
+        """y[b, 16 (c0 + j) + l] += values[l] for the columns below n."""
+        builder, i64 = self.builder, self.i64
+        column = builder.mul(builder.add(self.c0, ir.Constant(i64, j)), ir.Constant(i64, 16))
+        target = builder.bitcast(
+            cgutils.get_item_pointer(
+                self.context, builder, self.y_type, self.y_arr, [self.b, column], wraparound=False
+            ),
+            self.floats.as_pointer(),
+        )
+        _masked_add(builder, target, values, builder.sub(self.n, column))
+
+
+def _dot_code(packed: _Packed) -> None:
+    """The "bf16-dot" product: wt (N/16, K/2, 32) from `fastpath.dot_pack`, the inputs'
+    bfloat16 pairs in pairs[b, :K/2] (`_round_pairs`);
+
+        y[b, n'] += sum over p < K/2 of  x[2p] wt[2p, n'] + x[2p + 1] wt[2p + 1, n']
+
+    one `vdpbf16ps` (16 x 2 products into 16 float32 sums) per block and pair."""
+    builder, floats = packed.builder, packed.floats
     halves = ir.VectorType(_BFloat(), 32)
     dpbf16 = cgutils.get_or_insert_function(
         builder.module,
         ir.FunctionType(floats, [floats, halves, halves]),
         "llvm.x86.avx512bf16.dpbf16ps.512",
     )
-    zero = ir.Constant(i64, 0)
-    pair_count = cgutils.unpack_tuple(builder, w_arr.shape, 3)[1]
-    w_rows = [
-        builder.bitcast(
-            cgutils.get_item_pointer(
-                context,
-                builder,
-                w_type,
-                w_arr,
-                [builder.add(c0_val, ir.Constant(i64, j)), zero, zero],
-                wraparound=False,
-            ),
-            words.as_pointer(),
-        )
-        for j in range(blocks)
-    ]
-    x_row = builder.bitcast(
-        cgutils.get_item_pointer(context, builder, p_type, p_arr, [b_val, zero], wraparound=False),
-        i32.as_pointer(),
-    )
-    sums = [
-        [cgutils.alloca_once_value(builder, ir.Constant(floats, [0.0] * 16)) for _ in range(blocks)]
-        for _ in range(chains)
-    ]
+    x_pairs: dict = {}
 
-    def accumulate(p, chain):  # noqa: ANN001, ANN202
-        word = builder.load(builder.gep(x_row, [p]))
-        one = builder.insert_element(ir.Constant(words, ir.Undefined), word, ir.Constant(i32, 0))
-        spread = builder.shuffle_vector(
-            one, ir.Constant(words, ir.Undefined), ir.Constant(words, [0] * 16)
-        )
-        x_pairs = builder.bitcast(spread, halves)
-        for j in range(blocks):
-            w_pairs = builder.bitcast(builder.load(builder.gep(w_rows[j], [p]), align=2), halves)
-            total = builder.call(dpbf16, [builder.load(sums[chain][j]), x_pairs, w_pairs])
-            builder.store(total, sums[chain][j])
+    def step(total, j, k):  # noqa: ANN001, ANN202
+        if j == 0:  # one broadcast of the input pair for all the blocks
+            x_pairs[0] = builder.bitcast(packed.input_word(k), halves)
+        w_pairs = builder.bitcast(packed.weights(j, k), halves)
+        return builder.call(dpbf16, [total, x_pairs[0], w_pairs])
 
-    rounds = builder.udiv(pair_count, ir.Constant(i64, chains))
-    with cgutils.for_range(builder, rounds) as loop:
-        first = builder.mul(loop.index, ir.Constant(i64, chains))
-        for chain in range(chains):
-            accumulate(builder.add(first, ir.Constant(i64, chain)), chain)
-    done = builder.mul(rounds, ir.Constant(i64, chains))
-    with cgutils.for_range(builder, builder.sub(pair_count, done)) as loop:
-        accumulate(builder.add(done, loop.index), 0)
-
-    for j in range(blocks):
-        total = builder.load(sums[0][j])
-        for chain in range(1, chains):
-            total = builder.fadd(total, builder.load(sums[chain][j]))
-        column = builder.mul(builder.add(c0_val, ir.Constant(i64, j)), ir.Constant(i64, 16))
-        target = builder.bitcast(
-            cgutils.get_item_pointer(
-                context, builder, y_type, y_arr, [b_val, column], wraparound=False
-            ),
-            floats.as_pointer(),
-        )
-        _masked_add(builder, target, total, builder.sub(n_val, column))
+    for j, chains in enumerate(packed.sums(packed.rows, ir.Constant(floats, [0.0] * 16), step)):
+        total = chains[0]
+        for other in chains[1:]:
+            total = builder.fadd(total, other)
+        packed.add_to_y(j, total)
 
 
-def _make_vnni(blocks: int, chains: int):  # noqa: ANN202 - returns a numba intrinsic
-    """An intrinsic vnni(y, b, wt, c0, quads, n) for the "int8-dot" format: for the column
-    blocks c0 <= c < c0 + `blocks` of a packed matrix wt (N/16, K/4 + 1, 64) (see
-    `fastpath.int8_dot_pack`: weights q + 128 as uint8, then the 16 columns' float32
-    scales s) and the columns n' < n,
+def _vnni_code(packed: _Packed) -> None:
+    """The "int8-dot" product: wt (N/16, K/4 + 1, 64) from `fastpath.int8_dot_pack`
+    (weights q + 128 as uint8, then the 16 columns' float32 scales s), the inputs' int8
+    values xq four to a word in quads[b, :K/4], their scale sx and 128 sum(xq) in the two
+    words after them (`_quantize_quads`);
 
         y[b, n'] += sx * s[n'] * (sum over k of q[k, n'] xq[k])
 
-    with x's int8 values xq in quads[b, :K/4], four to a word, their scale sx and sum in the
-    two words after them (`_quantize_quads`). One `vpdpbusd` (16 x 4 products of uint8 by
-    int8 into 16 int32 sums) per block and word; the sums are exact, and the weights'
-    offset of 128 is taken off once as 128 * sum(xq). `chains` as in `_make_dot`.
-    """
-
-    @intrinsic
-    def vnni(typingctx, y, b, wt, c0, quads, n):  # noqa: ANN001, ANN202
-        sig = types.void(y, b, wt, c0, quads, n)
-
-        def codegen(context, builder, signature, args):  # noqa: ANN001, ANN202
-            _vnni_code(blocks, chains, context, builder, signature, args)
-            return context.get_dummy_value()
-
-        return sig, codegen
-
-    return vnni
-
-
-def _vnni_code(blocks, chains, context, builder, signature, args):  # noqa: ANN001
-    """The LLVM IR of `_make_vnni`'s intrinsic."""
-    y_type, _, w_type, _, q_type, _ = signature.args
-    y_arr = context.make_array(y_type)(context, builder, args[0])
-    w_arr = context.make_array(w_type)(context, builder, args[2])
-    q_arr = context.make_array(q_type)(context, builder, args[4])
-    b_val, c0_val, n_val = args[1], args[3], args[5]
-    f32, i32, i64 = ir.FloatType(), ir.IntType(32), ir.IntType(64)
-    floats, words = ir.VectorType(f32, 16), ir.VectorType(i32, 16)
+    one `vpdpbusd` (16 x 4 products of uint8 by int8 into 16 int32 sums) per block and
+    word; the sums are exact, and the weights' offset of 128 is taken off once."""
+    builder, i64, floats, words = packed.builder, packed.i64, packed.floats, packed.words
     vpdpbusd = cgutils.get_or_insert_function(
         builder.module,
         ir.FunctionType(words, [words, words, words]),
         "llvm.x86.avx512.vpdpbusd.512",
     )
-    zero = ir.Constant(i64, 0)
-    word_count = builder.sub(cgutils.unpack_tuple(builder, w_arr.shape, 3)[1], ir.Constant(i64, 1))
-    w_rows = [
-        builder.bitcast(
-            cgutils.get_item_pointer(
-                context,
-                builder,
-                w_type,
-                w_arr,
-                [builder.add(c0_val, ir.Constant(i64, j)), zero, zero],
-                wraparound=False,
-            ),
-            words.as_pointer(),
-        )
-        for j in range(blocks)
-    ]
-    x_row = builder.bitcast(
-        cgutils.get_item_pointer(context, builder, q_type, q_arr, [b_val, zero], wraparound=False),
-        i32.as_pointer(),
-    )
+    count = builder.sub(packed.rows, ir.Constant(i64, 1))  # the last row holds the scales
+    x_quads: dict = {}
 
-    def spread(value, vector):  # noqa: ANN001, ANN202
-        one = builder.insert_element(ir.Constant(vector, ir.Undefined), value, ir.Constant(i32, 0))
-        return builder.shuffle_vector(
-            one, ir.Constant(vector, ir.Undefined), ir.Constant(words, [0] * 16)
-        )
+    def step(total, j, k):  # noqa: ANN001, ANN202
+        if j == 0:
+            x_quads[0] = packed.input_word(k)
+        return builder.call(vpdpbusd, [total, packed.weights(j, k), x_quads[0]])
 
-    sums = [
-        [cgutils.alloca_once_value(builder, ir.Constant(words, [0] * 16)) for _ in range(blocks)]
-        for _ in range(chains)
-    ]
-
-    def accumulate(k, chain):  # noqa: ANN001, ANN202
-        x_quads = spread(builder.load(builder.gep(x_row, [k])), words)
-        for j in range(blocks):
-            w_quads = builder.load(builder.gep(w_rows[j], [k]), align=1)
-            total = builder.call(vpdpbusd, [builder.load(sums[chain][j]), w_quads, x_quads])
-            builder.store(total, sums[chain][j])
-
-    rounds = builder.udiv(word_count, ir.Constant(i64, chains))
-    with cgutils.for_range(builder, rounds) as loop:
-        first = builder.mul(loop.index, ir.Constant(i64, chains))
-        for chain in range(chains):
-            accumulate(builder.add(first, ir.Constant(i64, chain)), chain)
-    done = builder.mul(rounds, ir.Constant(i64, chains))
-    with cgutils.for_range(builder, builder.sub(word_count, done)) as loop:
-        accumulate(builder.add(done, loop.index), 0)
-
-    # The words after x's quads: its scale (float32 bits) and 128 x its sum.
-    x_scale = builder.bitcast(builder.load(builder.gep(x_row, [word_count])), f32)
-    offset = spread(
-        builder.load(builder.gep(x_row, [builder.add(word_count, ir.Constant(i64, 1))])), words
-    )
-    x_scales = spread(x_scale, floats)
-    for j in range(blocks):
-        total = builder.load(sums[0][j])
-        for chain in range(1, chains):
-            total = builder.add(total, builder.load(sums[chain][j]))
+    sums = packed.sums(count, ir.Constant(words, [0] * 16), step)
+    x_scale = builder.bitcast(builder.load(builder.gep(packed.x_row, [count])), ir.FloatType())
+    offset = packed.input_word(builder.add(count, ir.Constant(i64, 1)))
+    x_scales = packed.spread(x_scale, floats)
+    for j, chains in enumerate(sums):
+        total = chains[0]
+        for other in chains[1:]:
+            total = builder.add(total, other)
         exact = builder.sitofp(builder.sub(total, offset), floats)
         scales = builder.load(
-            builder.bitcast(builder.gep(w_rows[j], [word_count]), floats.as_pointer()), align=4
+            builder.bitcast(builder.gep(packed.w_rows[j], [count]), floats.as_pointer()), align=4
         )
-        column = builder.mul(builder.add(c0_val, ir.Constant(i64, j)), ir.Constant(i64, 16))
-        target = builder.bitcast(
-            cgutils.get_item_pointer(
-                context, builder, y_type, y_arr, [b_val, column], wraparound=False
-            ),
-            floats.as_pointer(),
-        )
-        _masked_add(
-            builder,
-            target,
-            builder.fmul(builder.fmul(exact, scales), x_scales),
-            builder.sub(n_val, column),
-        )
+        packed.add_to_y(j, builder.fmul(builder.fmul(exact, scales), x_scales))
 
 
 def _masked_add(builder, target, values, left):  # noqa: ANN001
@@ -493,10 +457,10 @@ _tile4 = _make_tile(4)
 _tile1 = _make_tile(1)
 # Four blocks (64 columns) with two chains each, or one block with four: eight or four
 # independent sums in flight.
-_dot4 = _make_dot(4, 2)
-_dot1 = _make_dot(1, 4)
-_vnni4 = _make_vnni(4, 2)
-_vnni1 = _make_vnni(1, 4)
+_dot4 = _make_packed(_dot_code, 4, 2)
+_dot1 = _make_packed(_dot_code, 1, 4)
+_vnni4 = _make_packed(_vnni_code, 4, 2)
+_vnni1 = _make_packed(_vnni_code, 1, 4)
 
 
 @njit(cache=True, fastmath=_FASTMATH, error_model="numpy")
@@ -609,6 +573,26 @@ def _quantize_quads(x, quads):  # pragma: no cover - compiled
         quads[b, words + 1] = np.uint32(np.int64(128 * total) & 0xFFFFFFFF)
 
 
+def _packed_product(prepare, four, one):  # noqa: ANN001, ANN202
+    """The product with a packed matrix: the inputs made ready once (`prepare(x, pairs)`),
+    then for each row, four blocks of 16 columns at a time (`four`), then one (`one`)."""
+
+    def product(x, wt, y, pairs):  # noqa: ANN001, ANN202
+        prepare(x, pairs)
+        columns = y.shape[1]
+        blocks = wt.shape[0]
+        for b in range(x.shape[0]):
+            c = 0
+            while c + 4 <= blocks:
+                four(y, b, wt, c, pairs, columns)
+                c += 4
+            while c < blocks:
+                one(y, b, wt, c, pairs, columns)
+                c += 1
+
+    return product
+
+
 def _product(x, wt, y, pairs):  # noqa: ANN001, ANN202 - typed by the overload below
     """y (B, N) += x (B, K) @ W (K, N), W in any weight format; compiled code only."""
     raise NotImplementedError("_product is called from compiled code only")
@@ -617,42 +601,15 @@ def _product(x, wt, y, pairs):  # noqa: ANN001, ANN202 - typed by the overload b
 @overload(_product, jit_options={"fastmath": _FASTMATH, "error_model": "numpy"})
 def _product_typed(x, wt, y, pairs):  # noqa: ANN001, ANN202
     """A (K, N) matrix (float32, float64, bfloat16 bits or int8) goes through `_matmul_acc`;
-    a packed "bf16-dot" matrix (N/16, K/2, 32) through the dot intrinsics, with x rounded
-    to bfloat16 pairs in `pairs` first. Chosen at compile time from wt's dimensions, so
-    that a CPU without `avx512_bf16` never compiles the instruction it lacks."""
+    a packed "bf16-dot" matrix (N/16, K/2, 32, uint16) through `_dot_code`, with x rounded
+    to bfloat16 pairs in `pairs` first, and a packed "int8-dot" one (uint8) through
+    `_vnni_code`, with x quantized there. Chosen at compile time from wt's type, so that a
+    CPU without an instruction never compiles it."""
     _check_packed(wt)
     if wt.ndim == 3 and wt.dtype == types.uint8:
-
-        def vnni(x, wt, y, pairs):  # noqa: ANN001, ANN202
-            _quantize_quads(x, pairs)
-            columns = y.shape[1]
-            blocks = wt.shape[0]
-            for b in range(x.shape[0]):
-                c = 0
-                while c + 4 <= blocks:
-                    _vnni4(y, b, wt, c, pairs, columns)
-                    c += 4
-                while c < blocks:
-                    _vnni1(y, b, wt, c, pairs, columns)
-                    c += 1
-
-        return vnni
+        return _packed_product(_quantize_quads, _vnni4, _vnni1)
     if wt.ndim == 3:
-
-        def dot(x, wt, y, pairs):  # noqa: ANN001, ANN202
-            _round_pairs(x, pairs)
-            columns = y.shape[1]
-            blocks = wt.shape[0]
-            for b in range(x.shape[0]):
-                c = 0
-                while c + 4 <= blocks:
-                    _dot4(y, b, wt, c, pairs, columns)
-                    c += 4
-                while c < blocks:
-                    _dot1(y, b, wt, c, pairs, columns)
-                    c += 1
-
-        return dot
+        return _packed_product(_round_pairs, _dot4, _dot1)
 
     def dense(x, wt, y, pairs):  # noqa: ANN001, ANN202
         _matmul_acc(x, wt, y)
