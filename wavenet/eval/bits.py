@@ -82,7 +82,7 @@ def evaluate_codes(
     global_ids: one id per file for a globally conditioned model; mels: one log-mel
     (n_mels, frames) per file for a vocoder. logits_of: computes the logits instead of
     `model`, called as model is (codes, global_cond=, mel=): another arithmetic for the
-    same model, e.g. `functools.partial(reduced.bf16_dot_logits, model)`.
+    same model, e.g. `functools.partial(reduced.dot_logits, model, "int8-dot")`.
     """
     if chunk < 1 or batch_size < 1:
         raise InvalidArgumentError("chunk and batch_size must be >= 1")
